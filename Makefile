@@ -1,0 +1,48 @@
+# pcc: `make test` and `make demo` set everything up themselves (idempotent).
+PY      := .venv/bin/python
+PYTEST  := .venv/bin/pytest
+CC      ?= cc
+CFLAGS_CORE := -std=c11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow \
+	-Wno-unused-parameter -Wno-missing-field-initializers -D_GNU_SOURCE -Icsrc/include -pthread
+PKGS    := $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack) libcrypto openblas
+CORE_SRC := $(shell find csrc -name '*.c' -not -path 'csrc/py/*' -not -path '*/fuzz/*' -not -path '*/tests/*' 2>/dev/null | sort)
+CORE_OBJ := $(patsubst csrc/%.c,build/core/%.o,$(CORE_SRC))
+ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
+
+.PHONY: setup test test-fast demo asan lib bench clean
+
+setup:
+	@scripts/setup.sh
+
+test: setup
+	$(PYTEST) -q tests
+
+test-fast: setup
+	$(PYTEST) -q -m "not slow" tests
+
+demo: setup
+	$(PY) -m pcc.demo
+
+bench: setup
+	$(PY) benchmarks/bench_crypto.py
+
+# The C core alone as a static library (no Python), for sanitizers and fuzzers.
+lib: build/libpcc.a
+build/core/%.o: csrc/%.c $(wildcard csrc/include/pcc/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_CORE) $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
+build/libpcc.a: $(CORE_OBJ)
+	ar rcs $@ $^
+
+# ASan + UBSan build of the extension in build/asan, running the crypto and parser tests.
+asan: setup
+	rm -rf build/asan && mkdir -p build/asan
+	PCC_SANITIZE=1 $(PY) setup.py -q build_ext --build-lib build/asan --build-temp build/asan-tmp --force
+	cp pcc/*.py pcc/py.typed build/asan/pcc/ 2>/dev/null || true
+	for d in pcc/*/; do mkdir -p build/asan/$$d && cp $$d*.py build/asan/$$d; done
+	cd build/asan && LD_PRELOAD=$(ASAN_LIBS) ASAN_OPTIONS=detect_leaks=0:handle_segv=0:handle_abort=0 \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONPATH=$(CURDIR)/build/asan \
+	  $(CURDIR)/$(PYTEST) -q -p no:cacheprovider -m "not slow" --rootdir=$(CURDIR) $(CURDIR)/tests
+
+clean:
+	rm -rf build pcc/*.so *.egg-info

@@ -1,0 +1,61 @@
+/* pcc/secure.h: memory for secrets. Guarded allocations, arenas, wipe, constant-time compare. */
+#ifndef PCC_SECURE_H
+#define PCC_SECURE_H
+
+#include "pcc/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* pcc_secure_alloc returns n bytes (zeroed) between two PROT_NONE guard pages, with a canary
+ * before the data, locked with mlock (a failed mlock warns once on stderr) and excluded from core
+ * dumps (MADV_DONTDUMP). The data ends flush against the upper guard page, so writing one byte
+ * past the end faults. Returns NULL if n == 0, on overflow or when out of memory.
+ * WARNING: free only with pcc_secure_free. */
+PCC_API void *pcc_secure_alloc(size_t n) PCC_WUR;
+
+/* pcc_secure_free checks the canary (a smashed canary aborts: the one allowed abort), wipes the
+ * data, unlocks and unmaps it. Accepts NULL. */
+PCC_API void pcc_secure_free(void *p);
+
+/* pcc_secure_size returns the usable size of a pcc_secure_alloc block (0 for NULL). */
+PCC_API size_t pcc_secure_size(const void *p);
+
+/* pcc_wipe zeroes n bytes in a way the compiler cannot elide. */
+PCC_API void pcc_wipe(void *p, size_t n);
+
+/* pcc_ct_equal returns 1 if a and b hold the same n bytes, 0 otherwise, in time that depends only
+ * on n. */
+PCC_API int pcc_ct_equal(const void *a, const void *b, size_t n);
+
+/* pcc_arena: one guarded, locked mapping for many large buffers with one lifetime (a generation's
+ * KV cache and activations). Allocation is a bump pointer; reset and free wipe what was used. */
+typedef struct pcc_arena pcc_arena;
+
+/* pcc_arena_new makes an arena able to hold capacity bytes (rounded up to pages). */
+PCC_API pcc_status pcc_arena_new(pcc_arena **out, size_t capacity) PCC_WUR;
+
+/* pcc_arena_alloc returns n zeroed bytes aligned to align (a power of two, at most 4096), or NULL
+ * when the arena is full or the arguments are invalid. The memory belongs to the arena. */
+PCC_API void *pcc_arena_alloc(pcc_arena *a, size_t n, size_t align) PCC_WUR;
+
+/* pcc_arena_used returns the bytes handed out so far (high-water mark since the last reset). */
+PCC_API size_t pcc_arena_used(const pcc_arena *a);
+
+/* pcc_arena_capacity returns the usable size of the arena. */
+PCC_API size_t pcc_arena_capacity(const pcc_arena *a);
+
+/* pcc_arena_base returns the start of the arena's usable memory (for tests that inspect a wipe). */
+PCC_API const void *pcc_arena_base(const pcc_arena *a);
+
+/* pcc_arena_reset wipes everything handed out and makes the whole arena free again. */
+PCC_API void pcc_arena_reset(pcc_arena *a);
+
+/* pcc_arena_free wipes and unmaps the arena. Accepts NULL. */
+PCC_API void pcc_arena_free(pcc_arena *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

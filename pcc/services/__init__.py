@@ -1,0 +1,1 @@
+"""ASGI services: relay, gateway, issuer, transparency log, witness."""
