@@ -9,12 +9,13 @@ CORE_SRC := $(shell find csrc -name '*.c' -not -path 'csrc/py/*' -not -path '*/f
 CORE_OBJ := $(patsubst csrc/%.c,build/core/%.o,$(CORE_SRC))
 ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
 
-.PHONY: setup test test-fast demo asan lib bench clean
+.PHONY: setup test test-fast demo asan lib ctest bench clean
 
 setup:
 	@scripts/setup.sh
 
 test: setup
+	$(MAKE) --no-print-directory ctest
 	$(PYTEST) -q tests
 
 test-fast: setup
@@ -30,12 +31,20 @@ bench: setup
 lib: build/libpcc.a
 build/core/%.o: csrc/%.c $(wildcard csrc/include/pcc/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_CORE) $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
+	$(CC) $(CFLAGS_CORE) $(CFLAGS_EXTRA) $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
 build/libpcc.a: $(CORE_OBJ)
 	ar rcs $@ $^
 
+# C tests of the core, linked against the static library only (no Python).
+ctest: build/test_core
+	build/test_core
+build/test_core: csrc/tests/test_core.c build/libpcc.a
+	$(CC) $(CFLAGS_CORE) $(CFLAGS_EXTRA) $< build/libpcc.a $(shell pkg-config --libs $(PKGS)) -lm -o $@
+
 # ASan + UBSan build of the extension in build/asan, running the crypto and parser tests.
 asan: setup
+	$(MAKE) clean-core && $(MAKE) ctest CFLAGS_EXTRA="-fsanitize=address,undefined -fno-omit-frame-pointer"
+	$(MAKE) clean-core
 	rm -rf build/asan && mkdir -p build/asan
 	PCC_SANITIZE=1 $(PY) setup.py -q build_ext --build-lib build/asan --build-temp build/asan-tmp --force
 	cp pcc/*.py pcc/py.typed build/asan/pcc/ 2>/dev/null || true
@@ -43,6 +52,9 @@ asan: setup
 	cd build/asan && LD_PRELOAD=$(ASAN_LIBS) ASAN_OPTIONS=detect_leaks=0:handle_segv=0:handle_abort=0 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONPATH=$(CURDIR)/build/asan \
 	  $(CURDIR)/$(PYTEST) -q -p no:cacheprovider -m "not slow" --rootdir=$(CURDIR) $(CURDIR)/tests
+
+clean-core:
+	rm -rf build/core build/libpcc.a build/test_core
 
 clean:
 	rm -rf build pcc/*.so *.egg-info

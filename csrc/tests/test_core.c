@@ -1,0 +1,128 @@
+/* test_core.c: C-level tests of the core (no Python): bounded reader/writer and secure memory.
+ * Built against build/libpcc.a by `make ctest` (and with sanitizers by `make asan`). */
+#include <stdio.h>
+#include <string.h>
+
+#include "pcc/buf.h"
+#include "pcc/secure.h"
+
+static int failures;
+
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                      \
+        }                                                                    \
+    } while (0)
+
+/* RFC 9000 Appendix A.1 sample variable-length integer decodings. */
+static void test_varint(void)
+{
+    static const struct {
+        uint8_t b[8];
+        size_t n;
+        uint64_t v;
+    } kat[] = {
+        {{0xc2, 0x19, 0x7c, 0x5e, 0xff, 0x14, 0xe8, 0x8c}, 8, 151288809941952652ULL},
+        {{0x9d, 0x7f, 0x3e, 0x7d}, 4, 494878333ULL},
+        {{0x7b, 0xbd}, 2, 15293},
+        {{0x25}, 1, 37},
+        {{0x40, 0x25}, 2, 37},
+    };
+    for (size_t i = 0; i < sizeof kat / sizeof kat[0]; i++) {
+        pcc_reader r;
+        uint64_t v = 0;
+        pcc_reader_init(&r, kat[i].b, kat[i].n);
+        CHECK(pcc_reader_varint(&r, &v) == PCC_OK);
+        CHECK(v == kat[i].v);
+        CHECK(pcc_reader_remaining(&r) == 0);
+        /* every truncation fails and leaves the reader where it was */
+        for (size_t cut = 0; cut < kat[i].n; cut++) {
+            pcc_reader_init(&r, kat[i].b, cut);
+            CHECK(pcc_reader_varint(&r, &v) == PCC_E_FORMAT);
+            CHECK(r.off == 0);
+        }
+    }
+    /* minimal re-encoding */
+    uint8_t out[8];
+    pcc_writer w;
+    pcc_writer_init_fixed(&w, out, sizeof out);
+    CHECK(pcc_writer_varint(&w, 15293) == PCC_OK);
+    CHECK(w.len == 2 && out[0] == 0x7b && out[1] == 0xbd);
+    CHECK(pcc_writer_varint(&w, 1ULL << 62) == PCC_E_INVALID);
+}
+
+static void test_reader_bounds(void)
+{
+    const uint8_t d[5] = {1, 2, 3, 4, 5};
+    pcc_reader r;
+    uint32_t v32;
+    uint16_t v16;
+    const uint8_t *p;
+    pcc_reader_init(&r, d, sizeof d);
+    CHECK(pcc_reader_u32(&r, &v32) == PCC_OK && v32 == 0x01020304);
+    CHECK(pcc_reader_u16(&r, &v16) == PCC_E_FORMAT && r.off == 4);
+    CHECK(pcc_reader_bytes(&r, &p, 2) == PCC_E_FORMAT);
+    CHECK(pcc_reader_bytes(&r, &p, 1) == PCC_OK && *p == 5);
+    pcc_reader_init(&r, d, sizeof d);
+    CHECK(pcc_reader_u32le(&r, &v32) == PCC_OK && v32 == 0x04030201);
+    CHECK(pcc_reader_bytes(&r, &p, SIZE_MAX) == PCC_E_FORMAT);
+}
+
+static void test_writer(void)
+{
+    uint8_t buf[4];
+    pcc_writer w;
+    pcc_writer_init_fixed(&w, buf, sizeof buf);
+    CHECK(pcc_writer_u16(&w, 0xABCD) == PCC_OK);
+    CHECK(pcc_writer_u32(&w, 1) == PCC_E_LIMIT && w.len == 2);
+    for (int secure = 0; secure < 2; secure++) {
+        pcc_writer_init_dynamic(&w, secure != 0, 1 << 20);
+        for (int i = 0; i < 10000; i++)
+            CHECK(pcc_writer_u8(&w, (uint8_t)i) == PCC_OK);
+        CHECK(w.len == 10000 && w.data[9999] == (uint8_t)9999);
+        CHECK(pcc_writer_zeros(&w, (size_t)1 << 21) == PCC_E_LIMIT);
+        pcc_writer_cleanup(&w);
+        CHECK(w.data == NULL);
+    }
+}
+
+static void test_secure(void)
+{
+    uint8_t *p = pcc_secure_alloc(100);
+    CHECK(p != NULL);
+    CHECK(pcc_secure_size(p) == 100);
+    for (int i = 0; i < 100; i++)
+        CHECK(p[i] == 0);
+    memset(p, 0x5a, 100);
+    pcc_secure_free(p);
+    CHECK(pcc_secure_alloc(0) == NULL);
+    CHECK(pcc_secure_alloc(SIZE_MAX) == NULL);
+    pcc_arena *a = NULL;
+    CHECK(pcc_arena_new(&a, 10000) == PCC_OK);
+    uint8_t *x = pcc_arena_alloc(a, 5000, 64);
+    CHECK(x != NULL && ((uintptr_t)x & 63) == 0);
+    memset(x, 0x77, 5000);
+    CHECK(pcc_arena_alloc(a, pcc_arena_capacity(a), 1) == NULL);
+    pcc_arena_reset(a);
+    const uint8_t *base = pcc_arena_base(a);
+    for (size_t i = 0; i < 5000; i++)
+        CHECK(base[i] == 0);
+    pcc_arena_free(a);
+    CHECK(pcc_ct_equal("abc", "abc", 3) == 1 && pcc_ct_equal("abc", "abd", 3) == 0);
+}
+
+int main(void)
+{
+    test_varint();
+    test_reader_bounds();
+    test_writer();
+    test_secure();
+    if (failures) {
+        printf("core: %d failed\n", failures);
+        return 1;
+    }
+    printf("core: all passed\n");
+    return 0;
+}
