@@ -110,6 +110,10 @@ PCC_API pcc_status pcc_hpke_export(const pcc_hpke_ctx *ctx, uint8_t *out, size_t
 PCC_API pcc_hpke_suite pcc_hpke_ctx_suite(const pcc_hpke_ctx *ctx);
 /* pcc_hpke_ctx_set_seq sets the sequence number (tests of overflow only). */
 PCC_API pcc_status pcc_hpke_ctx_set_seq(pcc_hpke_ctx *ctx, uint64_t seq) PCC_WUR;
+/* pcc_hpke_ctx_seq returns the sequence number of the next seal or open (0 for NULL). */
+PCC_API uint64_t pcc_hpke_ctx_seq(const pcc_hpke_ctx *ctx);
+/* pcc_hpke_ctx_is_sender returns 1 for a context made by pcc_hpke_setup_sender, 0 otherwise. */
+PCC_API int pcc_hpke_ctx_is_sender(const pcc_hpke_ctx *ctx);
 /* pcc_hpke_ctx_free wipes and frees. Accepts NULL. */
 PCC_API void pcc_hpke_ctx_free(pcc_hpke_ctx *ctx);
 
@@ -133,6 +137,11 @@ PCC_API pcc_status pcc_aead_open(uint16_t aead, const uint8_t *key, size_t key_l
                                  const uint8_t *aad, size_t aad_len,
                                  const uint8_t *ct, size_t ct_len,
                                  uint8_t *pt, size_t *pt_len, size_t max_pt) PCC_WUR;
+
+/* pcc_x25519 is X25519(sk, pk) of RFC 7748 on raw 32-byte strings (Wycheproof tests);
+ * PCC_E_FORMAT for a wrong length or an all-zero result (a low-order public key). */
+PCC_API pcc_status pcc_x25519(uint8_t out[32], const uint8_t *sk, size_t sk_len,
+                              const uint8_t *pk, size_t pk_len) PCC_WUR;
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,181 @@
+/* pcc/ohttp.h: Oblivious HTTP, RFC 9458: key configurations (application/ohttp-keys),
+ * request encapsulation (message/ohttp-req) and response encapsulation (message/ohttp-res) for
+ * binary HTTP messages, on the HPKE of pcc/hpke.h (mode base).
+ *
+ * Client and response contexts hold only what the response step needs (suite, enc and the
+ * exported secret) in secure memory; HPKE contexts live only inside one call. The errors say
+ * which stage failed and nothing more: PCC_E_FORMAT (truncated or malformed), PCC_E_UNKNOWN_KEY
+ * (key identifier not configured), PCC_E_UNSUPPORTED (KEM, KDF or AEAD not implemented or not
+ * offered by the key configuration), PCC_E_DECRYPT (authentication failed, including an enc that
+ * fails Decap). */
+#ifndef PCC_OHTTP_H
+#define PCC_OHTTP_H
+
+#include "pcc/common.h"
+#include "pcc/hpke.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PCC_OHTTP_MAX_SUITES 64           /* symmetric algorithms in one key configuration */
+#define PCC_OHTTP_MAX_CONFIGS 64          /* key configurations in one application/ohttp-keys */
+#define PCC_OHTTP_MAX_MESSAGE (64u << 20) /* plaintext request or response */
+#define PCC_OHTTP_HEADER_LEN 7            /* key_id(1) kem_id(2) kdf_id(2) aead_id(2) */
+#define PCC_OHTTP_MAX_RESPONSE_NONCE 32   /* max(Nn, Nk) of every AEAD here */
+#define PCC_OHTTP_MAX_KEY_CONFIG \
+    (1 + 2 + PCC_HPKE_MAX_PK + 2 + 4 * PCC_OHTTP_MAX_SUITES) /* encoded size bound */
+
+/* One HPKE Symmetric Algorithms entry of a key configuration. */
+typedef struct pcc_ohttp_suite {
+    uint16_t kdf, aead;
+} pcc_ohttp_suite;
+
+/* A key configuration (RFC 9458 §3.1). Public data, a plain value. */
+typedef struct pcc_ohttp_key_config {
+    uint8_t key_id;
+    uint16_t kem;
+    uint8_t public_key[PCC_HPKE_MAX_PK];
+    size_t public_key_len;
+    size_t n_suites;
+    pcc_ohttp_suite suites[PCC_OHTTP_MAX_SUITES];
+} pcc_ohttp_key_config;
+
+/* pcc_ohttp_key_config_check returns PCC_OK for a configuration that can be encoded: KEM
+ * implemented (else PCC_E_UNSUPPORTED), public key of Npk bytes and 1..PCC_OHTTP_MAX_SUITES
+ * suites (else PCC_E_INVALID). Suites with ids this library does not implement are allowed. */
+PCC_API pcc_status pcc_ohttp_key_config_check(const pcc_ohttp_key_config *cfg) PCC_WUR;
+
+/* pcc_ohttp_key_config_encode writes the Key Config encoding of cfg (checked as above). */
+PCC_API pcc_status pcc_ohttp_key_config_encode(const pcc_ohttp_key_config *cfg, uint8_t *out,
+                                               size_t *out_len, size_t max_out) PCC_WUR;
+
+/* pcc_ohttp_key_config_decode parses exactly one Key Config filling all of data.
+ * PCC_E_UNSUPPORTED for a KEM this library does not implement (Npk unknown), PCC_E_FORMAT for a
+ * malformed or truncated encoding or trailing bytes, PCC_E_LIMIT past PCC_OHTTP_MAX_SUITES. */
+PCC_API pcc_status pcc_ohttp_key_config_decode(pcc_ohttp_key_config *cfg, const uint8_t *data,
+                                               size_t len) PCC_WUR;
+
+/* pcc_ohttp_key_configs_encode writes n configurations as application/ohttp-keys (each with a
+ * 2-byte length prefix, RFC 9458 §3.2). n must be 1..PCC_OHTTP_MAX_CONFIGS. */
+PCC_API pcc_status pcc_ohttp_key_configs_encode(const pcc_ohttp_key_config *cfgs, size_t n,
+                                                uint8_t *out, size_t *out_len,
+                                                size_t max_out) PCC_WUR;
+
+/* pcc_ohttp_key_configs_decode parses application/ohttp-keys into out[0..*n_out). The whole
+ * collection is rejected (PCC_E_FORMAT) if any part is incorrectly encoded (RFC 9458 §3.2: clients
+ * MUST discard it) or it is empty. Configurations whose KEM is not implemented are skipped;
+ * PCC_E_UNSUPPORTED if none is left. PCC_E_LIMIT for more than max_out entries. */
+PCC_API pcc_status pcc_ohttp_key_configs_decode(pcc_ohttp_key_config *out, size_t *n_out,
+                                                size_t max_out, const uint8_t *data,
+                                                size_t len) PCC_WUR;
+
+/* pcc_ohttp_select_suite picks the first suite of cfg that this library implements and that
+ * matches kdf and aead (0 = any). PCC_E_UNSUPPORTED if there is none (or the KEM is not
+ * implemented). */
+PCC_API pcc_status pcc_ohttp_select_suite(const pcc_ohttp_key_config *cfg, uint16_t kdf,
+                                          uint16_t aead, pcc_ohttp_suite *out) PCC_WUR;
+
+/* ---- client ---- */
+
+/* The client's state between a request and its response (secure memory). */
+typedef struct pcc_ohttp_client_ctx pcc_ohttp_client_ctx;
+
+/* pcc_ohttp_encapsulated_request_len gives the Encapsulated Request size for a request of
+ * request_len bytes with this KEM: 7 + Nenc + request_len + 16. */
+PCC_API pcc_status pcc_ohttp_encapsulated_request_len(uint16_t kem, size_t request_len,
+                                                      size_t *out_len) PCC_WUR;
+
+/* pcc_ohttp_encapsulate_request builds an Encapsulated Request (RFC 9458 §4.3) for request
+ * with cfg and suite (which cfg must offer, else PCC_E_UNSUPPORTED), and a client context for
+ * the response. ikm_e (tests only) makes the ephemeral key DeriveKeyPair(ikm_e). Caller frees
+ * *ctx with pcc_ohttp_client_ctx_free. */
+PCC_API pcc_status pcc_ohttp_encapsulate_request(pcc_ohttp_client_ctx **ctx, uint8_t *out,
+                                                 size_t *out_len, size_t max_out,
+                                                 const pcc_ohttp_key_config *cfg,
+                                                 pcc_ohttp_suite suite, const uint8_t *request,
+                                                 size_t request_len, const uint8_t *ikm_e,
+                                                 size_t ikm_e_len) PCC_WUR;
+
+/* pcc_ohttp_client_decapsulate_response opens an Encapsulated Response (RFC 9458 §4.4) into
+ * out (at most enc_response_len - max(Nn, Nk) - 16 bytes). PCC_E_FORMAT if it is shorter than the
+ * nonce and tag, PCC_E_DECRYPT if it does not authenticate (out is wiped). The context may be
+ * used again. */
+PCC_API pcc_status pcc_ohttp_client_decapsulate_response(const pcc_ohttp_client_ctx *ctx,
+                                                         uint8_t *out, size_t *out_len,
+                                                         size_t max_out,
+                                                         const uint8_t *enc_response,
+                                                         size_t enc_response_len) PCC_WUR;
+
+/* pcc_ohttp_client_ctx_suite gives the suite a client context uses. */
+PCC_API pcc_hpke_suite pcc_ohttp_client_ctx_suite(const pcc_ohttp_client_ctx *ctx);
+
+/* pcc_ohttp_client_ctx_free wipes and frees. Accepts NULL. */
+PCC_API void pcc_ohttp_client_ctx_free(pcc_ohttp_client_ctx *ctx);
+
+/* ---- gateway ---- */
+
+/* A set of key configurations with their private keys. Immutable once keys are added, so
+ * pcc_ohttp_gateway_decapsulate may run on several threads at once. */
+typedef struct pcc_ohttp_gateway pcc_ohttp_gateway;
+
+/* The gateway's state between a request and its response (secure memory). */
+typedef struct pcc_ohttp_response_ctx pcc_ohttp_response_ctx;
+
+/* pcc_ohttp_gateway_new makes an empty gateway. Caller frees with pcc_ohttp_gateway_free. */
+PCC_API pcc_status pcc_ohttp_gateway_new(pcc_ohttp_gateway **out) PCC_WUR;
+
+/* pcc_ohttp_gateway_add_key adds a configuration and its private key. PCC_E_INVALID if the key
+ * does not match the configuration (KEM or public key) or the key id is already used,
+ * PCC_E_LIMIT past PCC_OHTTP_MAX_CONFIGS.
+ * WARNING: sk is borrowed, not copied: it must outlive the gateway. */
+PCC_API pcc_status pcc_ohttp_gateway_add_key(pcc_ohttp_gateway *gw,
+                                             const pcc_ohttp_key_config *cfg,
+                                             const pcc_hpke_key *sk) PCC_WUR;
+
+/* pcc_ohttp_gateway_decapsulate opens an Encapsulated Request into out (at most
+ * enc_request_len - 7 - Nenc - 16 bytes; pcc_ohttp_decapsulated_max gives it) and makes a response
+ * context. Errors in the order checked: PCC_E_FORMAT (shorter than the header), PCC_E_UNKNOWN_KEY,
+ * PCC_E_UNSUPPORTED (KEM, KDF or AEAD not the key's or not offered), PCC_E_FORMAT (enc or tag
+ * truncated), PCC_E_LIMIT, PCC_E_DECRYPT (Decap or Open failed; out is wiped). */
+PCC_API pcc_status pcc_ohttp_gateway_decapsulate(const pcc_ohttp_gateway *gw,
+                                                 pcc_ohttp_response_ctx **ctx, uint8_t *out,
+                                                 size_t *out_len, size_t max_out,
+                                                 const uint8_t *enc_request,
+                                                 size_t enc_request_len) PCC_WUR;
+
+/* pcc_ohttp_decapsulated_max gives an upper bound of the request plaintext size for an
+ * Encapsulated Request of len bytes (0 when it is too short to hold one). */
+PCC_API size_t pcc_ohttp_decapsulated_max(size_t enc_request_len);
+
+/* pcc_ohttp_response_len gives the Encapsulated Response size for a response of response_len
+ * bytes: max(Nn, Nk) + response_len + 16. */
+PCC_API pcc_status pcc_ohttp_response_len(const pcc_ohttp_response_ctx *ctx, size_t response_len,
+                                          size_t *out_len) PCC_WUR;
+
+/* pcc_ohttp_response_nonce_len gives max(Nn, Nk) for the context's AEAD. */
+PCC_API size_t pcc_ohttp_response_nonce_len(const pcc_ohttp_response_ctx *ctx);
+
+/* pcc_ohttp_response_encapsulate builds the Encapsulated Response (RFC 9458 §4.4). nonce NULL
+ * draws a fresh random response nonce; a given one (tests) must be max(Nn, Nk) bytes (else
+ * PCC_E_INVALID). A context encapsulates one response: a second call is PCC_E_STATE, and the
+ * secret is wiped after the first. */
+PCC_API pcc_status pcc_ohttp_response_encapsulate(pcc_ohttp_response_ctx *ctx, uint8_t *out,
+                                                  size_t *out_len, size_t max_out,
+                                                  const uint8_t *response, size_t response_len,
+                                                  const uint8_t *nonce, size_t nonce_len) PCC_WUR;
+
+/* pcc_ohttp_response_ctx_key_id and _suite say which key and suite the request used. */
+PCC_API uint8_t pcc_ohttp_response_ctx_key_id(const pcc_ohttp_response_ctx *ctx);
+PCC_API pcc_hpke_suite pcc_ohttp_response_ctx_suite(const pcc_ohttp_response_ctx *ctx);
+
+/* pcc_ohttp_response_ctx_free wipes and frees. Accepts NULL. */
+PCC_API void pcc_ohttp_response_ctx_free(pcc_ohttp_response_ctx *ctx);
+
+/* pcc_ohttp_gateway_free frees the gateway (not the borrowed keys). Accepts NULL. */
+PCC_API void pcc_ohttp_gateway_free(pcc_ohttp_gateway *gw);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,708 @@
+/* py_ohttp.c: pcc._core glue for Oblivious HTTP (RFC 9458): OhttpGateway, OhttpResponseContext,
+ * OhttpClientContext and the key configuration codecs. The pcc.ohttp wrapper is the public API
+ * (it unwraps a pcc.hpke private key to the pcc._core.HpkeKey this file accepts). */
+#include "pymod.h"
+
+#include <string.h>
+
+#include "pcc/hpke.h"
+#include "pcc/ohttp.h"
+#include "pcc/secure.h"
+
+/* ---- HPKE private keys from pcc.hpke ---- */
+
+/* The layout of pcc._core.HpkeKey (csrc/py/py_hpke.c): the object header, then the C key. The
+ * type and its basicsize are checked before the key is read. */
+typedef struct {
+    PyObject_HEAD
+    pcc_hpke_key *key;
+} HpkeKeyView;
+
+/* hpke_key_of sets *out to the pcc_hpke_key held by a pcc._core.HpkeKey. The gateway borrows
+ * it; the caller keeps obj alive. */
+static int hpke_key_of(PyObject *m, PyObject *obj, const pcc_hpke_key **out)
+{
+    PyTypeObject *tp = pcc_py_module_type(m, "HpkeKey");
+    if (tp == NULL)
+        return -1;
+    int ok = PyObject_TypeCheck(obj, tp) && tp->tp_basicsize == (Py_ssize_t)sizeof(HpkeKeyView);
+    Py_DECREF(tp);
+    if (!ok || ((HpkeKeyView *)obj)->key == NULL) {
+        PyErr_SetString(PyExc_TypeError, "ohttp: the private key must be a pcc.hpke private key");
+        return -1;
+    }
+    *out = ((HpkeKeyView *)obj)->key;
+    return 0;
+}
+
+/* ---- key configurations as Python tuples (key_id, kem, public_key, [(kdf, aead), ...]) ---- */
+
+static int u16_of(PyObject *o, uint16_t *out, const char *what)
+{
+    long v = PyLong_AsLong(o);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < 0 || v > 0xFFFF) {
+        pcc_py_raise(PCC_E_INVALID, what);
+        return -1;
+    }
+    *out = (uint16_t)v;
+    return 0;
+}
+
+static int config_from_tuple(PyObject *t, pcc_ohttp_key_config *cfg)
+{
+    PyObject *suites = NULL, *seq = NULL;
+    PyObject *key_id, *kem;
+    Py_buffer pk = {0};
+    int rc = -1;
+    uint16_t v;
+    memset(cfg, 0, sizeof *cfg);
+    if (!PyArg_ParseTuple(t, "OOy*O:key config", &key_id, &kem, &pk, &suites))
+        return -1;
+    if (u16_of(key_id, &v, "ohttp: key_id must be 0..255") < 0)
+        goto out;
+    if (v > 0xFF) {
+        pcc_py_raise(PCC_E_INVALID, "ohttp: key_id must be 0..255");
+        goto out;
+    }
+    cfg->key_id = (uint8_t)v;
+    if (u16_of(kem, &cfg->kem, "ohttp: kem must be 0..65535") < 0)
+        goto out;
+    if ((size_t)pk.len > sizeof cfg->public_key) {
+        size_t nenc, npk, nsk;
+        pcc_status st = pcc_hpke_kem_sizes(cfg->kem, &nenc, &npk, &nsk);
+        pcc_py_raise(st == PCC_OK ? PCC_E_INVALID : PCC_E_UNSUPPORTED,
+                     st == PCC_OK ? "ohttp: public key length does not match the KEM"
+                                  : "ohttp: KEM not supported");
+        goto out;
+    }
+    memcpy(cfg->public_key, pk.buf, (size_t)pk.len);
+    cfg->public_key_len = (size_t)pk.len;
+    if ((seq = PySequence_Fast(suites, "ohttp: suites must be a sequence of (kdf, aead)")) == NULL)
+        goto out;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1 || n > PCC_OHTTP_MAX_SUITES) {
+        pcc_py_raise(n < 1 ? PCC_E_INVALID : PCC_E_LIMIT, "ohttp: a key config has 1..64 suites");
+        goto out;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_Check(s) || PyTuple_GET_SIZE(s) != 2) {
+            PyErr_SetString(PyExc_TypeError, "ohttp: a suite is a (kdf, aead) tuple");
+            goto out;
+        }
+        if (u16_of(PyTuple_GET_ITEM(s, 0), &cfg->suites[i].kdf, "ohttp: kdf must be 0..65535") < 0 ||
+            u16_of(PyTuple_GET_ITEM(s, 1), &cfg->suites[i].aead, "ohttp: aead must be 0..65535") < 0)
+            goto out;
+    }
+    cfg->n_suites = (size_t)n;
+    rc = 0;
+out:
+    Py_XDECREF(seq);
+    PyBuffer_Release(&pk);
+    return rc;
+}
+
+static PyObject *config_to_tuple(const pcc_ohttp_key_config *cfg)
+{
+    PyObject *suites = PyList_New((Py_ssize_t)cfg->n_suites);
+    if (suites == NULL)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_suites; i++) {
+        PyObject *s = Py_BuildValue("(II)", (unsigned)cfg->suites[i].kdf, (unsigned)cfg->suites[i].aead);
+        if (s == NULL) {
+            Py_DECREF(suites);
+            return NULL;
+        }
+        PyList_SET_ITEM(suites, (Py_ssize_t)i, s);
+    }
+    return Py_BuildValue("(IIy#N)", (unsigned)cfg->key_id, (unsigned)cfg->kem,
+                         (const char *)cfg->public_key, (Py_ssize_t)cfg->public_key_len, suites);
+}
+
+static const char *config_error(pcc_status st)
+{
+    switch (st) {
+    case PCC_E_UNSUPPORTED: return "ohttp: KEM not supported";
+    case PCC_E_LIMIT: return "ohttp: too many entries";
+    case PCC_E_INVALID: return "ohttp: public key length does not match the KEM, or no suites";
+    default: return "ohttp: malformed key configuration";
+    }
+}
+
+static PyObject *py_key_config_encode(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    pcc_ohttp_key_config cfg;
+    uint8_t buf[PCC_OHTTP_MAX_KEY_CONFIG];
+    size_t n;
+    if (config_from_tuple(arg, &cfg) < 0)
+        return NULL;
+    pcc_status st = pcc_ohttp_key_config_encode(&cfg, buf, &n, sizeof buf);
+    if (st != PCC_OK)
+        return pcc_py_raise(st, config_error(st));
+    return PyBytes_FromStringAndSize((const char *)buf, (Py_ssize_t)n);
+}
+
+static PyObject *py_key_config_decode(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    Py_buffer b;
+    pcc_ohttp_key_config cfg;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    pcc_status st = pcc_ohttp_key_config_decode(&cfg, b.buf, (size_t)b.len);
+    PyBuffer_Release(&b);
+    if (st != PCC_OK)
+        return pcc_py_raise(st, config_error(st));
+    return config_to_tuple(&cfg);
+}
+
+static PyObject *py_key_configs_encode(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    PyObject *seq = PySequence_Fast(arg, "ohttp: configs must be a sequence");
+    pcc_ohttp_key_config *cfgs = NULL;
+    PyObject *out = NULL;
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1 || n > PCC_OHTTP_MAX_CONFIGS) {
+        pcc_py_raise(n < 1 ? PCC_E_INVALID : PCC_E_LIMIT, "ohttp: 1..64 key configurations");
+        goto out;
+    }
+    if ((cfgs = PyMem_Calloc((size_t)n, sizeof *cfgs)) == NULL) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (config_from_tuple(PySequence_Fast_GET_ITEM(seq, i), &cfgs[i]) < 0)
+            goto out;
+    size_t cap = (size_t)n * (2 + PCC_OHTTP_MAX_KEY_CONFIG), len = 0;
+    if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap)) == NULL)
+        goto out;
+    pcc_status st = pcc_ohttp_key_configs_encode(cfgs, (size_t)n, (uint8_t *)PyBytes_AS_STRING(out),
+                                                 &len, cap);
+    if (st != PCC_OK) {
+        Py_CLEAR(out);
+        pcc_py_raise(st, config_error(st));
+        goto out;
+    }
+    if (_PyBytes_Resize(&out, (Py_ssize_t)len) < 0)
+        out = NULL;
+out:
+    PyMem_Free(cfgs);
+    Py_DECREF(seq);
+    return out;
+}
+
+static PyObject *py_key_configs_decode(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    Py_buffer b;
+    size_t n = 0;
+    PyObject *list = NULL;
+    pcc_ohttp_key_config *cfgs = PyMem_Calloc(PCC_OHTTP_MAX_CONFIGS, sizeof *cfgs);
+    if (cfgs == NULL)
+        return PyErr_NoMemory();
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        goto out;
+    pcc_status st = pcc_ohttp_key_configs_decode(cfgs, &n, PCC_OHTTP_MAX_CONFIGS, b.buf, (size_t)b.len);
+    PyBuffer_Release(&b);
+    if (st != PCC_OK) {
+        pcc_py_raise(st, st == PCC_E_UNSUPPORTED ? "ohttp: no key configuration with a supported KEM"
+                                                 : config_error(st));
+        goto out;
+    }
+    if ((list = PyList_New((Py_ssize_t)n)) == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        PyObject *t = config_to_tuple(&cfgs[i]);
+        if (t == NULL) {
+            Py_CLEAR(list);
+            goto out;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+    }
+out:
+    PyMem_Free(cfgs);
+    return list;
+}
+
+static PyObject *py_select_suite(PyObject *mod, PyObject *args)
+{
+    (void)mod;
+    PyObject *t;
+    int kdf, aead;
+    pcc_ohttp_key_config cfg;
+    pcc_ohttp_suite s;
+    if (!PyArg_ParseTuple(args, "Oii:ohttp_select_suite", &t, &kdf, &aead))
+        return NULL;
+    if (config_from_tuple(t, &cfg) < 0)
+        return NULL;
+    if (kdf < 0 || kdf > 0xFFFF || aead < 0 || aead > 0xFFFF)
+        return pcc_py_raise(PCC_E_UNSUPPORTED, "ohttp: suite not offered");
+    pcc_status st = pcc_ohttp_select_suite(&cfg, (uint16_t)kdf, (uint16_t)aead, &s);
+    if (st != PCC_OK)
+        return pcc_py_raise(st, "ohttp: no offered suite is supported");
+    return Py_BuildValue("(II)", (unsigned)s.kdf, (unsigned)s.aead);
+}
+
+/* ---- OhttpClientContext ---- */
+
+typedef struct {
+    PyObject_HEAD
+    pcc_ohttp_client_ctx *ctx;
+} ClientObject;
+
+static void client_dealloc(ClientObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    pcc_ohttp_client_ctx_free(self->ctx);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static size_t response_nonce_len(uint16_t aead)
+{
+    size_t nk = 0, nn = 0;
+    if (pcc_hpke_aead_sizes(aead, &nk, &nn) != PCC_OK)
+        return 0;
+    return nk > nn ? nk : nn;
+}
+
+static PyObject *client_decapsulate(ClientObject *self, PyObject *arg)
+{
+    Py_buffer b;
+    PyObject *out = NULL;
+    size_t pt_len = 0;
+    pcc_status st;
+    if (self->ctx == NULL)
+        return pcc_py_raise(PCC_E_STATE, "ohttp: client context not initialised");
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    size_t nl = response_nonce_len(pcc_ohttp_client_ctx_suite(self->ctx).aead);
+    size_t len = (size_t)b.len;
+    size_t exact = len >= nl + PCC_HPKE_TAG_LEN ? len - nl - PCC_HPKE_TAG_LEN : 0;
+    if (exact > PCC_OHTTP_MAX_MESSAGE) {
+        pcc_py_raise(PCC_E_LIMIT, "ohttp: response too large");
+        goto out;
+    }
+    if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)exact)) == NULL)
+        goto out;
+    Py_BEGIN_ALLOW_THREADS
+    st = pcc_ohttp_client_decapsulate_response(self->ctx, (uint8_t *)PyBytes_AS_STRING(out),
+                                               &pt_len, exact, b.buf, len);
+    Py_END_ALLOW_THREADS
+    if (st != PCC_OK || pt_len != exact) {
+        Py_CLEAR(out);
+        pcc_py_raise(st != PCC_OK ? st : PCC_E_CRYPTO,
+                     st == PCC_E_FORMAT ? "ohttp: encapsulated response truncated" : "ohttp: response");
+    }
+out:
+    PyBuffer_Release(&b);
+    return out;
+}
+
+static PyObject *client_suite(ClientObject *self, void *c)
+{
+    (void)c;
+    if (self->ctx == NULL)
+        Py_RETURN_NONE;
+    pcc_hpke_suite s = pcc_ohttp_client_ctx_suite(self->ctx);
+    return Py_BuildValue("(III)", (unsigned)s.kem, (unsigned)s.kdf, (unsigned)s.aead);
+}
+
+static PyMethodDef client_methods[] = {
+    {"decapsulate_response", (PyCFunction)client_decapsulate, METH_O,
+     "decapsulate_response(enc_response) -> bytes (the binary HTTP response)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef client_getset[] = {
+    {"suite", (getter)client_suite, NULL, "(kem, kdf, aead) of the request.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot client_slots[] = {
+    {Py_tp_doc, "The client's state for one OHTTP request (made by ohttp_encapsulate_request)."},
+    {Py_tp_dealloc, client_dealloc},
+    {Py_tp_methods, client_methods},
+    {Py_tp_getset, client_getset},
+    {0, NULL},
+};
+
+static PyType_Spec client_spec = {
+    "pcc._core.OhttpClientContext", sizeof(ClientObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, client_slots,
+};
+
+static PyObject *py_encapsulate_request(PyObject *mod, PyObject *args)
+{
+    PyObject *t, *ikm_obj, *out = NULL, *ctx_obj = NULL;
+    Py_buffer req = {0}, ikm = {0};
+    int kdf, aead;
+    pcc_ohttp_key_config cfg;
+    pcc_ohttp_suite suite;
+    pcc_ohttp_client_ctx *ctx = NULL;
+    size_t need, wrote = 0;
+    pcc_status st;
+    if (!PyArg_ParseTuple(args, "Oy*iiO:ohttp_encapsulate_request", &t, &req, &kdf, &aead, &ikm_obj))
+        return NULL;
+    if (ikm_obj != Py_None && PyObject_GetBuffer(ikm_obj, &ikm, PyBUF_SIMPLE) < 0)
+        goto out;
+    if (config_from_tuple(t, &cfg) < 0)
+        goto out;
+    if ((st = pcc_ohttp_key_config_check(&cfg)) != PCC_OK) {
+        pcc_py_raise(st, config_error(st));
+        goto out;
+    }
+    if (kdf < 0 || kdf > 0xFFFF || aead < 0 || aead > 0xFFFF ||
+        (st = pcc_ohttp_select_suite(&cfg, (uint16_t)kdf, (uint16_t)aead, &suite)) != PCC_OK) {
+        pcc_py_raise(PCC_E_UNSUPPORTED, "ohttp: suite not offered by the key configuration or not supported");
+        goto out;
+    }
+    if ((st = pcc_ohttp_encapsulated_request_len(cfg.kem, (size_t)req.len, &need)) != PCC_OK) {
+        pcc_py_raise(st, "ohttp: request too large");
+        goto out;
+    }
+    PyTypeObject *tp = pcc_py_module_type(mod, "OhttpClientContext");
+    if (tp == NULL)
+        goto out;
+    ctx_obj = tp->tp_alloc(tp, 0);
+    Py_DECREF(tp);
+    if (ctx_obj == NULL)
+        goto out;
+    if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)need)) == NULL)
+        goto out;
+    Py_BEGIN_ALLOW_THREADS
+    st = pcc_ohttp_encapsulate_request(&ctx, (uint8_t *)PyBytes_AS_STRING(out), &wrote, need, &cfg,
+                                       suite, req.buf, (size_t)req.len,
+                                       ikm.obj ? ikm.buf : NULL, ikm.obj ? (size_t)ikm.len : 0);
+    Py_END_ALLOW_THREADS
+    if (st != PCC_OK || wrote != need) {
+        pcc_ohttp_client_ctx_free(ctx);
+        Py_CLEAR(out);
+        pcc_py_raise(st != PCC_OK ? st : PCC_E_CRYPTO, "ohttp: encapsulate request");
+        goto out;
+    }
+    ((ClientObject *)ctx_obj)->ctx = ctx;
+    {
+        PyObject *r = PyTuple_Pack(2, out, ctx_obj);
+        Py_DECREF(out);
+        out = r;
+    }
+out:
+    Py_XDECREF(ctx_obj);
+    PyBuffer_Release(&req);
+    if (ikm.obj)
+        PyBuffer_Release(&ikm);
+    return out;
+}
+
+/* ---- OhttpResponseContext ---- */
+
+typedef struct {
+    PyObject_HEAD
+    pcc_ohttp_response_ctx *ctx;
+    PyThread_type_lock lock;
+} ResponseObject;
+
+static void response_dealloc(ResponseObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    pcc_ohttp_response_ctx_free(self->ctx);
+    if (self->lock)
+        PyThread_free_lock(self->lock);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *response_encapsulate(ResponseObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"response", "nonce", NULL};
+    Py_buffer resp = {0}, nonce = {0};
+    PyObject *nonce_obj = Py_None, *out = NULL;
+    size_t need, wrote = 0;
+    pcc_status st;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O:encapsulate", kwlist, &resp, &nonce_obj))
+        return NULL;
+    if (self->ctx == NULL) {
+        pcc_py_raise(PCC_E_STATE, "ohttp: response context not initialised");
+        goto out;
+    }
+    if (nonce_obj != Py_None && PyObject_GetBuffer(nonce_obj, &nonce, PyBUF_SIMPLE) < 0)
+        goto out;
+    if (nonce.obj && (size_t)nonce.len != pcc_ohttp_response_nonce_len(self->ctx)) {
+        pcc_py_raise(PCC_E_INVALID, "ohttp: response nonce must be max(Nn, Nk) bytes");
+        goto out;
+    }
+    if ((st = pcc_ohttp_response_len(self->ctx, (size_t)resp.len, &need)) != PCC_OK) {
+        pcc_py_raise(st, "ohttp: response too large");
+        goto out;
+    }
+    if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)need)) == NULL)
+        goto out;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    st = pcc_ohttp_response_encapsulate(self->ctx, (uint8_t *)PyBytes_AS_STRING(out), &wrote, need,
+                                        resp.buf, (size_t)resp.len,
+                                        nonce.obj ? nonce.buf : NULL, nonce.obj ? (size_t)nonce.len : 0);
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    if (st != PCC_OK || wrote != need) {
+        Py_CLEAR(out);
+        pcc_py_raise(st != PCC_OK ? st : PCC_E_CRYPTO,
+                     st == PCC_E_STATE ? "ohttp: this request already has its response"
+                                       : "ohttp: encapsulate response");
+    }
+out:
+    PyBuffer_Release(&resp);
+    if (nonce.obj)
+        PyBuffer_Release(&nonce);
+    return out;
+}
+
+static PyObject *response_key_id(ResponseObject *self, void *c)
+{
+    (void)c;
+    return self->ctx ? PyLong_FromLong(pcc_ohttp_response_ctx_key_id(self->ctx)) : Py_NewRef(Py_None);
+}
+
+static PyObject *response_suite(ResponseObject *self, void *c)
+{
+    (void)c;
+    if (self->ctx == NULL)
+        Py_RETURN_NONE;
+    pcc_hpke_suite s = pcc_ohttp_response_ctx_suite(self->ctx);
+    return Py_BuildValue("(III)", (unsigned)s.kem, (unsigned)s.kdf, (unsigned)s.aead);
+}
+
+static PyMethodDef response_methods[] = {
+    {"encapsulate", (PyCFunction)(void (*)(void))response_encapsulate, METH_VARARGS | METH_KEYWORDS,
+     "encapsulate(response, nonce=None) -> bytes (the Encapsulated Response); once only."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef response_getset[] = {
+    {"key_id", (getter)response_key_id, NULL, "Key identifier the request used.", NULL},
+    {"suite", (getter)response_suite, NULL, "(kem, kdf, aead) of the request.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot response_slots[] = {
+    {Py_tp_doc, "The gateway's state for answering one OHTTP request (made by OhttpGateway)."},
+    {Py_tp_dealloc, response_dealloc},
+    {Py_tp_methods, response_methods},
+    {Py_tp_getset, response_getset},
+    {0, NULL},
+};
+
+static PyType_Spec response_spec = {
+    "pcc._core.OhttpResponseContext", sizeof(ResponseObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, response_slots,
+};
+
+/* ---- OhttpGateway ---- */
+
+typedef struct {
+    PyObject_HEAD
+    pcc_ohttp_gateway *gw;
+    PyObject *keys; /* tuple of the private key objects the gateway borrows from */
+} GatewayObject;
+
+static int gateway_traverse(GatewayObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->keys);
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int gateway_clear(GatewayObject *self)
+{
+    /* the C gateway borrows the keys: free it before dropping them */
+    pcc_ohttp_gateway_free(self->gw);
+    self->gw = NULL;
+    Py_CLEAR(self->keys);
+    return 0;
+}
+
+static void gateway_dealloc(GatewayObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    gateway_clear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static int gateway_init(GatewayObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"keys", NULL};
+    PyObject *keys, *seq = NULL, *held = NULL;
+    pcc_ohttp_gateway *gw = NULL;
+    int rc = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O:OhttpGateway", kwlist, &keys))
+        return -1;
+    if (self->gw != NULL) {
+        PyErr_SetString(PyExc_TypeError, "OhttpGateway already initialised");
+        return -1;
+    }
+    if ((seq = PySequence_Fast(keys, "ohttp: keys must be a sequence of (config, private_key)")) == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1 || n > PCC_OHTTP_MAX_CONFIGS) {
+        pcc_py_raise(n < 1 ? PCC_E_INVALID : PCC_E_LIMIT, "ohttp: a gateway has 1..64 keys");
+        goto out;
+    }
+    if ((held = PyTuple_New(n)) == NULL)
+        goto out;
+    pcc_status st = pcc_ohttp_gateway_new(&gw);
+    if (st != PCC_OK) {
+        pcc_py_raise(st, NULL);
+        goto out;
+    }
+    PyObject *m = PyType_GetModule(Py_TYPE(self));
+    if (m == NULL)
+        goto out;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        pcc_ohttp_key_config cfg;
+        const pcc_hpke_key *sk;
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_SetString(PyExc_TypeError, "ohttp: each key is a (config, private_key) tuple");
+            goto out;
+        }
+        if (config_from_tuple(PyTuple_GET_ITEM(item, 0), &cfg) < 0 ||
+            hpke_key_of(m, PyTuple_GET_ITEM(item, 1), &sk) < 0)
+            goto out;
+        if ((st = pcc_ohttp_gateway_add_key(gw, &cfg, sk)) != PCC_OK) {
+            pcc_py_raise(st, st == PCC_E_UNSUPPORTED ? "ohttp: KEM not supported"
+                                                     : "ohttp: private key does not match its key "
+                                                       "configuration, or duplicate key_id");
+            goto out;
+        }
+        PyTuple_SET_ITEM(held, i, Py_NewRef(PyTuple_GET_ITEM(item, 1)));
+    }
+    self->gw = gw;
+    self->keys = held;
+    gw = NULL;
+    held = NULL;
+    rc = 0;
+out:
+    pcc_ohttp_gateway_free(gw);
+    Py_XDECREF(held);
+    Py_DECREF(seq);
+    return rc;
+}
+
+static const char *decap_error(pcc_status st)
+{
+    switch (st) {
+    case PCC_E_FORMAT: return "ohttp: encapsulated request truncated or malformed";
+    case PCC_E_UNKNOWN_KEY: return "ohttp: unknown key identifier";
+    case PCC_E_UNSUPPORTED: return "ohttp: KEM, KDF or AEAD not offered for this key";
+    case PCC_E_LIMIT: return "ohttp: request too large";
+    default: return "ohttp: decapsulate";
+    }
+}
+
+static PyObject *gateway_decapsulate(GatewayObject *self, PyObject *arg)
+{
+    Py_buffer b;
+    PyObject *out = NULL, *ctx_obj = NULL, *result = NULL;
+    pcc_ohttp_response_ctx *ctx = NULL;
+    size_t pt_len = 0, nenc = 0, npk, nsk, exact = 0;
+    pcc_status st;
+    if (self->gw == NULL)
+        return pcc_py_raise(PCC_E_STATE, "ohttp: gateway not initialised");
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const uint8_t *p = b.buf;
+    size_t len = (size_t)b.len;
+    /* size the output exactly from the header's KEM, so no plaintext is left in a shrunk copy */
+    if (len >= PCC_OHTTP_HEADER_LEN &&
+        pcc_hpke_kem_sizes((uint16_t)(p[1] << 8 | p[2]), &nenc, &npk, &nsk) == PCC_OK &&
+        len >= PCC_OHTTP_HEADER_LEN + nenc + PCC_HPKE_TAG_LEN)
+        exact = len - PCC_OHTTP_HEADER_LEN - nenc - PCC_HPKE_TAG_LEN;
+    if (exact > PCC_OHTTP_MAX_MESSAGE)
+        exact = 0; /* the C core reports the limit */
+    PyTypeObject *tp = pcc_py_module_type(PyType_GetModule(Py_TYPE(self)), "OhttpResponseContext");
+    if (tp == NULL)
+        goto out;
+    ctx_obj = tp->tp_alloc(tp, 0);
+    Py_DECREF(tp);
+    if (ctx_obj == NULL)
+        goto out;
+    if ((((ResponseObject *)ctx_obj)->lock = PyThread_allocate_lock()) == NULL) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)exact)) == NULL)
+        goto out;
+    Py_BEGIN_ALLOW_THREADS
+    st = pcc_ohttp_gateway_decapsulate(self->gw, &ctx, (uint8_t *)PyBytes_AS_STRING(out), &pt_len,
+                                       exact, p, len);
+    Py_END_ALLOW_THREADS
+    if (st != PCC_OK || pt_len != exact) {
+        pcc_ohttp_response_ctx_free(ctx);
+        pcc_py_raise(st != PCC_OK ? st : PCC_E_CRYPTO, decap_error(st));
+        goto out;
+    }
+    ((ResponseObject *)ctx_obj)->ctx = ctx;
+    result = PyTuple_Pack(2, out, ctx_obj);
+out:
+    Py_XDECREF(out);
+    Py_XDECREF(ctx_obj);
+    PyBuffer_Release(&b);
+    return result;
+}
+
+static PyMethodDef gateway_methods[] = {
+    {"decapsulate", (PyCFunction)gateway_decapsulate, METH_O,
+     "decapsulate(enc_request) -> (request bytes, OhttpResponseContext)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot gateway_slots[] = {
+    {Py_tp_doc, "OhttpGateway(keys): an OHTTP gateway holding [(config tuple, private key), ...]."},
+    {Py_tp_init, gateway_init},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_dealloc, gateway_dealloc},
+    {Py_tp_traverse, gateway_traverse},
+    {Py_tp_clear, gateway_clear},
+    {Py_tp_methods, gateway_methods},
+    {0, NULL},
+};
+
+static PyType_Spec gateway_spec = {
+    "pcc._core.OhttpGateway", sizeof(GatewayObject), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    gateway_slots,
+};
+
+static PyMethodDef ohttp_funcs[] = {
+    {"ohttp_key_config_encode", py_key_config_encode, METH_O,
+     "ohttp_key_config_encode((key_id, kem, public_key, suites)) -> bytes"},
+    {"ohttp_key_config_decode", py_key_config_decode, METH_O,
+     "ohttp_key_config_decode(data) -> (key_id, kem, public_key, suites)"},
+    {"ohttp_key_configs_encode", py_key_configs_encode, METH_O,
+     "ohttp_key_configs_encode([config tuple, ...]) -> application/ohttp-keys bytes"},
+    {"ohttp_key_configs_decode", py_key_configs_decode, METH_O,
+     "ohttp_key_configs_decode(data) -> [config tuple, ...] (unsupported KEMs skipped)"},
+    {"ohttp_select_suite", py_select_suite, METH_VARARGS,
+     "ohttp_select_suite(config, kdf, aead) -> (kdf, aead); 0 means any"},
+    {"ohttp_encapsulate_request", py_encapsulate_request, METH_VARARGS,
+     "ohttp_encapsulate_request(config, request, kdf, aead, ikm_e) -> (bytes, OhttpClientContext); "
+     "kdf/aead 0 means the first usable suite"},
+    {NULL, NULL, 0, NULL},
+};
+
+int pcc_py_ohttp_exec(PyObject *m)
+{
+    if (pcc_py_add_type(m, &client_spec, NULL) == NULL ||
+        pcc_py_add_type(m, &response_spec, NULL) == NULL ||
+        pcc_py_add_type(m, &gateway_spec, NULL) == NULL)
+        return -1;
+    return PyModule_AddFunctions(m, ohttp_funcs);
+}
