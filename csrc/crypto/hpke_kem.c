@@ -1,6 +1,6 @@
 /* hpke_kem.c: DHKEM(X25519, HKDF-SHA256) and DHKEM(P-256, HKDF-SHA256), RFC 9180 §4.1 and §7.1.
  *
- * Keys live in pcc_secure_alloc memory together with the EVP_PKEY built from them once (building
+ * Keys live in secure slots (hpke_mem.c) together with the EVP_PKEY built from them once (building
  * an X25519 key from raw bytes costs a scalar multiplication, so a recipient key is parsed once,
  * not per message). Peer public keys are validated: wrong length, a compressed or non-0x04 P-256
  * encoding, a point off the curve (the point at infinity has no 65-byte encoding) and an X25519
@@ -11,6 +11,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/param_build.h>
@@ -29,6 +30,7 @@ struct pcc_hpke_key {
     uint8_t pk[PCC_HPKE_MAX_PK];  /* SerializePublicKey(pkX) */
     EVP_PKEY *pkey;               /* OpenSSL copy, freed (and cleared by OpenSSL) with the key */
 };
+_Static_assert(sizeof(struct pcc_hpke_key) <= HPKE_SLOT_DATA, "key must fit a secure slot");
 
 /* P-256 group order n, big-endian (SEC 2). */
 static const uint8_t P256_ORDER[32] = {
@@ -111,8 +113,10 @@ static pcc_status p256_pkey_from_pub(EVP_PKEY **out, const uint8_t *pk, size_t p
     }
     /* fromdata decodes with EC_POINT_oct2point, which rejects coordinates >= p and points off
      * the curve; EVP_PKEY_derive_set_peer runs the full public-key check again. */
-    if (EVP_PKEY_fromdata(c, out, EVP_PKEY_PUBLIC_KEY, params) != 1)
+    if (EVP_PKEY_fromdata(c, out, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+        ERR_clear_error(); /* an expected rejection of hostile input, not a library fault */
         goto out;
+    }
     st = PCC_OK;
 out:
     EVP_PKEY_CTX_free(c);
@@ -183,7 +187,7 @@ out:
 
 static pcc_hpke_key *key_alloc(uint16_t kem)
 {
-    pcc_hpke_key *k = pcc_secure_alloc(sizeof *k);
+    pcc_hpke_key *k = hpke_slot_alloc(sizeof *k);
     if (k != NULL)
         k->kem = kem;
     return k;
@@ -194,7 +198,7 @@ void pcc_hpke_key_free(pcc_hpke_key *key)
     if (key == NULL)
         return;
     EVP_PKEY_free(key->pkey);
-    pcc_secure_free(key); /* wipes sk */
+    hpke_slot_free(key); /* wipes sk */
 }
 
 uint16_t pcc_hpke_key_kem(const pcc_hpke_key *key) { return key ? key->kem : 0; }
@@ -408,11 +412,14 @@ static pcc_status dh(uint16_t kem, uint8_t out[NDH], EVP_PKEY *sk, EVP_PKEY *pee
         goto out;
     /* set_peer runs EVP_PKEY_public_check on the peer (on-curve, not infinity for P-256). */
     if (EVP_PKEY_derive_set_peer(c, peer) != 1) {
+        ERR_clear_error();
         st = PCC_E_FORMAT;
         goto out;
     }
     if (EVP_PKEY_derive(c, out, &len) != 1) {
         /* OpenSSL's X25519 fails exactly when the result is all zero (small-order point). */
+        if (kem == PCC_HPKE_KEM_X25519_SHA256)
+            ERR_clear_error();
         st = kem == PCC_HPKE_KEM_X25519_SHA256 ? PCC_E_FORMAT : PCC_E_CRYPTO;
         goto out;
     }

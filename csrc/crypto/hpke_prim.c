@@ -10,6 +10,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
@@ -81,6 +82,10 @@ const EVP_CIPHER *hpke_aead_cipher(uint16_t aead)
     }
 }
 
+/* Labeled inputs up to this size are gathered into one buffer and fed to HMAC in one update
+ * (each EVP_MAC_update is a provider dispatch; HPKE's labeled inputs are a few short pieces). */
+#define GATHER_MAX 384
+
 /* hmac_segs: out (nh bytes) = HMAC(key, concat(pre, segs, post)). pre/post may be empty. */
 static pcc_status hmac_segs(EVP_MAC_CTX *mc, size_t nh, uint8_t *out, const uint8_t *key,
                             size_t key_len, const uint8_t *pre, size_t pre_len,
@@ -88,19 +93,45 @@ static pcc_status hmac_segs(EVP_MAC_CTX *mc, size_t nh, uint8_t *out, const uint
                             size_t post_len)
 {
     static const uint8_t empty[1] = {0};
-    size_t outl = 0;
+    uint8_t buf[GATHER_MAX];
+    size_t outl = 0, total = pre_len + post_len, n = 0;
+    pcc_status st = PCC_E_CRYPTO;
+    for (size_t i = 0; i < nsegs && total <= GATHER_MAX; i++)
+        total = segs[i].n > GATHER_MAX ? GATHER_MAX + 1 : total + segs[i].n; /* no wrap */
     if (EVP_MAC_init(mc, key_len ? key : empty, key_len, NULL) != 1)
         return PCC_E_CRYPTO;
-    if (pre_len && EVP_MAC_update(mc, pre, pre_len) != 1)
-        return PCC_E_CRYPTO;
-    for (size_t i = 0; i < nsegs; i++)
-        if (segs[i].n && EVP_MAC_update(mc, segs[i].p, segs[i].n) != 1)
-            return PCC_E_CRYPTO;
-    if (post_len && EVP_MAC_update(mc, post, post_len) != 1)
-        return PCC_E_CRYPTO;
+    if (total <= GATHER_MAX) {
+        /* the pieces may be secret (DH output, PSK): buf is wiped below */
+        if (pre_len) {
+            memcpy(buf, pre, pre_len);
+            n = pre_len;
+        }
+        for (size_t i = 0; i < nsegs; i++)
+            if (segs[i].n) {
+                memcpy(buf + n, segs[i].p, segs[i].n);
+                n += segs[i].n;
+            }
+        if (post_len) {
+            memcpy(buf + n, post, post_len);
+            n += post_len;
+        }
+        if (n && EVP_MAC_update(mc, buf, n) != 1)
+            goto out;
+    } else {
+        if (pre_len && EVP_MAC_update(mc, pre, pre_len) != 1)
+            goto out;
+        for (size_t i = 0; i < nsegs; i++)
+            if (segs[i].n && EVP_MAC_update(mc, segs[i].p, segs[i].n) != 1)
+                goto out;
+        if (post_len && EVP_MAC_update(mc, post, post_len) != 1)
+            goto out;
+    }
     if (EVP_MAC_final(mc, out, &outl, nh) != 1 || outl != nh)
-        return PCC_E_CRYPTO;
-    return PCC_OK;
+        goto out;
+    st = PCC_OK;
+out:
+    pcc_wipe(buf, n);
+    return st;
 }
 
 pcc_status hpke_extract(EVP_MAC_CTX *mc, size_t nh, uint8_t *prk, const uint8_t *salt,
@@ -340,6 +371,7 @@ pcc_status pcc_aead_open(uint16_t aead, const uint8_t *key, size_t key_len,
         !cipher_update(c, NULL, aad, aad_len) || !cipher_update(c, pt, ct, n))
         goto out;
     if (EVP_DecryptFinal_ex(c, fin, &outl) != 1 || outl != 0) {
+        ERR_clear_error();
         st = PCC_E_DECRYPT;
         goto out;
     }
