@@ -21,7 +21,11 @@ def run_part(name: str) -> bool:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     print(f"== {name}")
-    mod.main()
+    saved, sys.argv = sys.argv, [str(path)]  # each part parses its own (default) arguments
+    try:
+        mod.main()
+    finally:
+        sys.argv = saved
     return True
 
 
