@@ -482,6 +482,14 @@ def test_test_hooks_validated(pk):
         blindrsa.prepare(PSS_R, b"m", prefix=b"\x00" * 31)
 
 
+def test_r_sharing_a_factor_with_n_rejected(rfc_sk):
+    p = int(RFC["vectors"][0]["p"], 16)
+    with pytest.raises(errors.InvalidArgument):
+        blindrsa.blind(PSS_D, rfc_sk.public_key(), b"m", r=p)
+    with pytest.raises(errors.InvalidArgument):
+        blindrsa.blind(PSS_D, rfc_sk.public_key(), b"m", r=3 * p)
+
+
 def test_wrong_python_types(sk, pk):
     with pytest.raises(TypeError):
         blindrsa.prepare("RSABSSA-SHA384-PSS-Randomized", b"m")

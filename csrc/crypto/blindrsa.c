@@ -710,7 +710,8 @@ pcc_status pcc_blindrsa_blind(pcc_blindrsa_state **state, uint8_t *blinded, size
     size_t em_len = 0;
     pcc_blindrsa_state *s = NULL;
     BN_CTX *ctx = NULL;
-    BIGNUM *m = NULL, *r = NULL, *inv = NULL, *x = NULL, *z = NULL, *g = NULL;
+    BIGNUM *m = NULL, *r = NULL, *inv = NULL, *x = NULL, *z = NULL, *g = NULL, *w = NULL;
+    BIGNUM *winv = NULL;
     static const uint8_t empty = 0;
 
     /* 1. encoded_msg = EMSA-PSS-ENCODE(msg, bit_len(n) - 1) with SHA-384, MGF1, salt_len */
@@ -732,9 +733,11 @@ pcc_status pcc_blindrsa_blind(pcc_blindrsa_state **state, uint8_t *blinded, size
     x = BN_secure_new();
     z = BN_new();
     g = BN_new();
+    w = BN_secure_new();
+    winv = BN_secure_new();
     s = pcc_secure_alloc(sizeof *s);
     if (ctx == NULL || m == NULL || r == NULL || inv == NULL || x == NULL || z == NULL ||
-        g == NULL || s == NULL)
+        g == NULL || w == NULL || winv == NULL || s == NULL)
         goto out;
     BN_set_flags(r, BN_FLG_CONSTTIME);
     BN_set_flags(inv, BN_FLG_CONSTTIME);
@@ -742,36 +745,49 @@ pcc_status pcc_blindrsa_blind(pcc_blindrsa_state **state, uint8_t *blinded, size
     /* 3. m = bytes_to_int(encoded_msg) */
     if (BN_bin2bn(em, (int)em_len, m) == NULL)
         goto out;
-    /* 4-5. c = is_coprime(m, n); if c is false, raise an "invalid input" error */
-    if (BN_gcd(g, m, pk->n, ctx) != 1)
-        goto out;
-    if (!BN_is_one(g)) {
-        st = PCC_E_INVALID;
-        goto out;
-    }
-    /* 6-8. r = random_integer_uniform(1, n); inv = inverse_mod(r, n) */
-    if (r_in != NULL) {
-        if (BN_bin2bn(r_in, (int)r_len, r) == NULL)
-            goto out;
-        if (BN_is_zero(r) || BN_cmp(r, pk->n) >= 0 || BN_mod_inverse(inv, r, pk->n, ctx) == NULL) {
-            st = PCC_E_INVALID;
-            goto out;
-        }
-    } else {
-        int found = 0;
-        for (int tries = 0; tries < 64 && !found; tries++) {
+    /* 4-8. c = is_coprime(m, n) ("invalid input" if not); r = random_integer_uniform(1, n);
+     * inv = inverse_mod(r, n). All three come from one inversion of w = m * r mod n: w is
+     * invertible iff m and r both are, and then inv = w^-1 * m. Since r is uniform over the
+     * units, so is w whatever m is: the inversion can run in (faster) variable time without
+     * telling anything about m or r (blinded inversion). */
+    int found = 0;
+    for (int tries = 0; tries < 64 && !found; tries++) {
+        if (r_in != NULL) {
+            if (tries > 0)
+                break;
+            if (BN_bin2bn(r_in, (int)r_len, r) == NULL)
+                goto out;
+            if (BN_is_zero(r) || BN_cmp(r, pk->n) >= 0) {
+                st = PCC_E_INVALID;
+                goto out;
+            }
+        } else {
             if (BN_priv_rand_range_ex(r, pk->n, 0, ctx) != 1)
                 goto out;
             if (BN_is_zero(r))
                 continue;
-            if (BN_mod_inverse(inv, r, pk->n, ctx) != NULL)
-                found = 1;
-            else
-                ERR_clear_error();
         }
-        if (!found)
-            goto out; /* "blinding error" */
+        if (!mont_mul(w, m, r, pk, ctx))
+            goto out;
+        if (BN_mod_inverse(winv, w, pk->n, ctx) != NULL) {
+            found = 1;
+            break;
+        }
+        ERR_clear_error();
+        /* Rare path: a message not coprime to n (fails for every r) or an unlucky r? */
+        if (BN_gcd(g, m, pk->n, ctx) != 1)
+            goto out;
+        if (!BN_is_one(g)) {
+            st = PCC_E_INVALID;
+            goto out;
+        }
     }
+    if (!found) {
+        st = r_in != NULL ? PCC_E_INVALID : PCC_E_CRYPTO; /* bad test r / "blinding error" */
+        goto out;
+    }
+    if (!mont_mul(inv, winv, m, pk, ctx))
+        goto out;
     /* 9. x = RSAVP1(pk, r) = r^e mod n (constant time in r: BN_FLG_CONSTTIME) */
     if (BN_mod_exp_mont(x, r, pk->e, pk->n, ctx, pk->mont) != 1)
         goto out;
@@ -795,6 +811,8 @@ out:
     BN_clear_free(r);
     BN_clear_free(inv);
     BN_clear_free(x);
+    BN_clear_free(w);
+    BN_clear_free(winv);
     BN_free(z);
     BN_free(g);
     BN_CTX_free(ctx);
