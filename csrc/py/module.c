@@ -1,6 +1,7 @@
 /* module.c: the pcc._core extension module (multi-phase init). */
 #include "pymod.h"
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 
 PyObject *pcc_py_raise(pcc_status st, const char *what)
@@ -70,6 +71,11 @@ PyTypeObject *pcc_py_module_type(PyObject *m, const char *name)
 
 static int core_exec(PyObject *m)
 {
+    /* OpenSSL's secure heap backs BN_secure_new (RSA private keys, blinding factors): locked,
+     * guarded, wiped. Process-wide; a failure leaves BN_secure_new on the ordinary heap (still
+     * wiped on free by BN_clear_free). */
+    if (!CRYPTO_secure_malloc_initialized())
+        (void)CRYPTO_secure_malloc_init((size_t)1 << 20, 32);
 #define PCC_PY_CALL(name) \
     if (pcc_py_##name##_exec != NULL && pcc_py_##name##_exec(m) < 0) \
         return -1;
