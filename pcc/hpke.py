@@ -115,6 +115,11 @@ class PrivateKey:
 
     Make one with :meth:`generate`, :meth:`from_bytes` or :meth:`derive`; the constructor is
     internal.
+
+    Attribute ``_key`` (internal, for pcc's own modules): the ``pcc._core.HpkeKey`` this object
+    wraps. It is set once by the constructor and cannot be reassigned or deleted, so C code that
+    borrows the key from it (``pcc_py_hpke_key`` in the extension, :class:`pcc.ohttp.Gateway`)
+    can rely on it living as long as this object.
     """
 
     __slots__ = ("_key",)
@@ -122,7 +127,15 @@ class PrivateKey:
     def __init__(self, _key: "_core.HpkeKey") -> None:
         if not isinstance(_key, _core.HpkeKey):
             raise TypeError("use PrivateKey.generate, from_bytes or derive")
-        self._key = _key
+        if hasattr(self, "_key"):
+            raise AttributeError("hpke.PrivateKey is immutable")
+        object.__setattr__(self, "_key", _key)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("hpke.PrivateKey is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("hpke.PrivateKey is immutable")
 
     @classmethod
     def generate(cls, kem: int) -> "PrivateKey":
@@ -260,20 +273,39 @@ def _recipient_key(sk_r: PrivateKey) -> "_core.HpkeKey":
     return sk_r._key
 
 
+def _ephemeral_key(sk_e: Optional[PrivateKey], ikm_e: Optional[Buffer],
+                   ) -> Optional["_core.HpkeKey"]:
+    if sk_e is None:
+        return None
+    if not isinstance(sk_e, PrivateKey):
+        raise TypeError("_sk_e must be an hpke.PrivateKey")
+    if ikm_e is not None:
+        raise InvalidArgument("give ikm_e or _sk_e, not both")
+    return sk_e._key
+
+
 def setup_sender(suite: Suite, pk_r: Buffer, info: Buffer = b"", *,
                  psk: Optional[Buffer] = None, psk_id: Optional[Buffer] = None,
                  sk_s: Optional[PrivateKey] = None,
-                 ikm_e: Optional[Buffer] = None) -> Tuple[bytes, SenderContext]:
+                 ikm_e: Optional[Buffer] = None,
+                 _sk_e: Optional[PrivateKey] = None) -> Tuple[bytes, SenderContext]:
     """Set up a sender context to the recipient public key ``pk_r``; returns ``(enc, ctx)``.
 
     SetupBaseS, SetupPSKS, SetupAuthS or SetupAuthPSKS depending on ``psk``/``psk_id`` and
-    ``sk_s``. ``ikm_e`` makes the ephemeral key deterministic (known-answer tests only: reusing
-    it breaks confidentiality).
+    ``sk_s``. ``ikm_e`` makes the ephemeral key deterministic, ``DeriveKeyPair(ikm_e)``
+    (known-answer tests only: reusing it breaks confidentiality).
+
+    ``_sk_e`` is a test hook (the underscore says so; never use it to send real data): the
+    ephemeral key pair itself, a :class:`PrivateKey` of the suite's KEM (InvalidArgument
+    otherwise, or together with ``ikm_e``), so examples that print ``skEm`` rather than
+    ``ikmE`` (RFC 9458 Appendix A) can be replayed. The C API is
+    ``pcc_hpke_setup_sender_ephemeral``.
     """
     _check_suite(suite)
     _check_psk(psk, psk_id)
+    sk_e = _ephemeral_key(_sk_e, ikm_e)
     enc, ctx = _core.hpke_setup_sender(suite.kem, suite.kdf, suite.aead, pk_r, info, psk, psk_id,
-                                       _sender_key(sk_s), ikm_e)
+                                       _sender_key(sk_s), ikm_e, sk_e)
     return enc, SenderContext(ctx)
 
 

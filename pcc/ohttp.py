@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence, Tuple
 
-from . import _core
+from . import _core, hpke
 from .errors import InvalidArgument, UnsupportedError
 
 __all__ = [
@@ -120,16 +120,15 @@ def decode_key_configs(data: bytes | bytearray | memoryview) -> list[KeyConfig]:
     return [KeyConfig(k, kem, pk, tuple(s)) for k, kem, pk, s in _core.ohttp_key_configs_decode(data)]
 
 
-def _core_key(sk: object) -> object:
-    """The pcc._core.HpkeKey inside a pcc.hpke private key (or the core key itself)."""
+def _core_key(sk: object, what: str) -> "_core.HpkeKey":
+    """The ``pcc._core.HpkeKey`` of a :class:`pcc.hpke.PrivateKey` (its documented ``_key``
+    attribute), so the gateway holds the core key itself. A bare ``pcc._core.HpkeKey`` is taken
+    as it is (internal callers such as the benchmark)."""
+    if isinstance(sk, hpke.PrivateKey):
+        return sk._key
     if isinstance(sk, _core.HpkeKey):
         return sk
-    slots = [n for c in type(sk).__mro__ for n in getattr(c, "__slots__", ())]
-    for name in list(getattr(sk, "__dict__", {})) + slots:
-        v = getattr(sk, name, None)
-        if isinstance(v, _core.HpkeKey):
-            return v
-    raise TypeError("ohttp: the private key must be a pcc.hpke.PrivateKey")
+    raise TypeError(f"ohttp: {what} must be a pcc.hpke.PrivateKey")
 
 
 class ResponseContext:
@@ -188,7 +187,7 @@ class Gateway:
 
     __slots__ = ("_gw", "_configs")
 
-    def __init__(self, keys: Iterable[Tuple[KeyConfig, object]]) -> None:
+    def __init__(self, keys: Iterable[Tuple[KeyConfig, "hpke.PrivateKey"]]) -> None:
         pairs = []
         configs = []
         for item in keys:
@@ -198,7 +197,7 @@ class Gateway:
                 raise TypeError("ohttp: Gateway takes (KeyConfig, private key) pairs") from None
             if not isinstance(cfg, KeyConfig):
                 raise TypeError("ohttp: Gateway takes (KeyConfig, private key) pairs")
-            pairs.append((cfg._tuple(), _core_key(sk)))
+            pairs.append((cfg._tuple(), _core_key(sk, "a gateway private key")))
             configs.append(cfg)
         self._gw = _core.OhttpGateway(pairs)
         self._configs = tuple(configs)
@@ -219,13 +218,19 @@ class Gateway:
 
 def encapsulate_request(cfg: KeyConfig, request: bytes | bytearray | memoryview, *,
                         kdf: Optional[int] = None, aead: Optional[int] = None,
-                        ikm_e: Optional[bytes] = None) -> Tuple[bytes, ClientContext]:
+                        ikm_e: Optional[bytes] = None,
+                        _sk_e: Optional["hpke.PrivateKey"] = None) -> Tuple[bytes, ClientContext]:
     """Encapsulate the binary HTTP ``request`` to ``cfg`` (RFC 9458 §4.3).
 
     The suite is the first of ``cfg.suites`` this library implements, restricted to ``kdf``
     and/or ``aead`` when given (UnsupportedError if the configuration offers no such suite).
     ``ikm_e`` makes the ephemeral key DeriveKeyPair(ikm_e) (tests only). Returns the
     Encapsulated Request and the context that opens the response.
+
+    ``_sk_e`` is a test hook (the underscore says so; never use it for real requests): the
+    HPKE ephemeral key pair itself, a :class:`pcc.hpke.PrivateKey` of ``cfg.kem``
+    (InvalidArgument otherwise, or together with ``ikm_e``). It replays RFC 9458 Appendix A,
+    which prints the client's ``skE``.
     """
     if not isinstance(cfg, KeyConfig):
         raise TypeError("ohttp: cfg must be a KeyConfig")
@@ -233,5 +238,6 @@ def encapsulate_request(cfg: KeyConfig, request: bytes | bytearray | memoryview,
     a = 0 if aead is None else _u(aead, "aead", 16)
     if (kdf is not None and k == 0) or (aead is not None and a == 0):
         raise UnsupportedError("ohttp: suite not offered by the key configuration or not supported")
-    enc_request, ctx = _core.ohttp_encapsulate_request(cfg._tuple(), request, k, a, ikm_e)
+    sk_e = None if _sk_e is None else _core_key(_sk_e, "_sk_e")
+    enc_request, ctx = _core.ohttp_encapsulate_request(cfg._tuple(), request, k, a, ikm_e, sk_e)
     return enc_request, ClientContext(ctx)

@@ -118,6 +118,112 @@ def test_rfc9180_single_shot_opens_first_vector_ct(v):
                      **kw) == h(e["pt"])
 
 
+# ---- the _sk_e test hook: the ephemeral key pair given (pcc_hpke_setup_sender_ephemeral) ----
+
+def _first_vector(kem, mode):
+    return next(v for v in VECTORS if v["kem_id"] == kem and v["mode"] == mode
+                and v["aead_id"] != hpke.AEAD_EXPORT_ONLY)
+
+
+# one base-mode vector per KEM, plus one auth_psk vector per KEM (every optional input at once)
+SK_E_VECTORS = [_first_vector(kem, mode) for kem in SUPPORTED_KEMS
+                for mode in (hpke.MODE_BASE, hpke.MODE_AUTH_PSK)]
+
+
+@pytest.mark.parametrize("v", SK_E_VECTORS, ids=_vid)
+@pytest.mark.parametrize("how", ["derive_ikmE", "from_skEm"])
+def test_rfc9180_sender_with_given_ephemeral_key(v, how):
+    suite = hpke.Suite(kem=v["kem_id"], kdf=v["kdf_id"], aead=v["aead_id"])
+    kw = _mode_kwargs(v)
+    if "ikmS" in v:
+        kw["sk_s"] = hpke.PrivateKey.derive(v["kem_id"], h(v["ikmS"]))
+    sk_e = (hpke.PrivateKey.derive(v["kem_id"], h(v["ikmE"])) if how == "derive_ikmE"
+            else hpke.PrivateKey.from_bytes(v["kem_id"], h(v["skEm"])))
+    enc, ctx = hpke.setup_sender(suite, h(v["pkRm"]), h(v["info"]), _sk_e=sk_e, **kw)
+    assert enc == h(v["enc"])
+    e = v["encryptions"][0]
+    assert ctx.seal(h(e["pt"]), aad=h(e["aad"])) == h(e["ct"])
+    x = v["exports"][0]
+    assert ctx.export(h(x["exporter_context"]), x["L"]) == h(x["exported_value"])
+    # the key is only read: it sets up the same context again
+    enc2, ctx2 = hpke.setup_sender(suite, h(v["pkRm"]), h(v["info"]), _sk_e=sk_e, **kw)
+    assert enc2 == enc and ctx2.seal(h(e["pt"]), aad=h(e["aad"])) == h(e["ct"])
+
+
+def test_sk_e_of_another_kem_is_invalid(pair, p256):
+    suite, sk = pair
+    with pytest.raises(errors.InvalidArgument):
+        hpke.setup_sender(suite, sk.public_bytes(), _sk_e=p256[1])
+
+
+def test_sk_e_with_ikm_e_is_invalid(pair):
+    suite, sk = pair
+    eph = hpke.PrivateKey.generate(suite.kem)
+    with pytest.raises(errors.InvalidArgument):
+        hpke.setup_sender(suite, sk.public_bytes(), ikm_e=bytes(32), _sk_e=eph)
+    with pytest.raises(errors.InvalidArgument):  # the core checks it too
+        _core.hpke_setup_sender(suite.kem, suite.kdf, suite.aead, sk.public_bytes(),
+                                ikm_e=bytes(32), sk_e=eph)
+
+
+def test_sk_e_wrong_type(pair):
+    suite, sk = pair
+    with pytest.raises(TypeError):
+        hpke.setup_sender(suite, sk.public_bytes(), _sk_e=sk.private_bytes())
+    with pytest.raises(TypeError):
+        _core.hpke_setup_sender(suite.kem, suite.kdf, suite.aead, sk.public_bytes(),
+                                sk_e=sk.private_bytes())
+
+
+def test_sk_e_is_the_recipients_peer(pair):
+    suite, sk = pair
+    eph = hpke.PrivateKey.generate(suite.kem)
+    enc, s = hpke.setup_sender(suite, sk.public_bytes(), b"i", _sk_e=eph)
+    assert enc == eph.public_bytes()
+    assert hpke.setup_recipient(suite, enc, sk, b"i").open(s.seal(b"m")) == b"m"
+
+
+# ---- the key accessor shared with other modules (pcc_py_hpke_key) ---------------------------
+
+def test_core_takes_the_private_key_wrapper_or_the_core_key(pair):
+    suite, sk = pair
+    for k in (sk, sk._key):
+        enc, s = _core.hpke_setup_sender(suite.kem, suite.kdf, suite.aead, sk.public_bytes())
+        r = _core.hpke_setup_recipient(suite.kem, suite.kdf, suite.aead, enc, k)
+        assert r.open(s.seal(b"m")) == b"m"
+
+
+def test_core_refuses_a_lookalike_wrapper(pair):
+    suite, sk = pair
+
+    class Lookalike:
+        _key = sk._key
+
+    enc, _ = hpke.setup_sender(suite, sk.public_bytes())
+    with pytest.raises(TypeError):
+        _core.hpke_setup_recipient(suite.kem, suite.kdf, suite.aead, enc, Lookalike())
+
+
+def test_private_key_is_immutable(pair):
+    suite, sk = pair
+    other = hpke.PrivateKey.generate(suite.kem)
+    with pytest.raises(AttributeError):
+        sk._key = other._key
+    with pytest.raises(AttributeError):
+        del sk._key
+    with pytest.raises(AttributeError):
+        sk.__init__(other._key)
+    assert sk._key is not other._key and sk.public_bytes() != other.public_bytes()
+
+
+def test_uninitialised_private_key_is_type_error(pair):
+    suite, sk = pair
+    enc, _ = hpke.setup_sender(suite, sk.public_bytes())
+    with pytest.raises(TypeError):
+        _core.hpke_setup_recipient(suite.kem, suite.kdf, suite.aead, enc,
+                                   hpke.PrivateKey.__new__(hpke.PrivateKey))
+
+
 # ---- round trips over every supported suite and mode ---------------------------------------
 
 ALL_SUITES = [hpke.Suite(kem, kdf, aead) for kem in SUPPORTED_KEMS for kdf in KDFS

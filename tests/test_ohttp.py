@@ -1,4 +1,5 @@
-"""Oblivious HTTP (RFC 9458): Appendix A byte for byte, round trips for every suite and both KEMs,
+"""Oblivious HTTP (RFC 9458): Appendix A byte for byte on both sides (the client replayed from the
+RFC's skE through the _sk_e test hook), round trips for every suite and both KEMs,
 key configuration lists, one named negative test per way input can be wrong, and hypothesis
 fuzzing of the decapsulators and the key configuration parsers."""
 import hashlib
@@ -13,24 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import load_vector
-from pcc import _core, bhttp, ohttp
+from pcc import _core, bhttp, hpke, ohttp
 from pcc.errors import (DecryptError, FormatError, InvalidArgument, LimitError, StateError,
                         UnknownKeyError, UnsupportedError)
 
-try:  # the public wrapper, once pcc.hpke lands; the core key type until then
-    from pcc.hpke import PrivateKey as _PK
-
-    def sk_from_bytes(kem, raw):
-        return _PK.from_bytes(kem, raw)
-
-    def sk_generate(kem):
-        return _PK.generate(kem)
-except ImportError:  # pragma: no cover - depends on merge order
-    def sk_from_bytes(kem, raw):
-        return _core.hpke_key_from_bytes(kem, raw)
-
-    def sk_generate(kem):
-        return _core.hpke_key_generate(kem)
+sk_from_bytes = hpke.PrivateKey.from_bytes
+sk_generate = hpke.PrivateKey.generate
 
 V = load_vector("ohttp_rfc9458.json")
 R = {k: bytes.fromhex(v) for k, v in V["rfc_values"].items()}
@@ -158,9 +147,36 @@ def test_rfc_reference_reproduces_the_appendix():
                         R["encapsulated_response"][:16], R["response_bhttp"]) == R["encapsulated_response"]
 
 
-def test_rfc_client_encapsulation_matches_reference_byte_for_byte():
-    # The RFC prints skEm, not the ikmE it came from, and the HPKE C API takes only ikm_e, so the
-    # client is checked with a derived ephemeral key against the reference validated above.
+def rfc_ephemeral_key():
+    return sk_from_bytes(X25519, R["client_ephemeral_secret_key"])
+
+
+def test_rfc_client_ephemeral_public_key():
+    assert rfc_ephemeral_key().public_bytes() == R["client_ephemeral_public_key_enc"]
+
+
+def test_rfc_client_encapsulates_byte_for_byte():
+    # the known-answer test of the client: the RFC's skE replayed exactly
+    enc_request, cctx = ohttp.encapsulate_request(rfc_config(), R["request_bhttp"],
+                                                  _sk_e=rfc_ephemeral_key())
+    assert enc_request == R["encapsulated_request"]
+    assert cctx.suite == (X25519, 1, 1)
+
+
+def test_rfc_client_decapsulates_the_rfc_response():
+    _, cctx = ohttp.encapsulate_request(rfc_config(), R["request_bhttp"], _sk_e=rfc_ephemeral_key())
+    assert cctx.decapsulate_response(R["encapsulated_response"]) == R["response_bhttp"]
+
+
+def test_rfc_client_rejects_the_rfc_response_for_another_ephemeral_key():
+    _, cctx = ohttp.encapsulate_request(rfc_config(), R["request_bhttp"],
+                                        _sk_e=sk_from_bytes(X25519, bytes(31) + b"\x01"))
+    with pytest.raises(DecryptError):
+        cctx.decapsulate_response(R["encapsulated_response"])
+
+
+def test_client_ikm_e_matches_reference_byte_for_byte():
+    # ikm_e (DeriveKeyPair) path, against the reference validated on the RFC above
     ikm_e = bytes(range(32))
     enc_request, cctx = ohttp.encapsulate_request(rfc_config(), R["request_bhttp"], ikm_e=ikm_e)
     want, secret = ref_encapsulate(ref_derive_sk(ikm_e), rfc_key().public_bytes(), 1, R["request_bhttp"])
@@ -169,6 +185,25 @@ def test_rfc_client_encapsulation_matches_reference_byte_for_byte():
     enc_response = ref_response(enc_request[7:39], secret, R["encapsulated_response"][:16],
                                 R["response_bhttp"])
     assert cctx.decapsulate_response(enc_response) == R["response_bhttp"]
+    # and the same ephemeral key given as a key pair gives the same bytes
+    same, _ = ohttp.encapsulate_request(rfc_config(), R["request_bhttp"],
+                                        _sk_e=hpke.PrivateKey.derive(X25519, ikm_e))
+    assert same == enc_request
+
+
+def test_sk_e_of_another_kem_is_invalid():
+    with pytest.raises(InvalidArgument):
+        ohttp.encapsulate_request(rfc_config(), b"x", _sk_e=sk_generate(P256))
+
+
+def test_sk_e_with_ikm_e_is_invalid():
+    with pytest.raises(InvalidArgument):
+        ohttp.encapsulate_request(rfc_config(), b"x", ikm_e=bytes(32), _sk_e=rfc_ephemeral_key())
+
+
+def test_sk_e_not_a_private_key_is_type_error():
+    with pytest.raises(TypeError):
+        ohttp.encapsulate_request(rfc_config(), b"x", _sk_e=R["client_ephemeral_secret_key"])
 
 
 def test_rfc_full_exchange_with_the_rfc_gateway():
@@ -240,8 +275,8 @@ def test_fresh_ephemeral_key_per_request():
     assert a[7:39] != b[7:39] and a != b
 
 
-def test_gateway_accepts_a_wrapper_holding_the_core_key():
-    class Wrapper:  # the shape of pcc.hpke.PrivateKey: an object holding the core key
+def test_gateway_rejects_a_lookalike_of_the_private_key():
+    class Wrapper:  # the shape of pcc.hpke.PrivateKey, but not one: refused, not unwrapped
         __slots__ = ("_key",)
 
         def __init__(self, k):
@@ -250,8 +285,24 @@ def test_gateway_accepts_a_wrapper_holding_the_core_key():
         def public_bytes(self):
             return self._key.public_bytes()
 
-    core = _core.hpke_key_from_bytes(X25519, R["server_x25519_secret_key"])
-    gw = ohttp.Gateway([(rfc_config(), Wrapper(core))])
+    with pytest.raises(TypeError):
+        ohttp.Gateway([(rfc_config(), Wrapper(rfc_key()._key))])
+    with pytest.raises(TypeError):
+        _core.OhttpGateway([(rfc_config()._tuple(), Wrapper(rfc_key()._key))])
+
+
+def test_core_gateway_takes_an_hpke_private_key():
+    # the shared C accessor (pcc_py_hpke_key) unwraps pcc.hpke.PrivateKey itself
+    gw = _core.OhttpGateway([(rfc_config()._tuple(), rfc_key())])
+    assert gw.decapsulate(R["encapsulated_request"])[0] == R["request_bhttp"]
+
+
+def test_gateway_key_outlives_the_caller_reference():
+    import gc
+    sk = rfc_key()
+    gw = ohttp.Gateway([(rfc_config(sk), sk)])
+    del sk
+    gc.collect()
     assert gw.decapsulate(R["encapsulated_request"])[0] == R["request_bhttp"]
 
 

@@ -149,14 +149,23 @@ static void macs_free(EVP_MAC_CTX *kem_mc, EVP_MAC_CTX *ks_mc)
     EVP_MAC_CTX_free(kem_mc);
 }
 
-pcc_status pcc_hpke_setup_sender(pcc_hpke_ctx **out, uint8_t *enc, size_t *enc_len,
-                                 size_t max_enc, pcc_hpke_suite suite,
-                                 const uint8_t *pk_r, size_t pk_r_len,
-                                 const uint8_t *info, size_t info_len,
-                                 const uint8_t *psk, size_t psk_len,
-                                 const uint8_t *psk_id, size_t psk_id_len,
-                                 const pcc_hpke_key *sender_key,
-                                 const uint8_t *ikm_e, size_t ikm_e_len)
+/* clear_sender_outputs resets a setup's outputs on an early failure. */
+static void clear_sender_outputs(pcc_hpke_ctx **out, size_t *enc_len)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (enc_len != NULL)
+        *enc_len = 0;
+}
+
+/* setup_sender is SetupBaseS/PSKS/AuthS/AuthPSKS with the ephemeral key pair sk_e, or a freshly
+ * generated one when sk_e is NULL. Shared by pcc_hpke_setup_sender and
+ * pcc_hpke_setup_sender_ephemeral. */
+static pcc_status setup_sender(pcc_hpke_ctx **out, uint8_t *enc, size_t *enc_len, size_t max_enc,
+                               pcc_hpke_suite suite, const uint8_t *pk_r, size_t pk_r_len,
+                               const uint8_t *info, size_t info_len, const uint8_t *psk,
+                               size_t psk_len, const uint8_t *psk_id, size_t psk_id_len,
+                               const pcc_hpke_key *sender_key, const pcc_hpke_key *sk_e)
 {
     uint8_t shared_secret[HPKE_NSECRET];
     EVP_MAC_CTX *kem_mc = NULL, *ks_mc = NULL;
@@ -177,14 +186,15 @@ pcc_status pcc_hpke_setup_sender(pcc_hpke_ctx **out, uint8_t *enc, size_t *enc_l
     int pm = psk_mode(psk, psk_len, psk_id, psk_id_len);
     if (pm < 0)
         return PCC_E_INVALID;
-    if (sender_key != NULL && pcc_hpke_key_kem(sender_key) != suite.kem)
+    if ((sender_key != NULL && pcc_hpke_key_kem(sender_key) != suite.kem) ||
+        (sk_e != NULL && pcc_hpke_key_kem(sk_e) != suite.kem))
         return PCC_E_INVALID;
     uint8_t mode = (uint8_t)(pm | (sender_key != NULL ? PCC_HPKE_MODE_AUTH : 0));
     if ((st = macs_new(suite.kdf, &kem_mc, &ks_mc)) != PCC_OK)
         goto out;
     /* shared_secret, enc = Encap(pkR)  |  AuthEncap(pkR, skS) */
     if ((st = hpke_kem_encap(kem_mc, suite.kem, shared_secret, enc, &n, pk_r, pk_r_len,
-                             sender_key, ikm_e, ikm_e_len)) != PCC_OK)
+                             sender_key, sk_e)) != PCC_OK)
         goto out;
     if ((c = ctx_new(suite, mode, 1)) == NULL) {
         st = PCC_E_NOMEM;
@@ -201,6 +211,45 @@ out:
     macs_free(kem_mc, ks_mc);
     pcc_wipe(shared_secret, sizeof shared_secret);
     return st;
+}
+
+pcc_status pcc_hpke_setup_sender(pcc_hpke_ctx **out, uint8_t *enc, size_t *enc_len,
+                                 size_t max_enc, pcc_hpke_suite suite,
+                                 const uint8_t *pk_r, size_t pk_r_len,
+                                 const uint8_t *info, size_t info_len,
+                                 const uint8_t *psk, size_t psk_len,
+                                 const uint8_t *psk_id, size_t psk_id_len,
+                                 const pcc_hpke_key *sender_key,
+                                 const uint8_t *ikm_e, size_t ikm_e_len)
+{
+    pcc_hpke_key *sk_e = NULL;
+    pcc_status st;
+    /* skE, pkE = DeriveKeyPair(ikmE) when the caller pins the ephemeral key (tests only) */
+    if (ikm_e != NULL && (st = pcc_hpke_key_derive(&sk_e, suite.kem, ikm_e, ikm_e_len)) != PCC_OK) {
+        clear_sender_outputs(out, enc_len);
+        return st;
+    }
+    st = setup_sender(out, enc, enc_len, max_enc, suite, pk_r, pk_r_len, info, info_len, psk,
+                      psk_len, psk_id, psk_id_len, sender_key, sk_e);
+    pcc_hpke_key_free(sk_e);
+    return st;
+}
+
+pcc_status pcc_hpke_setup_sender_ephemeral(pcc_hpke_ctx **out, uint8_t *enc, size_t *enc_len,
+                                           size_t max_enc, pcc_hpke_suite suite,
+                                           const uint8_t *pk_r, size_t pk_r_len,
+                                           const uint8_t *info, size_t info_len,
+                                           const uint8_t *psk, size_t psk_len,
+                                           const uint8_t *psk_id, size_t psk_id_len,
+                                           const pcc_hpke_key *sender_key,
+                                           const pcc_hpke_key *ephemeral)
+{
+    if (ephemeral == NULL) {
+        clear_sender_outputs(out, enc_len);
+        return PCC_E_INVALID;
+    }
+    return setup_sender(out, enc, enc_len, max_enc, suite, pk_r, pk_r_len, info, info_len, psk,
+                        psk_len, psk_id, psk_id_len, sender_key, ephemeral);
 }
 
 pcc_status pcc_hpke_setup_recipient(pcc_hpke_ctx **out, pcc_hpke_suite suite,

@@ -70,11 +70,12 @@ const EVP_CIPHER *hpke_aead_cipher(uint16_t aead);
 
 /* KEM operations (hpke_kem.c). mc is an HMAC-SHA256 context (the KDF of both KEMs). */
 
-/* hpke_kem_encap is Encap/AuthEncap: writes shared_secret (32 bytes) and enc. skS is NULL for
- * the non-auth modes; ikm_e (optional) makes the ephemeral key deterministic. */
+/* hpke_kem_encap is Encap/AuthEncap: writes shared_secret (32 bytes) and enc. sk_s is NULL for
+ * the non-auth modes; sk_e is the ephemeral key pair, or NULL to generate a fresh one (the
+ * normal case; a given one is for known-answer tests). */
 pcc_status hpke_kem_encap(EVP_MAC_CTX *mc, uint16_t kem, uint8_t *shared_secret, uint8_t *enc,
                           size_t *enc_len, const uint8_t *pk_r, size_t pk_r_len,
-                          const pcc_hpke_key *sk_s, const uint8_t *ikm_e, size_t ikm_e_len);
+                          const pcc_hpke_key *sk_s, const pcc_hpke_key *sk_e);
 
 /* hpke_kem_decap is Decap/AuthDecap. pk_s is NULL for the non-auth modes. */
 pcc_status hpke_kem_decap(EVP_MAC_CTX *mc, uint16_t kem, uint8_t *shared_secret,

@@ -456,31 +456,30 @@ static pcc_status extract_and_expand(EVP_MAC_CTX *mc, uint16_t kem, uint8_t *sha
 
 pcc_status hpke_kem_encap(EVP_MAC_CTX *mc, uint16_t kem, uint8_t *shared_secret, uint8_t *enc,
                           size_t *enc_len, const uint8_t *pk_r, size_t pk_r_len,
-                          const pcc_hpke_key *sk_s, const uint8_t *ikm_e, size_t ikm_e_len)
+                          const pcc_hpke_key *sk_s, const pcc_hpke_key *sk_e)
 {
-    EVP_PKEY *peer = NULL, *eph = NULL;
-    pcc_hpke_key *eph_key = NULL;
+    EVP_PKEY *peer = NULL, *eph = NULL, *eph_own = NULL;
     uint8_t dhv[HPKE_MAX_DH];
     uint8_t kem_ctx[HPKE_MAX_KEMCTX];
     size_t n_enc = 0, kc = 0;
     pcc_status st;
 
-    if (sk_s != NULL && sk_s->kem != kem)
+    if ((sk_s != NULL && sk_s->kem != kem) || (sk_e != NULL && sk_e->kem != kem))
         return PCC_E_INVALID;
     /* pkR = DeserializePublicKey(pkRm) */
     if ((st = pkey_from_pub(kem, &peer, pk_r, pk_r_len)) != PCC_OK)
         goto out;
-    /* skE, pkE = GenerateKeyPair()  (or DeriveKeyPair(ikmE) for known-answer tests) */
-    if (ikm_e != NULL) {
-        if ((st = pcc_hpke_key_derive(&eph_key, kem, ikm_e, ikm_e_len)) != PCC_OK)
-            goto out;
-        eph = eph_key->pkey;
-        memcpy(enc, eph_key->pk, eph_key->pk_len);
-        n_enc = eph_key->pk_len;
+    /* skE, pkE = GenerateKeyPair()  (or the given pair, for known-answer tests);
+     * enc = SerializePublicKey(pkE) */
+    if (sk_e != NULL) {
+        eph = sk_e->pkey;
+        memcpy(enc, sk_e->pk, sk_e->pk_len);
+        n_enc = sk_e->pk_len;
     } else {
-        if ((st = keygen_pkey(kem, &eph)) != PCC_OK ||
-            (st = pkey_public(kem, eph, enc, &n_enc)) != PCC_OK)
+        if ((st = keygen_pkey(kem, &eph_own)) != PCC_OK ||
+            (st = pkey_public(kem, eph_own, enc, &n_enc)) != PCC_OK)
             goto out;
+        eph = eph_own;
     }
     /* dh = DH(skE, pkR)  [|| DH(skS, pkR) for AuthEncap] */
     if ((st = dh(kem, dhv, eph, peer)) != PCC_OK)
@@ -500,10 +499,7 @@ pcc_status hpke_kem_encap(EVP_MAC_CTX *mc, uint16_t kem, uint8_t *shared_secret,
     if (st == PCC_OK)
         *enc_len = n_enc;
 out:
-    if (eph_key != NULL)
-        pcc_hpke_key_free(eph_key);
-    else
-        EVP_PKEY_free(eph);
+    EVP_PKEY_free(eph_own);
     EVP_PKEY_free(peer);
     pcc_wipe(dhv, sizeof dhv);
     return st;

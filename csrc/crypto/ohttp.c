@@ -327,11 +327,13 @@ pcc_status pcc_ohttp_encapsulated_request_len(uint16_t kem, size_t request_len, 
     return PCC_OK;
 }
 
-pcc_status pcc_ohttp_encapsulate_request(pcc_ohttp_client_ctx **ctx, uint8_t *out,
-                                         size_t *out_len, size_t max_out,
-                                         const pcc_ohttp_key_config *cfg, pcc_ohttp_suite suite,
-                                         const uint8_t *request, size_t request_len,
-                                         const uint8_t *ikm_e, size_t ikm_e_len)
+/* encapsulate_request is pcc_ohttp_encapsulate_request with the ephemeral key chosen by one of
+ * ikm_e (DeriveKeyPair) or sk_e (given), or generated when both are NULL. */
+static pcc_status encapsulate_request(pcc_ohttp_client_ctx **ctx, uint8_t *out, size_t *out_len,
+                                      size_t max_out, const pcc_ohttp_key_config *cfg,
+                                      pcc_ohttp_suite suite, const uint8_t *request,
+                                      size_t request_len, const uint8_t *ikm_e, size_t ikm_e_len,
+                                      const pcc_hpke_key *sk_e)
 {
     pcc_hpke_ctx *hctx = NULL;
     pcc_ohttp_client_ctx *c = NULL;
@@ -356,9 +358,14 @@ pcc_status pcc_ohttp_encapsulate_request(pcc_ohttp_client_ctx **ctx, uint8_t *ou
     put_header(hdr, cfg->key_id, c->s.suite);
     make_info(info, hdr);
     /* enc, sctxt = SetupBaseS(pkR, info) */
-    st = pcc_hpke_setup_sender(&hctx, c->s.enc, &enc_len, sizeof c->s.enc, c->s.suite,
-                               cfg->public_key, cfg->public_key_len, info, sizeof info, NULL, 0,
-                               NULL, 0, NULL, ikm_e, ikm_e_len);
+    if (sk_e != NULL)
+        st = pcc_hpke_setup_sender_ephemeral(&hctx, c->s.enc, &enc_len, sizeof c->s.enc,
+                                             c->s.suite, cfg->public_key, cfg->public_key_len,
+                                             info, sizeof info, NULL, 0, NULL, 0, NULL, sk_e);
+    else
+        st = pcc_hpke_setup_sender(&hctx, c->s.enc, &enc_len, sizeof c->s.enc, c->s.suite,
+                                   cfg->public_key, cfg->public_key_len, info, sizeof info, NULL,
+                                   0, NULL, 0, NULL, ikm_e, ikm_e_len);
     if (st != PCC_OK)
         goto out;
     c->s.enc_len = enc_len;
@@ -384,6 +391,31 @@ out:
     if (st != PCC_OK)
         pcc_wipe(out, max_out);
     return st;
+}
+
+pcc_status pcc_ohttp_encapsulate_request(pcc_ohttp_client_ctx **ctx, uint8_t *out,
+                                         size_t *out_len, size_t max_out,
+                                         const pcc_ohttp_key_config *cfg, pcc_ohttp_suite suite,
+                                         const uint8_t *request, size_t request_len,
+                                         const uint8_t *ikm_e, size_t ikm_e_len)
+{
+    return encapsulate_request(ctx, out, out_len, max_out, cfg, suite, request, request_len, ikm_e,
+                               ikm_e_len, NULL);
+}
+
+pcc_status pcc_ohttp_encapsulate_request_ephemeral(pcc_ohttp_client_ctx **ctx, uint8_t *out,
+                                                   size_t *out_len, size_t max_out,
+                                                   const pcc_ohttp_key_config *cfg,
+                                                   pcc_ohttp_suite suite, const uint8_t *request,
+                                                   size_t request_len,
+                                                   const pcc_hpke_key *ephemeral)
+{
+    if (ephemeral == NULL) {
+        *ctx = NULL;
+        return PCC_E_INVALID;
+    }
+    return encapsulate_request(ctx, out, out_len, max_out, cfg, suite, request, request_len, NULL,
+                               0, ephemeral);
 }
 
 pcc_status pcc_ohttp_client_decapsulate_response(const pcc_ohttp_client_ctx *ctx, uint8_t *out,

@@ -149,27 +149,70 @@ static PyObject *key_wrap(PyObject *m, pcc_hpke_key *k)
     return (PyObject *)o;
 }
 
-/* key_arg returns the C key of an HpkeKey argument (NULL for None when allowed). */
+/* private_key_check is isinstance(o, pcc.hpke.PrivateKey): 1, 0, or -1 with an exception set.
+ * A PrivateKey exists only once pcc.hpke is imported, so the module is looked up, never
+ * imported, here. */
+static int private_key_check(PyObject *o)
+{
+    PyObject *name = PyUnicode_FromString("pcc.hpke"), *mod, *cls;
+    if (name == NULL)
+        return -1;
+    mod = PyImport_GetModule(name);
+    Py_DECREF(name);
+    if (mod == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    cls = PyObject_GetAttrString(mod, "PrivateKey");
+    Py_DECREF(mod);
+    if (cls == NULL)
+        return -1;
+    int r = PyType_Check(cls) ? PyObject_IsInstance(o, cls) : 0;
+    Py_DECREF(cls);
+    return r;
+}
+
+int pcc_py_hpke_key(PyObject *m, PyObject *o, const pcc_hpke_key **out)
+{
+    PyObject *inner = NULL;
+    int rc = -1;
+    PyTypeObject *tp = pcc_py_module_type(m, "HpkeKey");
+    if (tp == NULL)
+        return -1;
+    if (!PyObject_TypeCheck(o, tp)) {
+        /* pcc.hpke.PrivateKey keeps its HpkeKey in the attribute _key, set once (the class
+         * refuses reassignment), so the C key borrowed here lives as long as o. */
+        int w = private_key_check(o);
+        if (w < 0)
+            goto out;
+        if (w == 1 && (inner = PyObject_GetAttrString(o, "_key")) == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                goto out;
+            PyErr_Clear(); /* a PrivateKey never initialised: the TypeError below */
+        }
+        o = inner;
+    }
+    if (o == NULL || !PyObject_TypeCheck(o, tp) || ((KeyObject *)o)->key == NULL) {
+        PyErr_SetString(PyExc_TypeError, "expected a pcc.hpke.PrivateKey");
+        goto out;
+    }
+    *out = ((KeyObject *)o)->key;
+    rc = 0;
+out:
+    Py_XDECREF(inner);
+    Py_DECREF(tp);
+    return rc;
+}
+
+/* key_arg returns the C key of a key argument (pcc_py_hpke_key; NULL for None when allowed). */
 static int key_arg(PyObject *m, PyObject *o, const pcc_hpke_key **out, int allow_none)
 {
     *out = NULL;
     if (o == NULL || o == Py_None) {
         if (allow_none)
             return 1;
-        PyErr_SetString(PyExc_TypeError, "an HpkeKey is required");
+        PyErr_SetString(PyExc_TypeError, "a pcc.hpke.PrivateKey is required");
         return 0;
     }
-    PyTypeObject *tp = pcc_py_module_type(m, "HpkeKey");
-    if (tp == NULL)
-        return 0;
-    int ok = PyObject_TypeCheck(o, tp);
-    Py_DECREF(tp);
-    if (!ok) {
-        PyErr_SetString(PyExc_TypeError, "expected a pcc._core.HpkeKey");
-        return 0;
-    }
-    *out = ((KeyObject *)o)->key;
-    return 1;
+    return pcc_py_hpke_key(m, o, out) == 0;
 }
 
 static PyObject *py_key_generate(PyObject *m, PyObject *args)
@@ -495,30 +538,43 @@ static int suite_args(int kem, int kdf, int aead, pcc_hpke_suite *s)
 static PyObject *py_setup_sender(PyObject *m, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"kem", "kdf", "aead", "pk_r", "info", "psk", "psk_id", "sk_s",
-                             "ikm_e", NULL};
+                             "ikm_e", "sk_e", NULL};
     int kem, kdf, aead;
     pcc_hpke_suite suite;
     Py_buffer pk_r;
     PyObject *info_o = NULL, *psk_o = NULL, *psk_id_o = NULL, *sk_s_o = NULL, *ikm_o = NULL;
+    PyObject *sk_e_o = NULL;
     optbuf info = {0}, psk = {0}, psk_id = {0}, ikm = {0};
-    const pcc_hpke_key *sk_s = NULL;
+    const pcc_hpke_key *sk_s = NULL, *sk_e = NULL;
     PyObject *ret = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiy*|OOOOO:hpke_setup_sender", kwlist, &kem,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiy*|OOOOOO:hpke_setup_sender", kwlist, &kem,
                                      &kdf, &aead, &pk_r, &info_o, &psk_o, &psk_id_o, &sk_s_o,
-                                     &ikm_o))
+                                     &ikm_o, &sk_e_o))
         return NULL;
     if (!suite_args(kem, kdf, aead, &suite) || !key_arg(m, sk_s_o, &sk_s, 1) ||
-        optbuf_get(info_o, &info) < 0 || optbuf_get(psk_o, &psk) < 0 ||
-        optbuf_get(psk_id_o, &psk_id) < 0 || optbuf_get(ikm_o, &ikm) < 0)
+        !key_arg(m, sk_e_o, &sk_e, 1) || optbuf_get(info_o, &info) < 0 ||
+        optbuf_get(psk_o, &psk) < 0 || optbuf_get(psk_id_o, &psk_id) < 0 ||
+        optbuf_get(ikm_o, &ikm) < 0)
         goto out;
+    if (sk_e != NULL && ikm.have) {
+        pcc_py_raise(PCC_E_INVALID, "give ikm_e or sk_e, not both");
+        goto out;
+    }
     uint8_t enc[PCC_HPKE_MAX_ENC];
     size_t enc_len = 0;
     pcc_hpke_ctx *c = NULL;
     pcc_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = pcc_hpke_setup_sender(&c, enc, &enc_len, sizeof enc, suite, BUF_PTR(pk_r), BUF_LEN(pk_r),
-                               OB_PTR(info), OB_LEN(info), OB_PTR(psk), OB_LEN(psk),
-                               OB_PTR(psk_id), OB_LEN(psk_id), sk_s, OB_PTR(ikm), OB_LEN(ikm));
+    if (sk_e != NULL)
+        st = pcc_hpke_setup_sender_ephemeral(&c, enc, &enc_len, sizeof enc, suite, BUF_PTR(pk_r),
+                                             BUF_LEN(pk_r), OB_PTR(info), OB_LEN(info),
+                                             OB_PTR(psk), OB_LEN(psk), OB_PTR(psk_id),
+                                             OB_LEN(psk_id), sk_s, sk_e);
+    else
+        st = pcc_hpke_setup_sender(&c, enc, &enc_len, sizeof enc, suite, BUF_PTR(pk_r),
+                                   BUF_LEN(pk_r), OB_PTR(info), OB_LEN(info), OB_PTR(psk),
+                                   OB_LEN(psk), OB_PTR(psk_id), OB_LEN(psk_id), sk_s, OB_PTR(ikm),
+                                   OB_LEN(ikm));
     Py_END_ALLOW_THREADS
     if (st != PCC_OK) {
         pcc_py_raise(st, setup_what(st));
@@ -1080,7 +1136,8 @@ static PyMethodDef hpke_funcs[] = {
      "hpke_key_derive(kem, ikm) -> HpkeKey (DeriveKeyPair)."},
     {"hpke_setup_sender", KWF(py_setup_sender), KW,
      "hpke_setup_sender(kem, kdf, aead, pk_r, info=None, psk=None, psk_id=None, sk_s=None, "
-     "ikm_e=None) -> (enc, HpkeContext)."},
+     "ikm_e=None, sk_e=None) -> (enc, HpkeContext); ikm_e / sk_e pin the ephemeral key (tests "
+     "only)."},
     {"hpke_setup_recipient", KWF(py_setup_recipient), KW,
      "hpke_setup_recipient(kem, kdf, aead, enc, sk_r, info=None, psk=None, psk_id=None, "
      "pk_s=None) -> HpkeContext."},

@@ -1,6 +1,7 @@
 /* py_ohttp.c: pcc._core glue for Oblivious HTTP (RFC 9458): OhttpGateway, OhttpResponseContext,
- * OhttpClientContext and the key configuration codecs. The pcc.ohttp wrapper is the public API
- * (it unwraps a pcc.hpke private key to the pcc._core.HpkeKey this file accepts). */
+ * OhttpClientContext and the key configuration codecs. The pcc.ohttp wrapper is the public API.
+ * Private keys are pcc.hpke.PrivateKey or pcc._core.HpkeKey objects, read with pcc_py_hpke_key
+ * (py_hpke.c). */
 #include "pymod.h"
 
 #include <string.h>
@@ -8,32 +9,6 @@
 #include "pcc/hpke.h"
 #include "pcc/ohttp.h"
 #include "pcc/secure.h"
-
-/* ---- HPKE private keys from pcc.hpke ---- */
-
-/* The layout of pcc._core.HpkeKey (csrc/py/py_hpke.c): the object header, then the C key. The
- * type and its basicsize are checked before the key is read. */
-typedef struct {
-    PyObject_HEAD
-    pcc_hpke_key *key;
-} HpkeKeyView;
-
-/* hpke_key_of sets *out to the pcc_hpke_key held by a pcc._core.HpkeKey. The gateway borrows
- * it; the caller keeps obj alive. */
-static int hpke_key_of(PyObject *m, PyObject *obj, const pcc_hpke_key **out)
-{
-    PyTypeObject *tp = pcc_py_module_type(m, "HpkeKey");
-    if (tp == NULL)
-        return -1;
-    int ok = PyObject_TypeCheck(obj, tp) && tp->tp_basicsize == (Py_ssize_t)sizeof(HpkeKeyView);
-    Py_DECREF(tp);
-    if (!ok || ((HpkeKeyView *)obj)->key == NULL) {
-        PyErr_SetString(PyExc_TypeError, "ohttp: the private key must be a pcc.hpke private key");
-        return -1;
-    }
-    *out = ((HpkeKeyView *)obj)->key;
-    return 0;
-}
 
 /* ---- key configurations as Python tuples (key_id, kem, public_key, [(kdf, aead), ...]) ---- */
 
@@ -340,18 +315,28 @@ static PyType_Spec client_spec = {
 
 static PyObject *py_encapsulate_request(PyObject *mod, PyObject *args)
 {
-    PyObject *t, *ikm_obj, *out = NULL, *ctx_obj = NULL;
+    PyObject *t, *ikm_obj, *sk_e_obj = Py_None, *out = NULL, *ctx_obj = NULL;
     Py_buffer req = {0}, ikm = {0};
     int kdf, aead;
     pcc_ohttp_key_config cfg;
     pcc_ohttp_suite suite;
     pcc_ohttp_client_ctx *ctx = NULL;
+    const pcc_hpke_key *sk_e = NULL;
     size_t need, wrote = 0;
     pcc_status st;
-    if (!PyArg_ParseTuple(args, "Oy*iiO:ohttp_encapsulate_request", &t, &req, &kdf, &aead, &ikm_obj))
+    if (!PyArg_ParseTuple(args, "Oy*iiO|O:ohttp_encapsulate_request", &t, &req, &kdf, &aead,
+                          &ikm_obj, &sk_e_obj))
         return NULL;
     if (ikm_obj != Py_None && PyObject_GetBuffer(ikm_obj, &ikm, PyBUF_SIMPLE) < 0)
         goto out;
+    if (sk_e_obj != Py_None) {
+        if (pcc_py_hpke_key(mod, sk_e_obj, &sk_e) < 0)
+            goto out;
+        if (ikm.obj) {
+            pcc_py_raise(PCC_E_INVALID, "ohttp: give ikm_e or _sk_e, not both");
+            goto out;
+        }
+    }
     if (config_from_tuple(t, &cfg) < 0)
         goto out;
     if ((st = pcc_ohttp_key_config_check(&cfg)) != PCC_OK) {
@@ -377,14 +362,21 @@ static PyObject *py_encapsulate_request(PyObject *mod, PyObject *args)
     if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)need)) == NULL)
         goto out;
     Py_BEGIN_ALLOW_THREADS
-    st = pcc_ohttp_encapsulate_request(&ctx, (uint8_t *)PyBytes_AS_STRING(out), &wrote, need, &cfg,
-                                       suite, req.buf, (size_t)req.len,
-                                       ikm.obj ? ikm.buf : NULL, ikm.obj ? (size_t)ikm.len : 0);
+    if (sk_e != NULL)
+        st = pcc_ohttp_encapsulate_request_ephemeral(&ctx, (uint8_t *)PyBytes_AS_STRING(out),
+                                                     &wrote, need, &cfg, suite, req.buf,
+                                                     (size_t)req.len, sk_e);
+    else
+        st = pcc_ohttp_encapsulate_request(&ctx, (uint8_t *)PyBytes_AS_STRING(out), &wrote, need,
+                                           &cfg, suite, req.buf, (size_t)req.len,
+                                           ikm.obj ? ikm.buf : NULL, ikm.obj ? (size_t)ikm.len : 0);
     Py_END_ALLOW_THREADS
     if (st != PCC_OK || wrote != need) {
         pcc_ohttp_client_ctx_free(ctx);
         Py_CLEAR(out);
-        pcc_py_raise(st != PCC_OK ? st : PCC_E_CRYPTO, "ohttp: encapsulate request");
+        pcc_py_raise(st != PCC_OK ? st : PCC_E_CRYPTO,
+                     st == PCC_E_INVALID ? "ohttp: ephemeral key or ikm_e does not fit the KEM"
+                                         : "ohttp: encapsulate request");
         goto out;
     }
     ((ClientObject *)ctx_obj)->ctx = ctx;
@@ -575,7 +567,7 @@ static int gateway_init(GatewayObject *self, PyObject *args, PyObject *kw)
             goto out;
         }
         if (config_from_tuple(PyTuple_GET_ITEM(item, 0), &cfg) < 0 ||
-            hpke_key_of(m, PyTuple_GET_ITEM(item, 1), &sk) < 0)
+            pcc_py_hpke_key(m, PyTuple_GET_ITEM(item, 1), &sk) < 0)
             goto out;
         if ((st = pcc_ohttp_gateway_add_key(gw, &cfg, sk)) != PCC_OK) {
             pcc_py_raise(st, st == PCC_E_UNSUPPORTED ? "ohttp: KEM not supported"
@@ -693,8 +685,9 @@ static PyMethodDef ohttp_funcs[] = {
     {"ohttp_select_suite", py_select_suite, METH_VARARGS,
      "ohttp_select_suite(config, kdf, aead) -> (kdf, aead); 0 means any"},
     {"ohttp_encapsulate_request", py_encapsulate_request, METH_VARARGS,
-     "ohttp_encapsulate_request(config, request, kdf, aead, ikm_e) -> (bytes, OhttpClientContext); "
-     "kdf/aead 0 means the first usable suite"},
+     "ohttp_encapsulate_request(config, request, kdf, aead, ikm_e, sk_e=None) -> "
+     "(bytes, OhttpClientContext); kdf/aead 0 means the first usable suite; ikm_e or sk_e pins "
+     "the ephemeral key (tests only)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -20,6 +20,12 @@ PyTypeObject *pcc_py_add_type(PyObject *m, PyType_Spec *spec, PyObject *base);
  * defines cls (or module m when cls is NULL). */
 PyTypeObject *pcc_py_module_type(PyObject *m, const char *name);
 
+/* pcc_py_hpke_key sets *out to the C key held by o, a pcc._core.HpkeKey or a pcc.hpke.PrivateKey
+ * wrapping one, and returns 0; otherwise it raises TypeError and returns -1. The key is borrowed:
+ * it lives as long as o (py_hpke.c). The struct tag needs no include of pcc/hpke.h. */
+struct pcc_hpke_key;
+int pcc_py_hpke_key(PyObject *m, PyObject *o, const struct pcc_hpke_key **out);
+
 /* Each csrc/py/py_<mod>.c defines int pcc_py_<mod>_exec(PyObject *m), returning 0 or -1 with an
  * exception set; module.c calls those that are linked in (weak references). */
 #define PCC_PY_MODULES(X) \

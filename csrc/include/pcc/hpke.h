@@ -83,6 +83,21 @@ PCC_API pcc_status pcc_hpke_setup_sender(pcc_hpke_ctx **out, uint8_t *enc, size_
                                          const pcc_hpke_key *sender_key,
                                          const uint8_t *ikm_e, size_t ikm_e_len) PCC_WUR;
 
+/* pcc_hpke_setup_sender_ephemeral: as pcc_hpke_setup_sender, with the ephemeral key pair given
+ * instead of generated (tests only: replays examples that print skEm, RFC 9458 App. A).
+ * ephemeral must be a key of suite.kem (PCC_E_INVALID otherwise); it is only read.
+ * WARNING: an ephemeral key used for two messages breaks their confidentiality; never call this
+ * outside known-answer tests. */
+PCC_API pcc_status pcc_hpke_setup_sender_ephemeral(pcc_hpke_ctx **out, uint8_t *enc,
+                                                   size_t *enc_len, size_t max_enc,
+                                                   pcc_hpke_suite suite,
+                                                   const uint8_t *pk_r, size_t pk_r_len,
+                                                   const uint8_t *info, size_t info_len,
+                                                   const uint8_t *psk, size_t psk_len,
+                                                   const uint8_t *psk_id, size_t psk_id_len,
+                                                   const pcc_hpke_key *sender_key,
+                                                   const pcc_hpke_key *ephemeral) PCC_WUR;
+
 /* pcc_hpke_setup_recipient: SetupBaseR/PSKR/AuthR/AuthPSKR (pk_s non-NULL -> auth). */
 PCC_API pcc_status pcc_hpke_setup_recipient(pcc_hpke_ctx **out, pcc_hpke_suite suite,
                                             const uint8_t *enc, size_t enc_len,

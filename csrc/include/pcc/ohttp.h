@@ -97,6 +97,19 @@ PCC_API pcc_status pcc_ohttp_encapsulate_request(pcc_ohttp_client_ctx **ctx, uin
                                                  size_t request_len, const uint8_t *ikm_e,
                                                  size_t ikm_e_len) PCC_WUR;
 
+/* pcc_ohttp_encapsulate_request_ephemeral is pcc_ohttp_encapsulate_request with the HPKE
+ * ephemeral key pair given (a key of cfg->kem, else PCC_E_INVALID) instead of generated: tests
+ * only, to replay RFC 9458 Appendix A, which prints skE.
+ * WARNING: an ephemeral key used for two requests breaks their confidentiality. */
+PCC_API pcc_status pcc_ohttp_encapsulate_request_ephemeral(pcc_ohttp_client_ctx **ctx,
+                                                           uint8_t *out, size_t *out_len,
+                                                           size_t max_out,
+                                                           const pcc_ohttp_key_config *cfg,
+                                                           pcc_ohttp_suite suite,
+                                                           const uint8_t *request,
+                                                           size_t request_len,
+                                                           const pcc_hpke_key *ephemeral) PCC_WUR;
+
 /* pcc_ohttp_client_decapsulate_response opens an Encapsulated Response (RFC 9458 §4.4) into
  * out (at most enc_response_len - max(Nn, Nk) - 16 bytes). PCC_E_FORMAT if it is shorter than the
  * nonce and tag, PCC_E_DECRYPT if it does not authenticate (out is wiped). The context may be
