@@ -14,7 +14,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from pcc import _core, bhttp, ohttp
+from pcc import _core, bhttp, hpke, ohttp
 
 X25519 = 0x0020
 REPEATS = 7
@@ -60,7 +60,7 @@ def _median_c(n: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    sk = _core.hpke_key_generate(X25519)
+    sk = hpke.PrivateKey.generate(X25519)
     cfg = ohttp.KeyConfig(1, X25519, sk.public_bytes(), [(0x0001, 0x0001)])
     gw = ohttp.Gateway([(cfg, sk)])
     request = _request_1k()

@@ -27,7 +27,8 @@ def hpke_key_derive(kem: int, ikm: _Buf) -> HpkeKey: ...
 def hpke_setup_sender(kem: int, kdf: int, aead: int, pk_r: _Buf, info: Optional[_Buf] = ...,
                       psk: Optional[_Buf] = ..., psk_id: Optional[_Buf] = ...,
                       sk_s: Optional[HpkeKey] = ...,
-                      ikm_e: Optional[_Buf] = ...) -> Tuple[bytes, HpkeContext]: ...
+                      ikm_e: Optional[_Buf] = ...,
+                     sk_e: Optional[HpkeKey] = ...) -> Tuple[bytes, HpkeContext]: ...
 def hpke_setup_recipient(kem: int, kdf: int, aead: int, enc: _Buf, sk_r: HpkeKey,
                          info: Optional[_Buf] = ..., psk: Optional[_Buf] = ...,
                          psk_id: Optional[_Buf] = ...,
