@@ -83,7 +83,8 @@ def cmd_log_serve(args) -> int:
     cfg = LogConfig(db_path=args.db, origin=args.origin, skey=tlognote.read_key_file(args.key),
                     publishers=tuple(_key_arg(v) for v in args.publisher),
                     witnesses=tuple(args.witness), quorum=args.quorum,
-                    batch_interval_ms=args.batch_ms, batch_max=args.batch_max)
+                    batch_interval_ms=args.batch_ms, batch_max=args.batch_max,
+                    add_timeout_s=args.add_timeout, refresh_interval_s=args.refresh_interval)
     if cfg.resolved_quorum() > len(cfg.witnesses):
         return _err("--quorum is larger than the number of --witness")
     return _serve(create_app(cfg), args.host, args.port)
@@ -278,6 +279,10 @@ def register(subparsers) -> None:
     p.add_argument("--port", type=int, default=8470)
     p.add_argument("--batch-ms", type=float, default=5.0)
     p.add_argument("--batch-max", type=int, default=512)
+    p.add_argument("--add-timeout", type=float, default=30.0,
+                   help="seconds an add waits for a witnessed checkpoint before answering 503")
+    p.add_argument("--refresh-interval", type=float, default=600.0,
+                   help="seconds after which an unchanged checkpoint is cosigned again")
     p.set_defaults(func=cmd_log_serve)
 
     p = ls.add_parser("add-key", help="log an ohttp-keys or issuer-key leaf")

@@ -38,8 +38,11 @@ CREATE TABLE IF NOT EXISTS witness_state(url TEXT PRIMARY KEY, size INTEGER NOT 
 
 
 def connect(path: str) -> sqlite3.Connection:
-    """Open ``path`` with the durability settings every pcc SQLite store uses."""
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=True)
+    """Open ``path`` with the durability settings every pcc SQLite store uses.
+
+    Callers keep one connection per thread; ``check_same_thread`` is off only so that the
+    owner can close every connection at shutdown."""
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")

@@ -460,7 +460,7 @@ def create_app(config: LogConfig) -> Starlette:
         return Response(msgpack.packb({"index": index, "proof": proof}, use_bin_type=True),
                         media_type=MSGPACK, headers={"cache-control": "no-store"})
 
-    async def not_found(request: Request) -> Response:
+    async def not_found(request: Request, exc: Exception) -> Response:
         return json_error(404, "not found")
 
     routes = [
