@@ -217,26 +217,40 @@ class Log:
             fut = self._inflight.get(lh)
         if index is None:
             if fut is None:
-                fut = asyncio.get_running_loop().create_future()
-                self._inflight[lh] = fut
-                self._queue.append((leaf, lh, fut))
-                self._wake.set()
+                fut = self.enqueue(leaf, lh)
             try:
                 index = await asyncio.wait_for(asyncio.shield(fut), self.config.add_timeout_s)
             except asyncio.TimeoutError:
                 raise HTTPError(503, "timed out waiting for the sequencer; retry") from None
         return await self._proof_when_published(index)
 
-    async def _proof_when_published(self, index: int) -> tuple[int, str]:
-        deadline = time.monotonic() + self.config.add_timeout_s
-        while self.published is None or self.published.size <= index:
+    def enqueue(self, leaf: bytes, lh: bytes) -> asyncio.Future:
+        """Queue an already validated leaf for the sequencer; the future gets its index once the
+        batch holding it is committed (not yet published). Used by :meth:`add` and benchmarks."""
+        fut = self._inflight.get(lh)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            self._inflight[lh] = fut
+            self._queue.append((leaf, lh, fut))
+            self._wake.set()
+        return fut
+
+    async def wait_published(self, size: int, timeout: float) -> bool:
+        """Wait until the published checkpoint covers ``size`` entries; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.published is None or self.published.size < size:
             ev = self._pub_event
             left = deadline - time.monotonic()
             if left <= 0:
-                raise HTTPError(503, "entry sequenced but no checkpoint with the witness quorum "
-                                "covers it yet; retry the same add later", index=index)
+                return False
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(ev.wait(), left)
+        return True
+
+    async def _proof_when_published(self, index: int) -> tuple[int, str]:
+        if not await self.wait_published(index + 1, self.config.add_timeout_s):
+            raise HTTPError(503, "entry sequenced but no checkpoint with the witness quorum "
+                            "covers it yet; retry the same add later", index=index)
         pub = self.published
         hashes = await self._read(tlogtree.inclusion_proof, self.store.get, index, pub.size,
                                   merkle.node_hash)
