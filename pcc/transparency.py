@@ -60,6 +60,8 @@ def verify_proof(leaf: bytes, proof: str, log_vkey, witness_vkeys: Sequence = ()
         raise InvalidArgument("quorum must be a non-negative int")
     log_v = _verifier(log_vkey, "log_vkey")
     wits = [_verifier(w, "witness vkey") for w in witness_vkeys]
+    if any(not w.is_cosigner for w in wits):
+        raise InvalidArgument("witness vkeys must be cosigner (type 0x04) keys")
     names = [tlognote.key_name(w) for w in wits]
     if len(set(names)) != len(names):
         raise InvalidArgument("witness vkeys must have distinct names")

@@ -122,34 +122,27 @@ class MiniLog:
 
     def __init__(self, origin: str, skey: str | None = None):
         from pcc import merkle
-        from pcc._internal import tlognote, tlogtree
+        from pcc._internal import tlognote
         self.origin = origin
         if skey is None:
             skey, _ = tlognote.generate(origin)
         self.signer = tlognote.load_signer(skey)
         self.vkey = self.signer.vkey
-        self.store = tlogtree.MemoryStore()
-        self.frontier = tlogtree.Frontier(0, (), merkle.node_hash)
-        self.roots = {0: tlogtree.EMPTY_ROOT}
+        self.tree = merkle.Tree()
 
     def grow(self, size: int) -> None:
-        from pcc import merkle
-        while self.frontier.size < size:
-            leaf = f"{self.origin} entry {self.frontier.size}".encode()
-            for lv, ix, h in self.frontier.append(merkle.leaf_hash(leaf)):
-                self.store.put(lv, ix, h)
-            self.roots[self.frontier.size] = self.frontier.root()
+        while self.tree.size < size:
+            self.tree.append(f"{self.origin} entry {self.tree.size}".encode())
 
     def checkpoint(self, size: int, root: bytes | None = None) -> str:
         from pcc._internal import tlognote
         self.grow(size)
-        text = tlognote.checkpoint_text(self.origin, size, root or self.roots[size])
+        text = tlognote.checkpoint_text(self.origin, size, root or self.tree.root(size))
         return tlognote.sign_checkpoint(self.signer, text).format()
 
     def consistency(self, old: int, new: int) -> list[bytes]:
-        from pcc._internal import tlogtree
         self.grow(new)
-        return tlogtree.consistency_proof(self.store.get, old, new)
+        return [] if old == 0 else self.tree.consistency_proof(old, new)
 
     def add_checkpoint_body(self, old: int, new: int, proof=None, note=None) -> bytes:
         from pcc._internal import tlognote

@@ -10,6 +10,7 @@ from _tlog_util import CLI, ROOT, Server, env, free_port, keygen, log_args, star
     wait_checkpoint
 from pcc import transparency
 from pcc._internal import leaves, tlognote
+from pcc._internal.tlogclient import submit
 
 ORIGIN = "log.example/cli"
 
@@ -158,10 +159,10 @@ def _fork_server(setup, tmp, db_name, n_leaves, tamper=None):
                     [str(setup["tmp"] / "pub.vkey")], [], db=str(tmp / db_name))
     # the fork has no witness: audit it without --witness
     srv = Server(args, free_port(), tmp / f"{db_name}.log", "/checkpoint").start()
-    signer = tlognote.load_signer(tlognote.read_key_file(setup["tmp"] / "pub.skey"))
-    from pcc._internal.tlogclient import submit
+    skey = tlognote.read_key_file(setup["tmp"] / "pub.skey")
     for i in range(n_leaves):
-        submit(srv.url, leaves.roster("fork", i, []), signer)
+        leaf = leaves.roster("fork", i, [])
+        submit(srv.url, leaf, tlognote.raw_sign(skey, leaf))
     return srv
 
 
@@ -176,10 +177,10 @@ def test_audit_detects_fork(setup, tmp_path):
     # same key, a different history of 7 entries: the first 5 differ from what was audited
     fork = _fork_server(setup, tmp_path, "b.db", 0)
     try:
-        signer = tlognote.load_signer(tlognote.read_key_file(setup["tmp"] / "pub.skey"))
-        from pcc._internal.tlogclient import submit
+        skey = tlognote.read_key_file(setup["tmp"] / "pub.skey")
         for i in range(7):
-            submit(fork.url, leaves.roster("other", i, []), signer)
+            leaf = leaves.roster("other", i, [])
+            submit(fork.url, leaf, tlognote.raw_sign(skey, leaf))
         r = run("log", "audit", "--log", fork.url, "--vkey", setup["log_vk"], "--state",
                 str(state), "--quiet", check=False)
         assert r.returncode == 1

@@ -55,7 +55,7 @@ def test_kill9_during_appends(tmp_path):
     rng = random.Random(0x7106)
     log_sk, log_vk = keygen(tmp_path, ORIGIN)
     pub_sk, pub_vk = keygen(tmp_path, "publisher.example")
-    signer = tlognote.load_signer(tlognote.read_key_file(pub_sk))
+    signer = tlognote.read_key_file(pub_sk)
     wit, wit_vk = start_witness(tmp_path, "w.example", [(ORIGIN, log_vk)])
     port = free_port()
     srv = Server(log_args(tmp_path, ORIGIN, log_sk, [pub_vk], [(wit.url, wit_vk)], quorum=1)

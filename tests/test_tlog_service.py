@@ -46,8 +46,8 @@ def env(tmp_path_factory):
     srv = Server(args, free_port(), tmp / "log.log", "/checkpoint").start()
     wait_checkpoint(srv.url, 0)
     client = httpx.Client(timeout=60.0)
-    signer = tlognote.load_signer(tlognote.read_key_file(pub_sk))
-    stranger = tlognote.load_signer(tlognote.read_key_file(other_sk))
+    signer = tlognote.read_key_file(pub_sk)          # skey texts: publishers sign raw leaves
+    stranger = tlognote.read_key_file(other_sk)
     e = {"srv": srv, "url": srv.url, "log_vk": log_vk, "wits": [w1_vk, w2_vk], "client": client,
          "signer": signer, "stranger": stranger, "added": {}, "tmp": tmp, "w": [w1, w2],
          "log_sk": log_sk, "pub_vk": pub_vk}
@@ -59,7 +59,8 @@ def env(tmp_path_factory):
 
 
 def add(env, leaf):
-    index, proof = submit(env["url"], leaf, env["signer"], client=env["client"])
+    index, proof = submit(env["url"], leaf, tlognote.raw_sign(env["signer"], leaf),
+                          client=env["client"])
     env["added"][index] = leaf
     return index, proof
 

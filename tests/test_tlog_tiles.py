@@ -6,21 +6,13 @@ from hypothesis import given, settings, strategies as st
 
 from conftest import load_vector
 from pcc import merkle
-from pcc._internal import tiles, tlogtree
+from pcc._internal import tiles
+from pcc._internal.tlogstore import LogStore, ProcessLock
 from pcc._internal.tiles import Tile
-from pcc.errors import FormatError, InvalidArgument
+from pcc.errors import FormatError, InvalidArgument, StateError
 
 V = load_vector("merkle_rfc9162.json")
 LEAVES = [bytes.fromhex(x) for x in V["leaf_inputs_hex"]]
-
-
-def _store(leaves):
-    s = tlogtree.MemoryStore()
-    f = tlogtree.Frontier(0, (), merkle.node_hash)
-    for leaf in leaves:
-        for level, index, h in f.append(merkle.leaf_hash(leaf)):
-            s.put(level, index, h)
-    return s, f
 
 
 # --------------------------------------------------------------------------- paths
@@ -169,64 +161,94 @@ def test_split_hashes():
         tiles.split_hashes(b"\x01" * 64, 3)
 
 
-# --------------------------------------------------------------------------- tree (KAT)
+# --------------------------------------------------------------------------- SQLite node store
 
-def test_roots_match_vectors():
-    s, f = _store(LEAVES)
+def _log_store(tmp_path, leaves, batches=1):
+    store = LogStore(str(tmp_path / "t.db"), "origin.example")
+    tree = merkle.Tree(store)
+    step = max(1, len(leaves) // batches)
+    for i in range(0, len(leaves), step):
+        chunk = leaves[i:i + step]
+        store.append_batch(tree.size, tree, [(x, merkle.leaf_hash(x)) for x in chunk])
+    return store, tree
+
+
+def test_store_roots_and_proofs_match_vectors(tmp_path):
+    store, tree = _log_store(tmp_path, LEAVES, batches=3)
     for size, want in V["roots_by_tree_size"].items():
-        assert tlogtree.root(s.get, int(size)).hex() == want
-    assert f.root().hex() == V["roots_by_tree_size"]["8"]
-    assert tlogtree.root(s.get, 0) == hashlib.sha256(b"").digest()
+        if int(size):
+            assert tree.root(int(size)).hex() == want
+    for case in V["inclusion_proofs_official"]["vectors"] + V["all_inclusion_proofs_derived"]:
+        got = tree.inclusion_proof(case["leaf_index"], case["tree_size"])
+        assert [h.hex() for h in got] == case["proof"]
+    for case in V["consistency_proofs_official"]["vectors"] + \
+            V["all_consistency_proofs_derived"]:
+        got = tree.consistency_proof(case["size1"], case["size2"])
+        assert [h.hex() for h in got] == case["proof"]
+    # a tree resumed from the store (as after a restart) agrees
+    again = merkle.Tree(store, size=store.tree_size())
+    assert again.root() == tree.root() and store.tree_size() == 8
+    store.close()
 
 
-@pytest.mark.parametrize("case", V["inclusion_proofs_official"]["vectors"]
-                         + V["all_inclusion_proofs_derived"])
-def test_inclusion_proofs_match_vectors(case):
-    s, _ = _store(LEAVES)
-    got = tlogtree.inclusion_proof(s.get, case["leaf_index"], case["tree_size"])
-    assert [h.hex() for h in got] == case["proof"]
+def test_store_tiles_match_tree(tmp_path):
+    data = [i.to_bytes(3, "big") for i in range(70000 // 100)]
+    store, tree = _log_store(tmp_path, data, batches=7)
+    mem = merkle.Tree()
+    mem.append_many(data)
+    assert tree.root() == mem.root()
+    for t in tiles.tiles_for_size(len(data)):
+        assert store.tile(t) == b"".join(mem.nodes(t.node_level(), t.start, t.start + t.width))
+    for t in tiles.entry_bundles_for_size(len(data)):
+        assert tiles.decode_bundle(store.tile(t), t.width) == data[t.start:t.start + t.width]
+    store.close()
 
 
-@pytest.mark.parametrize("case", V["consistency_proofs_official"]["vectors"]
-                         + V["all_consistency_proofs_derived"])
-def test_consistency_proofs_match_vectors(case):
-    s, _ = _store(LEAVES)
-    got = tlogtree.consistency_proof(s.get, case["size1"], case["size2"])
-    assert [h.hex() for h in got] == case["proof"]
+def test_store_duplicates_keep_their_index(tmp_path):
+    store, tree = _log_store(tmp_path, [b"a", b"b"])
+    got = store.append_batch(2, tree, [(x, merkle.leaf_hash(x)) for x in (b"c", b"a", b"c")])
+    assert got == [2, 0, 2] and store.tree_size() == 3 and tree.size == 3
+    assert store.lookup(merkle.leaf_hash(b"b")) == 1
+    store.close()
 
 
-def test_proof_argument_errors():
-    s, _ = _store(LEAVES)
-    with pytest.raises(InvalidArgument):
-        tlogtree.inclusion_proof(s.get, 8, 8)
-    with pytest.raises(InvalidArgument):
-        tlogtree.consistency_proof(s.get, 5, 4)
+def test_store_refuses_a_stale_start(tmp_path):
+    store, tree = _log_store(tmp_path, [b"a", b"b"])
+    with pytest.raises(StateError):
+        store.append_batch(1, tree, [(b"x", merkle.leaf_hash(b"x"))])
+    assert store.tree_size() == 2 and store.lookup(merkle.leaf_hash(b"x")) is None
+    store.close()
 
 
-def test_frontier_reload_and_nodes():
-    s, f = _store([i.to_bytes(2, "big") for i in range(300)])
-    g = tlogtree.Frontier.load(300, s.get, merkle.node_hash)
-    assert g.root() == f.root() == tlogtree.root(s.get, 300)
-    new = g.append(merkle.leaf_hash(b"x"))
-    # leaf 300 (even index): only the leaf itself is a new complete subtree
-    assert [(lv, ix) for lv, ix, _ in new] == [(0, 300)]
-    new = g.append(merkle.leaf_hash(b"y"))
-    assert [(lv, ix) for lv, ix, _ in new] == [(0, 301), (1, 150)]
+def test_store_failed_batch_leaves_nothing(tmp_path):
+    store, tree = _log_store(tmp_path, [b"a"])
+
+    class Boom(Exception):
+        pass
+
+    orig = store.put_many
+
+    def put_many(items):
+        orig(items)
+        raise Boom()
+
+    store.put_many = put_many
+    with pytest.raises(Boom):
+        store.append_batch(1, tree, [(b"b", merkle.leaf_hash(b"b")), (b"c", merkle.leaf_hash(b"c"))])
+    assert store.tree_size() == 1 and tree.size == 1
+    assert store.get(1, 0) is None and store.lookup(merkle.leaf_hash(b"b")) is None
+    store.close()
 
 
-def test_frontier_rejects_bad_edge():
-    with pytest.raises(InvalidArgument):
-        tlogtree.Frontier(3, [b"\x00" * 32], merkle.node_hash)
+def test_store_origin_is_pinned(tmp_path):
+    LogStore(str(tmp_path / "o.db"), "a.example").close()
+    with pytest.raises(StateError):
+        LogStore(str(tmp_path / "o.db"), "b.example")
 
 
-@given(st.integers(1, 700), st.data())
-@settings(max_examples=40, deadline=None)
-def test_proofs_verify(size, data):
-    s, f = _store([i.to_bytes(4, "big") for i in range(size)])
-    root = f.root()
-    index = data.draw(st.integers(0, size - 1))
-    proof = tlogtree.inclusion_proof(s.get, index, size)
-    merkle.verify_inclusion(merkle.leaf_hash(index.to_bytes(4, "big")), index, size, proof, root)
-    m = data.draw(st.integers(1, size))
-    cproof = tlogtree.consistency_proof(s.get, m, size)
-    merkle.verify_consistency(m, size, cproof, tlogtree.root(s.get, m), root)
+def test_process_lock(tmp_path):
+    lock = ProcessLock(str(tmp_path / "x.lock"))
+    with pytest.raises(StateError):
+        ProcessLock(str(tmp_path / "x.lock"))
+    lock.release()
+    ProcessLock(str(tmp_path / "x.lock")).release()

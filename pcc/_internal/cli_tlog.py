@@ -93,8 +93,8 @@ def cmd_log_serve(args) -> int:
 def _submit(args, leaf: bytes) -> tuple[int, str]:
     from pcc._internal import tlognote
     from pcc._internal.tlogclient import submit
-    signer = tlognote.load_signer(tlognote.read_key_file(args.key))
-    index, proof = submit(args.log, leaf, signer, timeout=args.timeout)
+    sig = tlognote.raw_sign(tlognote.read_key_file(args.key), leaf)
+    index, proof = submit(args.log, leaf, sig, timeout=args.timeout)
     if args.log_vkey:
         from pcc import transparency
         wits = [_key_arg(w) for w in args.witness]

@@ -23,7 +23,7 @@ import msgpack
 from pcc import merkle
 from pcc._internal import leaves as leafmod
 from pcc._internal import tiles as tilemod
-from pcc._internal import tlognote, tlogtree
+from pcc._internal import tlognote
 from pcc.errors import FormatError, PccError, VerifyError
 
 
@@ -31,13 +31,12 @@ class SubmitError(PccError):
     """The log refused or could not take a submission."""
 
 
-def submit(log_url: str, leaf: bytes, signer, *, timeout: float = 60.0, retries: int = 5,
+def submit(log_url: str, leaf: bytes, sig: bytes, *, timeout: float = 60.0, retries: int = 5,
            client: httpx.Client | None = None) -> tuple[int, str]:
-    """Sign ``leaf`` with the publisher ``signer``, POST it to ``log_url``/add and return
+    """POST ``leaf`` with its publisher signature ``sig`` to ``log_url``/add and return
     ``(index, tlog-proof)``. 503 answers (sequenced but not yet witnessed, or a busy log) and
     connection errors are retried: the log answers a repeated leaf with its existing index."""
-    body = msgpack.packb({"leaf": bytes(leaf), "sig": tlognote.raw_sign(signer, leaf)},
-                         use_bin_type=True)
+    body = msgpack.packb({"leaf": bytes(leaf), "sig": bytes(sig)}, use_bin_type=True)
     own = client is None
     c = client or httpx.Client(timeout=timeout)
     try:
@@ -171,16 +170,15 @@ class Auditor:
             raise FormatError("quorum is larger than the number of witness keys")
         self.quorum = quorum
         self.on_entry = on_entry
-        self.frontier = tlogtree.Frontier(0, (), merkle.node_hash)
+        self.tree = merkle.Tree()
         self.tail_hashes: list[bytes] = []          # leaf hashes of the last partial bundle
-        self.tile_bufs: dict[int, list[bytes]] = {}  # tile level -> hashes of its open tile
+        self.checked_full: dict[int, int] = {}      # tile level -> full tiles checked so far
         self.checkpoint: str | None = None
         self.size = 0
-        self.root = tlogtree.EMPTY_ROOT
+        self.root = merkle.EMPTY_ROOT
         self.invalid_leaves: list[tuple[int, str]] = []
         self.counts: dict[str, int] = {}
         self.witnessed: dict[str, int] = {}
-        self._roots_wanted: dict[int, bytes | None] = {}
 
     # ------------------------------------------------------------------------- checkpoint
 
@@ -205,25 +203,14 @@ class Auditor:
 
     # ------------------------------------------------------------------------- replay
 
-    def _emit(self, nodes) -> None:
-        for level, index, h in nodes:
-            if level % tilemod.TILE_HEIGHT or level == 0:
-                continue
-            tl = level // tilemod.TILE_HEIGHT
-            buf = self.tile_bufs.setdefault(tl, [])
-            buf.append(h)
-            if len(buf) == tilemod.TILE_WIDTH:
-                self._check_tile(tilemod.Tile(tl, index // tilemod.TILE_WIDTH), buf)
-                self.tile_bufs[tl] = []
-
-    def _check_tile(self, tile: tilemod.Tile, hashes: list[bytes]) -> None:
-        served = self.reader.tile(tile)
-        if served != b"".join(hashes):
+    def _check_tile(self, tile: tilemod.Tile) -> None:
+        want = b"".join(self.tree.nodes(tile.node_level(), tile.start, tile.start + tile.width))
+        if self.reader.tile(tile) != want:
             raise AuditFailure(f"tile {tile.path} served by the log does not match the hashes "
                                "recomputed from its entries", new=self.checkpoint)
 
     def _replay_to(self, size: int) -> None:
-        start = self.frontier.size
+        start = self.tree.size
         first = start - len(self.tail_hashes)        # start of the open bundle
         a = first
         while a < size:
@@ -235,27 +222,18 @@ class Auditor:
             if hashes[:len(known)] != known:
                 raise AuditFailure(f"entries below {start} changed in bundle {t.path}: "
                                    "history was rewritten", old=self.checkpoint)
+            self.tree.append_hashes(hashes[len(known):])
             for i in range(len(known), len(entries)):
-                idx = a + i
-                self._emit(self.frontier.append(hashes[i]))
-                if idx + 1 in self._roots_wanted:
-                    self._roots_wanted[idx + 1] = self.frontier.root()
-                self._leaf(idx, entries[i])
-            # level-0 tile for the same range
-            lt = tilemod.Tile(0, t.index, t.width)
-            if self.reader.tile(lt) != b"".join(hashes):
-                raise AuditFailure(f"tile {lt.path} does not match the leaf hashes of "
-                                   f"{t.path}", new=self.checkpoint)
+                self._leaf(a + i, entries[i])
             self.tail_hashes = hashes if t.is_partial else []
             a = b
-        # partial tiles above level 0 at this size
-        for tl, buf in sorted(self.tile_bufs.items()):
-            if buf:
-                w = tilemod.level_width(size, tl) % tilemod.TILE_WIDTH
-                if w != len(buf):  # pragma: no cover - internal invariant
-                    raise AuditFailure("internal: tile buffer out of step")
-                self._check_tile(tilemod.Tile(tl, tilemod.level_width(size, tl)
-                                              // tilemod.TILE_WIDTH, w), buf)
+        # every hash tile of this size not checked yet: new full tiles, and the partial ones
+        for t in tilemod.tiles_for_size(size):
+            done = self.checked_full.get(t.level, 0)
+            if t.is_partial or t.index >= done:
+                self._check_tile(t)
+                if not t.is_partial:
+                    self.checked_full[t.level] = t.index + 1
 
     def _leaf(self, idx: int, leaf: bytes) -> None:
         try:
@@ -287,25 +265,20 @@ class Auditor:
             if cp.size == old.size and bytes(cp.root) != old.root:
                 raise AuditFailure(f"two different roots for size {cp.size}: the log forked",
                                    old=old.checkpoint, new=text)
-        if self.frontier.size > cp.size:
-            raise AuditFailure(f"tree shrank from {self.frontier.size} to {cp.size}",
+        if self.tree.size > cp.size:
+            raise AuditFailure(f"tree shrank from {self.tree.size} to {cp.size}",
                                old=self.checkpoint, new=text)
-        if old is not None:
-            if old.size == self.frontier.size:
-                self._roots_wanted[old.size] = self.frontier.root()
-            elif old.size > self.frontier.size:
-                self._roots_wanted[old.size] = None
         prev_checkpoint = self.checkpoint
         self.checkpoint = text
         self._replay_to(cp.size)
-        root = self.frontier.root()
+        root = self.tree.root()
         if root != bytes(cp.root):
             raise AuditFailure(f"root recomputed from the {cp.size} entries does not match the "
                                "checkpoint: the log's tiles and its checkpoint disagree",
                                old=prev_checkpoint, new=text)
         if old is not None:
-            want = self._roots_wanted.pop(old.size, None)
-            if want is not None and want != old.root:
+            want = self.tree.root(old.size) if old.size else merkle.EMPTY_ROOT
+            if want != old.root:
                 raise AuditFailure(f"the entries the log serves now give a different root for "
                                    f"size {old.size} than the checkpoint seen before: history "
                                    "was rewritten (fork)", old=old.checkpoint, new=text)

@@ -1,32 +1,26 @@
-"""Signed notes for the log, the witness and their clients: the one place that calls pcc.note.
+"""Signed notes for the log, the witness and their clients, on top of :mod:`pcc.note`.
 
 - keys: C2SP signed-note ``skey``/``vkey`` strings; Ed25519 note keys (type 0x01) for logs and
   publishers, timestamped Ed25519 cosigner keys (type 0x04, c2sp.org/tlog-cosignature) for
   witnesses;
-- checkpoints (c2sp.org/tlog-checkpoint): ``origin\\nsize\\nbase64(root)\\n``;
-- strict parsing of note signature lines and of c2sp.org/tlog-proof@v1 text.
+- checkpoints (c2sp.org/tlog-checkpoint), cosignatures, tlog-proofs: :mod:`pcc.note`;
+- helpers the services need on top: a note split into text and signature lines, per-line
+  cosignature checks (a forged line from a known name does not count), strict decimals.
 """
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import pathlib
 import re
 
 from pcc import note
-from pcc.errors import FormatError, InvalidArgument, PccError, VerifyError
+from pcc._internal import ed25519
+from pcc.errors import FormatError, InvalidArgument, PccError, UnsupportedError, VerifyError
 
-EM_DASH = "\u2014"
-PROOF_HEADER = "c2sp.org/tlog-proof@v1"
-MAX_PROOF_HASHES = 63
-MAX_NOTE = 64 * 1024
-MAX_SIGNATURES = 64
-_NAME_RE = re.compile(r"^[^\s+\u2014]+$")
+PROOF_HEADER = note.PROOF_HEADER
 _DEC_RE = re.compile(r"^(0|[1-9][0-9]{0,18})$")
 
-
-# ----------------------------------------------------------------------------- base64, decimals
 
 def b64(data: bytes) -> str:
     """Standard base64 (RFC 4648 §4) with padding."""
@@ -37,7 +31,7 @@ def unb64(text: str, what: str) -> bytes:
     """Strict standard base64: alphabet, padding and canonical form checked."""
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
+    except (ValueError, UnicodeEncodeError):
         raise FormatError(f"{what}: bad base64") from None
     if base64.b64encode(raw).decode("ascii") != text:
         raise FormatError(f"{what}: non-canonical base64")
@@ -62,26 +56,24 @@ def read_key_file(path: str | pathlib.Path) -> str:
 
 
 def load_signer(skey: str):
-    """A note signer from an skey string (``PRIVATE+KEY+name+id+base64``)."""
-    return note.Signer.from_skey(skey.strip())
+    """A note signer from an skey: :class:`note.Signer` for type 0x01, :class:`note.Cosigner`
+    for type 0x04."""
+    try:
+        return note.Signer.from_skey(skey.strip())
+    except UnsupportedError:
+        return note.Cosigner.from_skey(skey.strip())
 
 
-def load_verifier(vkey: str):
-    """A note verifier from a vkey string (``name+id+base64``)."""
+def load_verifier(vkey: str) -> note.Verifier:
+    """A note verifier from a vkey (``name+id+base64(type || key)``)."""
     return note.Verifier.from_vkey(vkey.strip())
 
 
 def generate(name: str, *, cosigner: bool = False) -> tuple[str, str]:
     """A fresh key pair as ``(skey, vkey)``: Ed25519 note key, or a tlog-cosignature (0x04)
     witness key when ``cosigner``."""
-    s = note.Signer.generate(name, cosignature=cosigner) if cosigner else \
-        note.Signer.generate(name)
+    s = (note.Cosigner if cosigner else note.Signer).generate(name)
     return s.skey, s.vkey
-
-
-def signer_vkey(signer) -> str:
-    """The vkey of a signer."""
-    return signer.vkey
 
 
 def key_name(key) -> str:
@@ -89,28 +81,28 @@ def key_name(key) -> str:
     return key.name
 
 
-def raw_sign(signer, message: bytes) -> bytes:
-    """A plain Ed25519 signature (64 bytes) over ``message`` with a note key."""
-    return bytes(signer.sign(bytes(message)))
+def raw_sign(skey: str, message: bytes) -> bytes:
+    """A plain Ed25519 signature (64 bytes) over ``message`` with the note key ``skey``
+    (how a publisher signs a leaf)."""
+    signer = load_signer(skey)                         # validates the skey
+    sig = ed25519.sign(ed25519.seed_from_skey(skey), message)
+    if not ed25519.verify(signer.public_key, message, sig):
+        raise FormatError("skey does not match its public key")
+    return sig
 
 
-def raw_verify(verifier, message: bytes, sig: bytes) -> bool:
-    """Whether ``sig`` is a valid plain Ed25519 signature over ``message``."""
-    if len(sig) != 64:
+def raw_verify(verifier: note.Verifier, message: bytes, sig: bytes) -> bool:
+    """Whether ``sig`` is a valid plain Ed25519 signature over ``message`` by ``verifier``."""
+    if len(sig) != ed25519.SIG_LEN:
         return False
-    try:
-        return bool(verifier.verify(bytes(message), bytes(sig)))
-    except PccError:
-        return False
+    return ed25519.verify(verifier.public_key, message, sig)
 
 
-# ----------------------------------------------------------------------------- checkpoints
+# ----------------------------------------------------------------------------- notes
 
 def checkpoint_text(origin: str, size: int, root: bytes) -> str:
     """The checkpoint note text ``origin\\nsize\\nbase64(root)\\n``."""
-    if len(root) != 32:
-        raise InvalidArgument("root must be 32 bytes")
-    return f"{origin}\n{size}\n{b64(root)}\n"
+    return note.Checkpoint(origin, size, root).format()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,54 +117,30 @@ class SignedNote:
         return self.text + "\n" + "".join(line + "\n" for line in self.lines)
 
 
-@dataclasses.dataclass(frozen=True)
-class SigLine:
-    """One parsed signature line."""
-
-    name: str
-    key_id: bytes
-    sig: bytes
-    line: str
-
-
-def parse_sig_line(line: str) -> SigLine:
-    """Parse ``— <name> base64(keyID || sig)`` (no trailing newline)."""
-    if not line.startswith(EM_DASH + " "):
-        raise FormatError("note: signature line must start with an em dash")
-    rest = line[2:]
-    parts = rest.split(" ")
-    if len(parts) != 2 or not _NAME_RE.match(parts[0]):
-        raise FormatError("note: bad signature line")
-    raw = unb64(parts[1], "note signature")
-    if len(raw) < 5:
-        raise FormatError("note: signature too short")
-    return SigLine(parts[0], raw[:4], raw[4:], line)
-
-
 def split_note(signed: str) -> SignedNote:
-    """Split a signed note at its last blank line and parse the signature lines strictly."""
+    """Parse a signed note (strictly, in C) without verifying it."""
     if not isinstance(signed, str):
         raise TypeError("note must be a str")
-    if len(signed) > MAX_NOTE:
-        raise FormatError("note: too large")
-    if any((ord(c) < 0x20 and c != "\n") for c in signed):
-        raise FormatError("note: control character")
-    if not signed.endswith("\n"):
-        raise FormatError("note: must end with a newline")
-    i = signed.rfind("\n\n")
-    if i < 0:
-        raise FormatError("note: no signatures")
-    text, sigs = signed[:i + 1], signed[i + 2:]
-    lines = sigs[:-1].split("\n") if sigs else []
-    if not lines or len(lines) > MAX_SIGNATURES:
-        raise FormatError("note: bad number of signatures")
-    for line in lines:
-        parse_sig_line(line)
-    return SignedNote(text, tuple(lines))
+    try:
+        n = note.parse(signed)
+    except PccError as e:
+        raise FormatError(f"note: {e}") from None
+    return SignedNote(n.text, tuple(s.line.rstrip("\n") for s in n.signatures))
 
 
-def parse_checkpoint(text: str):
-    """Parse a checkpoint note text (no signatures); returns a ``note.Checkpoint``."""
+def parse_sig_lines(lines) -> list[note.Signature]:
+    """Parse signature lines (without or with newlines) strictly."""
+    body = "".join(ln if ln.endswith("\n") else ln + "\n" for ln in lines)
+    if not body:
+        raise FormatError("no signature lines")
+    try:
+        return note.parse("x\n\n" + body).signatures
+    except PccError as e:
+        raise FormatError(f"signature lines: {e}") from None
+
+
+def parse_checkpoint(text: str) -> note.Checkpoint:
+    """Parse a checkpoint note text (no signatures)."""
     return note.Checkpoint.parse(text)
 
 
@@ -189,41 +157,28 @@ def open_note(signed: str, verifiers) -> SignedNote:
     return parsed
 
 
-def cosign(signer, text: str, timestamp: int) -> str:
+def cosign(cosigner, text: str, timestamp: int) -> str:
     """A tlog-cosignature/v1 line (no newline) by a witness key over checkpoint ``text``."""
-    line = note.cosign(text, signer, timestamp)
-    return line.rstrip("\n")
-
-
-def cosignature_time(sig: SigLine) -> int:
-    """The timestamp of a tlog-cosignature/v1 signature line (not verified)."""
-    if len(sig.sig) != 8 + 64:
-        raise FormatError("cosignature: must be timestamp + 64-byte signature")
-    ts = int.from_bytes(sig.sig[:8], "big")
-    if ts > (1 << 63) - 1:
-        raise FormatError("cosignature: timestamp out of range")
-    return ts
+    return note.cosign(text, cosigner, timestamp).rstrip("\n")
 
 
 def valid_cosignatures(text: str, lines, witnesses) -> list[tuple[str, int, str]]:
     """Check each signature line against the witness verifiers (type 0x04 vkeys).
 
-    Returns ``(witness name, timestamp, line)`` for every line that is a valid cosignature by
-    one of ``witnesses``. Lines from unknown keys are ignored (C2SP signed-note); a line from a
-    known key that fails to verify is dropped.
+    Returns ``(witness name, timestamp, line)`` for every line that is a valid cosignature of
+    checkpoint ``text`` by one of ``witnesses``. Lines from unknown keys are ignored (C2SP
+    signed-note); a line from a known key that fails to verify is dropped.
     """
     out = []
-    for line in lines:
-        sig = parse_sig_line(line) if isinstance(line, str) else line
+    for sig in parse_sig_lines(lines):
         for w in witnesses:
-            if w.name != sig.name or bytes(w.key_id) != sig.key_id:
+            if w.name != sig.name or w.key_id != sig.key_id or not w.is_cosigner:
                 continue
             try:
-                ts = cosignature_time(sig)
-                note.open(text + "\n" + sig.line + "\n", [w])
-            except (VerifyError, FormatError):
+                ts = note.verify_cosignature(text, sig.line, w)
+            except (VerifyError, FormatError, InvalidArgument):
                 continue
-            out.append((w.name, ts, sig.line))
+            out.append((w.name, ts, sig.line.rstrip("\n")))
     return out
 
 
@@ -237,53 +192,16 @@ def verify_cosignatures(text: str, lines, witnesses) -> dict[str, int]:
 
 # ----------------------------------------------------------------------------- tlog-proof
 
-@dataclasses.dataclass(frozen=True)
-class Proof:
-    """A parsed c2sp.org/tlog-proof@v1."""
-
-    index: int
-    hashes: tuple[bytes, ...]
-    checkpoint: str          # the signed checkpoint note, verbatim
-    extra: bytes | None = None
-
-
 def format_proof(index: int, hashes, checkpoint_note: str, extra: bytes | None = None) -> str:
     """Format a c2sp.org/tlog-proof@v1."""
-    out = [PROOF_HEADER]
-    if extra is not None:
-        out.append("extra " + b64(extra))
-    out.append(f"index {index}")
-    out.extend(b64(h) for h in hashes)
-    return "\n".join(out) + "\n\n" + checkpoint_note
+    return note.format_proof(index, list(hashes), checkpoint_note, extra)
 
 
-def parse_proof(text: str) -> Proof:
+def parse_proof(text: str) -> note.Proof:
     """Parse a c2sp.org/tlog-proof@v1 strictly (raises :class:`FormatError`)."""
     if not isinstance(text, str):
         raise TypeError("proof must be a str")
-    if len(text) > MAX_NOTE + 8192:
-        raise FormatError("tlog-proof: too large")
-    head, sep, cp = text.partition("\n\n")
-    if not sep:
-        raise FormatError("tlog-proof: no checkpoint")
-    lines = head.split("\n")
-    if lines[0] != PROOF_HEADER:
-        raise FormatError("tlog-proof: bad header line")
-    pos = 1
-    extra = None
-    if pos < len(lines) and lines[pos].startswith("extra "):
-        extra = unb64(lines[pos][6:], "tlog-proof extra")
-        pos += 1
-    if pos >= len(lines) or not lines[pos].startswith("index "):
-        raise FormatError("tlog-proof: missing index line")
-    index = decimal(lines[pos][6:], "tlog-proof index")
-    hashes = []
-    for line in lines[pos + 1:]:
-        h = unb64(line, "tlog-proof hash")
-        if len(h) != 32:
-            raise FormatError("tlog-proof: hash must be 32 bytes")
-        hashes.append(h)
-    if len(hashes) > MAX_PROOF_HASHES:
-        raise FormatError("tlog-proof: too many hashes")
-    split_note(cp)
-    return Proof(index, tuple(hashes), cp, extra)
+    try:
+        return note.parse_proof(text)
+    except PccError as e:
+        raise FormatError(f"tlog-proof: {e}") from None

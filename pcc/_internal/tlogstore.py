@@ -20,7 +20,6 @@ import sqlite3
 import threading
 from typing import Iterable, Sequence
 
-from pcc._internal import tlogtree
 from pcc._internal.tiles import TILE_HEIGHT, Tile, encode_bundle
 from pcc.errors import StateError
 
@@ -114,21 +113,47 @@ class LogStore:
         row = self.conn().execute("SELECT max(idx) FROM entries").fetchone()
         return 0 if row[0] is None else row[0] + 1
 
-    def get(self, level: int, index: int) -> bytes:
-        """Hash of the complete subtree ``(level, index)``; :class:`StateError` if absent."""
+    # pcc.merkle.NodeStore: the tree's complete subtrees; level 0 lives in entries.hash.
+
+    def get(self, level: int, index: int) -> bytes | None:
+        """Hash of the complete subtree ``(level, index)``, or None."""
         if level == 0:
             row = self.conn().execute("SELECT hash FROM entries WHERE idx=?", (index,)).fetchone()
         else:
             row = self.conn().execute("SELECT hash FROM nodes WHERE level=? AND idx=?",
                                       (level, index)).fetchone()
-        if row is None:
-            raise StateError("tree node missing from the store")
-        return bytes(row[0])
+        return None if row is None else bytes(row[0])
+
+    def get_many(self, keys) -> list[bytes | None]:
+        """:meth:`get` for many ``(level, index)`` keys."""
+        return [self.get(level, index) for level, index in keys]
+
+    def put(self, level: int, index: int, h: bytes) -> None:
+        """Store a subtree hash (level 0 is written with its entry; a node already held is
+        accepted). Must run inside :meth:`append_batch`'s transaction."""
+        self.put_many([(level, index, h)])
+
+    def put_many(self, items) -> None:
+        """:meth:`put` for many ``(level, index, hash)`` items."""
+        rows = [(lv, ix, bytes(h)) for lv, ix, h in items if lv > 0]
+        self.conn().executemany("INSERT OR IGNORE INTO nodes(level, idx, hash) VALUES(?, ?, ?)",
+                                rows)
 
     def lookup(self, leaf_hash: bytes) -> int | None:
         """Index of the entry with this leaf hash, or None."""
         row = self.conn().execute("SELECT idx FROM entries WHERE hash=?", (leaf_hash,)).fetchone()
         return None if row is None else row[0]
+
+    def lookup_many(self, leaf_hashes: Sequence[bytes]) -> dict[bytes, int]:
+        """``{leaf hash: index}`` for those of ``leaf_hashes`` already in the log."""
+        out: dict[bytes, int] = {}
+        conn = self.conn()
+        for i in range(0, len(leaf_hashes), 500):
+            chunk = list(leaf_hashes[i:i + 500])
+            q = "SELECT hash, idx FROM entries WHERE hash IN (%s)" % ",".join("?" * len(chunk))
+            for h, idx in conn.execute(q, chunk):
+                out[bytes(h)] = idx
+        return out
 
     def leaf(self, index: int) -> bytes | None:
         """The leaf at ``index``, or None."""
@@ -173,37 +198,34 @@ class LogStore:
 
     # ------------------------------------------------------------------------- writes
 
-    def append_batch(self, start: int, frontier: tlogtree.Frontier,
+    def append_batch(self, start: int, tree,
                      leaves: Sequence[tuple[bytes, bytes]]) -> list[int]:
         """Append ``(leaf, leaf_hash)`` pairs in one transaction, after ``start`` entries.
 
-        ``frontier`` is the tree's right edge at ``start`` and is advanced in place (the caller
-        passes a copy and keeps it only if this returns). A leaf already present (or repeated in
-        the batch) gets its existing index. Returns one index per input.
+        ``tree`` is the log's ``pcc.merkle.Tree`` over this store, of size ``start``; its
+        ``append_hashes`` writes the new subtrees through :meth:`put_many` inside the same
+        transaction. A leaf already present (or repeated in the batch) gets its existing index.
+        Returns one index per input. If this raises after the tree grew (a failed COMMIT), the
+        caller must rebuild the tree from the store.
         """
         conn = self.conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if self.tree_size() != start or frontier.size != start:
+            if self.tree_size() != start or tree.size != start:
                 raise StateError("log store changed under the sequencer")
+            seen = self.lookup_many([lh for _, lh in leaves])
             out: list[int] = []
-            seen: dict[bytes, int] = {}
             ent_rows = []
-            node_rows = []
             for leaf, lh in leaves:
                 idx = seen.get(lh)
                 if idx is None:
-                    idx = self.lookup(lh)
-                if idx is None:
-                    idx = frontier.size
-                    for level, ix, h in frontier.append(lh):
-                        if level:
-                            node_rows.append((level, ix, h))
+                    idx = start + len(ent_rows)
                     ent_rows.append((idx, leaf, lh))
-                seen[lh] = idx
+                    seen[lh] = idx
                 out.append(idx)
             conn.executemany("INSERT INTO entries(idx, leaf, hash) VALUES(?, ?, ?)", ent_rows)
-            conn.executemany("INSERT INTO nodes(level, idx, hash) VALUES(?, ?, ?)", node_rows)
+            if ent_rows:
+                tree.append_hashes([lh for _, _, lh in ent_rows])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -41,7 +41,7 @@ from starlette.routing import Route
 from pcc import merkle
 from pcc._internal import leaves as leafmod
 from pcc._internal import tiles as tilemod
-from pcc._internal import tlognote, tlogtree
+from pcc._internal import tlognote
 from pcc._internal.tlogstore import LogStore, ProcessLock
 from pcc.errors import FormatError, PccError, StateError, VerifyError
 from pcc.services._http import HTTPError, json_error, pcc_error_handler, read_body
@@ -142,7 +142,7 @@ class Log:
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tlog-w")
         self._readers = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="tlog-r")
         size = self.store.tree_size()
-        self.frontier = tlogtree.Frontier.load(size, self.store.get, merkle.node_hash)
+        self.tree = merkle.Tree(self.store, size=size)
         sizes = self.store.witness_sizes()
         for w in self.witnesses:
             w.size = sizes.get(w.url, 0)
@@ -152,8 +152,7 @@ class Log:
             psize, pnote, ptime = cp
             text = tlognote.split_note(pnote).text
             c = tlognote.parse_checkpoint(text)
-            if psize > size or c.size != psize or \
-                    bytes(c.root) != tlogtree.root(self.store.get, psize, merkle.node_hash):
+            if psize > size or c.size != psize or bytes(c.root) != self.tree.root(psize):
                 raise StateError("published checkpoint does not match the stored tree")
             self.published = Published(psize, bytes(c.root), pnote, ptime)
         self._queue: list[tuple[bytes, bytes, asyncio.Future]] = []
@@ -199,6 +198,7 @@ class Log:
     # ------------------------------------------------------------------------- adding
 
     def _check_sig(self, leaf: bytes, sig: bytes) -> bool:
+        """Whether ``sig`` over ``leaf`` verifies with one of the publisher keys."""
         return any(tlognote.raw_verify(v, leaf, sig) for v in self.publishers)
 
     async def add(self, leaf: bytes, sig: bytes) -> tuple[int, str]:
@@ -252,8 +252,7 @@ class Log:
             raise HTTPError(503, "entry sequenced but no checkpoint with the witness quorum "
                             "covers it yet; retry the same add later", index=index)
         pub = self.published
-        hashes = await self._read(tlogtree.inclusion_proof, self.store.get, index, pub.size,
-                                  merkle.node_hash)
+        hashes = await self._read(self.tree.inclusion_proof, index, pub.size)
         return index, tlognote.format_proof(index, hashes, pub.note)
 
     # ------------------------------------------------------------------------- sequencer
@@ -262,7 +261,7 @@ class Log:
         interval = self.config.batch_interval_ms / 1000.0
         while True:
             try:
-                pending_pub = self.published is None or self.published.size < self.frontier.size
+                pending_pub = self.published is None or self.published.size < self.tree.size
                 timeout = None
                 if pending_pub:
                     timeout = max(0.0, self._retry_at - time.monotonic())
@@ -283,7 +282,7 @@ class Log:
                         self._wake.set()
                 refresh = (self.published is not None and self.witnesses and
                            time.time() - self.published.time >= self.config.refresh_interval_s)
-                if (self.published is None or self.published.size < self.frontier.size
+                if (self.published is None or self.published.size < self.tree.size
                         or refresh) and time.monotonic() >= self._retry_at:
                     await self._publish()
             except asyncio.CancelledError:
@@ -293,10 +292,9 @@ class Log:
                 await asyncio.sleep(0.5)
 
     async def _sequence(self, batch) -> None:
-        start = self.frontier.size
-        staged = self.frontier.copy()
+        start = self.tree.size
         try:
-            indices = await self._write(self.store.append_batch, start, staged,
+            indices = await self._write(self.store.append_batch, start, self.tree,
                                         [(leaf, lh) for leaf, lh, _ in batch])
         except Exception as e:
             log.error("committing a batch of %d failed: %s", len(batch), e)
@@ -304,24 +302,25 @@ class Log:
                 self._inflight.pop(lh, None)
                 if not fut.done():
                     fut.set_exception(StateError("the log could not store the entry; retry"))
-            # The store may hold the batch if the failure came after COMMIT: reload.
-            size = await self._read(self.store.tree_size)
-            self.frontier = await self._read(tlogtree.Frontier.load, size, self.store.get,
-                                             merkle.node_hash)
+            # The tree may be ahead of the store (failed COMMIT): rebuild it from the store.
+            self.tree = await self._write(self._reload_tree)
             return
-        self.frontier = staged
         self.stats["batches"] += 1
-        self.stats["sequenced"] += self.frontier.size - start
+        self.stats["sequenced"] += self.tree.size - start
         for (_, lh, fut), idx in zip(batch, indices):
             self._inflight.pop(lh, None)
             if not fut.done():
                 fut.set_result(idx)
 
+    def _reload_tree(self):
+        return merkle.Tree(self.store, size=self.store.tree_size())
+
     async def _publish(self) -> None:
-        size = self.frontier.size
-        root = self.frontier.root()
+        tree = self.tree
+        size = tree.size
+        root = tree.root()
         text = tlognote.checkpoint_text(self.config.origin, size, root)
-        signed = tlognote.sign_checkpoint(self.signer, text)
+        signed = await self._read(tlognote.sign_checkpoint, self.signer, text)
         lines = list(signed.lines)
         sizes: list[tuple[str, int]] = []
         if self.witnesses:
@@ -360,7 +359,7 @@ class Log:
                 self.stats["witness_errors"] += 1
                 return []
             proof = [] if old in (0, size) else await self._read(
-                tlogtree.consistency_proof, self.store.get, old, size, merkle.node_hash)
+                self.tree.consistency_proof, old, size)
             body = f"old {old}\n" + "".join(tlognote.b64(h) + "\n" for h in proof) + "\n" + \
                 signed.format()
             try:
@@ -384,7 +383,8 @@ class Log:
                 return []
             try:
                 lines = r.text.rstrip("\n").split("\n")
-                good = tlognote.valid_cosignatures(signed.text, lines, [w.verifier])
+                good = await self._read(tlognote.valid_cosignatures, signed.text, lines,
+                                        [w.verifier])
             except FormatError:
                 good = []
             if not good:

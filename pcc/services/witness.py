@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pcc import merkle
+from pcc import merkle, note
 from pcc._internal import tlognote
 from pcc._internal.tlogstore import connect
 from pcc.errors import FormatError, PccError, VerifyError
@@ -111,7 +111,9 @@ class Witness:
 
     def __init__(self, config: WitnessConfig) -> None:
         self.config = config
-        self.signer = tlognote.load_signer(config.skey)
+        # A witness cosigns with a tlog-cosignature/v1 key (a type 0x01 skey is taken as the
+        # same seed, as transparency-dev/formats does).
+        self.signer = note.Cosigner.from_skey(config.skey.strip())
         self.name = tlognote.key_name(self.signer)
         self.logs: dict[str, list] = {}
         for origin, vkey in config.logs:
