@@ -234,7 +234,7 @@ def test_store_failed_batch_leaves_nothing(tmp_path):
 
     store.put_many = put_many
     with pytest.raises(Boom):
-        store.append_batch(1, tree, [(b"b", merkle.leaf_hash(b"b")), (b"c", merkle.leaf_hash(b"c"))])
+        store.append_batch(1, tree, [(x, merkle.leaf_hash(x)) for x in (b"b", b"c")])
     assert store.tree_size() == 1 and tree.size == 1
     assert store.get(1, 0) is None and store.lookup(merkle.leaf_hash(b"b")) is None
     store.close()
