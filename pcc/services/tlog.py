@@ -43,7 +43,7 @@ from pcc._internal import leaves as leafmod
 from pcc._internal import tiles as tilemod
 from pcc._internal import tlognote
 from pcc._internal.tlogstore import LogStore, ProcessLock
-from pcc.errors import FormatError, PccError, StateError, VerifyError
+from pcc.errors import FormatError, InvalidArgument, PccError, StateError
 from pcc.services._http import HTTPError, json_error, pcc_error_handler, read_body
 
 log = logging.getLogger("pcc.tlog")
@@ -137,7 +137,29 @@ class Log:
         self.publishers = [tlognote.load_verifier(v) for v in config.publishers]
         self.witnesses = [_Witness(url.rstrip("/"), tlognote.load_verifier(vk))
                           for url, vk in config.witnesses]
+        if any(not w.verifier.is_cosigner for w in self.witnesses):
+            raise InvalidArgument("witness vkeys must be cosigner (type 0x04) keys")
+        if len({w.verifier.name for w in self.witnesses}) != len(self.witnesses):
+            raise InvalidArgument("witness key names must be distinct")
         self._lock = ProcessLock(config.db_path + ".lock")
+        try:
+            self._open_store()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._queue: list[tuple[bytes, bytes, asyncio.Future]] = []
+        self._inflight: dict[bytes, asyncio.Future] = {}
+        self._wake = asyncio.Event()
+        self._pub_event = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._cache = _ByteLRU(config.tile_cache_bytes)
+        self._retry_at = 0.0
+        self._backoff = 0.0
+        self.stats = {"batches": 0, "sequenced": 0, "published": 0, "witness_errors": 0}
+
+    def _open_store(self) -> None:
+        config = self.config
         self.store = LogStore(config.db_path, config.origin)
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tlog-w")
         self._readers = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="tlog-r")
@@ -155,16 +177,6 @@ class Log:
             if psize > size or c.size != psize or bytes(c.root) != self.tree.root(psize):
                 raise StateError("published checkpoint does not match the stored tree")
             self.published = Published(psize, bytes(c.root), pnote, ptime)
-        self._queue: list[tuple[bytes, bytes, asyncio.Future]] = []
-        self._inflight: dict[bytes, asyncio.Future] = {}
-        self._wake = asyncio.Event()
-        self._pub_event = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._http: httpx.AsyncClient | None = None
-        self._cache = _ByteLRU(config.tile_cache_bytes)
-        self._retry_at = 0.0
-        self._backoff = 0.0
-        self.stats = {"batches": 0, "sequenced": 0, "published": 0, "witness_errors": 0}
 
     # ------------------------------------------------------------------------- lifecycle
 

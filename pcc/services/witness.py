@@ -34,7 +34,7 @@ from starlette.routing import Route
 from pcc import merkle, note
 from pcc._internal import tlognote
 from pcc._internal.tlogstore import connect
-from pcc.errors import FormatError, PccError, VerifyError
+from pcc.errors import FormatError, InvalidArgument, PccError, VerifyError
 from pcc.services._http import HTTPError, pcc_error_handler, read_body
 
 log = logging.getLogger("pcc.witness")
@@ -117,7 +117,10 @@ class Witness:
         self.name = tlognote.key_name(self.signer)
         self.logs: dict[str, list] = {}
         for origin, vkey in config.logs:
-            self.logs.setdefault(origin, []).append(tlognote.load_verifier(vkey))
+            v = tlognote.load_verifier(vkey)
+            if v.is_cosigner:
+                raise InvalidArgument("log vkeys must be signed-note (type 0x01) keys")
+            self.logs.setdefault(origin, []).append(v)
         conn = connect(config.db_path)
         conn.executescript(SCHEMA)
         conn.close()
