@@ -70,7 +70,7 @@ class LogConfig:
     quorum: int | None = None
     batch_max: int = 512
     batch_interval_ms: float = 5.0
-    max_body: int = 64 * 1024
+    max_body: int = 66 * 1024          # a 65535-byte leaf, its signature and msgpack framing
     add_timeout_s: float = 30.0
     witness_timeout_s: float = 10.0
     refresh_interval_s: float = 600.0
@@ -425,6 +425,16 @@ class Log:
 
 # ----------------------------------------------------------------------------- HTTP
 
+def _accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding value accepts gzip (a ``q=0`` refuses it)."""
+    for part in header.split(","):
+        token, _, params = part.strip().partition(";")
+        if token.strip().lower() in ("gzip", "x-gzip"):
+            q = params.strip().replace(" ", "")
+            return not (q.startswith("q=") and q[2:] in ("0", "0.", "0.0", "0.00", "0.000"))
+    return False
+
+
 def _decode_add(body: bytes) -> tuple[bytes, bytes]:
     try:
         obj = msgpack.unpackb(body, raw=False, strict_map_key=True, max_map_len=2,
@@ -474,7 +484,7 @@ def create_app(config: LogConfig) -> Starlette:
         headers = {"cache-control": IMMUTABLE if not t.is_partial else "public, max-age=60"}
         if t.is_entries:
             headers["vary"] = "Accept-Encoding"
-            if "gzip" in request.headers.get("accept-encoding", ""):
+            if _accepts_gzip(request.headers.get("accept-encoding", "")):
                 data = gzip.compress(data, compresslevel=5, mtime=0)
                 headers["content-encoding"] = "gzip"
         return Response(data, media_type="application/octet-stream", headers=headers)
