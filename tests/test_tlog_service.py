@@ -283,3 +283,12 @@ def test_auditor_follows_incrementally(env):
     b = Auditor(TileReader(env["url"], env["client"]), env["log_vk"], env["wits"], 2)
     assert b.run_once(s1).root == s2.root
     assert sum(a.counts.values()) == s2.size
+
+
+@pytest.mark.parametrize("header,want", [
+    ("gzip", True), ("br, gzip;q=0.5", True), ("identity", False), ("", False),
+    ("gzip;q=0", False), ("GZIP", True), ("x-gzip", True), ("gzip; q=0.0", False),
+])
+def test_accepts_gzip(header, want):
+    from pcc.services.tlog import _accepts_gzip
+    assert _accepts_gzip(header) is want
