@@ -189,3 +189,11 @@ def test_state_survives_kill(env):
     srv.start()
     r = post(env, log.add_checkpoint_body(0, 400, proof=[]))
     assert r.status_code == 409 and r.text == "333\n"
+
+
+def test_422_proof_between_equal_sizes(env):
+    log = env["log"]
+    r = post(env, log.add_checkpoint_body(0, 0, proof=[]))      # learn the stored size
+    stored = int(r.text) if r.status_code == 409 else 0
+    r = post(env, log.add_checkpoint_body(stored, stored, proof=[bytes(32)]))
+    assert r.status_code == 422

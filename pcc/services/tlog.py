@@ -129,7 +129,7 @@ class Log:
     def __init__(self, config: LogConfig) -> None:
         self.config = config
         if config.resolved_quorum() > len(config.witnesses) or config.resolved_quorum() < 0:
-            raise StateError("quorum is larger than the number of witnesses")
+            raise InvalidArgument("quorum must be between 0 and the number of witnesses")
         self.signer = tlognote.load_signer(config.skey)
         if tlognote.key_name(self.signer) != config.origin:
             log.warning("log key name %r differs from the origin %r",

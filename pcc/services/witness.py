@@ -73,7 +73,7 @@ class _Plain(Exception):
 
 
 @dataclasses.dataclass(frozen=True)
-class Request_:
+class AddCheckpoint:
     """A parsed add-checkpoint request."""
 
     old: int
@@ -81,7 +81,7 @@ class Request_:
     signed: str
 
 
-def parse_request(body: bytes) -> Request_:
+def parse_request(body: bytes) -> AddCheckpoint:
     """Parse an add-checkpoint body strictly (raises :class:`FormatError`)."""
     try:
         text = body.decode("utf-8")
@@ -103,7 +103,7 @@ def parse_request(body: bytes) -> Request_:
     if len(proof) > 63:
         raise FormatError("more than 63 consistency proof lines")
     tlognote.split_note(signed)
-    return Request_(old, tuple(proof), signed)
+    return AddCheckpoint(old, tuple(proof), signed)
 
 
 class Witness:
@@ -184,7 +184,9 @@ class Witness:
             if req.old != cur_size:
                 raise _Plain(409, f"{cur_size}\n", "text/x.tlog.size")
             if req.old == cp.size:
-                if req.proof or root != cur_root:
+                if req.proof:
+                    raise _Plain(422, "a consistency proof between equal sizes must be empty\n")
+                if root != cur_root:
                     raise _Plain(409, "same size with a different root hash\n")
             elif req.old > 0:
                 try:
