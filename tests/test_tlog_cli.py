@@ -231,3 +231,36 @@ def test_audit_unreachable_log(setup):
     r = run("log", "audit", "--log", f"http://127.0.0.1:{free_port()}", "--vkey",
             setup["log_vk"], check=False)
     assert r.returncode == 2
+
+
+def test_audit_follow(setup, tmp_path):
+    import time
+    p = subprocess.Popen(CLI + ["log", "audit", "--log", setup["srv"].url, "--vkey",
+                                setup["log_vk"], "--witness", setup["w_vk"], "--follow",
+                                "--interval", "0.2", "--quiet"],
+                         env=env(), cwd=str(ROOT), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        first = p.stderr.readline()
+        assert first.startswith("ok: ") and p.poll() is None
+        size0 = int(first.split(" size ")[1].split()[0])
+        skey = tlognote.read_key_file(setup["tmp"] / "pub.skey")
+        leaf = leaves.roster("follow", int(time.time()), [])
+        submit(setup["srv"].url, leaf, tlognote.raw_sign(skey, leaf))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = p.stderr.readline()
+            if line.startswith("ok: ") and int(line.split(" size ")[1].split()[0]) > size0:
+                break
+        else:
+            raise AssertionError("the follower never saw the new entry")
+    finally:
+        p.terminate()
+        p.wait(10)
+
+
+def test_serve_refuses_bad_quorum(setup, tmp_path):
+    args = log_args(setup["tmp"], ORIGIN, setup["tmp"] / "log.skey", [], [], quorum=1,
+                    db=str(tmp_path / "q.db"))
+    r = run(*args, "--port", str(free_port()), check=False)
+    assert r.returncode == 2 and "quorum" in r.stderr
