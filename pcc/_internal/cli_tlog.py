@@ -53,9 +53,23 @@ def _err(msg: str) -> int:
     return EXIT_ERROR
 
 
+def _guard(fn):
+    """Run a command, turning pcc errors and OS errors into a message and exit status 2."""
+    def run(args) -> int:
+        from pcc.errors import PccError
+        try:
+            return fn(args)
+        except (PccError, OSError) as e:
+            return _err(f"{type(e).__name__}: {e}")
+    run.__name__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run
+
+
 # ----------------------------------------------------------------------------- log
 
 def cmd_keygen(args) -> int:
+    """``log keygen`` / ``witness keygen``: write NAME.skey (0600) and NAME.vkey."""
     from pcc._internal import tlognote
     skey, vkey = tlognote.generate(args.name, cosigner=args.cosigner)
     prefix = args.out or args.name.replace("/", "_")
@@ -78,6 +92,7 @@ def _serve(app, host: str, port: int) -> int:
 
 
 def cmd_log_serve(args) -> int:
+    """``log serve``: run the log service under uvicorn."""
     from pcc._internal import tlognote
     from pcc.services.tlog import LogConfig, create_app
     cfg = LogConfig(db_path=args.db, origin=args.origin, skey=tlognote.read_key_file(args.key),
@@ -85,8 +100,11 @@ def cmd_log_serve(args) -> int:
                     witnesses=tuple(args.witness), quorum=args.quorum,
                     batch_interval_ms=args.batch_ms, batch_max=args.batch_max,
                     add_timeout_s=args.add_timeout, refresh_interval_s=args.refresh_interval)
-    if cfg.resolved_quorum() > len(cfg.witnesses):
-        return _err("--quorum is larger than the number of --witness")
+    if not 0 <= cfg.resolved_quorum() <= len(cfg.witnesses):
+        return _err("--quorum must be between 0 and the number of --witness")
+    tlognote.load_signer(cfg.skey)                    # fail here, not inside uvicorn
+    for v in cfg.publishers + tuple(vk for _, vk in cfg.witnesses):
+        tlognote.load_verifier(v)
     return _serve(create_app(cfg), args.host, args.port)
 
 
@@ -110,6 +128,7 @@ def _not_after(args) -> int:
 
 
 def cmd_add_key(args) -> int:
+    """``log add-key ohttp|issuer``: log a key leaf and save its proof."""
     from pcc._internal import leaves
     from pcc.errors import PccError
     try:
@@ -130,6 +149,7 @@ def cmd_add_key(args) -> int:
 
 
 def cmd_audit(args) -> int:
+    """``log audit``: replay and check the log; exit 1 on any inconsistency."""
     import httpx
     from pcc._internal import leaves
     from pcc._internal.tlogclient import AuditFailure, Auditor, AuditState, TileReader
@@ -174,10 +194,13 @@ def cmd_audit(args) -> int:
 # ----------------------------------------------------------------------------- witness
 
 def cmd_witness_serve(args) -> int:
+    """``witness serve``: run the witness service under uvicorn."""
     from pcc._internal import tlognote
     from pcc.services.witness import WitnessConfig, create_app
     cfg = WitnessConfig(db_path=args.db, skey=tlognote.read_key_file(args.key),
                         logs=tuple(args.log))
+    for _, vk in cfg.logs:                            # fail here, not inside uvicorn
+        tlognote.load_verifier(vk)
     return _serve(create_app(cfg), args.host, args.port)
 
 
@@ -221,6 +244,7 @@ def build_release_leaf(manifest_path: str | os.PathLike, created: int | None = N
 
 
 def cmd_release_publish(args) -> int:
+    """``release publish``: log a release manifest, save the leaf and proof beside it."""
     from pcc._internal import leaves
     from pcc.errors import PccError
     try:
@@ -264,7 +288,7 @@ def register(subparsers) -> None:
                    help="a witness cosigner key (tlog-cosignature, type 0x04)")
     p.add_argument("--out", help="file prefix (default: NAME)")
     p.add_argument("--force", action="store_true")
-    p.set_defaults(func=cmd_keygen)
+    p.set_defaults(func=_guard(cmd_keygen))
 
     p = ls.add_parser("serve", help="run the log service")
     p.add_argument("--db", required=True)
@@ -283,7 +307,7 @@ def register(subparsers) -> None:
                    help="seconds an add waits for a witnessed checkpoint before answering 503")
     p.add_argument("--refresh-interval", type=float, default=600.0,
                    help="seconds after which an unchanged checkpoint is cosigned again")
-    p.set_defaults(func=cmd_log_serve)
+    p.set_defaults(func=_guard(cmd_log_serve))
 
     p = ls.add_parser("add-key", help="log an ohttp-keys or issuer-key leaf")
     p.add_argument("kind", choices=["ohttp", "issuer"])
@@ -296,7 +320,7 @@ def register(subparsers) -> None:
     g.add_argument("--not-after", type=int, default=None, help="expiry, unix seconds")
     g.add_argument("--ttl-hours", type=float, default=48.0)
     p.add_argument("--out", help="where to write the proof")
-    p.set_defaults(func=cmd_add_key)
+    p.set_defaults(func=_guard(cmd_add_key))
 
     p = ls.add_parser("audit", help="replay and check a log")
     p.add_argument("--log", required=True)
@@ -307,7 +331,7 @@ def register(subparsers) -> None:
     p.add_argument("--follow", action="store_true", help="keep auditing new checkpoints")
     p.add_argument("--interval", type=float, default=10.0)
     p.add_argument("--quiet", action="store_true", help="do not list the entries")
-    p.set_defaults(func=cmd_audit)
+    p.set_defaults(func=_guard(cmd_audit))
 
     # witness
     wp = subparsers.add_parser("witness", help="transparency log witness")
@@ -316,7 +340,7 @@ def register(subparsers) -> None:
     p.add_argument("name")
     p.add_argument("--out")
     p.add_argument("--force", action="store_true")
-    p.set_defaults(func=cmd_keygen, cosigner=True)
+    p.set_defaults(func=_guard(cmd_keygen), cosigner=True)
     p = ws.add_parser("serve", help="run the witness service")
     p.add_argument("--db", required=True)
     p.add_argument("--key", required=True, help="witness cosigner skey file")
@@ -324,7 +348,7 @@ def register(subparsers) -> None:
                    type=lambda v: _pair(v, "--log"))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8471)
-    p.set_defaults(func=cmd_witness_serve)
+    p.set_defaults(func=_guard(cmd_witness_serve))
 
     # release
     rp = subparsers.add_parser("release", help="publish releases to the log")
@@ -333,7 +357,7 @@ def register(subparsers) -> None:
     _add_submit_args(p)
     p.add_argument("--created", type=int, default=None, help="unix time (default: now)")
     p.add_argument("manifest")
-    p.set_defaults(func=cmd_release_publish)
+    p.set_defaults(func=_guard(cmd_release_publish))
 
 
 def main(argv=None) -> int:
