@@ -1,0 +1,511 @@
+"""Transparency log service: C2SP tlog-tiles read API, authenticated append, witnessing.
+
+``create_app(LogConfig(...))`` returns an ASGI app (served by uvicorn) with
+
+- ``GET /checkpoint``: the latest published checkpoint (signed note with the log signature and
+  the witnesses' tlog-cosignature/v1 lines), ``text/plain; charset=utf-8``, short max-age;
+- ``GET /tile/<L>/<N>[.p/<W>]`` and ``GET /tile/entries/<N>[.p/<W>]`` (c2sp.org/tlog-tiles),
+  ``application/octet-stream``, full tiles ``immutable``; entry bundles gzip-encoded when the
+  client accepts gzip;
+- ``POST /add``: body ``msgpack({"leaf": bin, "sig": bin})`` where ``sig`` is an Ed25519
+  signature over ``leaf`` by a configured publisher key and ``leaf`` a valid DESIGN §4.2 leaf.
+  Once the entry is sequenced, committed and covered by a published checkpoint with the witness
+  quorum, the answer is ``msgpack({"index": int, "proof": str})`` with a c2sp.org/tlog-proof@v1.
+  A leaf already in the log gets its index and a proof against the current checkpoint.
+
+A sequencer task collects pending adds into batches, commits each batch (entries and every
+subtree hash it completes) in one SQLite transaction, signs a checkpoint for the new size, asks
+the witnesses (c2sp.org/tlog-witness) to cosign it, and only then publishes it. Tiles are served
+only up to the published size. After a crash the store holds a whole number of batches; on start
+the log republishes a checkpoint for everything committed.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import gzip
+import logging
+import time
+from collections import OrderedDict
+from typing import Any
+
+import httpx
+import msgpack
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pcc import merkle
+from pcc._internal import leaves as leafmod
+from pcc._internal import tiles as tilemod
+from pcc._internal import tlognote
+from pcc._internal.tlogstore import LogStore, ProcessLock
+from pcc.errors import FormatError, InvalidArgument, PccError, StateError
+from pcc.services._http import HTTPError, json_error, pcc_error_handler, read_body
+
+log = logging.getLogger("pcc.tlog")
+
+MSGPACK = "application/msgpack"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@dataclasses.dataclass(frozen=True)
+class LogConfig:
+    """Configuration of a log instance.
+
+    ``skey`` is the log's signed-note private key (its name should equal ``origin``);
+    ``publishers`` are the vkeys allowed to add leaves; ``witnesses`` are ``(url, vkey)`` pairs
+    (cosigner vkeys, type 0x04); ``quorum`` is how many witnesses must cosign a checkpoint
+    before it is published (``None``: all of them).
+    """
+
+    db_path: str
+    origin: str
+    skey: str
+    publishers: tuple[str, ...] = ()
+    witnesses: tuple[tuple[str, str], ...] = ()
+    quorum: int | None = None
+    batch_max: int = 512
+    batch_interval_ms: float = 5.0
+    max_body: int = 66 * 1024          # a 65535-byte leaf, its signature and msgpack framing
+    add_timeout_s: float = 30.0
+    witness_timeout_s: float = 10.0
+    refresh_interval_s: float = 600.0
+    checkpoint_max_age_s: int = 2
+    tile_cache_bytes: int = 64 << 20
+
+    def resolved_quorum(self) -> int:
+        """The quorum actually required (all witnesses when ``quorum`` is None)."""
+        return len(self.witnesses) if self.quorum is None else self.quorum
+
+
+@dataclasses.dataclass(frozen=True)
+class Published:
+    """The published checkpoint: size, root, full note, publication time."""
+
+    size: int
+    root: bytes
+    note: str
+    time: float
+
+
+@dataclasses.dataclass
+class _Witness:
+    url: str
+    verifier: Any
+    size: int = 0
+
+
+class _ByteLRU:
+    """A small LRU cache bounded by total bytes (immutable tiles only)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._d: OrderedDict[Any, bytes] = OrderedDict()
+
+    def get(self, key):
+        v = self._d.get(key)
+        if v is not None:
+            self._d.move_to_end(key)
+        return v
+
+    def put(self, key, value: bytes) -> None:
+        if len(value) > self.limit // 8 or key in self._d:
+            return
+        self._d[key] = value
+        self.used += len(value)
+        while self.used > self.limit:
+            _, old = self._d.popitem(last=False)
+            self.used -= len(old)
+
+
+class Log:
+    """The log: store, sequencer, publisher. Create inside a running event loop."""
+
+    def __init__(self, config: LogConfig) -> None:
+        self.config = config
+        if config.resolved_quorum() > len(config.witnesses) or config.resolved_quorum() < 0:
+            raise InvalidArgument("quorum must be between 0 and the number of witnesses")
+        self.signer = tlognote.load_signer(config.skey)
+        if tlognote.key_name(self.signer) != config.origin:
+            log.warning("log key name %r differs from the origin %r",
+                        tlognote.key_name(self.signer), config.origin)
+        self.publishers = [tlognote.load_verifier(v) for v in config.publishers]
+        self.witnesses = [_Witness(url.rstrip("/"), tlognote.load_verifier(vk))
+                          for url, vk in config.witnesses]
+        if any(not w.verifier.is_cosigner for w in self.witnesses):
+            raise InvalidArgument("witness vkeys must be cosigner (type 0x04) keys")
+        if len({w.verifier.name for w in self.witnesses}) != len(self.witnesses):
+            raise InvalidArgument("witness key names must be distinct")
+        self._lock = ProcessLock(config.db_path + ".lock")
+        try:
+            self._open_store()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._queue: list[tuple[bytes, bytes, asyncio.Future]] = []
+        self._inflight: dict[bytes, asyncio.Future] = {}
+        self._wake = asyncio.Event()
+        self._pub_event = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._cache = _ByteLRU(config.tile_cache_bytes)
+        self._retry_at = 0.0
+        self._backoff = 0.0
+        self.stats = {"batches": 0, "sequenced": 0, "published": 0, "witness_errors": 0}
+
+    def _open_store(self) -> None:
+        config = self.config
+        self.store = LogStore(config.db_path, config.origin)
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tlog-w")
+        self._readers = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="tlog-r")
+        size = self.store.tree_size()
+        self.tree = merkle.Tree(self.store, size=size)
+        sizes = self.store.witness_sizes()
+        for w in self.witnesses:
+            w.size = sizes.get(w.url, 0)
+        self.published: Published | None = None
+        cp = self.store.checkpoint()
+        if cp is not None:
+            psize, pnote, ptime = cp
+            text = tlognote.split_note(pnote).text
+            c = tlognote.parse_checkpoint(text)
+            if psize > size or c.size != psize or bytes(c.root) != self.tree.root(psize):
+                raise StateError("published checkpoint does not match the stored tree")
+            self.published = Published(psize, bytes(c.root), pnote, ptime)
+
+    # ------------------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Start the sequencer task."""
+        self._http = httpx.AsyncClient(timeout=self.config.witness_timeout_s)
+        self._task = asyncio.create_task(self._run(), name="tlog-sequencer")
+
+    async def stop(self) -> None:
+        """Stop the sequencer and close the store."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._http is not None:
+            await self._http.aclose()
+        for _, _, fut in self._queue:
+            if not fut.done():
+                fut.set_exception(StateError("log is shutting down"))
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        self.store.close()
+        self._lock.release()
+
+    async def _read(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)
+
+    async def _write(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+
+    # ------------------------------------------------------------------------- adding
+
+    def _check_sig(self, leaf: bytes, sig: bytes) -> bool:
+        """Whether ``sig`` over ``leaf`` verifies with one of the publisher keys."""
+        return any(tlognote.raw_verify(v, leaf, sig) for v in self.publishers)
+
+    async def add(self, leaf: bytes, sig: bytes) -> tuple[int, str]:
+        """Validate, authenticate and sequence ``leaf``; wait for a published checkpoint that
+        covers it; return ``(index, tlog-proof)``."""
+        leafmod.decode(leaf)
+        if not self.publishers:
+            raise HTTPError(403, "this log has no publisher keys configured")
+        if not await self._read(self._check_sig, leaf, sig):
+            raise HTTPError(403, "sig does not verify with any publisher key")
+        lh = merkle.leaf_hash(leaf)
+        fut = self._inflight.get(lh)
+        index = None
+        if fut is None:
+            index = await self._read(self.store.lookup, lh)
+            fut = self._inflight.get(lh)
+        if index is None:
+            if fut is None:
+                fut = self.enqueue(leaf, lh)
+            try:
+                index = await asyncio.wait_for(asyncio.shield(fut), self.config.add_timeout_s)
+            except asyncio.TimeoutError:
+                raise HTTPError(503, "timed out waiting for the sequencer; retry") from None
+        return await self._proof_when_published(index)
+
+    def enqueue(self, leaf: bytes, lh: bytes) -> asyncio.Future:
+        """Queue an already validated leaf for the sequencer; the future gets its index once the
+        batch holding it is committed (not yet published). Used by :meth:`add` and benchmarks."""
+        fut = self._inflight.get(lh)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            self._inflight[lh] = fut
+            self._queue.append((leaf, lh, fut))
+            self._wake.set()
+        return fut
+
+    async def wait_published(self, size: int, timeout: float) -> bool:
+        """Wait until the published checkpoint covers ``size`` entries; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.published is None or self.published.size < size:
+            ev = self._pub_event
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(ev.wait(), left)
+        return True
+
+    async def _proof_when_published(self, index: int) -> tuple[int, str]:
+        if not await self.wait_published(index + 1, self.config.add_timeout_s):
+            raise HTTPError(503, "entry sequenced but no checkpoint with the witness quorum "
+                            "covers it yet; retry the same add later", index=index)
+        pub = self.published
+        hashes = await self._read(self.tree.inclusion_proof, index, pub.size)
+        return index, tlognote.format_proof(index, hashes, pub.note)
+
+    # ------------------------------------------------------------------------- sequencer
+
+    async def _run(self) -> None:
+        interval = self.config.batch_interval_ms / 1000.0
+        while True:
+            try:
+                pending_pub = self.published is None or self.published.size < self.tree.size
+                timeout = None
+                if pending_pub:
+                    timeout = max(0.0, self._retry_at - time.monotonic())
+                elif self.witnesses and self.published is not None:
+                    timeout = max(0.0, self.published.time + self.config.refresh_interval_s
+                                  - time.time())
+                if not self._queue:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+                self._wake.clear()
+                if self._queue:
+                    if len(self._queue) < self.config.batch_max and interval > 0:
+                        await asyncio.sleep(interval)
+                    batch = self._queue[:self.config.batch_max]
+                    del self._queue[:self.config.batch_max]
+                    await self._sequence(batch)
+                    if self._queue:
+                        self._wake.set()
+                refresh = (self.published is not None and self.witnesses and
+                           time.time() - self.published.time >= self.config.refresh_interval_s)
+                if (self.published is None or self.published.size < self.tree.size
+                        or refresh) and time.monotonic() >= self._retry_at:
+                    await self._publish()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep the sequencer alive; failures are retried
+                log.exception("sequencer iteration failed")
+                await asyncio.sleep(0.5)
+
+    async def _sequence(self, batch) -> None:
+        start = self.tree.size
+        try:
+            indices = await self._write(self.store.append_batch, start, self.tree,
+                                        [(leaf, lh) for leaf, lh, _ in batch])
+        except Exception as e:
+            log.error("committing a batch of %d failed: %s", len(batch), e)
+            for _, lh, fut in batch:
+                self._inflight.pop(lh, None)
+                if not fut.done():
+                    fut.set_exception(StateError("the log could not store the entry; retry"))
+            # The tree may be ahead of the store (failed COMMIT): rebuild it from the store.
+            self.tree = await self._write(self._reload_tree)
+            return
+        self.stats["batches"] += 1
+        self.stats["sequenced"] += self.tree.size - start
+        for (_, lh, fut), idx in zip(batch, indices):
+            self._inflight.pop(lh, None)
+            if not fut.done():
+                fut.set_result(idx)
+
+    def _reload_tree(self):
+        return merkle.Tree(self.store, size=self.store.tree_size())
+
+    async def _publish(self) -> None:
+        tree = self.tree
+        size = tree.size
+        root = tree.root()
+        text = tlognote.checkpoint_text(self.config.origin, size, root)
+        signed = await self._read(tlognote.sign_checkpoint, self.signer, text)
+        lines = list(signed.lines)
+        sizes: list[tuple[str, int]] = []
+        if self.witnesses:
+            results = await asyncio.gather(
+                *(self._cosign(w, size, signed) for w in self.witnesses))
+            ok = 0
+            for w, res in zip(self.witnesses, results):
+                if res:
+                    ok += 1
+                    lines.extend(res)
+                    sizes.append((w.url, size))
+            if ok < self.config.resolved_quorum():
+                self._backoff = min(max(self._backoff * 2, 0.2), 10.0)
+                self._retry_at = time.monotonic() + self._backoff
+                log.warning("checkpoint %d: %d of %d witnesses cosigned (quorum %d); retrying",
+                            size, ok, len(self.witnesses), self.config.resolved_quorum())
+                return
+        self._backoff = 0.0
+        note_text = tlognote.SignedNote(text, tuple(lines)).format()
+        now = time.time()
+        await self._write(self.store.publish, size, note_text, now, sizes)
+        for w in self.witnesses:
+            if (w.url, size) in sizes:
+                w.size = size
+        self.published = Published(size, root, note_text, now)
+        self.stats["published"] += 1
+        ev, self._pub_event = self._pub_event, asyncio.Event()
+        ev.set()
+
+    async def _cosign(self, w: _Witness, size: int, signed: tlognote.SignedNote) -> list[str]:
+        """Ask one witness to cosign; returns its verified cosignature lines (or [])."""
+        old = w.size
+        for _ in range(3):
+            if old > size:
+                log.error("witness %s has size %d, beyond our tree (%d)", w.url, old, size)
+                self.stats["witness_errors"] += 1
+                return []
+            proof = [] if old in (0, size) else await self._read(
+                self.tree.consistency_proof, old, size)
+            body = f"old {old}\n" + "".join(tlognote.b64(h) + "\n" for h in proof) + "\n" + \
+                signed.format()
+            try:
+                r = await self._http.post(w.url + "/add-checkpoint", content=body.encode(),
+                                          headers={"content-type": "text/plain"})
+            except httpx.HTTPError as e:
+                log.warning("witness %s unreachable: %s", w.url, type(e).__name__)
+                self.stats["witness_errors"] += 1
+                return []
+            if r.status_code == 409 and \
+                    r.headers.get("content-type", "").startswith("text/x.tlog.size"):
+                try:
+                    old = tlognote.decimal(r.text.rstrip("\n"), "witness size")
+                except FormatError:
+                    break
+                w.size = old
+                continue
+            if r.status_code != 200:
+                log.warning("witness %s answered %d: %s", w.url, r.status_code, r.text[:200])
+                self.stats["witness_errors"] += 1
+                return []
+            try:
+                lines = r.text.rstrip("\n").split("\n")
+                good = await self._read(tlognote.valid_cosignatures, signed.text, lines,
+                                        [w.verifier])
+            except FormatError:
+                good = []
+            if not good:
+                log.warning("witness %s returned no valid cosignature", w.url)
+                self.stats["witness_errors"] += 1
+                return []
+            return [line for _, _, line in good]
+        self.stats["witness_errors"] += 1
+        return []
+
+    # ------------------------------------------------------------------------- reading
+
+    async def tile(self, tile: tilemod.Tile) -> bytes:
+        """The bytes of a tile available at the published size (else HTTPError 404)."""
+        pub = self.published
+        if pub is None or not tilemod.tile_available(tile, pub.size):
+            raise HTTPError(404, "tile not available at the published tree size")
+        key = (tile.level, tile.index, tile.width)
+        data = self._cache.get(key)
+        if data is None:
+            data = await self._read(self.store.tile, tile)
+            if not tile.is_partial:
+                self._cache.put(key, data)
+        return data
+
+
+# ----------------------------------------------------------------------------- HTTP
+
+def _accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding value accepts gzip (a ``q=0`` refuses it)."""
+    for part in header.split(","):
+        token, _, params = part.strip().partition(";")
+        if token.strip().lower() in ("gzip", "x-gzip"):
+            q = params.strip().replace(" ", "")
+            return not (q.startswith("q=") and q[2:] in ("0", "0.", "0.0", "0.00", "0.000"))
+    return False
+
+
+def _decode_add(body: bytes) -> tuple[bytes, bytes]:
+    try:
+        obj = msgpack.unpackb(body, raw=False, strict_map_key=True, max_map_len=2,
+                              max_array_len=0, max_ext_len=0)
+    except (ValueError, TypeError, msgpack.exceptions.UnpackException) as e:
+        raise FormatError(f"body is not a msgpack map ({type(e).__name__})") from None
+    if not isinstance(obj, dict) or set(obj) != {"leaf", "sig"}:
+        raise FormatError('body must be a msgpack map with exactly "leaf" and "sig"')
+    leaf, sig = obj["leaf"], obj["sig"]
+    if not isinstance(leaf, bytes) or not isinstance(sig, bytes):
+        raise FormatError('"leaf" and "sig" must be msgpack bin')
+    if len(sig) != 64:
+        raise FormatError('"sig" must be a 64-byte Ed25519 signature')
+    return leaf, sig
+
+
+def create_app(config: LogConfig) -> Starlette:
+    """The log's ASGI app."""
+    state: dict[str, Log] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        lg = Log(config)
+        await lg.start()
+        state["log"] = lg
+        app.state.log = lg
+        try:
+            yield
+        finally:
+            await lg.stop()
+
+    async def checkpoint(request: Request) -> Response:
+        pub = state["log"].published
+        if pub is None:
+            return json_error(503, "no checkpoint published yet")
+        return Response(pub.note, media_type="text/plain; charset=utf-8",
+                        headers={"cache-control":
+                                 f"public, max-age={config.checkpoint_max_age_s}"})
+
+    async def tile(request: Request) -> Response:
+        raw = request.url.path
+        try:
+            t = tilemod.parse_path(raw)
+        except FormatError as e:
+            return json_error(400, str(e))
+        data = await state["log"].tile(t)
+        headers = {"cache-control": IMMUTABLE if not t.is_partial else "public, max-age=60"}
+        if t.is_entries:
+            headers["vary"] = "Accept-Encoding"
+            if _accepts_gzip(request.headers.get("accept-encoding", "")):
+                data = gzip.compress(data, compresslevel=5, mtime=0)
+                headers["content-encoding"] = "gzip"
+        return Response(data, media_type="application/octet-stream", headers=headers)
+
+    async def add(request: Request) -> Response:
+        body = await read_body(request, config.max_body)
+        leaf, sig = _decode_add(body)
+        index, proof = await state["log"].add(leaf, sig)
+        return Response(msgpack.packb({"index": index, "proof": proof}, use_bin_type=True),
+                        media_type=MSGPACK, headers={"cache-control": "no-store"})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return json_error(404, "not found")
+
+    routes = [
+        Route("/checkpoint", checkpoint, methods=["GET", "HEAD"]),
+        Route("/tile/{rest:path}", tile, methods=["GET", "HEAD"]),
+        Route("/add", add, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={PccError: pcc_error_handler,
+                                        HTTPError: pcc_error_handler,
+                                        404: not_found})
+    return app
