@@ -10,6 +10,9 @@
 - Cosignatures (c2sp.org/tlog-cosignature, Ed25519 ``cosignature/v1``, key type 0x04): a witness
   signs ``"cosignature/v1\\ntime <t>\\n" || checkpoint text`` and its signature carries the 8-byte
   big-endian timestamp before the Ed25519 signature.
+- Raw signatures: :meth:`Signer.sign_raw` / :meth:`Verifier.verify_raw` are plain Ed25519
+  (RFC 8032) over arbitrary bytes with the same keys, for publisher signatures over binary log
+  leaves. They are not note signatures (no key ID, no text rules).
 - Proofs (c2sp.org/tlog-proof): ``c2sp.org/tlog-proof@v1``, an optional ``extra <base64>`` line,
   ``index <n>``, the inclusion proof hashes (base64, one per line), a blank line, then the signed
   (and cosigned) checkpoint verbatim.
@@ -56,6 +59,19 @@ def _utf8(value, what: str) -> bytes:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
+
+
+def _decode(raw: bytes, what: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(f"{what} is not valid UTF-8") from None
+
+
+def _bytes(value, what: str):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return value
+    raise TypeError(f"{what} must be bytes, not {type(value).__name__}")
 
 
 def _key_text(value, what: str) -> bytes:
@@ -121,6 +137,17 @@ class Verifier:
     def vkey(self) -> str:
         """The vkey text."""
         return self._vkey
+
+    def verify_raw(self, message: bytes, sig: bytes) -> None:
+        """Verify a plain Ed25519 signature (RFC 8032) of the bytes ``message`` by this key.
+
+        This checks a publisher signature over a log leaf (see :meth:`Signer.sign_raw`), not a
+        note signature: the signature is exactly 64 bytes over ``message`` itself, with no key
+        ID, no note-text rules and no cosignature header, whatever the key type. Raises
+        VerifyError (no detail) when it does not verify, including a signature that is not 64
+        bytes; TypeError unless both are bytes-like.
+        """
+        self._k.verify_raw(_bytes(message, "message"), _bytes(sig, "sig"))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Verifier) and other._vkey == self._vkey
@@ -191,6 +218,21 @@ class Signer:
     def verifier(self) -> Verifier:
         """The matching :class:`Verifier`."""
         return Verifier.from_vkey(self.vkey)
+
+    def sign_raw(self, message: bytes) -> bytes:
+        """Return the 64-byte plain Ed25519 signature (RFC 8032) of the bytes ``message``.
+
+        For publisher signatures over binary log leaves; check it with
+        :meth:`Verifier.verify_raw`. It is distinct from a note signature (:func:`sign`): no
+        key ID, no note-text rules, no cosignature header. The seed never leaves C and the GIL
+        is released while signing.
+
+        WARNING: a note signature *is* Ed25519 over the note text, so ``sign_raw`` of a message
+        that is valid note text (or, for a :class:`Cosigner`, a ``cosignature/v1`` message)
+        is also a valid note signature (cosignature) over it. Sign only data that cannot be note
+        text, such as msgpack leaves, or keep a separate key for raw signatures.
+        """
+        return self._k.sign_raw(_bytes(message, "message"))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, key_id={self.key_id:08x})"
@@ -317,7 +359,7 @@ def sign(text: str | Note, signers: Iterable[Signer], *, timestamp: int | None =
     if isinstance(text, Note):
         body, old = text.text, text.signatures
     else:
-        body, old = _utf8(text, "text").decode("utf-8"), []
+        body, old = _decode(_utf8(text, "text"), "text"), []
     if isinstance(signers, Signer):
         raise TypeError("signers must be a list of Signer objects")
     signers = list(signers)
@@ -379,7 +421,7 @@ def verify_cosignature(checkpoint: str | Checkpoint | Note, line: str,
     verifier = _as_verifier(verifier)
     if not verifier.is_cosigner:
         raise InvalidArgument("verify_cosignature needs a cosignature (type 0x04) verifier")
-    body = _checkpoint_text(checkpoint).decode("utf-8")
+    body = _decode(_checkpoint_text(checkpoint), "checkpoint")
     if not isinstance(line, str):
         raise TypeError("line must be a str")
     n = open(body + "\n" + (line if line.endswith("\n") else line + "\n"), [verifier])

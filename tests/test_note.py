@@ -370,7 +370,8 @@ def test_note_size_limit():
         note.sign(big, [LOG])
 
 
-@pytest.mark.parametrize("text", ["no newline", "", "ctl\x07\n", "tab\tx\n", "\ud800\n"])
+@pytest.mark.parametrize("text", ["no newline", "", "ctl\x07\n", "tab\tx\n", "\ud800\n",
+                                  b"\xff\n", b"\x85\xa4type\n"])
 def test_sign_bad_text(text):
     with pytest.raises(FormatError):
         note.sign(text, [LOG])
@@ -561,6 +562,9 @@ def test_cosignature_over_non_checkpoint():
         note.cosign("not a checkpoint\n", W1, T1)
     with pytest.raises(FormatError):
         note.cosign(CP_SIGNED, W1, T1)  # a signed note, not a checkpoint body
+    with pytest.raises(FormatError):
+        note.verify_cosignature(b"\xff" + CP.format().encode(), note.cosign(CP, W1, T1),
+                                W1.verifier)
     # A cosigner's line under a note that is not a checkpoint never verifies.
     raw = b64line(note.cosign(CP, W1, T1))
     bogus = "hello\n\n" + relined(f"{DASH} witness1.example x\n", raw)
@@ -802,6 +806,184 @@ def test_format_proof_arguments():
         note.format_proof(-1, [], SIGNED_CP)
     with pytest.raises(TypeError):
         note.format_proof(5, [], SIGNED_CP, extra="text")
+
+
+# ---- plain Ed25519 (sign_raw / verify_raw) -----------------------------------------------------
+
+WYCHEPROOF = load_vector("wycheproof/ed25519_test.json")
+WP_CASES = [(g["publicKey"]["pk"], t) for g in WYCHEPROOF["testGroups"] for t in g["tests"]]
+
+# RFC 8032 §7.1 TEST 1, 2, 3: (secret key = seed, public key, message, signature)
+RFC8032 = {
+    "TEST 1": ("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+               "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+               "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33b"
+               "acc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"),
+    "TEST 2": ("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+               "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+               "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e1599"
+               "6e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"),
+    "TEST 3": ("c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+               "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025", "af82",
+               "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f2"
+               "90ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a"),
+}
+
+
+def go_skey(name, seed, pub, alg=0x01):
+    """A Go-format skey built from a raw Ed25519 seed (key ID from the given public key)."""
+    kid = key_id(name, bytes([alg]) + pub)
+    return f"PRIVATE+KEY+{name}+{kid:08x}+{base64.b64encode(bytes([alg]) + seed).decode()}"
+
+
+def go_vkey(name, pub, alg=0x01):
+    """A Go-format vkey built from a raw Ed25519 public key."""
+    kid = key_id(name, bytes([alg]) + pub)
+    return f"{name}+{kid:08x}+{base64.b64encode(bytes([alg]) + pub).decode()}"
+
+
+@pytest.mark.parametrize("test", sorted(RFC8032))
+def test_rfc8032_sign_raw(test):
+    seed, pub, msg, sig = (bytes.fromhex(x) for x in RFC8032[test])
+    s = note.Signer.from_skey(go_skey("rfc8032.example", seed, pub))
+    assert s.public_key == pub                     # C derived the RFC's public key from the seed
+    got = s.sign_raw(msg)
+    assert got == sig                              # deterministic: byte-exact
+    v = note.Verifier.from_vkey(go_vkey("rfc8032.example", pub))
+    assert v.verify_raw(msg, sig) is None
+    assert s.verifier.verify_raw(bytearray(msg), memoryview(sig)) is None
+    with pytest.raises(VerifyError):
+        v.verify_raw(msg + b"\x00", sig)
+    # independent check of the same signature
+    Ed25519PublicKey.from_public_bytes(pub).verify(got, msg)
+
+
+@pytest.mark.parametrize("test", sorted(RFC8032))
+def test_rfc8032_cosigner_sign_raw(test):
+    """A type 0x04 key (from a 0x04 skey) signs raw bytes with the same seed."""
+    seed, pub, msg, sig = (bytes.fromhex(x) for x in RFC8032[test])
+    c = note.Cosigner.from_skey(go_skey("w.example", seed, pub, 0x04))
+    assert c.sign_raw(msg) == sig
+    note.Verifier.from_vkey(go_vkey("w.example", pub, 0x04)).verify_raw(msg, sig)
+
+
+@pytest.mark.parametrize("pk,case", WP_CASES, ids=[str(t["tcId"]) for _, t in WP_CASES])
+def test_wycheproof_verify_raw(pk, case):
+    v = note.Verifier.from_vkey(go_vkey("wycheproof", bytes.fromhex(pk)))
+    msg, sig = bytes.fromhex(case["msg"]), bytes.fromhex(case["sig"])
+    if case["result"] == "valid":
+        assert v.verify_raw(msg, sig) is None
+    else:
+        with pytest.raises(VerifyError) as e:
+            v.verify_raw(msg, sig)
+        assert str(e.value) == "verification failed", case["comment"]
+
+
+def test_wycheproof_covers_both_results():
+    assert {c["result"] for _, c in WP_CASES} == {"valid", "invalid"} and len(WP_CASES) == 151
+
+
+RAW_SIGNER = note.Signer.generate("publisher.example")
+LEAF = b"\x85\xa4type\xa7release" + bytes(range(256))  # binary: msgpack-like, not note text
+
+
+def test_sign_raw_roundtrip_binary_and_large():
+    v = RAW_SIGNER.verifier
+    # empty, binary, a maximal leaf, and beyond the 1 MiB note limit (raw messages have none)
+    for msg in (b"", LEAF, b"\x00" * 65535, b"x" * ((1 << 20) + 1)):
+        sig = RAW_SIGNER.sign_raw(msg)
+        assert isinstance(sig, bytes) and len(sig) == 64
+        v.verify_raw(msg, sig)
+        Ed25519PublicKey.from_public_bytes(v.public_key).verify(sig, msg)
+
+
+@pytest.mark.parametrize("mutate", [
+    pytest.param(lambda m, s: (m + b"x", s), id="message-appended"),
+    pytest.param(lambda m, s: (m[:-1], s), id="message-truncated"),
+    pytest.param(lambda m, s: (bytes([m[0] ^ 1]) + m[1:], s), id="message-bit-flip"),
+    pytest.param(lambda m, s: (m, s[:63]), id="sig-63-bytes"),
+    pytest.param(lambda m, s: (m, s + b"\x00"), id="sig-65-bytes"),
+    pytest.param(lambda m, s: (m, b""), id="sig-empty"),
+    pytest.param(lambda m, s: (m, bytes([s[0] ^ 1]) + s[1:]), id="sig-R-bit-flip"),
+    pytest.param(lambda m, s: (m, s[:32] + bytes([s[32] ^ 1]) + s[33:]), id="sig-S-bit-flip"),
+    pytest.param(lambda m, s: (m, b"\x00" * 64), id="sig-zero"),
+    pytest.param(lambda m, s: (m, s[:32] + (int.from_bytes(s[32:], "little") + (
+        2**252 + 27742317777372353535851937790883648493)).to_bytes(32, "little")),
+        id="sig-S-plus-L"),
+])
+def test_verify_raw_rejects(mutate):
+    sig = RAW_SIGNER.sign_raw(LEAF)
+    msg, bad = mutate(LEAF, sig)
+    with pytest.raises(VerifyError) as e:
+        RAW_SIGNER.verifier.verify_raw(msg, bad)
+    assert str(e.value) == "verification failed"
+
+
+def test_verify_raw_wrong_key_same_name():
+    other = note.Signer.generate(RAW_SIGNER.name)
+    with pytest.raises(VerifyError):
+        other.verifier.verify_raw(LEAF, RAW_SIGNER.sign_raw(LEAF))
+
+
+def test_raw_types():
+    v = RAW_SIGNER.verifier
+    sig = RAW_SIGNER.sign_raw(LEAF)
+    for bad in ("text", None, 1, [1]):
+        with pytest.raises(TypeError):
+            RAW_SIGNER.sign_raw(bad)
+        with pytest.raises(TypeError):
+            v.verify_raw(bad, sig)
+        with pytest.raises(TypeError):
+            v.verify_raw(LEAF, bad)
+    assert not hasattr(v, "sign_raw")
+
+
+def test_core_verifier_key_cannot_sign_raw():
+    with pytest.raises(PccError) as e:
+        RAW_SIGNER.verifier._k.sign_raw(LEAF)
+    assert not isinstance(e.value, VerifyError)
+
+
+def test_raw_signature_of_note_text_is_a_note_signature():
+    """Why sign_raw carries a WARNING: Ed25519 over note text is that note's signature."""
+    text = "example.com/raw\n1\n" + base64.b64encode(b"\x00" * 32).decode() + "\n"
+    signed = note.sign(text, [RAW_SIGNER])
+    assert note.parse(signed).signatures[0].sig == RAW_SIGNER.sign_raw(text.encode())
+
+
+def test_raw_signature_is_not_a_cosignature():
+    c = note.Cosigner.generate("w.example/raw")
+    text = CP.format()
+    line = note.cosign(text, c, 1700000000)
+    cosig = note.parse(text + "\n" + line).signatures[0].sig
+    assert c.sign_raw(text.encode()) != cosig[8:]  # a cosignature covers a header too
+    with pytest.raises(VerifyError):
+        c.verifier.verify_raw(text.encode(), cosig[8:])
+    c.verifier.verify_raw(f"cosignature/v1\ntime 1700000000\n{text}".encode(), cosig[8:])
+
+
+def test_raw_sign_verify_threads():
+    """Concurrent raw signing and verification with the GIL released give the same answers."""
+    import concurrent.futures
+    msgs = [LEAF + i.to_bytes(2, "big") for i in range(64)]
+    want = [RAW_SIGNER.sign_raw(m) for m in msgs]
+    v = RAW_SIGNER.verifier
+
+    def work(i):
+        sig = RAW_SIGNER.sign_raw(msgs[i])
+        v.verify_raw(msgs[i], sig)
+        return sig
+
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        assert list(ex.map(work, range(64))) == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(msg=st.binary(max_size=2000))
+def test_sign_raw_property(msg):
+    sig = RAW_SIGNER.sign_raw(msg)
+    RAW_SIGNER.verifier.verify_raw(msg, sig)
+    Ed25519PublicKey.from_public_bytes(RAW_SIGNER.public_key).verify(sig, msg)
 
 
 # ---- properties -----------------------------------------------------------------------------------

@@ -159,10 +159,10 @@ def _fork_server(setup, tmp, db_name, n_leaves, tamper=None):
                     [str(setup["tmp"] / "pub.vkey")], [], db=str(tmp / db_name))
     # the fork has no witness: audit it without --witness
     srv = Server(args, free_port(), tmp / f"{db_name}.log", "/checkpoint").start()
-    skey = tlognote.read_key_file(setup["tmp"] / "pub.skey")
+    signer = tlognote.load_signer(tlognote.read_key_file(setup["tmp"] / "pub.skey"))
     for i in range(n_leaves):
         leaf = leaves.roster("fork", i, [])
-        submit(srv.url, leaf, tlognote.raw_sign(skey, leaf))
+        submit(srv.url, leaf, tlognote.raw_sign(signer, leaf))
     return srv
 
 
@@ -177,10 +177,10 @@ def test_audit_detects_fork(setup, tmp_path):
     # same key, a different history of 7 entries: the first 5 differ from what was audited
     fork = _fork_server(setup, tmp_path, "b.db", 0)
     try:
-        skey = tlognote.read_key_file(setup["tmp"] / "pub.skey")
+        signer = tlognote.load_signer(tlognote.read_key_file(setup["tmp"] / "pub.skey"))
         for i in range(7):
             leaf = leaves.roster("other", i, [])
-            submit(fork.url, leaf, tlognote.raw_sign(skey, leaf))
+            submit(fork.url, leaf, tlognote.raw_sign(signer, leaf))
         r = run("log", "audit", "--log", fork.url, "--vkey", setup["log_vk"], "--state",
                 str(state), "--quiet", check=False)
         assert r.returncode == 1
@@ -244,9 +244,9 @@ def test_audit_follow(setup, tmp_path):
         first = p.stderr.readline()
         assert first.startswith("ok: ") and p.poll() is None
         size0 = int(first.split(" size ")[1].split()[0])
-        skey = tlognote.read_key_file(setup["tmp"] / "pub.skey")
+        signer = tlognote.load_signer(tlognote.read_key_file(setup["tmp"] / "pub.skey"))
         leaf = leaves.roster("follow", int(time.time()), [])
-        submit(setup["srv"].url, leaf, tlognote.raw_sign(skey, leaf))
+        submit(setup["srv"].url, leaf, tlognote.raw_sign(signer, leaf))
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             line = p.stderr.readline()

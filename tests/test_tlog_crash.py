@@ -56,7 +56,7 @@ def test_kill9_during_appends(tmp_path):
     rng = random.Random(0x7106)
     log_sk, log_vk = keygen(tmp_path, ORIGIN)
     pub_sk, pub_vk = keygen(tmp_path, "publisher.example")
-    signer = tlognote.read_key_file(pub_sk)
+    signer = tlognote.load_signer(tlognote.read_key_file(pub_sk))
     wit, wit_vk = start_witness(tmp_path, "w.example", [(ORIGIN, log_vk)])
     port = free_port()
     srv = Server(log_args(tmp_path, ORIGIN, log_sk, [pub_vk], [(wit.url, wit_vk)], quorum=1)
@@ -124,12 +124,12 @@ def _setup(tmp_path, name):
     wit, wit_vk = start_witness(tmp_path, name, [(ORIGIN, log_vk)])
     srv = Server(log_args(tmp_path, ORIGIN, log_sk, [pub_vk], [(wit.url, wit_vk)], quorum=1)
                  + ["--add-timeout", "2"], free_port(), tmp_path / "log.log", "/checkpoint")
-    return srv, wit, log_vk, wit_vk, tlognote.read_key_file(pub_sk)
+    return srv, wit, log_vk, wit_vk, tlognote.load_signer(tlognote.read_key_file(pub_sk))
 
 
-def _post(url, skey, leaf, timeout=30.0):
+def _post(url, signer, leaf, timeout=30.0):
     import msgpack
-    body = msgpack.packb({"leaf": leaf, "sig": tlognote.raw_sign(skey, leaf)}, use_bin_type=True)
+    body = msgpack.packb({"leaf": leaf, "sig": tlognote.raw_sign(signer, leaf)}, use_bin_type=True)
     return httpx.post(url + "/add", content=body, timeout=timeout)
 
 
@@ -144,14 +144,14 @@ def test_kill9_while_witness_hangs(tmp_path):
     """Killed after committing a batch but before its checkpoint was cosigned: the restarted
     log publishes the committed entries once the witness answers again."""
     import signal
-    srv, wit, log_vk, wit_vk, skey = _setup(tmp_path, "w.example")
+    srv, wit, log_vk, wit_vk, pub = _setup(tmp_path, "w.example")
     try:
         srv.start()
         wait_checkpoint(srv.url, 0)
-        assert _post(srv.url, skey, _leaf(1)).status_code == 200
+        assert _post(srv.url, pub, _leaf(1)).status_code == 200
         os.kill(wit.proc.pid, signal.SIGSTOP)          # the witness stops answering
         try:
-            r = _post(srv.url, skey, _leaf(2))
+            r = _post(srv.url, pub, _leaf(2))
             assert r.status_code == 503 and r.json()["index"] == 1   # committed, unpublished
             srv.kill()
         finally:
@@ -159,7 +159,7 @@ def test_kill9_while_witness_hangs(tmp_path):
         srv.start()
         wait_checkpoint(srv.url, 2)
         assert _cosigned_size(srv.url, log_vk, wit_vk) == 2
-        r = _post(srv.url, skey, _leaf(2))             # the retried add finds its entry
+        r = _post(srv.url, pub, _leaf(2))             # the retried add finds its entry
         assert r.status_code == 200
         import msgpack
         assert msgpack.unpackb(r.content)["index"] == 1
@@ -172,18 +172,18 @@ def test_witness_ahead_of_the_log(tmp_path):
     """The witness cosigned a checkpoint the log never recorded (crash between the two): the
     witness answers 409 with its size and the log continues from there."""
     import sqlite3
-    srv, wit, log_vk, wit_vk, skey = _setup(tmp_path, "w.example")
+    srv, wit, log_vk, wit_vk, pub = _setup(tmp_path, "w.example")
     try:
         srv.start()
         for i in range(5):
-            assert _post(srv.url, skey, _leaf(10 + i)).status_code == 200
+            assert _post(srv.url, pub, _leaf(10 + i)).status_code == 200
         srv.stop()
         conn = sqlite3.connect(tmp_path / "log.db")
         conn.execute("DELETE FROM witness_state")       # the log forgets what the witness saw
         conn.commit()
         conn.close()
         srv.start()
-        assert _post(srv.url, skey, _leaf(99)).status_code == 200
+        assert _post(srv.url, pub, _leaf(99)).status_code == 200
         assert _cosigned_size(srv.url, log_vk, wit_vk) == 6
     finally:
         srv.stop()

@@ -34,6 +34,23 @@ def _mth(hs):
     return hashlib.sha256(b"\x01" + _mth(hs[:k]) + _mth(hs[k:])).digest()
 
 
+def test_tlognote_raw_sign_verify():
+    """Publisher signatures over binary leaves go through pcc.note's raw Ed25519 (seed in C)."""
+    skey, vkey = tlognote.generate("publisher.example")
+    leaf = release_leaf(0)                            # binary msgpack: not note text
+    signer = tlognote.load_signer(skey)
+    sig = tlognote.raw_sign(signer, leaf)
+    assert tlognote.raw_sign(skey, leaf) == sig       # skey text: parsed into a signer in C
+    v = tlognote.load_verifier(vkey)
+    assert tlognote.raw_verify(v, leaf, sig)
+    assert not tlognote.raw_verify(v, leaf + b"x", sig)
+    assert not tlognote.raw_verify(v, leaf, sig[:63])
+    _, other = tlognote.generate("publisher.example")
+    assert not tlognote.raw_verify(tlognote.load_verifier(other), leaf, sig)
+    with pytest.raises(TypeError):
+        tlognote.raw_sign(v, leaf)                    # a verifier cannot sign
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tlog")
@@ -46,8 +63,9 @@ def env(tmp_path_factory):
     srv = Server(args, free_port(), tmp / "log.log", "/checkpoint").start()
     wait_checkpoint(srv.url, 0)
     client = httpx.Client(timeout=60.0)
-    signer = tlognote.read_key_file(pub_sk)          # skey texts: publishers sign raw leaves
-    stranger = tlognote.read_key_file(other_sk)
+    # publishers sign raw leaves with note signers (seeds held in C)
+    signer = tlognote.load_signer(tlognote.read_key_file(pub_sk))
+    stranger = tlognote.load_signer(tlognote.read_key_file(other_sk))
     e = {"srv": srv, "url": srv.url, "log_vk": log_vk, "wits": [w1_vk, w2_vk], "client": client,
          "signer": signer, "stranger": stranger, "added": {}, "tmp": tmp, "w": [w1, w2],
          "log_sk": log_sk, "pub_vk": pub_vk}

@@ -571,6 +571,7 @@ pcc_status pcc_note_key_skey(const pcc_note_key *k, char *out, size_t *out_len, 
 
 /* ---- Ed25519 ----------------------------------------------------------------------------- */
 
+/* ed_sign is the one Ed25519 signing path: note signatures, cosignatures and raw signatures. */
 static pcc_status ed_sign(EVP_PKEY *pkey, const uint8_t *msg, size_t len, uint8_t sig[ED_SIG])
 {
     size_t sl = ED_SIG;
@@ -585,7 +586,8 @@ static pcc_status ed_sign(EVP_PKEY *pkey, const uint8_t *msg, size_t len, uint8_
     return st;
 }
 
-/* ed_verify returns PCC_OK, PCC_E_VERIFY for a bad signature, or PCC_E_NOMEM. */
+/* ed_verify is the one Ed25519 verification path (notes, cosignatures, raw); it returns PCC_OK,
+ * PCC_E_VERIFY for a bad signature (clearing the OpenSSL error queue), or PCC_E_NOMEM. */
 static pcc_status ed_verify(EVP_PKEY *pkey, const uint8_t *msg, size_t len, const uint8_t *sig,
                             size_t sig_len)
 {
@@ -603,6 +605,24 @@ static pcc_status ed_verify(EVP_PKEY *pkey, const uint8_t *msg, size_t len, cons
     if (st != PCC_OK)
         ERR_clear_error();
     return st;
+}
+
+pcc_status pcc_note_key_sign_raw(const pcc_note_key *k, const uint8_t *msg, size_t len,
+                                 uint8_t sig[ED_SIG])
+{
+    if (k == NULL || sig == NULL || (msg == NULL && len > 0))
+        return PCC_E_INVALID;
+    if (k->seed == NULL)
+        return PCC_E_STATE;
+    return ed_sign(k->pkey, msg != NULL ? msg : (const uint8_t *)"", len, sig);
+}
+
+pcc_status pcc_note_key_verify_raw(const pcc_note_key *k, const uint8_t *msg, size_t len,
+                                   const uint8_t sig[ED_SIG])
+{
+    if (k == NULL || sig == NULL || (msg == NULL && len > 0))
+        return PCC_E_INVALID;
+    return ed_verify(k->pkey, msg != NULL ? msg : (const uint8_t *)"", len, sig, ED_SIG);
 }
 
 /* cosig_message writes "cosignature/v1\ntime <t>\n" || text to a fresh dynamic writer. */

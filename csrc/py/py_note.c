@@ -136,12 +136,60 @@ static PyObject *nk_sign_line(NoteKeyObject *self, PyObject *args)
     return r;
 }
 
+/* sign_raw(msg) -> the 64-byte plain Ed25519 signature of msg, written straight into bytes. */
+static PyObject *nk_sign_raw(NoteKeyObject *self, PyObject *arg)
+{
+    Py_buffer msg;
+    PyObject *sig;
+    pcc_status st;
+    if (PyObject_GetBuffer(arg, &msg, PyBUF_SIMPLE) < 0)
+        return NULL;
+    sig = PyBytes_FromStringAndSize(NULL, 64);
+    if (sig == NULL) {
+        PyBuffer_Release(&msg);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = pcc_note_key_sign_raw(self->k, msg.buf, (size_t)msg.len,
+                               (uint8_t *)PyBytes_AS_STRING(sig));
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&msg);
+    if (st != PCC_OK) {
+        Py_DECREF(sig);
+        return pcc_py_raise(st, st == PCC_E_STATE ? "a verifier cannot sign" : "raw sign");
+    }
+    return sig;
+}
+
+/* verify_raw(msg, sig) -> None, or VerifyError (also for a signature that is not 64 bytes). */
+static PyObject *nk_verify_raw(NoteKeyObject *self, PyObject *args)
+{
+    Py_buffer msg, sig;
+    pcc_status st = PCC_E_VERIFY;
+    if (!PyArg_ParseTuple(args, "y*y*", &msg, &sig))
+        return NULL;
+    if (sig.len == 64) {
+        Py_BEGIN_ALLOW_THREADS
+        st = pcc_note_key_verify_raw(self->k, msg.buf, (size_t)msg.len, sig.buf);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&msg);
+    PyBuffer_Release(&sig);
+    if (st != PCC_OK)
+        return pcc_py_raise(st, "raw verify");
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef nk_methods[] = {
     {"vkey", (PyCFunction)nk_vkey, METH_NOARGS, "vkey() -> the verifier key text."},
     {"skey", (PyCFunction)nk_skey, METH_NOARGS,
      "skey() -> the private signer key text (exports the secret)."},
     {"sign_line", (PyCFunction)nk_sign_line, METH_VARARGS,
      "sign_line(text, timestamp=0) -> '— name base64\\n' signature line over text."},
+    {"sign_raw", (PyCFunction)nk_sign_raw, METH_O,
+     "sign_raw(msg) -> 64-byte plain Ed25519 signature of msg (not a note signature)."},
+    {"verify_raw", (PyCFunction)nk_verify_raw, METH_VARARGS,
+     "verify_raw(msg, sig) -> None; VerifyError unless sig is msg's plain Ed25519 signature."},
     {NULL, NULL, 0, NULL},
 };
 

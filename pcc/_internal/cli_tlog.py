@@ -111,7 +111,8 @@ def cmd_log_serve(args) -> int:
 def _submit(args, leaf: bytes) -> tuple[int, str]:
     from pcc._internal import tlognote
     from pcc._internal.tlogclient import submit
-    sig = tlognote.raw_sign(tlognote.read_key_file(args.key), leaf)
+    signer = tlognote.load_signer(tlognote.read_key_file(args.key))   # seed held in C
+    sig = tlognote.raw_sign(signer, leaf)
     index, proof = submit(args.log, leaf, sig, timeout=args.timeout)
     if args.log_vkey:
         from pcc import transparency

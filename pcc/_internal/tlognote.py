@@ -15,7 +15,6 @@ import pathlib
 import re
 
 from pcc import note
-from pcc._internal import ed25519
 from pcc.errors import FormatError, InvalidArgument, PccError, UnsupportedError, VerifyError
 
 PROOF_HEADER = note.PROOF_HEADER
@@ -81,21 +80,24 @@ def key_name(key) -> str:
     return key.name
 
 
-def raw_sign(skey: str, message: bytes) -> bytes:
-    """A plain Ed25519 signature (64 bytes) over ``message`` with the note key ``skey``
-    (how a publisher signs a leaf)."""
-    signer = load_signer(skey)                         # validates the skey
-    sig = ed25519.sign(ed25519.seed_from_skey(skey), message)
-    if not ed25519.verify(signer.public_key, message, sig):
-        raise FormatError("skey does not match its public key")
-    return sig
+def raw_sign(signer: note.Signer | str, message: bytes) -> bytes:
+    """A plain Ed25519 signature (64 bytes) over ``message`` (how a publisher signs a leaf) by
+    a note signer, or by the signer of an skey text (parsed by :func:`load_signer`; load it once
+    when signing many). Uses :meth:`note.Signer.sign_raw`: the seed stays in the C core."""
+    if isinstance(signer, str):
+        signer = load_signer(signer)
+    elif not isinstance(signer, note.Signer):
+        raise TypeError(f"raw_sign needs a note.Signer or an skey, not {type(signer).__name__}")
+    return signer.sign_raw(message)
 
 
 def raw_verify(verifier: note.Verifier, message: bytes, sig: bytes) -> bool:
     """Whether ``sig`` is a valid plain Ed25519 signature over ``message`` by ``verifier``."""
-    if len(sig) != ed25519.SIG_LEN:
+    try:
+        verifier.verify_raw(message, sig)
+    except VerifyError:
         return False
-    return ed25519.verify(verifier.public_key, message, sig)
+    return True
 
 
 # ----------------------------------------------------------------------------- notes

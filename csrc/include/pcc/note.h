@@ -110,6 +110,26 @@ PCC_API pcc_status pcc_note_key_skey(const pcc_note_key *k, char *out, size_t *o
 PCC_API pcc_status pcc_note_sign_line(const pcc_note_key *k, const uint8_t *text, size_t len,
                                       uint64_t timestamp, pcc_writer *w) PCC_WUR;
 
+/* ---- plain Ed25519 ------------------------------------------------------------------------- */
+
+/* pcc_note_key_sign_raw writes to sig the plain Ed25519 signature (RFC 8032 PureEdDSA) of the
+ * bytes msg[0..len) by signer k, whatever its type (0x01 or 0x04). This is not a note
+ * signature: no key ID, no text rules, no cosignature header; it is how a publisher signs a
+ * binary log leaf. PCC_E_STATE for a verifier, PCC_E_INVALID for NULL arguments.
+ * WARNING: Ed25519 over msg is exactly what a note signature is over note text, so signing a
+ * message that is valid note text (or a "cosignature/v1" message, with a 0x04 key) this way
+ * yields a valid note signature (cosignature) over it. Sign only messages that cannot be note
+ * text, such as msgpack leaves (their first byte is not valid UTF-8), or use a separate key. */
+PCC_API pcc_status pcc_note_key_sign_raw(const pcc_note_key *k, const uint8_t *msg, size_t len,
+                                         uint8_t sig[64]) PCC_WUR;
+
+/* pcc_note_key_verify_raw checks a plain Ed25519 signature (RFC 8032 PureEdDSA, as OpenSSL
+ * verifies it; S must be below the group order) of msg[0..len) by key k (a verifier or a
+ * signer, of either type). PCC_OK if it verifies, PCC_E_VERIFY if not (the OpenSSL error queue is
+ * cleared), PCC_E_NOMEM, PCC_E_INVALID for NULL arguments. */
+PCC_API pcc_status pcc_note_key_verify_raw(const pcc_note_key *k, const uint8_t *msg, size_t len,
+                                           const uint8_t sig[64]) PCC_WUR;
+
 /* ---- parsed notes ------------------------------------------------------------------------ */
 
 typedef struct pcc_note pcc_note;
