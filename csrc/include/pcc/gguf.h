@@ -169,7 +169,7 @@ PCC_API const char *pcc_gguf_kv_key(const pcc_gguf *g, size_t i);
  * of range. */
 PCC_API uint32_t pcc_gguf_kv_type(const pcc_gguf *g, size_t i);
 
-/* pcc_gguf_kv_raw sets *raw/*len to the encoded value of pair i exactly as in the file (after the
+/* pcc_gguf_kv_raw sets *raw and *len to the encoded value of pair i exactly as in the file (after the
  * type tag: for a string the u64 length and bytes, for an array the element type, u64 count and
  * elements). The bytes were validated at open, so a pcc_reader over them cannot fail on a
  * well-formed walk. Returns PCC_E_INVALID when i is out of range. */
@@ -199,7 +199,7 @@ PCC_API pcc_status pcc_gguf_get_f32(const pcc_gguf *g, const char *key, float *o
 PCC_API pcc_status pcc_gguf_get_f64(const pcc_gguf *g, const char *key, double *out) PCC_WUR;
 /* pcc_gguf_get_bool reads a BOOL value (the file byte must be 0 or 1; checked at open). */
 PCC_API pcc_status pcc_gguf_get_bool(const pcc_gguf *g, const char *key, bool *out) PCC_WUR;
-/* pcc_gguf_get_str sets *s/*len to a STRING value (not NUL-terminated, not checked for UTF-8). */
+/* pcc_gguf_get_str sets *s and *len to a STRING value (not NUL-terminated, not checked for UTF-8). */
 PCC_API pcc_status pcc_gguf_get_str(const pcc_gguf *g, const char *key, const char **s,
                                     size_t *len) PCC_WUR;
 
@@ -211,7 +211,7 @@ PCC_API pcc_status pcc_gguf_get_str(const pcc_gguf *g, const char *key, const ch
 PCC_API pcc_status pcc_gguf_get_arr(const pcc_gguf *g, const char *key, uint32_t *elem_type,
                                     size_t *n) PCC_WUR;
 
-/* pcc_gguf_get_arr_raw sets *data/*n for an array of fixed-size elements of type elem_type
+/* pcc_gguf_get_arr_raw sets *data and *n for an array of fixed-size elements of type elem_type
  * (anything but STRING and ARRAY): *data points at n little-endian elements in the mapping, with
  * NO alignment guarantee (use memcpy). Fails with PCC_E_FORMAT if the element type differs. */
 PCC_API pcc_status pcc_gguf_get_arr_raw(const pcc_gguf *g, const char *key, uint32_t elem_type,
@@ -226,7 +226,7 @@ PCC_API pcc_status pcc_gguf_get_arr_i64(const pcc_gguf *g, const char *key, size
 PCC_API pcc_status pcc_gguf_get_arr_f32(const pcc_gguf *g, const char *key, size_t index,
                                         float *out) PCC_WUR;
 
-/* pcc_gguf_get_arr_str sets *s/*len to element index of a STRING array in O(1) (an offset index
+/* pcc_gguf_get_arr_str sets *s and *len to element index of a STRING array in O(1) (an offset index
  * for every top-level string array is built at open). Not NUL-terminated. */
 PCC_API pcc_status pcc_gguf_get_arr_str(const pcc_gguf *g, const char *key, size_t index,
                                         const char **s, size_t *len) PCC_WUR;

@@ -89,7 +89,7 @@ PCC_API int pcc_tokenizer_token_type(const pcc_tokenizer *t, int32_t id);
 PCC_API pcc_status pcc_tokenizer_token_id(const pcc_tokenizer *t, const char *text, size_t len,
                                           int32_t *id) PCC_WUR;
 
-/* pcc_tokenizer_token_text sets *text/*len to id's vocabulary text as stored in the file (not
+/* pcc_tokenizer_token_text sets *text and *len to id's vocabulary text as stored in the file (not
  * NUL-terminated; owned by t). Returns PCC_E_INVALID for an id out of range. */
 PCC_API pcc_status pcc_tokenizer_token_text(const pcc_tokenizer *t, int32_t id, const char **text,
                                             size_t *len) PCC_WUR;
