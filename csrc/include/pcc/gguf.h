@@ -3,7 +3,7 @@
  * A file is mapped read-only (PROT_READ) once and validated completely at open: header, every
  * metadata value (nested arrays included), the tensor table and every tensor's data range. After
  * a successful open nothing in the mapping is re-checked, so every accessor below is a bounds-safe
- * O(1) (or hash) lookup. Hostile input yields PCC_E_FORMAT (PCC_E_UNSUPPORTED for a tensor type
+ * O(1) or O(log n) lookup. Hostile input yields PCC_E_FORMAT (PCC_E_UNSUPPORTED for a tensor type
  * this build does not know); it never crashes or aborts.
  *
  * Byte order: GGUF is little-endian; values returned here are converted to host order, except
@@ -176,8 +176,8 @@ PCC_API uint32_t pcc_gguf_kv_type(const pcc_gguf *g, size_t i);
 PCC_API pcc_status pcc_gguf_kv_raw(const pcc_gguf *g, size_t i, const uint8_t **raw,
                                    size_t *len) PCC_WUR;
 
-/* pcc_gguf_find_key sets *i to the index of key (hash lookup). Returns PCC_E_UNKNOWN_KEY when
- * the file has no such key. */
+/* pcc_gguf_find_key sets *i to the index of key (binary search over an index sorted at open, so
+ * a hostile file cannot force quadratic work). Returns PCC_E_UNKNOWN_KEY when there is none. */
 PCC_API pcc_status pcc_gguf_find_key(const pcc_gguf *g, const char *key, size_t *i) PCC_WUR;
 
 /* ---- metadata: typed getters by key ----
@@ -239,7 +239,7 @@ PCC_API size_t pcc_gguf_tensor_count(const pcc_gguf *g);
 /* pcc_gguf_tensor_at returns tensor i in file order, or NULL when i is out of range. */
 PCC_API const pcc_gguf_tensor *pcc_gguf_tensor_at(const pcc_gguf *g, size_t i);
 
-/* pcc_gguf_find_tensor sets *out to the tensor named name (hash lookup; names are unique).
+/* pcc_gguf_find_tensor sets *out to the tensor named name (binary search; names are unique).
  * Returns PCC_E_UNKNOWN_KEY when there is none. */
 PCC_API pcc_status pcc_gguf_find_tensor(const pcc_gguf *g, const char *name,
                                         const pcc_gguf_tensor **out) PCC_WUR;
