@@ -228,9 +228,9 @@ static pcc_status model_init(pcc_llm_model *m, const pcc_llm_options *opt)
         return st;
     if (pcc_tokenizer_vocab_size(m->tok) > c->vocab_size)
         return PCC_E_FORMAT;
-    m->im_start = m->im_end = -1;
-    (void)pcc_tokenizer_token_id(m->tok, "<|im_start|>", 12, &m->im_start);
-    (void)pcc_tokenizer_token_id(m->tok, "<|im_end|>", 10, &m->im_end);
+    if (pcc_tokenizer_token_id(m->tok, "<|im_start|>", 12, &m->im_start) != PCC_OK ||
+        pcc_tokenizer_token_id(m->tok, "<|im_end|>", 10, &m->im_end) != PCC_OK)
+        m->im_start = m->im_end = -1; /* no ChatML: chat is unsupported for this model */
     find_default_system(m);
 
     int kv = opt ? opt->kernels : PCC_KV_BEST;
@@ -246,7 +246,7 @@ static pcc_status model_init(pcc_llm_model *m, const pcc_llm_options *opt)
         return PCC_E_INVALID;
     m->threads = threads;
     m->kv_type = opt && opt->kv_f32 ? PCC_DT_F32 : PCC_DT_F16;
-    m->prefill = opt && opt->prefill ? opt->prefill : 1;
+    m->prefill = opt && opt->prefill ? opt->prefill : 2; /* measured faster; see bench_llm.py */
     if (m->prefill < 1 || m->prefill > 2)
         return PCC_E_INVALID;
     if (m->prefill == 2)

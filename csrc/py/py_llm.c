@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "pcc/llm.h"
+#include "pcc/llm_kernels.h"
 #include "pcc/secure.h"
 
 #include "py_llm_internal.h"
