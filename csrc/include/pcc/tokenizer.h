@@ -98,8 +98,10 @@ PCC_API pcc_status pcc_tokenizer_token_text(const pcc_tokenizer *t, int32_t id, 
  * (with special tokens rendered): a buffer of this size always fits one piece. */
 PCC_API size_t pcc_tokenizer_max_piece_len(const pcc_tokenizer *t);
 
-/* pcc_tokenizer_encode tokenizes len bytes of text (UTF-8; invalid bytes are kept as single
- * units so decode still restores them) and writes the ids to ids[0 .. *n_ids). With parse_special
+/* pcc_tokenizer_encode tokenizes len bytes of text and writes the ids to ids[0 .. *n_ids). Text
+ * should be UTF-8; a byte that does not start a valid sequence is pre-tokenized as one "other"
+ * character, so decode restores it. A byte for which the vocabulary has no token is dropped, as
+ * Hugging Face and llama.cpp do (SmolLM2 lacks 21 of the 256, e.g. 0x04 and 0xFF). With parse_special
  * true, CONTROL tokens spelled in the text ("<|im_start|>") become their ids; USER_DEFINED tokens
  * always do. No BOS/EOS is added. When more than max_ids ids are needed it returns PCC_E_LIMIT
  * with *n_ids set to the number needed (ids holds the first max_ids), so the caller can retry.
