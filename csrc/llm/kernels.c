@@ -334,7 +334,7 @@ static void init_tables(void)
         g_supported[PCC_KV_AVX2] = 1;
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-            __builtin_cpu_supports("avx512vnni")) {
+            __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi")) {
             fill_ref(&g_tables[PCC_KV_AVX512]);
             pcc_kernels_fill_avx2(&g_tables[PCC_KV_AVX512]);
             pcc_kernels_fill_avx512(&g_tables[PCC_KV_AVX512]);

@@ -1,6 +1,7 @@
-/* kernels_avx512.c: AVX-512 (F, BW, VL, DQ) + VNNI kernels, enabled per function with a target
+/* kernels_avx512.c: AVX-512 (F, BW, VL, DQ, VBMI) + VNNI kernels, enabled per function with a target
  * pragma; used only after __builtin_cpu_supports confirmed every feature. Quantized dot products
- * take two 32-element blocks per 512-bit register and multiply u8 x s8 with vpdpbusd. */
+ * take two 32-element blocks per 512-bit register and multiply u8 x s8 with vpdpbusd; VBMI's
+ * byte permutes unpack Q4_1 pairs. */
 #include "kernels_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -8,10 +9,10 @@
 #include <math.h>
 
 #ifdef __clang__
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx2,fma,f16c"))), apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx2,fma,f16c")
 #endif
 
 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
@@ -196,8 +197,6 @@ static inline float dot_q8_0_1(size_t nb, const pcc_block_q8_0 *w, const pcc_blo
 static void dot_f32(size_t n, float *s, const void *w, const void *x) { *s = dot_f32_1(n, w, x); }
 static void dot_f16(size_t n, float *s, const void *w, const void *x) { *s = dot_f16_1(n, w, x); }
 static void dot_q4_0(size_t n, float *s, const void *w, const void *x) { *s = dot_q4_0_1(n / PCC_QK, w, x); }
-static void dot_q4_1(size_t n, float *s, const void *w, const void *x) { *s = dot_q4_1_1(n / PCC_QK, w, x); }
-static void dot_q8_0(size_t n, float *s, const void *w, const void *x) { *s = dot_q8_0_1(n / PCC_QK, w, x); }
 
 #define DOTROWS(name, fn, wt, arg)                                                              \
     static void name(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)  \
@@ -208,8 +207,134 @@ static void dot_q8_0(size_t n, float *s, const void *w, const void *x) { *s = do
 DOTROWS(dotrows_f32, dot_f32_1, float, n)
 DOTROWS(dotrows_f16, dot_f16_1, uint16_t, n)
 DOTROWS(dotrows_q4_0, dot_q4_0_1, pcc_block_q4_0, n / PCC_QK)
-DOTROWS(dotrows_q4_1, dot_q4_1_1, pcc_block_q4_1, n / PCC_QK)
-DOTROWS(dotrows_q8_0, dot_q8_0_1, pcc_block_q8_0, n / PCC_QK)
+DOTROWS(dotrows_q4_1_simple, dot_q4_1_1, pcc_block_q4_1, n / PCC_QK)
+
+/* Q4_1 rows x one Q8_1 vector, the decode hot loop. The activation is prepared once per call:
+ * its quants packed two blocks per 64 bytes, its scales d as [d0 x8 | d1 x8] vectors and its
+ * sums s as [s0/8 x8 | s1/8 x8] (the final horizontal sum adds the 8 copies back). Per pair of
+ * weight blocks one masked 40-byte load feeds everything: vpermb spreads the nibbles, vpermw
+ * spreads d and m, so no scalar conversion is left in the loop. */
+#define Q41_MAX_PAIRS 128
+static inline float q41_tail(const pcc_block_q4_1 *b, const pcc_block_q8_1 *x)
+{
+    const __m256i qw = nibbles32(b->qs);
+    const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
+    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), qw, qx);
+    return h2f(b->d) * h2f(x->d) * hsum8(_mm256_cvtepi32_ps(p)) + h2f(b->m) * h2f(x->s);
+}
+
+static void dotrows_q4_1(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *vx)
+{
+    const size_t nb = n / PCC_QK, np = nb / 2;
+    if (np > Q41_MAX_PAIRS || np == 0) {
+        dotrows_q4_1_simple(n, nr, s, w, ws, vx);
+        return;
+    }
+    const pcc_block_q8_1 *x = vx;
+    __m512i xq[Q41_MAX_PAIRS];
+    __m512 dx[Q41_MAX_PAIRS], sx[Q41_MAX_PAIRS];
+    for (size_t k = 0; k < np; k++) {
+        xq[k] = load2x32(x[2 * k].qs, x[2 * k + 1].qs);
+        dx[k] = scale2(h2f(x[2 * k].d), h2f(x[2 * k + 1].d));
+        sx[k] = scale2(h2f(x[2 * k].s) * 0.125f, h2f(x[2 * k + 1].s) * 0.125f);
+    }
+    /* bytes: [qs0 | qs0 | qs1 | qs1] from a pair at offsets 4..19 and 24..39 */
+    static const uint8_t perm_q[64] = {
+        4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+        4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+        24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39,
+        24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39};
+    /* words: [d0 x8, d1 x8, m0 x8, m1 x8] (d at word 0 / 10, m at word 1 / 11) */
+    static const uint16_t perm_dm[32] = {0, 0, 0, 0, 0, 0, 0, 0, 10, 10, 10, 10, 10, 10, 10, 10,
+                                         1, 1, 1, 1, 1, 1, 1, 1, 11, 11, 11, 11, 11, 11, 11, 11};
+    static const uint16_t shifts[32] = {0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4,
+                                        0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4};
+    const __m512i pq = _mm512_loadu_si512(perm_q), pdm = _mm512_loadu_si512(perm_dm);
+    const __m512i sh = _mm512_loadu_si512(shifts), low4 = _mm512_set1_epi8(0x0F);
+    const __mmask64 m40 = (__mmask64)0xFFFFFFFFFFull;
+#define Q41_PAIR(b, k, acc, macc)                                                               \
+    do {                                                                                       \
+        const __m512i raw_ = _mm512_maskz_loadu_epi8(m40, (b) + 2 * (k));                      \
+        __m512i q_ = _mm512_permutexvar_epi8(pq, raw_);                                        \
+        q_ = _mm512_and_si512(_mm512_srlv_epi16(q_, sh), low4);                                \
+        const __m512i p_ = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q_, xq[k]);             \
+        const __m512i dm_ = _mm512_permutexvar_epi16(pdm, raw_);                               \
+        const __m512 d_ = _mm512_cvtph_ps(_mm512_castsi512_si256(dm_));                        \
+        const __m512 m_ = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dm_, 1));                  \
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p_), _mm512_mul_ps(d_, dx[k]), acc);          \
+        macc = _mm512_fmadd_ps(m_, sx[k], macc);                                               \
+    } while (0)
+    size_t r = 0;
+    for (; r + 2 <= nr; r += 2) {
+        const pcc_block_q4_1 *b0 = (const pcc_block_q4_1 *)((const uint8_t *)w + r * ws);
+        const pcc_block_q4_1 *b1 = (const pcc_block_q4_1 *)((const uint8_t *)w + (r + 1) * ws);
+        __m512 acc0 = _mm512_setzero_ps(), macc0 = _mm512_setzero_ps();
+        __m512 acc1 = _mm512_setzero_ps(), macc1 = _mm512_setzero_ps();
+        for (size_t k = 0; k < np; k++) {
+            Q41_PAIR(b0, k, acc0, macc0);
+            Q41_PAIR(b1, k, acc1, macc1);
+        }
+        s[r] = hsum16(_mm512_add_ps(acc0, macc0)) + (nb & 1 ? q41_tail(b0 + nb - 1, x + nb - 1) : 0.0f);
+        s[r + 1] = hsum16(_mm512_add_ps(acc1, macc1)) + (nb & 1 ? q41_tail(b1 + nb - 1, x + nb - 1) : 0.0f);
+    }
+    for (; r < nr; r++) {
+        const pcc_block_q4_1 *b0 = (const pcc_block_q4_1 *)((const uint8_t *)w + r * ws);
+        __m512 acc0 = _mm512_setzero_ps(), macc0 = _mm512_setzero_ps();
+        for (size_t k = 0; k < np; k++)
+            Q41_PAIR(b0, k, acc0, macc0);
+        s[r] = hsum16(_mm512_add_ps(acc0, macc0)) + (nb & 1 ? q41_tail(b0 + nb - 1, x + nb - 1) : 0.0f);
+    }
+#undef Q41_PAIR
+}
+DOTROWS(dotrows_q8_0_simple, dot_q8_0_1, pcc_block_q8_0, n / PCC_QK)
+
+/* Q8_0 rows x one Q8_0 vector (the tied output layer). vpdpbusd wants unsigned x signed, so the
+ * weights are flipped to w + 128 (xor 0x80) and the accumulator starts at -128 * sum(y), which
+ * the preparation computes once per call. */
+static void dotrows_q8_0(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *vx)
+{
+    const size_t nb = n / PCC_QK, np = nb / 2;
+    if (np > Q41_MAX_PAIRS || np == 0) {
+        dotrows_q8_0_simple(n, nr, s, w, ws, vx);
+        return;
+    }
+    const pcc_block_q8_0 *x = vx;
+    __m512i xq[Q41_MAX_PAIRS], corr[Q41_MAX_PAIRS];
+    __m512 dx[Q41_MAX_PAIRS];
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (size_t k = 0; k < np; k++) {
+        xq[k] = load2x32(x[2 * k].qs, x[2 * k + 1].qs);
+        corr[k] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                   _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, xq[k]));
+        dx[k] = scale2(h2f(x[2 * k].d), h2f(x[2 * k + 1].d));
+    }
+    /* bytes 2..33 of the first block to lanes 0..31 */
+    static const uint8_t perm_q[64] = {
+        2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+        26, 27, 28, 29, 30, 31, 32, 33, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    /* words: d0 x8 (word 0), d1 x8 (bytes 34..35 = word 17) */
+    static const uint16_t perm_d[32] = {0, 0, 0, 0, 0, 0, 0, 0, 17, 17, 17, 17, 17, 17, 17, 17,
+                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    const __m512i pq = _mm512_loadu_si512(perm_q), pd = _mm512_loadu_si512(perm_d);
+    const __mmask64 m36 = (__mmask64)0xFFFFFFFFFull;
+    for (size_t r = 0; r < nr; r++) {
+        const pcc_block_q8_0 *b = (const pcc_block_q8_0 *)((const uint8_t *)w + r * ws);
+        __m512 acc = _mm512_setzero_ps();
+        for (size_t k = 0; k < np; k++) {
+            const __m512i raw = _mm512_maskz_loadu_epi8(m36, b + 2 * k);
+            __m512i q = _mm512_permutexvar_epi8(pq, raw);
+            q = _mm512_inserti64x4(q, _mm256_loadu_si256((const __m256i *)b[2 * k + 1].qs), 1);
+            const __m512i p = _mm512_dpbusd_epi32(corr[k], _mm512_xor_si512(q, flip), xq[k]);
+            const __m512 d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(pd, raw)));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(d, dx[k]), acc);
+        }
+        float sum = hsum16(acc);
+        if (nb & 1)
+            sum += dot_q8_0_1(1, b + nb - 1, x + nb - 1);
+        s[r] = sum;
+    }
+}
 
 /* ---- element-wise ---- */
 
@@ -256,6 +381,10 @@ static void swiglu(float *o, const float *g, const float *u, size_t n)
         o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* single dot products through the row kernels, so one row gives the same bits either way */
+static void dot_q4_1_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q4_1(n, 1, s, w, 0, x); }
+static void dot_q8_0_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q8_0(n, 1, s, w, 0, x); }
+
 #ifdef __clang__
 #pragma clang attribute pop
 #else
@@ -273,9 +402,9 @@ void pcc_kernels_fill_avx512(pcc_kernels *k)
     t[PCC_DT_F16].dotrows = dotrows_f16;
     t[PCC_DT_Q4_0].dot = dot_q4_0;
     t[PCC_DT_Q4_0].dotrows = dotrows_q4_0;
-    t[PCC_DT_Q4_1].dot = dot_q4_1;
+    t[PCC_DT_Q4_1].dot = dot_q4_1_rows;
     t[PCC_DT_Q4_1].dotrows = dotrows_q4_1;
-    t[PCC_DT_Q8_0].dot = dot_q8_0;
+    t[PCC_DT_Q8_0].dot = dot_q8_0_rows;
     t[PCC_DT_Q8_0].dotrows = dotrows_q8_0;
     k->softmax = softmax;
     k->swiglu = swiglu;

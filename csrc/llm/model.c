@@ -19,7 +19,7 @@
 #define ALIGN 64
 #define BATCH_MAX 128      /* tokens per prefill batch */
 #define TILE_ROWS 16       /* weight rows per tile in the batched quantized product */
-#define BLAS_TILE_ROWS 64  /* weight rows dequantized per sgemm call */
+#define BLAS_TILE_ROWS 256  /* weight rows dequantized per sgemm call */
 
 /* ------------------------------------------------------------------------------------------ */
 /* loading                                                                                    */

@@ -40,7 +40,7 @@ typedef enum pcc_dtype {
 typedef enum pcc_kvariant {
     PCC_KV_REF = 0,    /* portable scalar C */
     PCC_KV_AVX2 = 1,   /* AVX2 + FMA + F16C */
-    PCC_KV_AVX512 = 2, /* AVX-512 F/BW/VL/DQ + VNNI */
+    PCC_KV_AVX512 = 2, /* AVX-512 F/BW/VL/DQ/VBMI + VNNI */
     PCC_KV_COUNT = 3,
     PCC_KV_BEST = -1   /* the fastest one this CPU runs */
 } pcc_kvariant;
