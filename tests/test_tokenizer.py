@@ -576,3 +576,20 @@ def test_tokens_not_strings(tmp_path):
     w.close()
     with pytest.raises(FormatError):
         _core.Tokenizer(_core.GGUFFile(path))
+
+
+def test_unicode_table_is_generated_output():
+    """csrc/llm/unicode_tables.c is exactly what scripts/gen_unicode_tables.py prints."""
+    import pathlib
+    import re
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    committed = (root / "csrc/llm/unicode_tables.c").read_text()
+    version = re.search(r'pcc_uc_version\[\] = "([^"]+)"', committed).group(1)
+    if version != unicodedata.unidata_version:
+        pytest.skip(f"table is Unicode {version}, this Python has {unicodedata.unidata_version}")
+    out = subprocess.run([sys.executable, str(root / "scripts/gen_unicode_tables.py")],
+                         capture_output=True, text=True, check=True).stdout
+    assert out == committed

@@ -965,7 +965,8 @@ pcc_status pcc_tokenizer_encode(const pcc_tokenizer *t, const char *text, size_t
     uint8_t *scratch = pcc_secure_alloc((len + 1) * per + 64);
     if (scratch == NULL)
         return PCC_E_NOMEM;
-    uint8_t *p = scratch;
+    /* secure blocks end flush against a guard page, so their start is not aligned: align it */
+    uint8_t *p = scratch + ((16 - ((uintptr_t)scratch & 15)) & 15);
     e.heap = (struct heap_ent *)p;
     p += 3 * (len + 1) * sizeof(struct heap_ent);
     e.cp = (uint32_t *)p;

@@ -916,6 +916,10 @@ const pcc_tokenizer *pcc_py_tokenizer_ptr(PyObject *m, PyObject *obj)
 
 int pcc_py_gguf_add(PyObject *m)
 {
+    /* idempotent: both the llm glue and (on the gguf branch) the temporary py_wire.c call it */
+    int have = PyObject_HasAttrString(m, "GGUFFile");
+    if (have)
+        return 0;
     if (pcc_py_add_type(m, &gf_spec, NULL) == NULL || pcc_py_add_type(m, &tk_spec, NULL) == NULL ||
         pcc_py_add_type(m, &dec_spec, NULL) == NULL)
         return -1;

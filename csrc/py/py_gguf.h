@@ -11,7 +11,8 @@
 #include "pcc/gguf.h"
 #include "pcc/tokenizer.h"
 
-/* pcc_py_gguf_add adds GGUFFile, Tokenizer and TokenDecoder to m; 0, or -1 with an exception. */
+/* pcc_py_gguf_add adds GGUFFile, Tokenizer and TokenDecoder to m; 0, or -1 with an exception.
+ * Calling it again on the same module does nothing. */
 int pcc_py_gguf_add(PyObject *m);
 
 /* pcc_py_gguf_ptr returns the open pcc_gguf behind obj, a _core.GGUFFile of module m (borrowed:

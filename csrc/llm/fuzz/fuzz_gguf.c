@@ -1,7 +1,8 @@
 /* fuzz_gguf.c: libFuzzer harness for the GGUF loader and the tokenizer built from its metadata.
  * Not part of the extension build (setup.py and `make lib` skip paths containing /fuzz/).
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icsrc/include \
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
+ *       -Icsrc/include \
  *       csrc/llm/fuzz/fuzz_gguf.c csrc/llm/gguf.c csrc/llm/tokenizer.c csrc/llm/unicode_tables.c \
  *       csrc/core/buf.c csrc/core/secure.c csrc/core/status.c $(pkg-config --libs libcrypto) \
  *       -o build/fuzz_gguf
