@@ -171,6 +171,22 @@ def test_dot_products_vs_exact_and_reference(variant, t, n):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("t", [F32, F16, Q4_0, Q4_1, Q8_0])
+@pytest.mark.parametrize("n", [64, 96, 576, 1536])
+def test_prefill_kernel_equals_row_kernel(variant, t, n):
+    """The batched kernel gives each (row, token) the same bits as the decode row kernel."""
+    r = rng(n * 7 + t)
+    rows, ntok = 7, 6
+    w = r.standard_normal((rows, n)).astype(np.float32) * 0.05
+    wb = quantize_weights(w, t)
+    xs = [activation(r.standard_normal(n).astype(np.float32), t, variant) for _ in range(ntok)]
+    got = from_bytes(core._llm_k_gemm(variant, t, wb, rows, n, b"".join(xs), ntok)).reshape(ntok, rows)
+    for i, xb in enumerate(xs):
+        want = from_bytes(core._llm_k_dotrows(variant, t, wb, rows, n, xb))
+        assert np.array_equal(got[i], want)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("t", [F32, F16])
 @pytest.mark.parametrize("n", [1, 7, 15, 17, 33, 100])
 def test_float_dot_odd_lengths(variant, t, n):

@@ -298,20 +298,20 @@ static void fill_ref(pcc_kernels *k)
     k->variant = PCC_KV_REF;
     k->name = "ref";
     k->types[PCC_DT_F32] = (pcc_type_traits){"F32", 1, 4, PCC_DT_F32, f32_from_float, f32_to_float,
-                                             dot_f32_ref, dotrows_f32_ref};
+                                             dot_f32_ref, dotrows_f32_ref, NULL};
     k->types[PCC_DT_F16] = (pcc_type_traits){"F16", 1, 2, PCC_DT_F16, f16_from_float_ref,
-                                             f16_to_float_ref, dot_f16_ref, dotrows_f16_ref};
+                                             f16_to_float_ref, dot_f16_ref, dotrows_f16_ref, NULL};
     k->types[PCC_DT_Q4_0] = (pcc_type_traits){"Q4_0", PCC_QK, sizeof(pcc_block_q4_0), PCC_DT_Q8_0,
                                               NULL, q4_0_to_float_ref, dot_q4_0_ref,
-                                              dotrows_q4_0_ref};
+                                              dotrows_q4_0_ref, NULL};
     k->types[PCC_DT_Q4_1] = (pcc_type_traits){"Q4_1", PCC_QK, sizeof(pcc_block_q4_1), PCC_DT_Q8_1,
                                               NULL, q4_1_to_float_ref, dot_q4_1_ref,
-                                              dotrows_q4_1_ref};
+                                              dotrows_q4_1_ref, NULL};
     k->types[PCC_DT_Q8_0] = (pcc_type_traits){"Q8_0", PCC_QK, sizeof(pcc_block_q8_0), PCC_DT_Q8_0,
                                               q8_0_from_float_ref, q8_0_to_float_ref,
-                                              dot_q8_0_ref, dotrows_q8_0_ref};
+                                              dot_q8_0_ref, dotrows_q8_0_ref, NULL};
     k->types[PCC_DT_Q8_1] = (pcc_type_traits){"Q8_1", PCC_QK, sizeof(pcc_block_q8_1), PCC_DT_Q8_1,
-                                              q8_1_from_float_ref, q8_1_to_float_ref, NULL, NULL};
+                                              q8_1_from_float_ref, q8_1_to_float_ref, NULL, NULL, NULL};
     k->rms_norm = rms_norm_ref;
     k->softmax = softmax_ref;
     k->swiglu = swiglu_ref;

@@ -261,7 +261,7 @@ static void dotrows_q4_1(size_t n, size_t nr, float *s, const void *w, size_t ws
         const __m512i dm_ = _mm512_permutexvar_epi16(pdm, raw_);                               \
         const __m512 d_ = _mm512_cvtph_ps(_mm512_castsi512_si256(dm_));                        \
         const __m512 m_ = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dm_, 1));                  \
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p_), _mm512_mul_ps(d_, dx[k]), acc);          \
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(p_), dx[k]), d_, acc);          \
         macc = _mm512_fmadd_ps(m_, sx[k], macc);                                               \
     } while (0)
     size_t r = 0;
@@ -381,6 +381,100 @@ static void swiglu(float *o, const float *g, const float *u, size_t n)
         o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* Q4_1 rows x a batch of Q8_1 vectors (prefill): tiles of 2 rows x 4 tokens keep 8
+ * accumulators in registers, so each unpacked weight pair serves 4 tokens and each prepared
+ * activation pair 2 rows. */
+#define GEMM_T 4
+#define GEMM_RCHUNK 64
+static void gemm_q4_1(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
+                      size_t ws, const void *vx, size_t xs)
+{
+    const size_t nb = n / PCC_QK, np = nb / 2;
+    if (np > Q41_MAX_PAIRS || np == 0 || (nb & 1)) {
+        for (size_t t = 0; t < nt; t++)
+            dotrows_q4_1(n, nr, y + t * ldy, w, ws, (const uint8_t *)vx + t * xs);
+        return;
+    }
+    static const uint8_t perm_q[64] = {
+        4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+        4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+        24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39,
+        24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39};
+    static const uint16_t perm_dm[32] = {0, 0, 0, 0, 0, 0, 0, 0, 10, 10, 10, 10, 10, 10, 10, 10,
+                                         1, 1, 1, 1, 1, 1, 1, 1, 11, 11, 11, 11, 11, 11, 11, 11};
+    static const uint16_t shifts[32] = {0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4,
+                                        0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4};
+    const __m512i pq = _mm512_loadu_si512(perm_q), pdm = _mm512_loadu_si512(perm_dm);
+    const __m512i sh = _mm512_loadu_si512(shifts), low4 = _mm512_set1_epi8(0x0F);
+    const __mmask64 m40 = (__mmask64)0xFFFFFFFFFFull;
+    __m512i xq[GEMM_T][Q41_MAX_PAIRS];
+    __m512 dx[GEMM_T][Q41_MAX_PAIRS], sx[GEMM_T][Q41_MAX_PAIRS];
+    for (size_t r0 = 0; r0 < nr; r0 += GEMM_RCHUNK) {
+        const size_t rc = nr - r0 < GEMM_RCHUNK ? nr - r0 : GEMM_RCHUNK;
+        for (size_t t0 = 0; t0 < nt; t0 += GEMM_T) {
+            const size_t tc = nt - t0 < GEMM_T ? nt - t0 : GEMM_T;
+            for (size_t t = 0; t < GEMM_T; t++) {
+                /* a short last group repeats its last token; those sums are not stored */
+                const pcc_block_q8_1 *x =
+                    (const pcc_block_q8_1 *)((const uint8_t *)vx + (t0 + (t < tc ? t : tc - 1)) * xs);
+                for (size_t k = 0; k < np; k++) {
+                    xq[t][k] = load2x32(x[2 * k].qs, x[2 * k + 1].qs);
+                    dx[t][k] = scale2(h2f(x[2 * k].d), h2f(x[2 * k + 1].d));
+                    sx[t][k] = scale2(h2f(x[2 * k].s) * 0.125f, h2f(x[2 * k + 1].s) * 0.125f);
+                }
+            }
+            for (size_t r = r0; r < r0 + rc; r += 2) {
+                const size_t r1 = r + 1 < r0 + rc ? r + 1 : r; /* odd count: repeat the row */
+                const pcc_block_q4_1 *b0 = (const pcc_block_q4_1 *)((const uint8_t *)w + r * ws);
+                const pcc_block_q4_1 *b1 = (const pcc_block_q4_1 *)((const uint8_t *)w + r1 * ws);
+                /* 8 accumulators, written out so they stay in registers */
+                __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
+                __m512 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+                __m512 c00 = a00, c01 = a00, c02 = a00, c03 = a00; /* m * s terms */
+                __m512 c10 = a00, c11 = a00, c12 = a00, c13 = a00;
+                for (size_t k = 0; k < np; k++) {
+                    const __m512i raw0 = _mm512_maskz_loadu_epi8(m40, b0 + 2 * k);
+                    const __m512i raw1 = _mm512_maskz_loadu_epi8(m40, b1 + 2 * k);
+                    const __m512i q0 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(pq, raw0), sh), low4);
+                    const __m512i q1 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(pq, raw1), sh), low4);
+                    const __m512i dm0 = _mm512_permutexvar_epi16(pdm, raw0);
+                    const __m512i dm1 = _mm512_permutexvar_epi16(pdm, raw1);
+                    const __m512 d0 = _mm512_cvtph_ps(_mm512_castsi512_si256(dm0));
+                    const __m512 d1 = _mm512_cvtph_ps(_mm512_castsi512_si256(dm1));
+                    const __m512 m0 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dm0, 1));
+                    const __m512 m1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dm1, 1));
+#define GEMM_STEP(t, A0, A1, C0, C1)                                                                \
+    do {                                                                                       \
+        const __m512i xv_ = xq[t][k];                                                          \
+        const __m512 dv_ = dx[t][k], sv_ = sx[t][k];                                           \
+        const __m512 f0_ = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q0, xv_)), dv_); \
+        const __m512 f1_ = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q1, xv_)), dv_); \
+        A0 = _mm512_fmadd_ps(f0_, d0, A0);                                                     \
+        A1 = _mm512_fmadd_ps(f1_, d1, A1);                                                     \
+        C0 = _mm512_fmadd_ps(m0, sv_, C0);                                                     \
+        C1 = _mm512_fmadd_ps(m1, sv_, C1);                                                     \
+    } while (0)
+                    GEMM_STEP(0, a00, a10, c00, c10);
+                    GEMM_STEP(1, a01, a11, c01, c11);
+                    GEMM_STEP(2, a02, a12, c02, c12);
+                    GEMM_STEP(3, a03, a13, c03, c13);
+#undef GEMM_STEP
+                }
+                /* summed as the row kernel does: hsum(acc + macc) */
+                const __m512 a0[GEMM_T] = {_mm512_add_ps(a00, c00), _mm512_add_ps(a01, c01),
+                                           _mm512_add_ps(a02, c02), _mm512_add_ps(a03, c03)};
+                const __m512 a1[GEMM_T] = {_mm512_add_ps(a10, c10), _mm512_add_ps(a11, c11),
+                                           _mm512_add_ps(a12, c12), _mm512_add_ps(a13, c13)};
+                for (size_t t = 0; t < tc; t++) {
+                    y[(t0 + t) * ldy + r] = hsum16(a0[t]);
+                    if (r1 != r)
+                        y[(t0 + t) * ldy + r1] = hsum16(a1[t]);
+                }
+            }
+        }
+    }
+}
+
 /* single dot products through the row kernels, so one row gives the same bits either way */
 static void dot_q4_1_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q4_1(n, 1, s, w, 0, x); }
 static void dot_q8_0_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q8_0(n, 1, s, w, 0, x); }
@@ -404,6 +498,7 @@ void pcc_kernels_fill_avx512(pcc_kernels *k)
     t[PCC_DT_Q4_0].dotrows = dotrows_q4_0;
     t[PCC_DT_Q4_1].dot = dot_q4_1_rows;
     t[PCC_DT_Q4_1].dotrows = dotrows_q4_1;
+    t[PCC_DT_Q4_1].gemm = gemm_q4_1;
     t[PCC_DT_Q8_0].dot = dot_q8_0_rows;
     t[PCC_DT_Q8_0].dotrows = dotrows_q8_0;
     k->softmax = softmax;

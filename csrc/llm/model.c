@@ -19,7 +19,7 @@
 #define ALIGN 64
 #define BATCH_MAX 128      /* tokens per prefill batch */
 #define TILE_ROWS 16       /* weight rows per tile in the batched quantized product */
-#define BLAS_TILE_ROWS 256  /* weight rows dequantized per sgemm call */
+#define BLAS_TILE_ROWS 128  /* weight rows dequantized per sgemm call */
 
 /* ------------------------------------------------------------------------------------------ */
 /* loading                                                                                    */
@@ -402,6 +402,11 @@ static void mm_rows(const mm_job *j, int ith, size_t i, size_t r0, size_t r1)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n, (int)nr, (int)cols,
                         1.0f, j->xf, (int)cols, tile, (int)cols, 0.0f, j->y[i] + r, (int)j->ldy[i]);
         }
+        return;
+    }
+    if (tt->gemm != NULL) {
+        tt->gemm(cols, r1 - r0, j->n, j->y[i] + r0, j->ldy[i], w->data + r0 * w->row_bytes,
+                 w->row_bytes, j->xq, j->xq_stride);
         return;
     }
     /* batched quantized product: a tile of weight rows stays in cache while every token of the

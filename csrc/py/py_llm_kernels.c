@@ -150,6 +150,46 @@ out:
     return res;
 }
 
+/* _llm_k_gemm(variant, wtype, w, nrows, n, x, ntok) -> bytes (ntok x nrows float32): the prefill
+ * kernel (or dotrows per vector when the type has none); x holds ntok rows in the dot type. */
+static PyObject *k_gemm(PyObject *m, PyObject *args)
+{
+    int v, t;
+    Py_ssize_t nr, n, nt;
+    Py_buffer w, x;
+    PyObject *res = NULL;
+    if (!PyArg_ParseTuple(args, "iiy*nny*n", &v, &t, &w, &nr, &n, &x, &nt))
+        return NULL;
+    const pcc_kernels *k = get_variant(v);
+    const pcc_type_traits *tt = k ? get_type(k, t) : NULL;
+    if (tt == NULL)
+        goto out;
+    if (tt->dotrows == NULL) {
+        pcc_py_raise(PCC_E_UNSUPPORTED, "no dot product for this type");
+        goto out;
+    }
+    size_t row = n > 0 ? pcc_type_size((pcc_dtype)t, (size_t)n) : 0;
+    size_t xrow = n > 0 ? pcc_type_size(tt->dot_type, (size_t)n) : 0;
+    if (nr <= 0 || nt <= 0 || row == 0 || xrow == 0 || (size_t)w.len < row * (size_t)nr ||
+        (size_t)x.len < xrow * (size_t)nt) {
+        pcc_py_raise(PCC_E_INVALID, "bad sizes");
+        goto out;
+    }
+    res = PyBytes_FromStringAndSize(NULL, nt * nr * (Py_ssize_t)sizeof(float));
+    if (res == NULL)
+        goto out;
+    float *y = (float *)PyBytes_AS_STRING(res);
+    if (tt->gemm != NULL)
+        tt->gemm((size_t)n, (size_t)nr, (size_t)nt, y, (size_t)nr, w.buf, row, x.buf, xrow);
+    else
+        for (Py_ssize_t i = 0; i < nt; i++)
+            tt->dotrows((size_t)n, (size_t)nr, y + i * nr, w.buf, row, (const uint8_t *)x.buf + i * xrow);
+out:
+    PyBuffer_Release(&w);
+    PyBuffer_Release(&x);
+    return res;
+}
+
 static int f32_arg(Py_buffer *b, size_t n_expect, const char *what)
 {
     if (b->len % 4 != 0 || (n_expect != 0 && (size_t)b->len != n_expect * 4) || b->len == 0) {
@@ -278,6 +318,7 @@ static PyMethodDef k_methods[] = {
     {"_llm_k_from_float", k_from_float, METH_VARARGS, "Test hook: quantize floats."},
     {"_llm_k_to_float", k_to_float, METH_VARARGS, "Test hook: dequantize."},
     {"_llm_k_dotrows", k_dotrows, METH_VARARGS, "Test hook: row dot products."},
+    {"_llm_k_gemm", k_gemm, METH_VARARGS, "Test hook: batched (prefill) products."},
     {"_llm_k_rms_norm", k_rms_norm, METH_VARARGS, "Test hook: RMS norm."},
     {"_llm_k_softmax", k_softmax, METH_VARARGS, "Test hook: softmax."},
     {"_llm_k_swiglu", k_swiglu, METH_VARARGS, "Test hook: SwiGLU."},

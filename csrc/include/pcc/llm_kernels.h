@@ -54,6 +54,11 @@ typedef void (*pcc_dot_fn)(size_t n, float *s, const void *w, const void *x);
 typedef void (*pcc_dotrows_fn)(size_t n, size_t nr, float *s, const void *w, size_t w_stride,
                                const void *x);
 
+/* Products of nr weight rows with nt vectors (row stride x_stride bytes, in the dot type):
+ * y[t * ldy + r] = w_r . x_t. The prompt (prefill) kernel; NULL: callers loop over dotrows. */
+typedef void (*pcc_gemm_fn)(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
+                            size_t w_stride, const void *x, size_t x_stride);
+
 /* Convert n floats to a type (quantize). n must be a multiple of PCC_QK for block types. */
 typedef void (*pcc_from_float_fn)(const float *x, void *y, size_t n);
 
@@ -70,6 +75,7 @@ typedef struct pcc_type_traits {
     pcc_to_float_fn to_float;
     pcc_dot_fn dot;
     pcc_dotrows_fn dotrows;
+    pcc_gemm_fn gemm;
 } pcc_type_traits;
 
 /* The kernels of one variant. */
