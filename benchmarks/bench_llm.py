@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-PROMPT = "The capital of France is"
+PROMPT = "Once upon a time, there was a little robot who"  # no end-of-text within 64 tokens
 DECODE_TOKENS = 64
 PREFILL_TOKENS = 256
 REPEATS = 3
@@ -110,7 +110,9 @@ def memcpy_gbps() -> float:
 
 
 def run_worker(engine: str, path: str, threads: int) -> dict | None:
-    env = dict(os.environ)
+    # NumPy's bundled OpenBLAS would start idle threads that compete for the cores; neither
+    # engine uses them (pcc sets its own OpenBLAS to one thread and splits rows itself)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     r = subprocess.run([sys.executable, __file__, "--worker", engine, "--model", path,
                         "--threads", str(threads)], capture_output=True, text=True, env=env,
                        timeout=600)
