@@ -293,7 +293,10 @@ m = llm.Model.load(model_path, threads=2)
 n_prompt, n_gen, zero = m._test_generate_file(prompt_path, int(sys.argv[5]))
 assert zero, "arena not zero after close"
 
+skipped = 0
+
 def scan(pattern_plus_one):
+    global skipped
     found = 0
     k = len(pattern_plus_one)
     with open("/proc/self/maps") as f:
@@ -304,6 +307,9 @@ def scan(pattern_plus_one):
         if "w" not in parts[1] or (len(parts) > 5 and parts[5] in ("[vvar]", "[vsyscall]")):
             continue
         lo, hi = (int(x, 16) for x in parts[0].split("-"))
+        if hi - lo > 8 << 30:  # a sanitizer's shadow memory; nothing of ours is this large
+            skipped += 1
+            continue
         pos, tail = lo, b""
         while pos < hi:
             n = min(1 << 22, hi - pos)
@@ -323,7 +329,7 @@ def scan(pattern_plus_one):
 PLUS1 = bytes((i + 1) % 256 for i in range(256))
 c_hits = scan(bytes((b + 1) % 256 for b in control))
 hits = scan(needle)
-print(n_prompt, n_gen, c_hits, hits)
+print(n_prompt, n_gen, c_hits, hits, skipped)
 """
 
 
@@ -339,10 +345,15 @@ def run_canary_scan(model_path, tmp_path, max_tokens):
                           ctl.hex(), str(max_tokens)], capture_output=True, text=True, env=env,
                          timeout=600)
     assert out.returncode == 0, out.stderr
-    n_prompt, n_gen, c_hits, hits = map(int, out.stdout.split())
+    n_prompt, n_gen, c_hits, hits, skipped = map(int, out.stdout.split())
+    assert skipped == 0, "writable mappings too large to scan"
     return n_prompt, n_gen, c_hits, hits
 
 
+UNDER_ASAN = "asan" in os.environ.get("LD_PRELOAD", "") or "ASAN_OPTIONS" in os.environ
+
+
+@pytest.mark.skipif(UNDER_ASAN, reason="AddressSanitizer's shadow memory is too large to scan")
 def test_canary_prompt_leaves_no_trace_in_process_memory(tiny, tmp_path):
     tm = tiny(T.Q4_1)
     n_prompt, n_gen, c_hits, hits = run_canary_scan(tm.path, tmp_path, 16)
