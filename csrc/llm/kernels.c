@@ -1,0 +1,383 @@
+/* kernels.c: scalar reference kernels, the variant tables and CPU dispatch.
+ *
+ * The reference kernels follow ggml's scalar code (same block formats, same quantization of the
+ * activations, sums of squares and softmax sums in double) so that the engine reproduces
+ * llama.cpp's numbers closely; the SIMD variants in kernels_avx2.c / kernels_avx512.c quantize
+ * bit-identically and differ only in float summation order.
+ */
+#include <math.h>
+#include <pthread.h>
+
+#include "kernels_internal.h"
+
+/* ---- half floats (IEEE binary16, round to nearest even; after Maratyszcza's FP16) ---- */
+
+float pcc_fp16_to_fp32(uint16_t h)
+{
+    const uint32_t w = (uint32_t)h << 16;
+    const uint32_t sign = w & 0x80000000u;
+    const uint32_t two_w = w + w;
+    const uint32_t exp_offset = 0xE0u << 23;
+    const float normalized = pcc_bits_f32((two_w >> 4) + exp_offset) * 0x1.0p-112f;
+    const float denormalized = pcc_bits_f32((two_w >> 17) | (126u << 23)) - 0.5f;
+    const uint32_t cutoff = 1u << 27;
+    const uint32_t r = sign | (two_w < cutoff ? pcc_f32_bits(denormalized) : pcc_f32_bits(normalized));
+    return pcc_bits_f32(r);
+}
+
+uint16_t pcc_fp32_to_fp16(float f)
+{
+    float base = (fabsf(f) * 0x1.0p+112f) * 0x1.0p-110f;
+    const uint32_t w = pcc_f32_bits(f);
+    const uint32_t shl1_w = w + w;
+    const uint32_t sign = w & 0x80000000u;
+    uint32_t bias = shl1_w & 0xFF000000u;
+    if (bias < 0x71000000u)
+        bias = 0x71000000u;
+    base = pcc_bits_f32((bias >> 1) + 0x07800000u) + base;
+    const uint32_t bits = pcc_f32_bits(base);
+    const uint32_t exp_bits = (bits >> 13) & 0x00007C00u;
+    const uint32_t mantissa_bits = bits & 0x00000FFFu;
+    const uint32_t nonsign = exp_bits + mantissa_bits;
+    return (uint16_t)((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
+}
+
+#define H2F pcc_fp16_to_fp32
+#define F2H pcc_fp32_to_fp16
+
+/* ---- conversions ---- */
+
+static void f32_from_float(const float *x, void *y, size_t n) { memcpy(y, x, n * sizeof(float)); }
+static void f32_to_float(const void *x, float *y, size_t n) { memcpy(y, x, n * sizeof(float)); }
+
+static void f16_from_float_ref(const float *x, void *vy, size_t n)
+{
+    uint16_t *y = vy;
+    for (size_t i = 0; i < n; i++)
+        y[i] = F2H(x[i]);
+}
+
+static void f16_to_float_ref(const void *vx, float *y, size_t n)
+{
+    const uint16_t *x = vx;
+    for (size_t i = 0; i < n; i++)
+        y[i] = H2F(x[i]);
+}
+
+/* Activation quantization, as ggml's SIMD path: d = amax/127, q = round_half_even(x * 127/amax). */
+static float q8_block_ref(const float *x, int8_t *q, int *sum)
+{
+    float amax = 0.0f;
+    for (int j = 0; j < PCC_QK; j++) {
+        float a = fabsf(x[j]);
+        amax = a > amax ? a : amax;
+    }
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    int s = 0;
+    for (int j = 0; j < PCC_QK; j++) {
+        int v = (int)nearbyintf(x[j] * id);
+        q[j] = (int8_t)v;
+        s += v;
+    }
+    *sum = s;
+    return d;
+}
+
+static void q8_0_from_float_ref(const float *x, void *vy, size_t n)
+{
+    pcc_block_q8_0 *y = vy;
+    for (size_t i = 0; i < n / PCC_QK; i++) {
+        int s;
+        y[i].d = F2H(q8_block_ref(x + i * PCC_QK, y[i].qs, &s));
+    }
+}
+
+static void q8_1_from_float_ref(const float *x, void *vy, size_t n)
+{
+    pcc_block_q8_1 *y = vy;
+    for (size_t i = 0; i < n / PCC_QK; i++) {
+        int s;
+        const float d = q8_block_ref(x + i * PCC_QK, y[i].qs, &s);
+        y[i].d = F2H(d);
+        y[i].s = F2H(d * (float)s);
+    }
+}
+
+static void q4_0_to_float_ref(const void *vx, float *y, size_t n)
+{
+    const pcc_block_q4_0 *x = vx;
+    for (size_t i = 0; i < n / PCC_QK; i++) {
+        const float d = H2F(x[i].d);
+        for (int j = 0; j < PCC_QK / 2; j++) {
+            y[i * PCC_QK + j] = (float)((x[i].qs[j] & 0x0F) - 8) * d;
+            y[i * PCC_QK + j + PCC_QK / 2] = (float)((x[i].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+static void q4_1_to_float_ref(const void *vx, float *y, size_t n)
+{
+    const pcc_block_q4_1 *x = vx;
+    for (size_t i = 0; i < n / PCC_QK; i++) {
+        const float d = H2F(x[i].d), m = H2F(x[i].m);
+        for (int j = 0; j < PCC_QK / 2; j++) {
+            y[i * PCC_QK + j] = (float)(x[i].qs[j] & 0x0F) * d + m;
+            y[i * PCC_QK + j + PCC_QK / 2] = (float)(x[i].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+static void q8_0_to_float_ref(const void *vx, float *y, size_t n)
+{
+    const pcc_block_q8_0 *x = vx;
+    for (size_t i = 0; i < n / PCC_QK; i++) {
+        const float d = H2F(x[i].d);
+        for (int j = 0; j < PCC_QK; j++)
+            y[i * PCC_QK + j] = (float)x[i].qs[j] * d;
+    }
+}
+
+static void q8_1_to_float_ref(const void *vx, float *y, size_t n)
+{
+    const pcc_block_q8_1 *x = vx;
+    for (size_t i = 0; i < n / PCC_QK; i++) {
+        const float d = H2F(x[i].d);
+        for (int j = 0; j < PCC_QK; j++)
+            y[i * PCC_QK + j] = (float)x[i].qs[j] * d;
+    }
+}
+
+/* ---- dot products ---- */
+
+static void dot_f32_ref(size_t n, float *s, const void *vw, const void *vx)
+{
+    const float *w = vw, *x = vx;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)(w[i] * x[i]);
+    *s = (float)sum;
+}
+
+static void dot_f16_ref(size_t n, float *s, const void *vw, const void *vx)
+{
+    const uint16_t *w = vw, *x = vx;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)(H2F(w[i]) * H2F(x[i]));
+    *s = (float)sum;
+}
+
+static void dot_q4_0_ref(size_t n, float *s, const void *vw, const void *vx)
+{
+    const pcc_block_q4_0 *w = vw;
+    const pcc_block_q8_0 *x = vx;
+    float sum = 0.0f;
+    for (size_t i = 0; i < n / PCC_QK; i++) {
+        int si = 0;
+        for (int j = 0; j < PCC_QK / 2; j++) {
+            si += ((w[i].qs[j] & 0x0F) - 8) * x[i].qs[j];
+            si += ((w[i].qs[j] >> 4) - 8) * x[i].qs[j + PCC_QK / 2];
+        }
+        sum += (float)si * H2F(w[i].d) * H2F(x[i].d);
+    }
+    *s = sum;
+}
+
+static void dot_q4_1_ref(size_t n, float *s, const void *vw, const void *vx)
+{
+    const pcc_block_q4_1 *w = vw;
+    const pcc_block_q8_1 *x = vx;
+    float sum = 0.0f;
+    for (size_t i = 0; i < n / PCC_QK; i++) {
+        int si = 0;
+        for (int j = 0; j < PCC_QK / 2; j++) {
+            si += (w[i].qs[j] & 0x0F) * x[i].qs[j];
+            si += (w[i].qs[j] >> 4) * x[i].qs[j + PCC_QK / 2];
+        }
+        sum += H2F(w[i].d) * H2F(x[i].d) * (float)si + H2F(w[i].m) * H2F(x[i].s);
+    }
+    *s = sum;
+}
+
+static void dot_q8_0_ref(size_t n, float *s, const void *vw, const void *vx)
+{
+    const pcc_block_q8_0 *w = vw;
+    const pcc_block_q8_0 *x = vx;
+    float sum = 0.0f;
+    for (size_t i = 0; i < n / PCC_QK; i++) {
+        int si = 0;
+        for (int j = 0; j < PCC_QK; j++)
+            si += w[i].qs[j] * x[i].qs[j];
+        sum += (float)si * H2F(w[i].d) * H2F(x[i].d);
+    }
+    *s = sum;
+}
+
+#define DOTROWS_REF(name, dot)                                                                  \
+    static void name(size_t n, size_t nr, float *s, const void *w, size_t w_stride,            \
+                     const void *x)                                                            \
+    {                                                                                          \
+        for (size_t r = 0; r < nr; r++)                                                        \
+            dot(n, s + r, (const uint8_t *)w + r * w_stride, x);                               \
+    }
+DOTROWS_REF(dotrows_f32_ref, dot_f32_ref)
+DOTROWS_REF(dotrows_f16_ref, dot_f16_ref)
+DOTROWS_REF(dotrows_q4_0_ref, dot_q4_0_ref)
+DOTROWS_REF(dotrows_q4_1_ref, dot_q4_1_ref)
+DOTROWS_REF(dotrows_q8_0_ref, dot_q8_0_ref)
+
+/* ---- element-wise ---- */
+
+static void rms_norm_ref(float *o, const float *x, const float *w, size_t n, float eps)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
+    const double mean = sum / (double)n;
+    const float scale = 1.0f / sqrtf((float)(mean + (double)eps));
+    for (size_t i = 0; i < n; i++)
+        o[i] = (x[i] * scale) * w[i];
+}
+
+static void softmax_ref(float *x, size_t n)
+{
+    float max = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        max = x[i] > max ? x[i] : max;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += (double)x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (size_t i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+static void swiglu_ref(float *o, const float *g, const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float gv = g[i];
+        o[i] = gv / (1.0f + expf(-gv)) * u[i];
+    }
+}
+
+/* ---- rope ---- */
+
+void pcc_rope_cache(float *cs, float pos, size_t n_dims, float freq_base)
+{
+    /* ggml rope_cache_init: theta_i = pos * theta_scale^i, theta_scale = base^(-2/n_dims). */
+    const float theta_scale = powf(freq_base, -2.0f / (float)n_dims);
+    float theta = pos;
+    for (size_t i = 0; i < n_dims; i += 2) {
+        cs[i] = cosf(theta);
+        cs[i + 1] = sinf(theta);
+        theta *= theta_scale;
+    }
+}
+
+void pcc_rope(float *x, size_t n_heads, size_t head_dim, size_t n_rot, const float *cs)
+{
+    for (size_t h = 0; h < n_heads; h++) {
+        float *v = x + h * head_dim;
+        for (size_t i = 0; i + 1 < n_rot; i += 2) {
+            const float c = cs[i], s = cs[i + 1];
+            const float x0 = v[i], x1 = v[i + 1];
+            v[i] = x0 * c - x1 * s;
+            v[i + 1] = x0 * s + x1 * c;
+        }
+    }
+}
+
+/* ---- tables ---- */
+
+static void fill_ref(pcc_kernels *k)
+{
+    memset(k, 0, sizeof *k);
+    k->variant = PCC_KV_REF;
+    k->name = "ref";
+    k->types[PCC_DT_F32] = (pcc_type_traits){"F32", 1, 4, PCC_DT_F32, f32_from_float, f32_to_float,
+                                             dot_f32_ref, dotrows_f32_ref, NULL};
+    k->types[PCC_DT_F16] = (pcc_type_traits){"F16", 1, 2, PCC_DT_F16, f16_from_float_ref,
+                                             f16_to_float_ref, dot_f16_ref, dotrows_f16_ref, NULL};
+    k->types[PCC_DT_Q4_0] = (pcc_type_traits){"Q4_0", PCC_QK, sizeof(pcc_block_q4_0), PCC_DT_Q8_0,
+                                              NULL, q4_0_to_float_ref, dot_q4_0_ref,
+                                              dotrows_q4_0_ref, NULL};
+    k->types[PCC_DT_Q4_1] = (pcc_type_traits){"Q4_1", PCC_QK, sizeof(pcc_block_q4_1), PCC_DT_Q8_1,
+                                              NULL, q4_1_to_float_ref, dot_q4_1_ref,
+                                              dotrows_q4_1_ref, NULL};
+    k->types[PCC_DT_Q8_0] = (pcc_type_traits){"Q8_0", PCC_QK, sizeof(pcc_block_q8_0), PCC_DT_Q8_0,
+                                              q8_0_from_float_ref, q8_0_to_float_ref,
+                                              dot_q8_0_ref, dotrows_q8_0_ref, NULL};
+    k->types[PCC_DT_Q8_1] = (pcc_type_traits){"Q8_1", PCC_QK, sizeof(pcc_block_q8_1), PCC_DT_Q8_1,
+                                              q8_1_from_float_ref, q8_1_to_float_ref, NULL, NULL, NULL};
+    k->rms_norm = rms_norm_ref;
+    k->softmax = softmax_ref;
+    k->swiglu = swiglu_ref;
+}
+
+static pcc_kernels g_tables[PCC_KV_COUNT];
+static int g_supported[PCC_KV_COUNT];
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void init_tables(void)
+{
+    fill_ref(&g_tables[PCC_KV_REF]);
+    g_supported[PCC_KV_REF] = 1;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c")) {
+        fill_ref(&g_tables[PCC_KV_AVX2]);
+        pcc_kernels_fill_avx2(&g_tables[PCC_KV_AVX2]);
+        g_supported[PCC_KV_AVX2] = 1;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+            __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi")) {
+            fill_ref(&g_tables[PCC_KV_AVX512]);
+            pcc_kernels_fill_avx2(&g_tables[PCC_KV_AVX512]);
+            pcc_kernels_fill_avx512(&g_tables[PCC_KV_AVX512]);
+            g_supported[PCC_KV_AVX512] = 1;
+        }
+    }
+#endif
+}
+
+int pcc_kernels_supported(int v)
+{
+    pthread_once(&g_once, init_tables);
+    if (v < 0 || v >= PCC_KV_COUNT)
+        return 0;
+    return g_supported[v];
+}
+
+const pcc_kernels *pcc_kernels_get(int v)
+{
+    pthread_once(&g_once, init_tables);
+    if (v == PCC_KV_BEST) {
+        for (int i = PCC_KV_COUNT - 1; i >= 0; i--)
+            if (g_supported[i])
+                return &g_tables[i];
+    }
+    if (v < 0 || v >= PCC_KV_COUNT || !g_supported[v])
+        return NULL;
+    return &g_tables[v];
+}
+
+size_t pcc_type_size(pcc_dtype t, size_t n)
+{
+    size_t block, bytes;
+    switch (t) {
+    case PCC_DT_F32: block = 1; bytes = 4; break;
+    case PCC_DT_F16: block = 1; bytes = 2; break;
+    case PCC_DT_Q4_0: block = PCC_QK; bytes = sizeof(pcc_block_q4_0); break;
+    case PCC_DT_Q4_1: block = PCC_QK; bytes = sizeof(pcc_block_q4_1); break;
+    case PCC_DT_Q8_0: block = PCC_QK; bytes = sizeof(pcc_block_q8_0); break;
+    case PCC_DT_Q8_1: block = PCC_QK; bytes = sizeof(pcc_block_q8_1); break;
+    default: return 0;
+    }
+    if (n % block != 0 || n / block > SIZE_MAX / bytes)
+        return 0;
+    return n / block * bytes;
+}

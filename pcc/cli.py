@@ -1,0 +1,91 @@
+"""The ``pcc`` command line: ``pcc <group> <command> ...`` (argparse sub-commands).
+
+Groups register themselves in :data:`GROUPS` with a function that adds their sub-parsers, so
+other parts of pcc can add commands without touching the rest.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Optional, Sequence
+
+from pcc.errors import PccError
+
+
+def _llm_run(args: argparse.Namespace) -> int:
+    from pcc import llm
+
+    path = args.model or llm.default_model()
+    model = llm.Model.load(path, threads=args.threads)
+    kw = dict(max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
+              top_k=args.top_k, seed=args.seed)
+    if args.chat:
+        gen = model.generate(messages=[{"role": "user", "content": args.prompt}], **kw)
+    else:
+        gen = model.generate(prompt=args.prompt, **kw)
+    t0 = time.perf_counter()
+    t_first: Optional[float] = None
+    with gen:
+        for piece in gen:
+            if t_first is None:
+                t_first = time.perf_counter()
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        n = gen.n_generated
+        n_prompt = gen.n_prompt
+    t1 = time.perf_counter()
+    sys.stdout.write("\n")
+    first = (t_first or t1) - t0
+    decode = t1 - (t_first or t1)
+    rate = (n - 1) / decode if n > 1 and decode > 0 else float("nan")
+    sys.stderr.write(f"[{n_prompt} prompt tokens, {n} generated: first piece after {first:.3f} s, "
+                     f"{rate:.1f} tokens/s, {model.info['threads']} threads, "
+                     f"{model.info['kernels']} kernels]\n")
+    return 0
+
+
+def _add_llm(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("llm", help="local inference")
+    cmds = p.add_subparsers(dest="llm_command", required=True)
+    r = cmds.add_parser("run", help="generate from a prompt and print tokens/s")
+    r.add_argument("--model", help="GGUF file (default: SmolLM2-135M-Instruct Q4_1)")
+    r.add_argument("--prompt", required=True, help="prompt text")
+    r.add_argument("--chat", action="store_true", help="send the prompt as a user chat message")
+    r.add_argument("--max-tokens", type=int, default=128)
+    r.add_argument("--threads", type=int, default=None)
+    r.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default)")
+    r.add_argument("--top-p", type=float, default=1.0)
+    r.add_argument("--top-k", type=int, default=0)
+    r.add_argument("--seed", type=int, default=None)
+    r.set_defaults(func=_llm_run)
+
+
+#: Command groups: name -> function adding the group's parser to the top-level sub-parsers.
+GROUPS: dict[str, Callable[[argparse._SubParsersAction], None]] = {"llm": _add_llm}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every registered group."""
+    parser = argparse.ArgumentParser(prog="pcc", description="pcc: private inference cloud tools")
+    sub = parser.add_subparsers(dest="group", required=True)
+    for add in GROUPS.values():
+        add(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``pcc`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PccError as e:
+        sys.stderr.write(f"pcc: error: {e}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
