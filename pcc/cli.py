@@ -62,8 +62,17 @@ def _add_llm(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=_llm_run)
 
 
-#: Command groups: name -> function adding the group's parser to the top-level sub-parsers.
-GROUPS: dict[str, Callable[[argparse._SubParsersAction], None]] = {"llm": _add_llm}
+def _add_transparency(sub: argparse._SubParsersAction) -> None:
+    from pcc._internal import cli_tlog
+
+    cli_tlog.register(sub)  # adds the log, witness and release groups
+
+
+#: Command groups: name -> function adding the group's parser(s) to the top-level sub-parsers.
+GROUPS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
+    "llm": _add_llm,
+    "transparency": _add_transparency,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
