@@ -419,15 +419,18 @@ static void mm_rows(const mm_job *j, int ith, size_t i, size_t r0, size_t r1)
     }
 }
 
-static void mm_worker(void *ctx, int ith, int nth)
+/* chunks per thread: enough that a thread that is not running holds up little of a job */
+#define CHUNKS_PER_THREAD 4
+
+static void mm_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
 {
     const mm_job *j = ctx;
     size_t total = 0;
     for (size_t i = 0; i < j->nmat; i++)
         total += j->w[i]->rows;
-    /* split the concatenated rows evenly, on multiples of 8 rows */
+    /* chunk c covers the concatenated rows [a, b), on multiples of 8 rows */
     size_t units = (total + 7) / 8;
-    size_t a = units * (size_t)ith / (size_t)nth * 8, b = units * (size_t)(ith + 1) / (size_t)nth * 8;
+    size_t a = units * chunk / nchunks * 8, b = units * (chunk + 1) / nchunks * 8;
     if (b > total)
         b = total;
     size_t base = 0;
@@ -438,6 +441,14 @@ static void mm_worker(void *ctx, int ith, int nth)
             mm_rows(j, ith, i, lo, hi);
         base += rows;
     }
+}
+
+static size_t n_chunks(const pcc_llm_model *m, size_t work_units)
+{
+    size_t c = (size_t)m->threads * CHUNKS_PER_THREAD;
+    if (m->threads == 1)
+        c = 1;
+    return work_units < c ? (work_units ? work_units : 1) : c;
 }
 
 /* matmul computes y[i] = x . w[i]^T for n rows of x (dim w[0]->cols) and up to 3 matrices that
@@ -467,7 +478,10 @@ static void matmul(pcc_llm_model *m, pcc_run_state *s, const float *x, size_t n,
             dt->from_float(x + t * cols, s->xq + t * j.xq_stride, cols);
         j.xq = s->xq;
     }
-    pcc_pool_run(m->pool, mm_worker, &j);
+    size_t total = 0;
+    for (size_t i = 0; i < nmat; i++)
+        total += w[i]->rows;
+    pcc_pool_run(m->pool, mm_worker, &j, n_chunks(m, (total + 7) / 8));
 }
 
 static void matmul1(pcc_llm_model *m, pcc_run_state *s, const float *x, size_t n, const pcc_mat *w,
@@ -485,7 +499,7 @@ typedef struct att_job {
     size_t layer, n, pos0;
 } att_job;
 
-static void att_worker(void *ctx, int ith, int nth)
+static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
 {
     const att_job *j = ctx;
     const pcc_llm_model *m = j->m;
@@ -503,7 +517,7 @@ static void att_worker(void *ctx, int ith, int nth)
     uint8_t *q_conv = s->q_conv + (size_t)ith * hd * esz;
 
     const size_t items = j->n * c->n_heads;
-    const size_t a = items * (size_t)ith / (size_t)nth, b = items * (size_t)(ith + 1) / (size_t)nth;
+    const size_t a = items * chunk / nchunks, b = items * (chunk + 1) / nchunks;
     for (size_t it = a; it < b; it++) {
         const size_t i = it / c->n_heads, h = it % c->n_heads, kh = h / group;
         const size_t npos = j->pos0 + i + 1; /* causal: positions 0 .. pos */
@@ -580,7 +594,7 @@ static void forward_batch(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids
         }
         store_kv(m, s, l, n, pos0);
         att_job aj = {m, s, l, n, pos0};
-        pcc_pool_run(m->pool, att_worker, &aj);
+        pcc_pool_run(m->pool, att_worker, &aj, n_chunks(m, n * c->n_heads));
         matmul1(m, s, s->xb2, n, &L->wo, s->xb);
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb[i];
