@@ -9,7 +9,7 @@ CORE_SRC := $(shell find csrc -name '*.c' -not -path 'csrc/py/*' -not -path '*/f
 CORE_OBJ := $(patsubst csrc/%.c,build/core/%.o,$(CORE_SRC))
 ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
 
-.PHONY: setup test test-fast demo asan lib ctest bench clean
+.PHONY: setup test test-fast demo asan lib ctest bench clean clean-core
 
 setup:
 	@scripts/setup.sh
@@ -35,15 +35,23 @@ build/core/%.o: csrc/%.c $(wildcard csrc/include/pcc/*.h)
 build/libpcc.a: $(CORE_OBJ)
 	ar rcs $@ $^
 
-# C tests of the core, linked against the static library only (no Python).
-ctest: build/test_core
-	build/test_core
-build/test_core: csrc/tests/test_core.c build/libpcc.a
+# C tests of the core (csrc/tests/test_*.c, one program each), linked against the static
+# library only (no Python); each prints "<name>: all passed" or exits non-zero.
+CTESTS := $(patsubst csrc/tests/%.c,build/%,$(sort $(wildcard csrc/tests/test_*.c)))
+ctest: $(CTESTS)
+	@set -e; for t in $(CTESTS); do $$t; done
+build/test_%: csrc/tests/test_%.c csrc/tests/ctest.h build/libpcc.a
 	$(CC) $(CFLAGS_CORE) $(CFLAGS_EXTRA) $< build/libpcc.a $(shell pkg-config --libs $(PKGS)) -lm -o $@
 
-# ASan + UBSan build of the extension in build/asan, running the crypto and parser tests.
+# ASan + UBSan: the C tests (leak checking on, any UBSan report fatal), then a sanitized build of
+# the extension in build/asan running the Python tests.
+# - detect_leaks=0 for Python only: the interpreter's own allocations would drown the report.
+# - handle_segv=0:handle_abort=0: tests/test_secure.py runs children that must die of SIGSEGV
+#   (a guard page) or SIGABRT (a smashed canary) and checks the signal; ASan's handlers would
+#   turn them into an ASan report and exit code 1 instead. Real faults still kill the run.
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan: setup
-	$(MAKE) clean-core && $(MAKE) ctest CFLAGS_EXTRA="-fsanitize=address,undefined -fno-omit-frame-pointer"
+	$(MAKE) clean-core && $(MAKE) ctest CFLAGS_EXTRA="$(SANITIZE)"
 	$(MAKE) clean-core
 	rm -rf build/asan && mkdir -p build/asan
 	PCC_SANITIZE=1 $(PY) setup.py -q build_ext --build-lib build/asan --build-temp build/asan-tmp --force
@@ -54,7 +62,7 @@ asan: setup
 	  $(CURDIR)/$(PYTEST) -q -p no:cacheprovider -m "not slow" --rootdir=$(CURDIR) $(CURDIR)/tests
 
 clean-core:
-	rm -rf build/core build/libpcc.a build/test_core
+	rm -rf build/core build/libpcc.a $(CTESTS)
 
 clean:
 	rm -rf build pcc/*.so *.egg-info
