@@ -9,7 +9,7 @@ CORE_SRC := $(shell find csrc -name '*.c' -not -path 'csrc/py/*' -not -path '*/f
 CORE_OBJ := $(patsubst csrc/%.c,build/core/%.o,$(CORE_SRC))
 ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
 
-.PHONY: setup test test-fast demo asan lib ctest bench clean clean-core
+.PHONY: setup test test-fast demo asan lib ctest fuzz fuzz-build bench clean clean-core
 
 setup:
 	@scripts/setup.sh
@@ -60,6 +60,37 @@ asan: setup
 	cd build/asan && LD_PRELOAD=$(ASAN_LIBS) ASAN_OPTIONS=detect_leaks=0:handle_segv=0:handle_abort=0 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONPATH=$(CURDIR)/build/asan \
 	  $(CURDIR)/$(PYTEST) -q -p no:cacheprovider -m "not slow" --rootdir=$(CURDIR) $(CURDIR)/tests
+
+# libFuzzer harnesses (csrc/fuzz/fuzz_*.c) on the core compiled with clang, ASan and UBSan into
+# build/fuzz/; `make fuzz` builds them and runs each for FUZZ_SECONDS on a scratch corpus seeded
+# from csrc/fuzz/corpus/<name>/ (new inputs land in build/fuzz/corpus/<name>/, crashes in
+# build/fuzz/crash-*). FUZZERS=bhttp picks some.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 20
+FUZZERS      ?= $(patsubst csrc/fuzz/fuzz_%.c,%,$(sort $(wildcard csrc/fuzz/fuzz_*.c)))
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -O1 -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
+	-Wno-missing-field-initializers -D_GNU_SOURCE -Icsrc/include -pthread $(FUZZ_SAN) \
+	$(shell pkg-config --cflags $(PKGS))
+FUZZ_OBJ     := $(patsubst csrc/%.c,build/fuzz/core/%.o,$(CORE_SRC))
+build/fuzz/core/%.o: csrc/%.c $(wildcard csrc/include/pcc/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+build/fuzz/libpcc.a: $(FUZZ_OBJ)
+	ar rcs $@ $^
+build/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c build/fuzz/libpcc.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libpcc.a \
+	  $(shell pkg-config --libs $(PKGS)) -lm -o $@
+fuzz-build: $(addprefix build/fuzz/fuzz_,$(FUZZERS))
+fuzz: fuzz-build
+	@set -e; for f in $(FUZZERS); do \
+	  mkdir -p build/fuzz/corpus/$$f; \
+	  echo "fuzz_$$f: $(FUZZ_SECONDS)s"; \
+	  dict=""; [ -f csrc/fuzz/$$f.dict ] && dict="-dict=csrc/fuzz/$$f.dict"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/ $$dict build/fuzz/corpus/$$f csrc/fuzz/corpus/$$f; \
+	done
 
 clean-core:
 	rm -rf build/core build/libpcc.a $(CTESTS)
