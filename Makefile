@@ -9,7 +9,7 @@ CORE_SRC := $(shell find csrc -name '*.c' -not -path 'csrc/py/*' -not -path '*/f
 CORE_OBJ := $(patsubst csrc/%.c,build/core/%.o,$(CORE_SRC))
 ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
 
-.PHONY: setup test test-fast demo asan lib ctest bench clean
+.PHONY: setup test test-fast demo asan lib ctest fuzz fuzz-build bench clean clean-core
 
 setup:
 	@scripts/setup.sh
@@ -37,15 +37,23 @@ build/core/%.o: csrc/%.c $(wildcard csrc/include/pcc/*.h)
 build/libpcc.a: $(CORE_OBJ)
 	ar rcs $@ $^
 
-# C tests of the core, linked against the static library only (no Python).
-ctest: build/test_core
-	build/test_core
-build/test_core: csrc/tests/test_core.c build/libpcc.a
+# C tests of the core (csrc/tests/test_*.c, one program each), linked against the static
+# library only (no Python); each prints "<name>: all passed" or exits non-zero.
+CTESTS := $(patsubst csrc/tests/%.c,build/%,$(sort $(wildcard csrc/tests/test_*.c)))
+ctest: $(CTESTS)
+	@set -e; for t in $(CTESTS); do $$t; done
+build/test_%: csrc/tests/test_%.c csrc/tests/ctest.h build/libpcc.a
 	$(CC) $(CFLAGS_CORE) $(CFLAGS_EXTRA) $< build/libpcc.a $(shell pkg-config --libs $(PKGS)) -lm -o $@
 
-# ASan + UBSan build of the extension in build/asan, running the crypto and parser tests.
+# ASan + UBSan: the C tests (leak checking on, any UBSan report fatal), then a sanitized build of
+# the extension in build/asan running the Python tests.
+# - detect_leaks=0 for Python only: the interpreter's own allocations would drown the report.
+# - handle_segv=0:handle_abort=0: tests/test_secure.py runs children that must die of SIGSEGV
+#   (a guard page) or SIGABRT (a smashed canary) and checks the signal; ASan's handlers would
+#   turn them into an ASan report and exit code 1 instead. Real faults still kill the run.
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan: setup
-	$(MAKE) clean-core && $(MAKE) ctest CFLAGS_EXTRA="-fsanitize=address,undefined -fno-omit-frame-pointer"
+	$(MAKE) clean-core && $(MAKE) ctest CFLAGS_EXTRA="$(SANITIZE)"
 	$(MAKE) clean-core
 	rm -rf build/asan && mkdir -p build/asan
 	PCC_SANITIZE=1 $(PY) setup.py -q build_ext --build-lib build/asan --build-temp build/asan-tmp --force
@@ -55,8 +63,39 @@ asan: setup
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONPATH=$(CURDIR)/build/asan \
 	  $(CURDIR)/$(PYTEST) -q -p no:cacheprovider -m "not slow" --rootdir=$(CURDIR) $(CURDIR)/tests
 
+# libFuzzer harnesses (csrc/fuzz/fuzz_*.c) on the core compiled with clang, ASan and UBSan into
+# build/fuzz/; `make fuzz` builds them and runs each for FUZZ_SECONDS on a scratch corpus seeded
+# from csrc/fuzz/corpus/<name>/ (new inputs land in build/fuzz/corpus/<name>/, crashes in
+# build/fuzz/crash-*). FUZZERS=bhttp picks some.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 20
+FUZZERS      ?= $(patsubst csrc/fuzz/fuzz_%.c,%,$(sort $(wildcard csrc/fuzz/fuzz_*.c)))
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -O1 -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
+	-Wno-missing-field-initializers -D_GNU_SOURCE -Icsrc/include -pthread $(FUZZ_SAN) \
+	$(shell pkg-config --cflags $(PKGS))
+FUZZ_OBJ     := $(patsubst csrc/%.c,build/fuzz/core/%.o,$(CORE_SRC))
+build/fuzz/core/%.o: csrc/%.c $(wildcard csrc/include/pcc/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+build/fuzz/libpcc.a: $(FUZZ_OBJ)
+	ar rcs $@ $^
+build/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c build/fuzz/libpcc.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libpcc.a \
+	  $(shell pkg-config --libs $(PKGS)) -lm -o $@
+fuzz-build: $(addprefix build/fuzz/fuzz_,$(FUZZERS))
+fuzz: fuzz-build
+	@set -e; for f in $(FUZZERS); do \
+	  mkdir -p build/fuzz/corpus/$$f; \
+	  echo "fuzz_$$f: $(FUZZ_SECONDS)s"; \
+	  dict=""; [ -f csrc/fuzz/$$f.dict ] && dict="-dict=csrc/fuzz/$$f.dict"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/ $$dict build/fuzz/corpus/$$f csrc/fuzz/corpus/$$f; \
+	done
+
 clean-core:
-	rm -rf build/core build/libpcc.a build/test_core
+	rm -rf build/core build/libpcc.a $(CTESTS)
 
 clean:
 	rm -rf build pcc/*.so *.egg-info

@@ -489,7 +489,7 @@ def _parse_auth_params(s: str, pos: int) -> dict[str, str]:
             value = m.group()
             pos = m.end()
         if name in params:
-            raise FormatError(f"authorization: duplicate parameter {name!r}")
+            raise FormatError("authorization: duplicate parameter")
         params[name] = value
         while pos < n and s[pos] in " \t":
             pos += 1

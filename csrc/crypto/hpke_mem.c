@@ -18,6 +18,27 @@
 #include "hpke_internal.h"
 #include "pcc/secure.h"
 
+/* Under AddressSanitizer the slab is poisoned except for the objects handed out (exactly their
+ * requested size), so an overflow of a key or context into its neighbour, or a use after
+ * hpke_slot_free, is reported there and then; the mapping is unpoisoned before it is returned
+ * (its shadow must not outlive it). Without ASan these are no-ops. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HPKE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(HPKE_ASAN)
+#define HPKE_ASAN 1
+#endif
+#ifdef HPKE_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define SLOTS 64
 #define SLOT_SIZE HPKE_SLOT_SIZE
 #define SLOT_HDR 16 /* canary (8) | slab pointer (8) */
@@ -62,6 +83,7 @@ void *hpke_slot_alloc(size_t n)
             free(fresh);
             return NULL;
         }
+        POISON(fresh->mem, SLOTS * SLOT_SIZE);
         pthread_mutex_lock(&g_mu);
         fresh->next = g_slabs;
         g_slabs = fresh;
@@ -71,8 +93,11 @@ void *hpke_slot_alloc(size_t n)
     s->used |= 1ull << idx;
     pthread_mutex_unlock(&g_mu);
     uint8_t *slot = s->mem + (size_t)idx * SLOT_SIZE;
+    UNPOISON(slot, SLOT_HDR);
     memcpy(slot, &g_canary, 8);
     memcpy(slot + 8, &s, sizeof s);
+    POISON(slot, SLOT_HDR);
+    UNPOISON(slot + SLOT_HDR, n);
     return slot + SLOT_HDR; /* zero: fresh mapping, or wiped by hpke_slot_free */
 }
 
@@ -82,6 +107,7 @@ void hpke_slot_free(void *p)
         return;
     uint8_t *slot = (uint8_t *)p - SLOT_HDR;
     slab *s, *prev = NULL, *release = NULL;
+    UNPOISON(slot, SLOT_SIZE);
     if (CRYPTO_memcmp(slot, &g_canary, 8) != 0) {
         fputs("pcc: hpke secure slot canary smashed; aborting\n", stderr);
         abort();
@@ -101,6 +127,7 @@ void hpke_slot_free(void *p)
     }
     it->used &= ~(1ull << (off / SLOT_SIZE));
     pcc_wipe(slot, SLOT_HDR);
+    POISON(slot, SLOT_SIZE);
     if (it->used == 0 && (prev != NULL || it->next != NULL)) {
         if (prev != NULL)
             prev->next = it->next;
@@ -110,6 +137,7 @@ void hpke_slot_free(void *p)
     }
     pthread_mutex_unlock(&g_mu);
     if (release != NULL) {
+        UNPOISON(release->mem, SLOTS * SLOT_SIZE);
         pcc_secure_free(release->mem);
         free(release);
     }

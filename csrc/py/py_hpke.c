@@ -413,6 +413,12 @@ static PyObject *ctx_export(CtxObject *self, PyObject *args, PyObject *kw)
         pcc_py_raise(PCC_E_INVALID, "length must be non-negative");
         goto out;
     }
+    /* Refuse before allocating: a huge L would otherwise cost that much memory (or raise a bare
+     * MemoryError) before the C check below (L <= 255 * Nh, at most 255 * 64) refused it. */
+    if (L > 255 * 64) {
+        pcc_py_raise(PCC_E_INVALID, "export length exceeds 255 * Nh");
+        goto out;
+    }
     if ((out = PyBytes_FromStringAndSize(NULL, L)) == NULL)
         goto out;
     /* exporter_secret never changes after setup: no lock needed. */

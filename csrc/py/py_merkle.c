@@ -177,8 +177,8 @@ static int mt_init(MerkleTreeObject *self, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_TypeError, "MerkleTree already initialised");
         return -1;
     }
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
+    /* A failed __init__ may be retried: reuse what the first attempt allocated. */
+    if (self->lock == NULL && (self->lock = PyThread_allocate_lock()) == NULL) {
         PyErr_NoMemory();
         return -1;
     }
@@ -195,6 +195,8 @@ static int mt_init(MerkleTreeObject *self, PyObject *args, PyObject *kw)
         st = pcc_merkle_tree_new(&self->t, NULL);
     }
     if (st != PCC_OK) {
+        PyMem_RawFree(self->col); /* collect mode is self->col != NULL: leave it unset */
+        self->col = NULL;
         pcc_py_raise(st, "merkle tree");
         return -1;
     }
@@ -311,6 +313,12 @@ static PyObject *mt_append_many(MerkleTreeObject *self, PyObject *arg)
     if (!mt_live(self))
         return NULL;
     seq = PySequence_Fast(arg, "append_many needs an iterable of bytes-like leaves");
+    if (seq == NULL)
+        return NULL;
+    /* The GIL is released between chunks, and another thread may then change a list (clear it
+     * and the items read below are gone): work on a tuple, which owns its items (a list is
+     * copied; a tuple is used as is). */
+    Py_SETREF(seq, PySequence_Tuple(seq));
     if (seq == NULL)
         return NULL;
     n = PySequence_Fast_GET_SIZE(seq);

@@ -359,6 +359,12 @@ static PyObject *py_note_open(PyObject *m, PyObject *args)
     seq = PySequence_Fast(keys, "verifiers must be a sequence of keys");
     if (seq == NULL)
         goto out;
+    /* The C keys are borrowed from the NoteKey objects while the GIL is released for
+     * verification; another thread could empty a list meanwhile and free them. A tuple holds
+     * its own references (a list is copied, a tuple used as is). */
+    Py_SETREF(seq, PySequence_Tuple(seq));
+    if (seq == NULL)
+        goto out;
     tp = pcc_py_module_type(m, "NoteKey");
     if (tp == NULL)
         goto out;
