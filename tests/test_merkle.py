@@ -832,3 +832,20 @@ def test_million_leaves():
 
 def test_errors_are_pcc_errors():
     assert issubclass(VerifyError, PccError) and issubclass(FormatError, PccError)
+
+
+def test_append_many_survives_list_cleared_by_another_thread():
+    """Regression: the C side once read the caller's list with the GIL released (segfault)."""
+    import random
+    import threading
+    import time
+
+    rnd = random.Random(7)
+    for _ in range(100):
+        leaves = [bytes([i % 256]) * 40 for i in range(5000)]
+        tree = merkle.Tree()
+        t = threading.Thread(target=lambda: (time.sleep(rnd.random() / 1000), leaves.clear()))
+        t.start()
+        first = tree.append_many(leaves)
+        t.join()
+        assert first == 0 and tree.size in (0, 5000)

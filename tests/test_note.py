@@ -1045,3 +1045,26 @@ def test_sign_open_property(name, text, ts):
     assert n.text == body and n.verified_by == [s.verifier]
     cp = note.Checkpoint(text, ts, bytes(32))
     assert note.verify_cosignature(cp, note.cosign(cp, c, ts), c.verifier) == ts
+
+
+def test_open_survives_verifier_list_cleared_by_another_thread():
+    """Regression: note_open once used the verifier keys with the GIL released after the caller's
+    list could drop them (use after free under ASan)."""
+    import random
+    import threading
+    import time
+
+    from pcc import _core
+
+    signer = note.Signer.generate("race.example")
+    signed = note.sign("hello\n", [signer]).encode()
+    rnd = random.Random(11)
+    for _ in range(200):
+        keys = [note.Verifier.from_vkey(signer.vkey)._k for _ in range(8)]
+        t = threading.Thread(target=lambda: (time.sleep(rnd.random() / 2000), keys.clear()))
+        t.start()
+        try:
+            _core.note_open(signed, keys)
+        except Exception as e:  # an empty list may legitimately refuse; it must not crash
+            assert isinstance(e, PccError), e
+        t.join()
