@@ -154,6 +154,10 @@ class Tree:
             if size:
                 raise InvalidArgument("size needs a store that holds the tree's nodes")
             self._t = _core.MerkleTree()
+            # The in-memory tree answers proofs in one C call: bind them here so a call does not
+            # go through a Python frame (same arguments, checks and errors as the methods below).
+            self.inclusion_proof = self._t.inclusion_proof
+            self.consistency_proof = self._t.consistency_proof
             return
         if not callable(getattr(store, "get", None)) or not callable(getattr(store, "put", None)):
             raise TypeError("store must have get(level, index) and put(level, index, hash)")

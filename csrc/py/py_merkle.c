@@ -420,16 +420,60 @@ static PyObject *mt_root(MerkleTreeObject *self, PyObject *args, PyObject *kw)
     return PyBytes_FromStringAndSize((const char *)out, HLEN);
 }
 
-static PyObject *mt_inclusion_proof(MerkleTreeObject *self, PyObject *args, PyObject *kw)
+/* args_u64_opt parses (a, b=None) from a vectorcall (METH_FASTCALL | METH_KEYWORDS): a is a
+ * required u64 (u64_conv), *b the optional second argument (NULL when absent). The same errors
+ * as PyArg_ParseTupleAndKeywords("O&|O"), without building an argument tuple per call. */
+static int args_u64_opt(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                        const char *fname, const char *na, const char *nb, uint64_t *a,
+                        PyObject **b)
 {
-    static char *kwlist[] = {"index", "size", NULL};
+    PyObject *oa = NULL, *ob = NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    *b = NULL;
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most 2 arguments (%zd given)", fname,
+                     nargs + nkw);
+        return 0;
+    }
+    if (nargs >= 1)
+        oa = args[0];
+    if (nargs == 2)
+        ob = args[1];
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+        PyObject **slot = PyUnicode_CompareWithASCIIString(k, na) == 0   ? &oa
+                          : PyUnicode_CompareWithASCIIString(k, nb) == 0 ? &ob
+                                                                          : NULL;
+        if (slot == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fname, k);
+            return 0;
+        }
+        if (*slot != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%U'", fname, k);
+            return 0;
+        }
+        *slot = args[nargs + i];
+    }
+    if (oa == NULL) {
+        PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fname, na);
+        return 0;
+    }
+    if (!u64_conv(oa, a))
+        return 0;
+    *b = ob;
+    return 1;
+}
+
+static PyObject *mt_inclusion_proof(MerkleTreeObject *self, PyObject *const *args,
+                                    Py_ssize_t nargs, PyObject *kwnames)
+{
     PyObject *so = NULL;
     uint64_t index, size;
     uint8_t proof[PCC_MERKLE_MAX_PROOF * HLEN];
     size_t n = 0;
     pcc_status st;
     if (!mt_live(self) ||
-        !PyArg_ParseTupleAndKeywords(args, kw, "O&|O", kwlist, u64_conv, &index, &so))
+        !args_u64_opt(args, nargs, kwnames, "inclusion_proof", "index", "size", &index, &so))
         return NULL;
     mt_lock(self);
     if (!opt_u64(so, pcc_merkle_tree_size(self->t), &size)) {
@@ -444,16 +488,16 @@ static PyObject *mt_inclusion_proof(MerkleTreeObject *self, PyObject *args, PyOb
     return hash_list(proof, n);
 }
 
-static PyObject *mt_consistency_proof(MerkleTreeObject *self, PyObject *args, PyObject *kw)
+static PyObject *mt_consistency_proof(MerkleTreeObject *self, PyObject *const *args,
+                                      Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"size1", "size2", NULL};
     PyObject *so = NULL;
     uint64_t size1, size2;
     uint8_t proof[PCC_MERKLE_MAX_PROOF * HLEN];
     size_t n = 0;
     pcc_status st;
     if (!mt_live(self) ||
-        !PyArg_ParseTupleAndKeywords(args, kw, "O&|O", kwlist, u64_conv, &size1, &so))
+        !args_u64_opt(args, nargs, kwnames, "consistency_proof", "size1", "size2", &size1, &so))
         return NULL;
     mt_lock(self);
     if (!opt_u64(so, pcc_merkle_tree_size(self->t), &size2)) {
@@ -579,9 +623,9 @@ static PyMethodDef mt_methods[] = {
     {"root", (PyCFunction)(void (*)(void))mt_root, METH_VARARGS | METH_KEYWORDS,
      "root(size=None) -> MTH of the first size leaves."},
     {"inclusion_proof", (PyCFunction)(void (*)(void))mt_inclusion_proof,
-     METH_VARARGS | METH_KEYWORDS, "inclusion_proof(index, size=None) -> list of hashes."},
+     METH_FASTCALL | METH_KEYWORDS, "inclusion_proof(index, size=None) -> list of hashes."},
     {"consistency_proof", (PyCFunction)(void (*)(void))mt_consistency_proof,
-     METH_VARARGS | METH_KEYWORDS, "consistency_proof(size1, size2=None) -> list of hashes."},
+     METH_FASTCALL | METH_KEYWORDS, "consistency_proof(size1, size2=None) -> list of hashes."},
     {"nodes", (PyCFunction)mt_nodes, METH_VARARGS,
      "nodes(level, start, end) -> hashes of the complete subtrees (level, start..end-1)."},
     {"restore", (PyCFunction)mt_restore, METH_VARARGS,
