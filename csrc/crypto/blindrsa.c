@@ -47,7 +47,7 @@ struct pcc_blindrsa_sk { /* in secure memory */
 struct pcc_blindrsa_state { /* in secure memory */
     pcc_blindrsa_variant v;
     size_t k;
-    uint8_t inv[PCC_BLINDRSA_MAX_MODULUS_LEN];
+    uint8_t inv[PCC_BLINDRSA_MAX_MODULUS_LEN]; /* inv * R mod n (Montgomery form, R = 2^(64w)) */
 };
 
 static const struct {
@@ -813,7 +813,9 @@ pcc_status pcc_blindrsa_blind(pcc_blindrsa_state **state, uint8_t *blinded, size
         goto out;
     s->v = v;
     s->k = k;
-    if (BN_bn2binpad(inv, s->inv, (int)k) != (int)k)
+    /* keep inv in Montgomery form, so finalize is one Montgomery product: z * invR / R */
+    if (BN_to_montgomery(winv, inv, pk->mont, ctx) != 1 ||
+        BN_bn2binpad(winv, s->inv, (int)k) != (int)k)
         goto out;
     *blinded_len = k;
     *state = s;
@@ -1050,9 +1052,11 @@ pcc_status pcc_blindrsa_finalize(uint8_t *sig, size_t *sig_len, size_t max_sig,
         goto out;
     BN_set_flags(inv, BN_FLG_CONSTTIME);
     st = PCC_E_CRYPTO;
-    /* 2-4. z = bytes_to_int(blind_sig); s = z * inv mod n; sig = int_to_bytes(s, modulus_len) */
+    /* 2-4. z = bytes_to_int(blind_sig); s = z * inv mod n (the state holds inv * R mod n, so one
+     * Montgomery product z * invR / R gives it); sig = int_to_bytes(s, modulus_len) */
     if (BN_bin2bn(blind_sig, (int)k, z) == NULL || BN_bin2bn(state->inv, (int)k, inv) == NULL ||
-        !mont_mul(s, z, inv, pk, ctx) || BN_bn2binpad(s, s_bytes, (int)k) != (int)k)
+        BN_mod_mul_montgomery(s, z, inv, pk->mont, ctx) != 1 ||
+        BN_bn2binpad(s, s_bytes, (int)k) != (int)k)
         goto out;
     /* 5-6. result = RSASSA-PSS-VERIFY(pk, msg, sig); anything but valid: "invalid signature" */
     st = pss_verify(pk, "SHA384", "SHA384", s_len, msg, msg_len, s_bytes, k);
