@@ -345,6 +345,20 @@ def test_tensor_name_with_nul():
         open_bytes(build([], [tinfo(b"a\0", [8], 0, 0)], b"\0" * 32))
 
 
+@pytest.mark.parametrize("name", [b"\x80w", b"w\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
+                                  b"w\xe2\x82"], ids=["continuation", "overlong", "surrogate",
+                                                       "above-max", "truncated"])
+def test_tensor_name_not_utf8(name):
+    # Regression (found by test_fuzz_mutations): such names once reached Python's decoder.
+    with pytest.raises(FormatError):
+        open_bytes(build([], [tinfo(name, [8], 0, 0)], b"\0" * 32))
+
+
+def test_tensor_name_utf8_accepted():
+    g = open_bytes(build([], [tinfo("blk.é.😀".encode(), [8], 0, 0)], b"\0" * 32))
+    assert g.tensors[0]["name"] == "blk.é.😀"
+
+
 @pytest.mark.parametrize("offset", [1, 16, 31, 33])
 def test_misaligned_offset(offset):
     with pytest.raises(FormatError):

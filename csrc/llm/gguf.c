@@ -211,7 +211,7 @@ static pcc_status read_string(pcc_reader *r, const uint8_t **s, size_t *len)
 }
 
 /* Keys: 1..PCC_GGUF_MAX_KEY bytes of ASCII without NUL (spec: "a valid ASCII string").
- * Tensor names: 1..PCC_GGUF_MAX_NAME bytes without NUL. */
+ */
 static bool key_ok(const uint8_t *s, size_t len)
 {
     if (len == 0 || len > PCC_GGUF_MAX_KEY)
@@ -222,9 +222,44 @@ static bool key_ok(const uint8_t *s, size_t len)
     return true;
 }
 
+/* utf8_ok: s is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, <= U+10FFFF). */
+static bool utf8_ok(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        size_t n;
+        uint32_t cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            n = 1, cp = c & 0x1Fu, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2, cp = c & 0x0Fu, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3, cp = c & 0x07u, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (n > len - i - 1)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+/* Tensor names: 1..PCC_GGUF_MAX_NAME bytes of UTF-8 without NUL (GGUF strings are UTF-8). */
 static bool name_ok(const uint8_t *s, size_t len)
 {
-    return len > 0 && len <= PCC_GGUF_MAX_NAME && memchr(s, 0, len) == NULL;
+    return len > 0 && len <= PCC_GGUF_MAX_NAME && memchr(s, 0, len) == NULL && utf8_ok(s, len);
 }
 
 /* skip_value validates and skips one value of type `type`. depth counts enclosing arrays. */

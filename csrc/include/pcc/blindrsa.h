@@ -163,8 +163,8 @@ PCC_API pcc_status pcc_blindrsa_pss_verify(const pcc_blindrsa_pk *pk, pcc_blindr
 
 /* pcc_blindrsa_bench_raw times iters raw RSA operations on one random modulus-size input: the
  * private operation (EVP_PKEY_sign, RSA_NO_PADDING, one reused context) when private_op is
- * non-zero, else the public one (EVP_PKEY_encrypt, RSA_NO_PADDING). Writes the total time in
- * nanoseconds. For benchmarks: the baseline the protocol operations are compared with. */
+ * non-zero, else the public one (EVP_PKEY_encrypt, RSA_NO_PADDING). Writes the total thread CPU
+ * time (CLOCK_THREAD_CPUTIME_ID) in nanoseconds. For benchmarks: the baseline the protocol operations are compared with. */
 PCC_API pcc_status pcc_blindrsa_bench_raw(const pcc_blindrsa_sk *sk, int private_op,
                                           size_t iters, uint64_t *total_ns) PCC_WUR;
 
