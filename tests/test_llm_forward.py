@@ -357,7 +357,7 @@ UNDER_ASAN = "asan" in os.environ.get("LD_PRELOAD", "") or "ASAN_OPTIONS" in os.
 def test_canary_prompt_leaves_no_trace_in_process_memory(tiny, tmp_path):
     tm = tiny(T.Q4_1)
     n_prompt, n_gen, c_hits, hits = run_canary_scan(tm.path, tmp_path, 16)
-    assert n_prompt > 20 and n_gen == 16
+    assert n_prompt > 20 and 1 <= n_gen <= 16  # the random tiny model may draw EOS early
     assert c_hits >= 1, "the scanner failed to find the control string it holds"
     assert hits == 0, "the canary prompt survived in process memory"
 
