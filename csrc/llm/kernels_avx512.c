@@ -153,26 +153,22 @@ static inline void store_pair(float *s0, float *s1, __m512 acc, __m512 sm)
               _mm_cvtss_f32(_mm512_extractf32x4_ps(sm, 2));
 }
 
-/* Q4_1: 20-byte blocks. Byte permute of (row r's block, row r+1's block) to [qs_r, qs_r,
- * qs_r1, qs_r1] (the second copy shifted right by 4 gives the high nibbles, elements 16..31), and
- * word permute to [d_r x8, d_r1 x8, m_r x8, m_r1 x8]. */
-static const uint8_t q41_perm_q[64] = {
-    4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
-    4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
-    68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83,
-    68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83};
-static const uint16_t q41_perm_dm[32] = {0, 0, 0, 0, 0, 0, 0, 0, 32, 32, 32, 32, 32, 32, 32, 32,
-                                         1, 1, 1, 1, 1, 1, 1, 1, 33, 33, 33, 33, 33, 33, 33, 33};
+/* Q4_1: 20-byte blocks {d, m, qs[16]}. The 16 quant bytes of row r's block and row r+1's go to
+ * [qs_r, qs_r, qs_r1, qs_r1] by broadcast loads, the second copies shifted right by 4 (the high
+ * nibbles: elements 16..31); (d, m) of both rows go through one half-to-float conversion and a
+ * float permute to 8 lanes per row. */
 static const uint16_t q41_shift[32] = {0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4,
                                        0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4};
 
+
 typedef struct q41_unpack {
-    __m512i pq, pdm, sh, low4;
+    __m512i pd, pm, sh, low4;
 } q41_unpack;
 
 static inline q41_unpack q41_consts(void)
 {
-    q41_unpack u = {_mm512_loadu_si512(q41_perm_q), _mm512_loadu_si512(q41_perm_dm),
+    q41_unpack u = {_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
+                    _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3),
                     _mm512_loadu_si512(q41_shift), _mm512_set1_epi8(0x0F)};
     return u;
 }
@@ -181,12 +177,16 @@ static inline q41_unpack q41_consts(void)
 static inline __m512i q41_load(const q41_unpack *u, const pcc_block_q4_1 *b0, const pcc_block_q4_1 *b1,
                                __m512 *d, __m512 *m)
 {
-    const __m512i r0 = _mm512_maskz_loadu_epi8((__mmask64)0xFFFFF, b0);
-    const __m512i r1 = _mm512_maskz_loadu_epi8((__mmask64)0xFFFFF, b1);
-    const __m512i q = _mm512_permutex2var_epi8(r0, u->pq, r1);
-    const __m512i dm = _mm512_permutex2var_epi16(r0, u->pdm, r1);
-    *d = _mm512_cvtph_ps(_mm512_castsi512_si256(dm));
-    *m = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dm, 1));
+    /* [qs_r x2 | qs_r1 x2] by broadcast loads; the second copies shift to the high nibbles */
+    const __m512i q = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)b0->qs)),
+                                                  (__mmask16)0xFF00, _mm_loadu_si128((const __m128i *)b1->qs));
+    /* (d_r, m_r, d_r1, m_r1) to floats, then spread to 8 lanes per row */
+    int32_t dm0, dm1;
+    memcpy(&dm0, b0, 4);
+    memcpy(&dm1, b1, 4);
+    const __m128 f = _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128(dm0), dm1, 1));
+    *d = _mm512_permutexvar_ps(u->pd, _mm512_castps128_ps512(f));
+    *m = _mm512_permutexvar_ps(u->pm, _mm512_castps128_ps512(f));
     return _mm512_and_si512(_mm512_srlv_epi16(q, u->sh), u->low4);
 }
 
@@ -212,8 +212,11 @@ static void dotrows_q4_1(size_t n, size_t nr, float *s, const void *w, size_t ws
         sx[k] = h2f(x[k].s);
     }
     const q41_unpack u = q41_consts();
-    for (size_t r = 0; r < nr; r += 2) {
-        const size_t r1 = r + 1 < nr ? r + 1 : r;
+    /* row i pairs with row i + h: two ascending streams (interleaving neighbouring rows defeats
+     * the hardware prefetcher on some CPUs) */
+    const size_t h = (nr + 1) / 2;
+    for (size_t i = 0; i < h; i++) {
+        const size_t r = i, r1 = i + h < nr ? i + h : i;
         const pcc_block_q4_1 *b0 = (const pcc_block_q4_1 *)((const uint8_t *)w + r * ws);
         const pcc_block_q4_1 *b1 = (const pcc_block_q4_1 *)((const uint8_t *)w + r1 * ws);
         __m512 acc = _mm512_setzero_ps(), sm = _mm512_setzero_ps();
@@ -312,8 +315,9 @@ static void dotrows_q8_0(size_t n, size_t nr, float *s, const void *w, size_t ws
     const __m512i pq = _mm512_loadu_si512(q80_perm_q), pd = _mm512_loadu_si512(q80_perm_d);
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     const __mmask64 m34 = (__mmask64)0x3FFFFFFFFull;
-    for (size_t r = 0; r < nr; r += 2) {
-        const size_t r1 = r + 1 < nr ? r + 1 : r;
+    const size_t h = (nr + 1) / 2; /* row i pairs with row i + h, as in dotrows_q4_1 */
+    for (size_t i = 0; i < h; i++) {
+        const size_t r = i, r1 = i + h < nr ? i + h : i;
         const pcc_block_q8_0 *b0 = (const pcc_block_q8_0 *)((const uint8_t *)w + r * ws);
         const pcc_block_q8_0 *b1 = (const pcc_block_q8_0 *)((const uint8_t *)w + r1 * ws);
         __m512 acc = _mm512_setzero_ps();
