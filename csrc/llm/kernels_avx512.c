@@ -231,9 +231,10 @@ static void dotrows_q4_1(size_t n, size_t nr, float *s, const void *w, size_t ws
     }
 }
 
-/* Q4_1 rows x a batch of Q8_1 vectors (prefill): tiles of 2 rows x 4 tokens, so each unpacked
- * pair of weight blocks serves 4 tokens; every (row, token) gets dotrows_q4_1's bits. */
-#define GEMM_T 4
+/* Q4_1 rows x a batch of Q8_1 vectors (prefill): tiles of 2 rows x 8 tokens, so each unpacked
+ * pair of weight blocks serves 8 tokens (16 accumulators); every (row, token) gets dotrows_q4_1's
+ * bits. Rows pair as in dotrows_q4_1. */
+#define GEMM_T 8
 static void gemm_q4_1(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
                       size_t ws, const void *vx, size_t xs)
 {
@@ -246,6 +247,7 @@ static void gemm_q4_1(size_t n, size_t nr, size_t nt, float *y, size_t ldy, cons
     float dx[GEMM_T][NB_MAX / GEMM_T], sx[GEMM_T][NB_MAX / GEMM_T];
     const pcc_block_q8_1 *xt[GEMM_T];
     const q41_unpack u = q41_consts();
+    const size_t h = (nr + 1) / 2;
     for (size_t t0 = 0; t0 < nt; t0 += GEMM_T) {
         const size_t tc = nt - t0 < GEMM_T ? nt - t0 : GEMM_T;
         for (size_t t = 0; t < GEMM_T; t++) {
@@ -256,12 +258,12 @@ static void gemm_q4_1(size_t n, size_t nr, size_t nt, float *y, size_t ldy, cons
                 sx[t][k] = h2f(xt[t][k].s);
             }
         }
-        for (size_t r = 0; r < nr; r += 2) {
-            const size_t r1 = r + 1 < nr ? r + 1 : r;
+        for (size_t i = 0; i < h; i++) {
+            const size_t r = i, r1 = i + h < nr ? i + h : i;
             const pcc_block_q4_1 *b0 = (const pcc_block_q4_1 *)((const uint8_t *)w + r * ws);
             const pcc_block_q4_1 *b1 = (const pcc_block_q4_1 *)((const uint8_t *)w + r1 * ws);
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            __m512 c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+            __m512 c0 = a0, c1 = a0, c2 = a0, c3 = a0, c4 = a0, c5 = a0, c6 = a0, c7 = a0;
             for (size_t k = 0; k < nb; k++) {
                 __m512 d, m;
                 const __m512i q = q41_load(&u, b0 + k, b1 + k, &d, &m);
@@ -275,9 +277,14 @@ static void gemm_q4_1(size_t n, size_t nr, size_t nt, float *y, size_t ldy, cons
                 GEMM_STEP(1, a1, c1);
                 GEMM_STEP(2, a2, c2);
                 GEMM_STEP(3, a3, c3);
+                GEMM_STEP(4, a4, c4);
+                GEMM_STEP(5, a5, c5);
+                GEMM_STEP(6, a6, c6);
+                GEMM_STEP(7, a7, c7);
 #undef GEMM_STEP
             }
-            const __m512 acc[GEMM_T] = {a0, a1, a2, a3}, sm[GEMM_T] = {c0, c1, c2, c3};
+            const __m512 acc[GEMM_T] = {a0, a1, a2, a3, a4, a5, a6, a7};
+            const __m512 sm[GEMM_T] = {c0, c1, c2, c3, c4, c5, c6, c7};
             for (size_t t = 0; t < tc; t++)
                 store_pair(y + (t0 + t) * ldy + r, r1 != r ? y + (t0 + t) * ldy + r1 : NULL, acc[t], sm[t]);
         }
