@@ -12,6 +12,7 @@ everywhere.
 import hashlib
 import json
 import pathlib
+import platform
 
 import numpy as np
 import pytest
@@ -108,6 +109,21 @@ def test_teacher_forced_top1_agreement(model, ref):
 
 def test_teacher_forced_in_one_batch(model, ref):
     assert teacher_forced(model, ref, one_batch=True) >= MIN_TEACHER_FORCED_ONE_BATCH
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.machine() != "x86_64"
+                    or platform.libc_ver()[0] != "glibc",
+                    reason="the digests were made with glibc's x86-64 cosf/sinf/powf (rotary tables)")
+@pytest.mark.parametrize("one_batch", [False, True], ids=["as-generated", "one-batch"])
+def test_logits_are_llamacpps_bit_for_bit(model, ref, one_batch):
+    """Every logit llama.cpp computed on its own tokens, fed back as its generation fed them and
+    all in one batch (where its arithmetic differs a little, and the engine's with it)."""
+    for case in ref["cases"]:
+        p, o = case["prompt_ids"], case["output_ids"]
+        logits = model.logits(p + o[:-1], all_positions=True,
+                              decode_from=None if one_batch else len(p))[len(p) - 1:]
+        key = "one_batch" if one_batch else "generation"
+        assert hashlib.sha256(logits.tobytes()).hexdigest() == case["logits_sha256"][key], case["prompt"][:30]
 
 
 def test_generated_text_reads_like_llamacpp(model, ref):

@@ -112,7 +112,7 @@ static void q4_0_to_float_ref(const void *vx, float *y, size_t n)
     const pcc_block_q4_0 *x = vx;
     for (size_t i = 0; i < n / PCC_QK; i++) {
         const float d = H2F(x[i].d);
-        for (int j = 0; j < PCC_QK / 2; j++) {
+        for (size_t j = 0; j < PCC_QK / 2; j++) {
             y[i * PCC_QK + j] = (float)((x[i].qs[j] & 0x0F) - 8) * d;
             y[i * PCC_QK + j + PCC_QK / 2] = (float)((x[i].qs[j] >> 4) - 8) * d;
         }
@@ -124,9 +124,10 @@ static void q4_1_to_float_ref(const void *vx, float *y, size_t n)
     const pcc_block_q4_1 *x = vx;
     for (size_t i = 0; i < n / PCC_QK; i++) {
         const float d = H2F(x[i].d), m = H2F(x[i].m);
-        for (int j = 0; j < PCC_QK / 2; j++) {
-            y[i * PCC_QK + j] = (float)(x[i].qs[j] & 0x0F) * d + m;
-            y[i * PCC_QK + j + PCC_QK / 2] = (float)(x[i].qs[j] >> 4) * d + m;
+        for (size_t j = 0; j < PCC_QK / 2; j++) {
+            /* one rounding, as ggml's compiler contracts q * d + m */
+            y[i * PCC_QK + j] = fmaf((float)(x[i].qs[j] & 0x0F), d, m);
+            y[i * PCC_QK + j + PCC_QK / 2] = fmaf((float)(x[i].qs[j] >> 4), d, m);
         }
     }
 }
@@ -136,7 +137,7 @@ static void q8_0_to_float_ref(const void *vx, float *y, size_t n)
     const pcc_block_q8_0 *x = vx;
     for (size_t i = 0; i < n / PCC_QK; i++) {
         const float d = H2F(x[i].d);
-        for (int j = 0; j < PCC_QK; j++)
+        for (size_t j = 0; j < PCC_QK; j++)
             y[i * PCC_QK + j] = (float)x[i].qs[j] * d;
     }
 }
@@ -146,7 +147,7 @@ static void q8_1_to_float_ref(const void *vx, float *y, size_t n)
     const pcc_block_q8_1 *x = vx;
     for (size_t i = 0; i < n / PCC_QK; i++) {
         const float d = H2F(x[i].d);
-        for (int j = 0; j < PCC_QK; j++)
+        for (size_t j = 0; j < PCC_QK; j++)
             y[i * PCC_QK + j] = (float)x[i].qs[j] * d;
     }
 }
@@ -402,15 +403,16 @@ static void fill_ref(pcc_kernels *k)
                                              dotrows_f16_batch_ref};
     k->types[PCC_DT_Q4_0] = (pcc_type_traits){"Q4_0", PCC_QK, sizeof(pcc_block_q4_0), PCC_DT_Q8_0,
                                               NULL, q4_0_to_float_ref, dot_q4_0_ref,
-                                              dotrows_q4_0_ref, NULL};
+                                              dotrows_q4_0_ref, NULL, NULL};
     k->types[PCC_DT_Q4_1] = (pcc_type_traits){"Q4_1", PCC_QK, sizeof(pcc_block_q4_1), PCC_DT_Q8_1,
                                               NULL, q4_1_to_float_ref, dot_q4_1_ref,
-                                              dotrows_q4_1_ref, NULL};
+                                              dotrows_q4_1_ref, NULL, NULL};
     k->types[PCC_DT_Q8_0] = (pcc_type_traits){"Q8_0", PCC_QK, sizeof(pcc_block_q8_0), PCC_DT_Q8_0,
                                               q8_0_from_float_ref, q8_0_to_float_ref,
-                                              dot_q8_0_ref, dotrows_q8_0_ref, NULL};
+                                              dot_q8_0_ref, dotrows_q8_0_ref, NULL, NULL};
     k->types[PCC_DT_Q8_1] = (pcc_type_traits){"Q8_1", PCC_QK, sizeof(pcc_block_q8_1), PCC_DT_Q8_1,
-                                              q8_1_from_float_ref, q8_1_to_float_ref, NULL, NULL, NULL};
+                                              q8_1_from_float_ref, q8_1_to_float_ref, NULL, NULL, NULL,
+                                              NULL};
     k->rms_norm = rms_norm_ref;
     k->softmax = softmax_ref;
     k->swiglu = swiglu_ref;
