@@ -197,6 +197,31 @@ def test_prefill_kernel_equals_row_kernel(variant, t, n):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("t", [Q4_1, Q8_0])
+def test_row_kernel_very_long_rows(variant, t):
+    """Past 32768 columns the AVX-512 kernels hand over to the AVX2 ones: same bits."""
+    n, rows = 32 * 1025, 3
+    r = rng(t)
+    wb = quantize_weights(r.standard_normal((rows, n)).astype(np.float32) * 0.05, t)
+    xb = activation(r.standard_normal(n).astype(np.float32), t, variant)
+    got = from_bytes(core._llm_k_dotrows(variant, t, wb, rows, n, xb))
+    assert np.array_equal(got, from_bytes(core._llm_k_dotrows(REF, t, wb, rows, n, xb)))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("n", [32 * 512, 32 * 513])
+def test_prefill_kernel_long_rows(variant, n):
+    """Rows past the AVX-512 kernel's prepared-scale limit fall back to the row kernel's bits."""
+    r = rng(n)
+    rows, ntok = 3, 9
+    wb = quantize_weights(r.standard_normal((rows, n)).astype(np.float32) * 0.05, Q4_1)
+    xs = [activation(r.standard_normal(n).astype(np.float32), Q4_1, variant) for _ in range(ntok)]
+    got = from_bytes(core._llm_k_gemm(variant, Q4_1, wb, rows, n, b"".join(xs), ntok)).reshape(ntok, rows)
+    for i, xb in enumerate(xs):
+        assert np.array_equal(got[i], from_bytes(core._llm_k_dotrows(variant, Q4_1, wb, rows, n, xb)))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("t", [F32, F16])
 @pytest.mark.parametrize("n", [1, 7, 15, 17, 33, 100])
 def test_float_dot_odd_lengths(variant, t, n):

@@ -239,12 +239,12 @@ static void gemm_q4_1(size_t n, size_t nr, size_t nt, float *y, size_t ldy, cons
                       size_t ws, const void *vx, size_t xs)
 {
     const size_t nb = n / PCC_QK;
-    if (nb > NB_MAX / GEMM_T) {
+    if (nb > NB_MAX / 2) {
         for (size_t t = 0; t < nt; t++)
             dotrows_q4_1(n, nr, y + t * ldy, w, ws, (const uint8_t *)vx + t * xs);
         return;
     }
-    float dx[GEMM_T][NB_MAX / GEMM_T], sx[GEMM_T][NB_MAX / GEMM_T];
+    float dx[GEMM_T][NB_MAX / 2], sx[GEMM_T][NB_MAX / 2]; /* 32 KiB: up to 16384 columns */
     const pcc_block_q8_1 *xt[GEMM_T];
     const q41_unpack u = q41_consts();
     const size_t h = (nr + 1) / 2;
