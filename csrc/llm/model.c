@@ -12,8 +12,8 @@
  * The arithmetic is llama.cpp's (ggml CPU backend) bit for bit, including where llama.cpp's
  * differs between a batch of tokens and a single one: its float products (the two attention
  * products; the weight products of F16/F32 models) go through llamafile's tinyBLAS, which sums
- * in a different order, when a forward pass holds two or more tokens. pcc_forward's caller says
- * which case a call is, as llama.cpp's batch size decides it.
+ * in a different order, when a forward pass holds two or more tokens. pcc_forward treats a call
+ * with two or more tokens (a prompt) as such a batch and a single token (a decode step) not.
  */
 #include <cblas.h>
 #include <math.h>
@@ -625,7 +625,8 @@ static void forward_batch(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids
             matmul1(m, s, s->xb, n, batch, &L->wg, s->hb);
             matmul1(m, s, s->xb, n, batch, &L->wu, s->hb2);
         }
-        k->swiglu(s->hb, s->hb, s->hb2, n * hid);
+        for (size_t i = 0; i < n; i++) /* per row: ggml's exp covers whole chunks of 16 */
+            k->swiglu(s->hb + i * hid, s->hb + i * hid, s->hb2 + i * hid, hid);
         matmul1(m, s, s->hb, n, batch, &L->wd, s->xb);
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb[i];
