@@ -128,7 +128,8 @@ class Model:
 
         ``threads``: compute threads (None: one per CPU, at most 8). ``kv_f32`` keeps the KV
         cache in float32 (default float16, as llama.cpp). ``prefill`` picks the prompt kernels
-        (0 auto, 1 quantized batch kernels, 2 dequantize + BLAS sgemm); ``kernels`` the SIMD
+        (0 auto: 1; 1 the quantized kernels, llama.cpp's arithmetic; 2 dequantize + BLAS sgemm,
+        float32 activations, not llama.cpp's numbers); ``kernels`` the SIMD
         variant (-1 best, 0 scalar reference, 1 AVX2, 2 AVX-512). Raises FormatError for a
         malformed file, UnsupportedError for another architecture or tensor type,
         InvalidArgument when the file cannot be opened.
@@ -156,15 +157,25 @@ class Model:
         """The prompt text the chat template makes of ``messages`` (for inspection)."""
         return self._m.chat_render(_messages(messages))
 
-    def logits(self, ids: Sequence[int], all_positions: bool = False) -> np.ndarray:
+    def logits(self, ids: Sequence[int], all_positions: bool = False,
+               decode_from: Optional[int] = None) -> np.ndarray:
         """Logits after running ``ids`` from position 0: float32 array of the vocabulary size
-        for the last position, or (len(ids), vocab) with ``all_positions``."""
+        for the last position, or (len(ids), vocab) with ``all_positions``.
+
+        ``decode_from``: run ``ids[:decode_from]`` as one prompt and each later id in its own
+        forward pass, as a generation decodes it (None: all of ``ids`` as one prompt). Like
+        llama.cpp, the engine sums some products in another order inside a multi-token batch, so
+        the two differ in the last bits; teacher-forcing a generation's tokens this way gives
+        exactly the logits the generation saw.
+        """
         ids = [int(i) for i in ids]
         if not ids:
             raise InvalidArgument("ids must not be empty")
+        if decode_from is not None and (not isinstance(decode_from, int) or decode_from < 1):
+            raise InvalidArgument("decode_from must be a positive int or None")
         vocab = self._m.info()["vocab_size"]
         out = np.empty((len(ids), vocab) if all_positions else (vocab,), dtype=np.float32)
-        self._m.logits_into(ids, out, all_positions)
+        self._m.logits_into(ids, out, all_positions, len(ids) if decode_from is None else decode_from)
         return out
 
     def generate(self, prompt: Optional[str] = None, messages: Optional[Iterable[Message]] = None,

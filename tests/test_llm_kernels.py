@@ -1,9 +1,14 @@
-"""Inference kernels: every SIMD variant against its scalar twin and both against NumPy.
+"""Inference kernels: every SIMD variant against its scalar twin, against NumPy, and against
+outputs of llama.cpp's own CPU kernels (libggml-cpu) stored in tests/vectors.
 
 Weights are quantized with the `gguf` package (ggml's reference quantizers), activations with
 the engine's own quantizer, which must match ggml's (round half to even of x * 127 / amax) bit for
-bit in every variant.
+bit in every variant. All variants compute the same bits (ggml's AVX-512 arithmetic).
 """
+import hashlib
+import json
+import pathlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -142,6 +147,7 @@ def test_dequantize_matches_gguf(variant, t):
     w = rng(3).standard_normal((3, 32 * 5)).astype(np.float32)
     b = quantize_weights(w, t)
     got = from_bytes(core._llm_k_to_float(variant, t, b, w.size)).reshape(w.shape)
+    assert np.array_equal(got, from_bytes(core._llm_k_to_float(REF, t, b, w.size)).reshape(w.shape))
     want = dequantize_weights(b, t, 3, 32 * 5)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
@@ -162,7 +168,11 @@ def test_dot_products_vs_exact_and_reference(variant, t, n):
     got = from_bytes(core._llm_k_dotrows(variant, t, wb, rows, n, xb))
     ref = from_bytes(core._llm_k_dotrows(REF, t, wb, rows, n, xb))
     assert np.all(np.abs(got - want) <= 2e-6 * scale + 1e-6), (got, want)
-    assert np.all(np.abs(got - ref) <= 2e-6 * scale + 1e-6)
+    assert np.array_equal(got, ref)
+    if t in (F32, F16):  # llama.cpp's batch order (tinyBLAS): same sum, other rounding
+        batch = from_bytes(core._llm_k_dotrows(variant, t, wb, rows, n, xb, True))
+        assert np.all(np.abs(batch - want) <= 2e-6 * scale + 1e-6)
+        assert np.array_equal(batch, from_bytes(core._llm_k_dotrows(REF, t, wb, rows, n, xb, True)))
     # the single-row kernel gives the same numbers as the multi-row one
     for i in range(rows):
         row = wb[i * len(wb) // rows:(i + 1) * len(wb) // rows]
@@ -184,6 +194,31 @@ def test_prefill_kernel_equals_row_kernel(variant, t, n):
     for i, xb in enumerate(xs):
         want = from_bytes(core._llm_k_dotrows(variant, t, wb, rows, n, xb))
         assert np.array_equal(got[i], want)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("t", [Q4_1, Q8_0])
+def test_row_kernel_very_long_rows(variant, t):
+    """Past 32768 columns the AVX-512 kernels hand over to the AVX2 ones: same bits."""
+    n, rows = 32 * 1025, 3
+    r = rng(t)
+    wb = quantize_weights(r.standard_normal((rows, n)).astype(np.float32) * 0.05, t)
+    xb = activation(r.standard_normal(n).astype(np.float32), t, variant)
+    got = from_bytes(core._llm_k_dotrows(variant, t, wb, rows, n, xb))
+    assert np.array_equal(got, from_bytes(core._llm_k_dotrows(REF, t, wb, rows, n, xb)))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("n", [32 * 512, 32 * 513])
+def test_prefill_kernel_long_rows(variant, n):
+    """Rows past the AVX-512 kernel's prepared-scale limit fall back to the row kernel's bits."""
+    r = rng(n)
+    rows, ntok = 3, 9
+    wb = quantize_weights(r.standard_normal((rows, n)).astype(np.float32) * 0.05, Q4_1)
+    xs = [activation(r.standard_normal(n).astype(np.float32), Q4_1, variant) for _ in range(ntok)]
+    got = from_bytes(core._llm_k_gemm(variant, Q4_1, wb, rows, n, b"".join(xs), ntok)).reshape(ntok, rows)
+    for i, xb in enumerate(xs):
+        assert np.array_equal(got[i], from_bytes(core._llm_k_dotrows(variant, Q4_1, wb, rows, n, xb)))
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -221,6 +256,7 @@ def test_rms_norm(variant, n):
     x = r.standard_normal(n).astype(np.float32)
     w = r.standard_normal(n).astype(np.float32)
     got = from_bytes(core._llm_k_rms_norm(variant, f32(x), f32(w), 1e-5))
+    assert np.array_equal(got, from_bytes(core._llm_k_rms_norm(REF, f32(x), f32(w), 1e-5)))
     xd = x.astype(np.float64)
     want = xd / np.sqrt(np.mean(xd * xd) + 1e-5) * w
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
@@ -233,6 +269,7 @@ def test_softmax(variant, n):
     if n > 3:
         x[2] = -np.inf  # masked position
     got = from_bytes(core._llm_k_softmax(variant, f32(x)))
+    assert np.array_equal(got, from_bytes(core._llm_k_softmax(REF, f32(x))))
     xd = x.astype(np.float64)
     e = np.exp(xd - xd.max())
     np.testing.assert_allclose(got, e / e.sum(), rtol=3e-6, atol=1e-9)
@@ -247,6 +284,7 @@ def test_swiglu(variant, n):
     g[0] = -100.0
     u = r.standard_normal(n).astype(np.float32)
     got = from_bytes(core._llm_k_swiglu(variant, f32(g), f32(u)))
+    assert np.array_equal(got, from_bytes(core._llm_k_swiglu(REF, f32(g), f32(u))))
     gd = g.astype(np.float64)
     want = gd / (1 + np.exp(-gd)) * u
     np.testing.assert_allclose(got, want, rtol=3e-6, atol=1e-12)
@@ -302,6 +340,121 @@ def test_q8_roundtrip_error_bound(vals, variant):
     # in half precision); when d underflows to zero the block reads back as zeros (as in ggml)
     bound = d32 * 0.5 + 127 * abs(d - d32) + amax * 1e-3 + (amax if d == 0.0 else 0.0)
     assert np.all(np.abs(back - x) <= bound)
+
+
+# ---- llama.cpp's own kernels (libggml-cpu), from scripts/gen_llama_reference.py ----
+
+GGML = json.loads((pathlib.Path(__file__).parent / "vectors" / "smollm2_llamacpp_greedy.json")
+                  .read_text(encoding="utf-8"))["ggml_kernels"]
+TYPE_IDS = {"F32": F32, "F16": F16, "Q4_0": Q4_0, "Q4_1": Q4_1, "Q8_0": Q8_0}
+
+
+def det_floats(n, seed, scale):
+    """The generator's deterministic inputs (integer arithmetic only)."""
+    i = np.arange(n, dtype=np.int64)
+    v = (i * 2654435761 + seed * 40503) % 20011 - 10005
+    return (v.astype(np.float64) * (scale / 10005.0)).astype(np.float32)
+
+
+def det_bytes(n, seed):
+    i = np.arange(n, dtype=np.int64)
+    return (((i * 2246822519 + seed * 3266489917) >> 11) & 0xFF).astype(np.uint8)
+
+
+def det_weights(t, rows, n):
+    if t == "F32":
+        return det_floats(rows * n, 11, 0.2).tobytes()
+    if t == "F16":
+        return det_floats(rows * n, 12, 0.2).astype(np.float16).tobytes()
+    nb = rows * n // 32
+    d = (np.abs(det_floats(nb, 13, 0.01)) + np.float32(1e-3)).astype(np.float16).view(np.uint8)
+    d = d.reshape(nb, 2)
+    if t == "Q4_1":
+        m = det_floats(nb, 14, 0.05).astype(np.float16).view(np.uint8).reshape(nb, 2)
+        return np.concatenate([d, m, det_bytes(nb * 16, 15).reshape(nb, 16)], axis=1).tobytes()
+    if t == "Q4_0":
+        return np.concatenate([d, det_bytes(nb * 16, 16).reshape(nb, 16)], axis=1).tobytes()
+    qs = (det_bytes(nb * 32, 17).astype(np.int16) % 255 - 127).astype(np.int8).view(np.uint8)
+    return np.concatenate([d, qs.reshape(nb, 32)], axis=1).tobytes()
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_activation_quantization_is_ggmls(variant):
+    for dt, v in GGML["quantize"].items():
+        got = core._llm_k_from_float(variant, Q8_0 if dt == "Q8_0" else Q8_1,
+                                     f32(det_floats(v["n"], 1, 4.0)))
+        assert sha(got) == v["sha256"], dt
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("case", GGML["dot"], ids=lambda c: f"{c['type']}-{c['n']}")
+def test_dot_products_are_ggmls(variant, case):
+    """ggml_vec_dot_* of llama.cpp's one-token path, bit for bit."""
+    t, rows, n = TYPE_IDS[case["type"]], case["rows"], case["n"]
+    x = det_floats(n, 2, 3.0)
+    if t == F16:
+        xb = x.astype(np.float16).tobytes()
+    elif t == F32:
+        xb = f32(x)
+    else:
+        xb = core._llm_k_from_float(variant, DOT_TYPE[t], f32(x))
+    got = from_bytes(core._llm_k_dotrows(variant, t, det_weights(case["type"], rows, n), rows, n, xb))
+    want = np.array([float.fromhex(h) for h in case["out"]], np.float32)
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_softmax_is_ggmls(variant):
+    """ggml_vec_soft_max_f32 over llama.cpp's padded length (-inf past the real entries)."""
+    v = GGML["softmax"]
+    got = core._llm_k_softmax(variant, f32(det_floats(256, 3, 12.0)[:v["n"]]))
+    assert sha(got) == v["sha256"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_swiglu_is_ggmls(variant):
+    v = GGML["swiglu"]
+    got = core._llm_k_swiglu(variant, f32(det_floats(v["n"], 4, 9.0)), f32(det_floats(v["n"], 5, 2.0)))
+    assert sha(got) == v["sha256"]
+
+
+@pytest.mark.parametrize("t", [F32, F16])
+def test_float_dot_lane_orders(t):
+    """The two summation orders, spelled out in NumPy: llama.cpp's one-token path (ggml_vec_dot:
+    element e in lane e % 16 of accumulator (e / 16) % 4, accumulators (0+2)+(1+3)) and its batch
+    path (tinyBLAS: one 16-lane accumulator), each reduced as _mm512_reduce_add_ps."""
+    n, rows = 200, 3
+    r = rng(t + 40)
+    w = r.standard_normal((rows, n)).astype(np.float32)
+    x = r.standard_normal(n).astype(np.float32)
+    if t == F16:
+        w, x = w.astype(np.float16).astype(np.float32), x.astype(np.float16).astype(np.float32)
+    wb = quantize_weights(w, t)
+    xb = activation(x, t)
+
+    def fma(a, b, c):  # one rounding: exact in float64 for F16 inputs; longdouble for F32
+        return np.float32(np.longdouble(a) * np.longdouble(b) + np.longdouble(c))
+
+    def reduce16(a):
+        t8 = [np.float32(a[i] + a[i + 8]) for i in range(8)]
+        r4 = [np.float32(t8[i] + t8[i + 4]) for i in range(4)]
+        return np.float32(np.float32(r4[0] + r4[2]) + np.float32(r4[1] + r4[3]))
+
+    for row in range(rows):
+        acc = np.zeros((4, 16), np.float32)
+        one = np.zeros(16, np.float32)
+        for e in range(n):
+            acc[(e // 16) % 4, e % 16] = fma(w[row, e], x[e], acc[(e // 16) % 4, e % 16])
+            one[e % 16] = fma(w[row, e], x[e], one[e % 16])
+        tot = np.array([np.float32(np.float32(acc[0, i] + acc[2, i]) + np.float32(acc[1, i] + acc[3, i]))
+                        for i in range(16)], np.float32)
+        got = from_bytes(core._llm_k_dotrows(REF, t, wb, rows, n, xb))[row]
+        got_batch = from_bytes(core._llm_k_dotrows(REF, t, wb, rows, n, xb, True))[row]
+        assert got == reduce16(tot) and got_batch == reduce16(one)
 
 
 # ---- named negative tests ----

@@ -1,15 +1,18 @@
 """The real SmolLM2-135M-Instruct Q4_1 model against llama.cpp's greedy continuations.
 
 tests/vectors/smollm2_llamacpp_greedy.json was made once by scripts/gen_llama_reference.py
-(llama-cpp-python, one thread, F16 KV cache, flash attention off). Both engines quantize
-activations to Q8 before every matrix product; where float rounding differs (exp approximations,
-summation order) a Q8 rounding can flip and greedy decoding may fork at a near-tie. So each case
-must either match token for token, or fork only where llama.cpp's token is within a small logit
-margin of ours, and teacher-forced on llama.cpp's tokens our top-1 must agree almost everywhere.
+(llama-cpp-python, one thread, F16 KV cache, flash attention off). The engine reproduces the
+arithmetic of llama.cpp's CPU backend bit for bit (on the machine that made the file every
+continuation is identical and every logit equal), but a different libm (cosf/sinf in the rotary
+tables) could still flip one Q8 rounding somewhere and fork greedy decoding at a near-tie. So each
+case must either match token for token, or fork only where llama.cpp's token is within a small
+logit margin of ours, and teacher-forced on llama.cpp's tokens our top-1 must agree almost
+everywhere.
 """
 import hashlib
 import json
 import pathlib
+import platform
 
 import numpy as np
 import pytest
@@ -20,9 +23,12 @@ pytestmark = pytest.mark.slow
 
 VECTORS = pathlib.Path(__file__).parent / "vectors" / "smollm2_llamacpp_greedy.json"
 NEAR_TIE = 0.3         # logits: the largest margin at which a fork is accepted
-MIN_TEACHER_FORCED = 0.95
-# Which cases stay identical depends on the kernel variant (0-2 of 9 observed), so the checks are
-# on the forks: each must be a near-tie.
+MIN_TEACHER_FORCED = 0.99
+# llama.cpp itself, teacher-forced on its own greedy tokens in one batch, agrees with them on
+# 98.3% only: inside a batch its attention products sum in another order (tinyBLAS) than when it
+# decodes one token (ggml_vec_dot_f16), which moves the logits by up to ~1. The engine follows
+# both, so a batch run must agree about as well as llama.cpp's own.
+MIN_TEACHER_FORCED_ONE_BATCH = 0.97
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +79,8 @@ def test_greedy_continuations_match_llamacpp(model, ref):
         if got == want:
             continue
         k = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-        logits = model.logits(case["prompt_ids"] + want[:k])
+        # the logits the generation saw: the prompt as one batch, then one token per pass
+        logits = model.logits(case["prompt_ids"] + want[:k], decode_from=len(case["prompt_ids"]))
         if k < len(want):
             theirs = float(logits[want[k]])     # llama.cpp's token where we differ (or stopped)
         else:
@@ -84,14 +91,39 @@ def test_greedy_continuations_match_llamacpp(model, ref):
         assert theirs >= float(np.sort(logits)[-2])  # llama.cpp's pick is among our top 2
 
 
-def test_teacher_forced_top1_agreement(model, ref):
+def teacher_forced(model, ref, one_batch):
     agree = total = 0
     for case in ref["cases"]:
         p, o = case["prompt_ids"], case["output_ids"]
-        logits = model.logits(p + o[:-1], all_positions=True)[len(p) - 1:]
+        logits = model.logits(p + o[:-1], all_positions=True,
+                              decode_from=None if one_batch else len(p))[len(p) - 1:]
         agree += int(np.sum(logits.argmax(axis=1) == np.array(o)))
         total += len(o)
-    assert agree / total >= MIN_TEACHER_FORCED, agree / total
+    return agree / total
+
+
+def test_teacher_forced_top1_agreement(model, ref):
+    """On llama.cpp's tokens, fed as its generation fed them (prompt batch, then one by one)."""
+    assert teacher_forced(model, ref, one_batch=False) >= MIN_TEACHER_FORCED
+
+
+def test_teacher_forced_in_one_batch(model, ref):
+    assert teacher_forced(model, ref, one_batch=True) >= MIN_TEACHER_FORCED_ONE_BATCH
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.machine() != "x86_64"
+                    or platform.libc_ver()[0] != "glibc",
+                    reason="the digests were made with glibc's x86-64 cosf/sinf/powf (rotary tables)")
+@pytest.mark.parametrize("one_batch", [False, True], ids=["as-generated", "one-batch"])
+def test_logits_are_llamacpps_bit_for_bit(model, ref, one_batch):
+    """Every logit llama.cpp computed on its own tokens, fed back as its generation fed them and
+    all in one batch (where its arithmetic differs a little, and the engine's with it)."""
+    for case in ref["cases"]:
+        p, o = case["prompt_ids"], case["output_ids"]
+        logits = model.logits(p + o[:-1], all_positions=True,
+                              decode_from=None if one_batch else len(p))[len(p) - 1:]
+        key = "one_batch" if one_batch else "generation"
+        assert hashlib.sha256(logits.tobytes()).hexdigest() == case["logits_sha256"][key], case["prompt"][:30]
 
 
 def test_generated_text_reads_like_llamacpp(model, ref):

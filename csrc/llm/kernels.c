@@ -1,9 +1,12 @@
 /* kernels.c: scalar reference kernels, the variant tables and CPU dispatch.
  *
- * The reference kernels follow ggml's scalar code (same block formats, same quantization of the
- * activations, sums of squares and softmax sums in double) so that the engine reproduces
- * llama.cpp's numbers closely; the SIMD variants in kernels_avx2.c / kernels_avx512.c quantize
- * bit-identically and differ only in float summation order.
+ * The engine reproduces the arithmetic of llama.cpp's CPU backend (ggml built for AVX-512) bit for
+ * bit, because a 30-layer model that requantizes its activations to 8 bits before every product
+ * turns any rounding difference into a different token sooner or later. So the reference kernels
+ * here spell out ggml's SIMD arithmetic lane by lane: which products go into which of the 8 or 16
+ * float lanes, where a fused multiply-add rounds once, the order of the horizontal sums, and
+ * ggml's own exp approximation. The SIMD variants in kernels_avx2.c and kernels_avx512.c compute
+ * the same bits faster; the tests check every variant against this file bit for bit.
  */
 #include <math.h>
 #include <pthread.h>
@@ -109,7 +112,7 @@ static void q4_0_to_float_ref(const void *vx, float *y, size_t n)
     const pcc_block_q4_0 *x = vx;
     for (size_t i = 0; i < n / PCC_QK; i++) {
         const float d = H2F(x[i].d);
-        for (int j = 0; j < PCC_QK / 2; j++) {
+        for (size_t j = 0; j < PCC_QK / 2; j++) {
             y[i * PCC_QK + j] = (float)((x[i].qs[j] & 0x0F) - 8) * d;
             y[i * PCC_QK + j + PCC_QK / 2] = (float)((x[i].qs[j] >> 4) - 8) * d;
         }
@@ -121,9 +124,10 @@ static void q4_1_to_float_ref(const void *vx, float *y, size_t n)
     const pcc_block_q4_1 *x = vx;
     for (size_t i = 0; i < n / PCC_QK; i++) {
         const float d = H2F(x[i].d), m = H2F(x[i].m);
-        for (int j = 0; j < PCC_QK / 2; j++) {
-            y[i * PCC_QK + j] = (float)(x[i].qs[j] & 0x0F) * d + m;
-            y[i * PCC_QK + j + PCC_QK / 2] = (float)(x[i].qs[j] >> 4) * d + m;
+        for (size_t j = 0; j < PCC_QK / 2; j++) {
+            /* one rounding, as ggml's compiler contracts q * d + m */
+            y[i * PCC_QK + j] = fmaf((float)(x[i].qs[j] & 0x0F), d, m);
+            y[i * PCC_QK + j + PCC_QK / 2] = fmaf((float)(x[i].qs[j] >> 4), d, m);
         }
     }
 }
@@ -133,7 +137,7 @@ static void q8_0_to_float_ref(const void *vx, float *y, size_t n)
     const pcc_block_q8_0 *x = vx;
     for (size_t i = 0; i < n / PCC_QK; i++) {
         const float d = H2F(x[i].d);
-        for (int j = 0; j < PCC_QK; j++)
+        for (size_t j = 0; j < PCC_QK; j++)
             y[i * PCC_QK + j] = (float)x[i].qs[j] * d;
     }
 }
@@ -143,75 +147,136 @@ static void q8_1_to_float_ref(const void *vx, float *y, size_t n)
     const pcc_block_q8_1 *x = vx;
     for (size_t i = 0; i < n / PCC_QK; i++) {
         const float d = H2F(x[i].d);
-        for (int j = 0; j < PCC_QK; j++)
+        for (size_t j = 0; j < PCC_QK; j++)
             y[i * PCC_QK + j] = (float)x[i].qs[j] * d;
     }
 }
 
 /* ---- dot products ---- */
 
+/* ggml's horizontal sums: hsum_float_8 (upper half + lower half, then (0+2)+(1+3)) and
+ * _mm512_reduce_add_ps (the same after folding 16 lanes onto 8). */
+static float hsum8_ref(const float a[8])
+{
+    const float r0 = a[0] + a[4], r1 = a[1] + a[5], r2 = a[2] + a[6], r3 = a[3] + a[7];
+    return (r0 + r2) + (r1 + r3);
+}
+
+static float hsum16_ref(const float a[16])
+{
+    float t[8];
+    for (int l = 0; l < 8; l++)
+        t[l] = a[l] + a[l + 8];
+    return hsum8_ref(t);
+}
+
+/* Float dot products, as ggml_vec_dot_f32/_f16 (GGML_F32_STEP 64): element e goes to lane e % 16
+ * of accumulator (e / 16) % 4, the accumulators are added (0+2)+(1+3), then reduced. n is taken as
+ * rounded up to a multiple of 64 with zeros, which is exact for ggml's lengths (head sizes, the KV
+ * length padded to 256). F16 x F16 products are exact in float, so an FMA there is an add. */
 static void dot_f32_ref(size_t n, float *s, const void *vw, const void *vx)
 {
     const float *w = vw, *x = vx;
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++)
-        sum += (double)(w[i] * x[i]);
-    *s = (float)sum;
+    float acc[4][16] = {{0}};
+    for (size_t e = 0; e < n; e++)
+        acc[(e / 16) % 4][e % 16] = fmaf(w[e], x[e], acc[(e / 16) % 4][e % 16]);
+    float t[16];
+    for (int l = 0; l < 16; l++)
+        t[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    *s = hsum16_ref(t);
 }
 
 static void dot_f16_ref(size_t n, float *s, const void *vw, const void *vx)
 {
     const uint16_t *w = vw, *x = vx;
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++)
-        sum += (double)(H2F(w[i]) * H2F(x[i]));
-    *s = (float)sum;
+    float acc[4][16] = {{0}};
+    for (size_t e = 0; e < n; e++)
+        acc[(e / 16) % 4][e % 16] += H2F(w[e]) * H2F(x[e]);
+    float t[16];
+    for (int l = 0; l < 16; l++)
+        t[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    *s = hsum16_ref(t);
+}
+
+/* Float dot products as llamafile's tinyBLAS computes them when llama.cpp multiplies a batch of
+ * two or more tokens: one 16-lane accumulator (element e to lane e % 16), then reduced. */
+static void dot_f32_batch_ref(size_t n, float *s, const void *vw, const void *vx)
+{
+    const float *w = vw, *x = vx;
+    float acc[16] = {0};
+    for (size_t e = 0; e < n; e++)
+        acc[e % 16] = fmaf(w[e], x[e], acc[e % 16]);
+    *s = hsum16_ref(acc);
+}
+
+static void dot_f16_batch_ref(size_t n, float *s, const void *vw, const void *vx)
+{
+    const uint16_t *w = vw, *x = vx;
+    float acc[16] = {0};
+    for (size_t e = 0; e < n; e++)
+        acc[e % 16] += H2F(w[e]) * H2F(x[e]);
+    *s = hsum16_ref(acc);
+}
+
+/* Quantized dot products, as ggml's AVX2 kernels (which its AVX-512 build also runs): per block an
+ * integer dot product in 8 lanes of 4 consecutive elements, scaled by d_w * d_x (exact: a product
+ * of two halves) and added to the lane's accumulator with one rounding (FMA); then hsum_float_8.
+ * Q4_1 adds sum(m_w * s_x) (exact products) in a separate float. */
+static inline int nib(const uint8_t *qs, int e)
+{
+    return e < PCC_QK / 2 ? qs[e] & 0x0F : qs[e - PCC_QK / 2] >> 4;
 }
 
 static void dot_q4_0_ref(size_t n, float *s, const void *vw, const void *vx)
 {
     const pcc_block_q4_0 *w = vw;
     const pcc_block_q8_0 *x = vx;
-    float sum = 0.0f;
+    float acc[8] = {0};
     for (size_t i = 0; i < n / PCC_QK; i++) {
-        int si = 0;
-        for (int j = 0; j < PCC_QK / 2; j++) {
-            si += ((w[i].qs[j] & 0x0F) - 8) * x[i].qs[j];
-            si += ((w[i].qs[j] >> 4) - 8) * x[i].qs[j + PCC_QK / 2];
+        const float d = H2F(w[i].d) * H2F(x[i].d);
+        for (int l = 0; l < 8; l++) {
+            int si = 0;
+            for (int e = 4 * l; e < 4 * l + 4; e++)
+                si += (nib(w[i].qs, e) - 8) * x[i].qs[e];
+            acc[l] = fmaf(d, (float)si, acc[l]);
         }
-        sum += (float)si * H2F(w[i].d) * H2F(x[i].d);
     }
-    *s = sum;
+    *s = hsum8_ref(acc);
 }
 
 static void dot_q4_1_ref(size_t n, float *s, const void *vw, const void *vx)
 {
     const pcc_block_q4_1 *w = vw;
     const pcc_block_q8_1 *x = vx;
-    float sum = 0.0f;
+    float acc[8] = {0}, summs = 0.0f;
     for (size_t i = 0; i < n / PCC_QK; i++) {
-        int si = 0;
-        for (int j = 0; j < PCC_QK / 2; j++) {
-            si += (w[i].qs[j] & 0x0F) * x[i].qs[j];
-            si += (w[i].qs[j] >> 4) * x[i].qs[j + PCC_QK / 2];
+        summs += H2F(w[i].m) * H2F(x[i].s);
+        const float d = H2F(w[i].d) * H2F(x[i].d);
+        for (int l = 0; l < 8; l++) {
+            int si = 0;
+            for (int e = 4 * l; e < 4 * l + 4; e++)
+                si += nib(w[i].qs, e) * x[i].qs[e];
+            acc[l] = fmaf(d, (float)si, acc[l]);
         }
-        sum += H2F(w[i].d) * H2F(x[i].d) * (float)si + H2F(w[i].m) * H2F(x[i].s);
     }
-    *s = sum;
+    *s = hsum8_ref(acc) + summs;
 }
 
 static void dot_q8_0_ref(size_t n, float *s, const void *vw, const void *vx)
 {
     const pcc_block_q8_0 *w = vw;
     const pcc_block_q8_0 *x = vx;
-    float sum = 0.0f;
+    float acc[8] = {0};
     for (size_t i = 0; i < n / PCC_QK; i++) {
-        int si = 0;
-        for (int j = 0; j < PCC_QK; j++)
-            si += w[i].qs[j] * x[i].qs[j];
-        sum += (float)si * H2F(w[i].d) * H2F(x[i].d);
+        const float d = H2F(w[i].d) * H2F(x[i].d);
+        for (int l = 0; l < 8; l++) {
+            int si = 0;
+            for (int e = 4 * l; e < 4 * l + 4; e++)
+                si += w[i].qs[e] * x[i].qs[e];
+            acc[l] = fmaf(d, (float)si, acc[l]);
+        }
     }
-    *s = sum;
+    *s = hsum8_ref(acc);
 }
 
 #define DOTROWS_REF(name, dot)                                                                  \
@@ -223,32 +288,60 @@ static void dot_q8_0_ref(size_t n, float *s, const void *vw, const void *vx)
     }
 DOTROWS_REF(dotrows_f32_ref, dot_f32_ref)
 DOTROWS_REF(dotrows_f16_ref, dot_f16_ref)
+DOTROWS_REF(dotrows_f32_batch_ref, dot_f32_batch_ref)
+DOTROWS_REF(dotrows_f16_batch_ref, dot_f16_batch_ref)
 DOTROWS_REF(dotrows_q4_0_ref, dot_q4_0_ref)
 DOTROWS_REF(dotrows_q4_1_ref, dot_q4_1_ref)
 DOTROWS_REF(dotrows_q8_0_ref, dot_q8_0_ref)
 
 /* ---- element-wise ---- */
 
+float pcc_ggml_expf(float x)
+{
+    /* ggml_v_expf (AVX-512), after ARM's optimized-routines expf: x = n ln2 + b with n rounded
+     * to an integer by the 1.5 * 2^23 trick, a degree-5 polynomial in b, scaled by 2^n. */
+    const float r = 0x1.8p23f;
+    const float z = fmaf(x, 0x1.715476p+0f, r);
+    const float n = z - r;
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    const float u = b * b;
+    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                              fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                         u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+    if (isnan(n))
+        return n;
+    if (fabsf(n) > 192.0f)
+        return n <= 0.0f ? 0.0f : INFINITY;
+    return ldexpf(j, (int)n); /* _mm512_scalef_ps */
+}
+
 static void rms_norm_ref(float *o, const float *x, const float *w, size_t n, float eps)
 {
+    /* ggml_compute_forward_rms_norm_f32: squares in float, summed in double, mean narrowed to
+     * float before eps is added; then ggml_mul by the weight. */
     double sum = 0.0;
     for (size_t i = 0; i < n; i++)
         sum += (double)(x[i] * x[i]);
-    const double mean = sum / (double)n;
-    const float scale = 1.0f / sqrtf((float)(mean + (double)eps));
+    const float mean = (float)(sum / (double)n);
+    const float scale = 1.0f / sqrtf(mean + eps);
     for (size_t i = 0; i < n; i++)
         o[i] = (x[i] * scale) * w[i];
 }
 
 static void softmax_ref(float *x, size_t n)
 {
+    /* ggml_vec_soft_max_f32 over 16-lane chunks (a short last chunk counts as padded with -inf,
+     * like llama.cpp's padded KV length), each chunk reduced and summed in double; then
+     * ggml_vec_scale_f32 by (float)(1 / sum). */
     float max = -INFINITY;
     for (size_t i = 0; i < n; i++)
         max = x[i] > max ? x[i] : max;
     double sum = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
-        sum += (double)x[i];
+    for (size_t i = 0; i < n; i += 16) {
+        float v[16] = {0};
+        for (size_t l = 0; l < 16 && i + l < n; l++)
+            v[l] = x[i + l] = pcc_ggml_expf(x[i + l] - max);
+        sum += (double)hsum16_ref(v);
     }
     const float inv = (float)(1.0 / sum);
     for (size_t i = 0; i < n; i++)
@@ -257,9 +350,13 @@ static void softmax_ref(float *x, size_t n)
 
 static void swiglu_ref(float *o, const float *g, const float *u, size_t n)
 {
+    /* ggml_vec_swiglu_f32: silu(g) = g / (1 + exp(-g)) with ggml's exp for whole 16-element
+     * chunks and libm's expf for the rest, times u. */
+    const size_t n16 = n & ~(size_t)15;
     for (size_t i = 0; i < n; i++) {
         const float gv = g[i];
-        o[i] = gv / (1.0f + expf(-gv)) * u[i];
+        const float e = i < n16 ? pcc_ggml_expf(0.0f - gv) : expf(-gv);
+        o[i] = gv / (1.0f + e) * u[i];
     }
 }
 
@@ -284,8 +381,9 @@ void pcc_rope(float *x, size_t n_heads, size_t head_dim, size_t n_rot, const flo
         for (size_t i = 0; i + 1 < n_rot; i += 2) {
             const float c = cs[i], s = cs[i + 1];
             const float x0 = v[i], x1 = v[i + 1];
-            v[i] = x0 * c - x1 * s;
-            v[i + 1] = x0 * s + x1 * c;
+            /* as ggml's compiler contracts x0*c - x1*s and x0*s + x1*c */
+            v[i] = fmaf(x0, c, -(x1 * s));
+            v[i + 1] = fmaf(x0, s, x1 * c);
         }
     }
 }
@@ -298,20 +396,23 @@ static void fill_ref(pcc_kernels *k)
     k->variant = PCC_KV_REF;
     k->name = "ref";
     k->types[PCC_DT_F32] = (pcc_type_traits){"F32", 1, 4, PCC_DT_F32, f32_from_float, f32_to_float,
-                                             dot_f32_ref, dotrows_f32_ref, NULL};
+                                             dot_f32_ref, dotrows_f32_ref, NULL,
+                                             dotrows_f32_batch_ref};
     k->types[PCC_DT_F16] = (pcc_type_traits){"F16", 1, 2, PCC_DT_F16, f16_from_float_ref,
-                                             f16_to_float_ref, dot_f16_ref, dotrows_f16_ref, NULL};
+                                             f16_to_float_ref, dot_f16_ref, dotrows_f16_ref, NULL,
+                                             dotrows_f16_batch_ref};
     k->types[PCC_DT_Q4_0] = (pcc_type_traits){"Q4_0", PCC_QK, sizeof(pcc_block_q4_0), PCC_DT_Q8_0,
                                               NULL, q4_0_to_float_ref, dot_q4_0_ref,
-                                              dotrows_q4_0_ref, NULL};
+                                              dotrows_q4_0_ref, NULL, NULL};
     k->types[PCC_DT_Q4_1] = (pcc_type_traits){"Q4_1", PCC_QK, sizeof(pcc_block_q4_1), PCC_DT_Q8_1,
                                               NULL, q4_1_to_float_ref, dot_q4_1_ref,
-                                              dotrows_q4_1_ref, NULL};
+                                              dotrows_q4_1_ref, NULL, NULL};
     k->types[PCC_DT_Q8_0] = (pcc_type_traits){"Q8_0", PCC_QK, sizeof(pcc_block_q8_0), PCC_DT_Q8_0,
                                               q8_0_from_float_ref, q8_0_to_float_ref,
-                                              dot_q8_0_ref, dotrows_q8_0_ref, NULL};
+                                              dot_q8_0_ref, dotrows_q8_0_ref, NULL, NULL};
     k->types[PCC_DT_Q8_1] = (pcc_type_traits){"Q8_1", PCC_QK, sizeof(pcc_block_q8_1), PCC_DT_Q8_1,
-                                              q8_1_from_float_ref, q8_1_to_float_ref, NULL, NULL, NULL};
+                                              q8_1_from_float_ref, q8_1_to_float_ref, NULL, NULL, NULL,
+                                              NULL};
     k->rms_norm = rms_norm_ref;
     k->softmax = softmax_ref;
     k->swiglu = swiglu_ref;

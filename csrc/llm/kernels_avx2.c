@@ -51,23 +51,34 @@ static inline __m256 mul_sum_i8(__m256i x, __m256i y)
     return mul_sum_us8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
 }
 
-/* exp(x) for 8 lanes: Cephes-style range reduction and polynomial, about 1 ulp. */
-static inline __m256 exp8(__m256 x)
+/* ggml_v_expf (see pcc_ggml_expf) for 8 lanes. AVX2 has no scalef, so 2^n is applied as two
+ * exact power-of-two factors 2^floor(n/2) and 2^(n - floor(n/2)): j * 2^n rounds once, as
+ * ggml's AVX-512 build rounds it. */
+static inline __m256 ggml_exp8(__m256 x)
 {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.3762626647949f));
-    const __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    const __m256 r = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 n = _mm256_sub_ps(z, r);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    const __m256 k1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    const __m256 k2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    const __m256 res = _mm256_mul_ps(_mm256_mul_ps(j, k1), k2);
+    const __m256 big = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), n), _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    if (!_mm256_movemask_ps(big))
+        return res;
+    /* |n| > 192: 0 below, infinity above */
+    const __m256 alt = _mm256_andnot_ps(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ),
+                                        _mm256_set1_ps(INFINITY));
+    return _mm256_blendv_ps(res, alt, big);
 }
 
 /* ---- conversions ---- */
@@ -185,45 +196,98 @@ static void q8_0_to_float(const void *vx, float *y, size_t n)
 
 /* ---- dot products ---- */
 
+/* Float dot products in ggml_vec_dot_f32/_f16's order on AVX-512 (see kernels.c): 4 accumulators
+ * of 16 lanes, each held here as two 8-lane halves; a short tail counts as padded with zeros. */
+#define LDH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+
+static inline float reduce4x16(__m256 a[4][2])
+{
+    const __m256 lo = _mm256_add_ps(_mm256_add_ps(a[0][0], a[2][0]), _mm256_add_ps(a[1][0], a[3][0]));
+    const __m256 hi = _mm256_add_ps(_mm256_add_ps(a[0][1], a[2][1]), _mm256_add_ps(a[1][1], a[3][1]));
+    return hsum8(_mm256_add_ps(lo, hi));
+}
+
 static inline float dot_f32_1(size_t n, const float *w, const float *x)
 {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 a[4][2];
+    for (int j = 0; j < 4; j++)
+        a[j][0] = a[j][1] = _mm256_setzero_ps();
     size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    for (; i + 64 <= n; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int h = 0; h < 2; h++)
+                a[j][h] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16 * j + 8 * h),
+                                          _mm256_loadu_ps(x + i + 16 * j + 8 * h), a[j][h]);
+    if (i < n) {
+        float tw[64] = {0}, tx[64] = {0};
+        memcpy(tw, w + i, (n - i) * sizeof(float));
+        memcpy(tx, x + i, (n - i) * sizeof(float));
+        for (int j = 0; j < 4; j++)
+            for (int h = 0; h < 2; h++)
+                a[j][h] = _mm256_fmadd_ps(_mm256_loadu_ps(tw + 16 * j + 8 * h),
+                                          _mm256_loadu_ps(tx + 16 * j + 8 * h), a[j][h]);
     }
-    for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++)
-        s += w[i] * x[i];
-    return s;
+    return reduce4x16(a);
 }
 
 static inline float dot_f16_1(size_t n, const uint16_t *w, const uint16_t *x)
 {
-#define LDH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 a[4][2];
+    for (int j = 0; j < 4; j++)
+        a[j][0] = a[j][1] = _mm256_setzero_ps();
     size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(LDH(w + i), LDH(x + i), a0);
-        a1 = _mm256_fmadd_ps(LDH(w + i + 8), LDH(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(LDH(w + i + 16), LDH(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(LDH(w + i + 24), LDH(x + i + 24), a3);
+    for (; i + 64 <= n; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int h = 0; h < 2; h++)
+                a[j][h] = _mm256_fmadd_ps(LDH(w + i + 16 * j + 8 * h), LDH(x + i + 16 * j + 8 * h), a[j][h]);
+    if (i < n) {
+        uint16_t tw[64] = {0}, tx[64] = {0};
+        memcpy(tw, w + i, (n - i) * sizeof(uint16_t));
+        memcpy(tx, x + i, (n - i) * sizeof(uint16_t));
+        for (int j = 0; j < 4; j++)
+            for (int h = 0; h < 2; h++)
+                a[j][h] = _mm256_fmadd_ps(LDH(tw + 16 * j + 8 * h), LDH(tx + 16 * j + 8 * h), a[j][h]);
     }
-    for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(LDH(w + i), LDH(x + i), a0);
-#undef LDH
-    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++)
-        s += h2f(w[i]) * h2f(x[i]);
-    return s;
+    return reduce4x16(a);
 }
+
+/* tinyBLAS's order (batches of 2+ tokens): one 16-lane accumulator. */
+static inline float dot_f32_batch_1(size_t n, const float *w, const float *x)
+{
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        lo = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), lo);
+        hi = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), hi);
+    }
+    if (i < n) {
+        float tw[16] = {0}, tx[16] = {0};
+        memcpy(tw, w + i, (n - i) * sizeof(float));
+        memcpy(tx, x + i, (n - i) * sizeof(float));
+        lo = _mm256_fmadd_ps(_mm256_loadu_ps(tw), _mm256_loadu_ps(tx), lo);
+        hi = _mm256_fmadd_ps(_mm256_loadu_ps(tw + 8), _mm256_loadu_ps(tx + 8), hi);
+    }
+    return hsum8(_mm256_add_ps(lo, hi));
+}
+
+static inline float dot_f16_batch_1(size_t n, const uint16_t *w, const uint16_t *x)
+{
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        lo = _mm256_fmadd_ps(LDH(w + i), LDH(x + i), lo);
+        hi = _mm256_fmadd_ps(LDH(w + i + 8), LDH(x + i + 8), hi);
+    }
+    if (i < n) {
+        uint16_t tw[16] = {0}, tx[16] = {0};
+        memcpy(tw, w + i, (n - i) * sizeof(uint16_t));
+        memcpy(tx, x + i, (n - i) * sizeof(uint16_t));
+        lo = _mm256_fmadd_ps(LDH(tw), LDH(tx), lo);
+        hi = _mm256_fmadd_ps(LDH(tw + 8), LDH(tx + 8), hi);
+    }
+    return hsum8(_mm256_add_ps(lo, hi));
+}
+#undef LDH
 
 static inline float dot_q4_0_1(size_t nb, const pcc_block_q4_0 *w, const pcc_block_q8_0 *x)
 {
@@ -279,6 +343,16 @@ static void dotrows_f16(size_t n, size_t nr, float *s, const void *w, size_t ws,
     for (size_t r = 0; r < nr; r++)
         s[r] = dot_f16_1(n, (const uint16_t *)((const uint8_t *)w + r * ws), x);
 }
+static void dotrows_f32_batch(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
+{
+    for (size_t r = 0; r < nr; r++)
+        s[r] = dot_f32_batch_1(n, (const float *)((const uint8_t *)w + r * ws), x);
+}
+static void dotrows_f16_batch(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
+{
+    for (size_t r = 0; r < nr; r++)
+        s[r] = dot_f16_batch_1(n, (const uint16_t *)((const uint8_t *)w + r * ws), x);
+}
 static void dotrows_q4_0(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
 {
     for (size_t r = 0; r < nr; r++)
@@ -297,23 +371,33 @@ static void dotrows_q8_0(size_t n, size_t nr, float *s, const void *w, size_t ws
 
 /* ---- element-wise ---- */
 
+/* ggml_vec_soft_max_f32: 16-lane chunks (two halves here), each reduced and summed in double; a
+ * short last chunk is padded with -inf (exp 0), as llama.cpp's KV length is. */
 static void softmax(float *x, size_t n)
 {
     float max = -INFINITY;
     for (size_t i = 0; i < n; i++)
         max = x[i] > max ? x[i] : max;
     const __m256 vm = _mm256_set1_ps(max);
-    __m256 acc = _mm256_setzero_ps();
+    double sum = 0.0;
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
-        _mm256_storeu_ps(x + i, e);
-        acc = _mm256_add_ps(acc, e);
+    for (; i + 16 <= n; i += 16) {
+        const __m256 lo = ggml_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        const __m256 hi = ggml_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm));
+        _mm256_storeu_ps(x + i, lo);
+        _mm256_storeu_ps(x + i + 8, hi);
+        sum += (double)hsum8(_mm256_add_ps(lo, hi));
     }
-    double sum = (double)hsum8(acc);
-    for (; i < n; i++) {
-        x[i] = expf(x[i] - max);
-        sum += (double)x[i];
+    if (i < n) {
+        float t[16];
+        for (size_t l = 0; l < 16; l++)
+            t[l] = i + l < n ? x[i + l] : -INFINITY;
+        const __m256 lo = ggml_exp8(_mm256_sub_ps(_mm256_loadu_ps(t), vm));
+        const __m256 hi = ggml_exp8(_mm256_sub_ps(_mm256_loadu_ps(t + 8), vm));
+        _mm256_storeu_ps(t, lo);
+        _mm256_storeu_ps(t + 8, hi);
+        memcpy(x + i, t, (n - i) * sizeof(float));
+        sum += (double)hsum8(_mm256_add_ps(lo, hi));
     }
     const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
     for (i = 0; i + 8 <= n; i += 8)
@@ -322,13 +406,15 @@ static void softmax(float *x, size_t n)
         x[i] *= (float)(1.0 / sum);
 }
 
+/* ggml_vec_swiglu_f32: ggml's exp over whole 16-element chunks, libm's expf for the rest. */
 static void swiglu(float *o, const float *g, const float *u, size_t n)
 {
-    size_t i = 0;
+    const size_t n16 = n & ~(size_t)15;
     const __m256 one = _mm256_set1_ps(1.0f);
-    for (; i + 8 <= n; i += 8) {
+    size_t i = 0;
+    for (; i < n16; i += 8) {
         const __m256 gv = _mm256_loadu_ps(g + i);
-        const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), gv));
+        const __m256 e = ggml_exp8(_mm256_sub_ps(_mm256_setzero_ps(), gv));
         const __m256 si = _mm256_div_ps(gv, _mm256_add_ps(one, e));
         _mm256_storeu_ps(o + i, _mm256_mul_ps(si, _mm256_loadu_ps(u + i)));
     }
@@ -353,6 +439,8 @@ void pcc_kernels_fill_avx2(pcc_kernels *k)
     t[PCC_DT_F16].to_float = f16_to_float;
     t[PCC_DT_F16].dot = dot_f16;
     t[PCC_DT_F16].dotrows = dotrows_f16;
+    t[PCC_DT_F32].dotrows_batch = dotrows_f32_batch;
+    t[PCC_DT_F16].dotrows_batch = dotrows_f16_batch;
     t[PCC_DT_Q4_0].to_float = q4_0_to_float;
     t[PCC_DT_Q4_0].dot = dot_q4_0;
     t[PCC_DT_Q4_0].dotrows = dotrows_q4_0;

@@ -31,6 +31,9 @@ _Static_assert(sizeof(pcc_block_q4_1) == 20, "q4_1 block");
 _Static_assert(sizeof(pcc_block_q8_0) == 34, "q8_0 block");
 _Static_assert(sizeof(pcc_block_q8_1) == 36, "q8_1 block");
 
+/* pcc_ggml_expf is ggml's AVX-512 exp approximation (ggml_v_expf) for one float. */
+float pcc_ggml_expf(float x);
+
 /* Fill k (already holding the reference kernels) with a variant's overrides. */
 void pcc_kernels_fill_avx2(pcc_kernels *k);
 void pcc_kernels_fill_avx512(pcc_kernels *k);

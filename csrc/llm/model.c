@@ -3,10 +3,17 @@
  * Weights stay in the GGUF file's read-only mapping; the run state and the KV cache are buffers
  * of one arena owned by the caller (a generation). Matrix-vector products quantize the activation
  * to the weight type's dot type once and split the rows over the pool's threads; a prompt is run
- * in batches, either with the same quantized kernels tiled over the batch or by dequantizing
- * tiles of weights to F32 and calling BLAS sgemm (options.prefill). Attention follows llama.cpp's
- * non-flash path: K and V cached in F16 (or F32), Q and the attention weights converted to the
- * cache type for the two products, softmax in F32.
+ * in batches with the same quantized kernels tiled over the batch (or, with options.prefill 2, by
+ * dequantizing tiles of weights to F32 and calling BLAS sgemm: faster on some machines, but not
+ * llama.cpp's arithmetic). Attention follows llama.cpp's non-flash path: K and V cached in F16
+ * (or F32), Q and the attention weights converted to the cache type for the two products, softmax
+ * in F32.
+ *
+ * The arithmetic is llama.cpp's (ggml CPU backend) bit for bit, including where llama.cpp's
+ * differs between a batch of tokens and a single one: its float products (the two attention
+ * products; the weight products of F16/F32 models) go through llamafile's tinyBLAS, which sums
+ * in a different order, when a forward pass holds two or more tokens. pcc_forward treats a call
+ * with two or more tokens (a prompt) as such a batch and a single token (a decode step) not.
  */
 #include <cblas.h>
 #include <math.h>
@@ -246,7 +253,8 @@ static pcc_status model_init(pcc_llm_model *m, const pcc_llm_options *opt)
         return PCC_E_INVALID;
     m->threads = threads;
     m->kv_type = opt && opt->kv_f32 ? PCC_DT_F32 : PCC_DT_F16;
-    m->prefill = opt && opt->prefill ? opt->prefill : 2; /* measured faster; see bench_llm.py */
+    /* the quantized kernels by default: llama.cpp's arithmetic, and faster than its prefill */
+    m->prefill = opt && opt->prefill ? opt->prefill : 1;
     if (m->prefill < 1 || m->prefill > 2)
         return PCC_E_INVALID;
     if (m->prefill == 2)
@@ -381,6 +389,7 @@ typedef struct mm_job {
     size_t xq_stride;
     const float *xf;    /* n rows of F32 activations (sgemm path) */
     size_t n;
+    bool batch;         /* part of a multi-token batch: llama.cpp's batch arithmetic */
 } mm_job;
 
 static void mm_rows(const mm_job *j, int ith, size_t i, size_t r0, size_t r1)
@@ -388,8 +397,10 @@ static void mm_rows(const mm_job *j, int ith, size_t i, size_t r0, size_t r1)
     const pcc_mat *w = j->w[i];
     const pcc_type_traits *tt = &j->m->k->types[w->type];
     const size_t cols = w->cols;
+    /* F32/F16 weights: tinyBLAS's summation order inside a batch (quantized types sum alike) */
+    const pcc_dotrows_fn dotrows = j->batch && tt->dotrows_batch ? tt->dotrows_batch : tt->dotrows;
     if (j->n == 1) {
-        tt->dotrows(cols, r1 - r0, j->y[i] + r0, w->data + r0 * w->row_bytes, w->row_bytes, j->xq);
+        dotrows(cols, r1 - r0, j->y[i] + r0, w->data + r0 * w->row_bytes, w->row_bytes, j->xq);
         return;
     }
     if (j->xf != NULL) {
@@ -404,7 +415,7 @@ static void mm_rows(const mm_job *j, int ith, size_t i, size_t r0, size_t r1)
         }
         return;
     }
-    if (tt->gemm != NULL) {
+    if (tt->gemm != NULL && dotrows == tt->dotrows) {
         tt->gemm(cols, r1 - r0, j->n, j->y[i] + r0, j->ldy[i], w->data + r0 * w->row_bytes,
                  w->row_bytes, j->xq, j->xq_stride);
         return;
@@ -414,8 +425,8 @@ static void mm_rows(const mm_job *j, int ith, size_t i, size_t r0, size_t r1)
     for (size_t r = r0; r < r1; r += TILE_ROWS) {
         size_t nr = r1 - r < TILE_ROWS ? r1 - r : TILE_ROWS;
         for (size_t t = 0; t < j->n; t++)
-            tt->dotrows(cols, nr, j->y[i] + t * j->ldy[i] + r, w->data + r * w->row_bytes,
-                        w->row_bytes, j->xq + t * j->xq_stride);
+            dotrows(cols, nr, j->y[i] + t * j->ldy[i] + r, w->data + r * w->row_bytes,
+                    w->row_bytes, j->xq + t * j->xq_stride);
     }
 }
 
@@ -452,9 +463,9 @@ static size_t n_chunks(const pcc_llm_model *m, size_t work_units)
 }
 
 /* matmul computes y[i] = x . w[i]^T for n rows of x (dim w[0]->cols) and up to 3 matrices that
- * share the input and type. */
-static void matmul(pcc_llm_model *m, pcc_run_state *s, const float *x, size_t n, size_t nmat,
-                   const pcc_mat *const *w, float *const *y)
+ * share the input and type; batch: llama.cpp would run it with two or more rows. */
+static void matmul(pcc_llm_model *m, pcc_run_state *s, const float *x, size_t n, bool batch,
+                   size_t nmat, const pcc_mat *const *w, float *const *y)
 {
     mm_job j;
     memset(&j, 0, sizeof j);
@@ -462,6 +473,7 @@ static void matmul(pcc_llm_model *m, pcc_run_state *s, const float *x, size_t n,
     j.s = s;
     j.nmat = nmat;
     j.n = n;
+    j.batch = batch;
     for (size_t i = 0; i < nmat; i++) {
         j.w[i] = w[i];
         j.y[i] = y[i];
@@ -484,10 +496,10 @@ static void matmul(pcc_llm_model *m, pcc_run_state *s, const float *x, size_t n,
     pcc_pool_run(m->pool, mm_worker, &j, n_chunks(m, (total + 7) / 8));
 }
 
-static void matmul1(pcc_llm_model *m, pcc_run_state *s, const float *x, size_t n, const pcc_mat *w,
-                    float *y)
+static void matmul1(pcc_llm_model *m, pcc_run_state *s, const float *x, size_t n, bool batch,
+                    const pcc_mat *w, float *y)
 {
-    matmul(m, s, x, n, 1, &w, &y);
+    matmul(m, s, x, n, batch, 1, &w, &y);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -497,6 +509,7 @@ typedef struct att_job {
     const pcc_llm_model *m;
     pcc_run_state *s;
     size_t layer, n, pos0;
+    bool batch;
 } att_job;
 
 static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
@@ -509,6 +522,9 @@ static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
     const size_t group = c->n_heads / c->n_kv_heads;
     const size_t esz = m->kv_type == PCC_DT_F16 ? 2 : 4;
     const pcc_type_traits *kt = &m->k->types[m->kv_type];
+    /* llama.cpp's KQ and KQV products go through tinyBLAS in a batch when the lengths allow
+     * (head size a multiple of 16; its KV length is padded to 256) */
+    const pcc_dotrows_fn dotrows = j->batch && hd % 16 == 0 ? kt->dotrows_batch : kt->dotrows;
     const float scale = 1.0f / sqrtf((float)hd);
     const uint8_t *kc = s->kcache + j->layer * s->n_ctx * kv_dim * esz;
     const uint8_t *vc = s->vcache + j->layer * s->n_ctx * kv_dim * esz;
@@ -523,14 +539,14 @@ static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
         const size_t npos = j->pos0 + i + 1; /* causal: positions 0 .. pos */
         kt->from_float(s->q + i * dim + h * hd, q_conv, hd);
         /* scores[t] = q . k_t */
-        kt->dotrows(hd, npos, att, kc + kh * hd * esz, kv_dim * esz, q_conv);
+        dotrows(hd, npos, att, kc + kh * hd * esz, kv_dim * esz, q_conv);
         for (size_t t = 0; t < npos; t++)
             att[t] *= scale;
         m->k->softmax(att, npos);
         /* out[d] = sum_t att[t] v_t[d], V stored transposed: one row of positions per d */
         kt->from_float(att, att_conv, npos);
-        kt->dotrows(npos, hd, s->xb2 + i * dim + h * hd, vc + kh * hd * s->n_ctx * esz,
-                    s->n_ctx * esz, att_conv);
+        dotrows(npos, hd, s->xb2 + i * dim + h * hd, vc + kh * hd * s->n_ctx * esz,
+                s->n_ctx * esz, att_conv);
     }
 }
 
@@ -562,7 +578,7 @@ static void store_kv(const pcc_llm_model *m, pcc_run_state *s, size_t l, size_t 
 }
 
 static void forward_batch(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids, size_t n,
-                          size_t pos0, float *logits, bool all)
+                          size_t pos0, bool batch, float *logits, bool all)
 {
     const pcc_llm_config *c = &m->cfg;
     const pcc_kernels *k = m->k;
@@ -581,11 +597,11 @@ static void forward_batch(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids
         if (L->wq.type == L->wk.type && L->wk.type == L->wv.type) {
             const pcc_mat *w[3] = {&L->wq, &L->wk, &L->wv};
             float *y[3] = {s->q, s->k, s->v};
-            matmul(m, s, s->xb, n, 3, w, y);
+            matmul(m, s, s->xb, n, batch, 3, w, y);
         } else {
-            matmul1(m, s, s->xb, n, &L->wq, s->q);
-            matmul1(m, s, s->xb, n, &L->wk, s->k);
-            matmul1(m, s, s->xb, n, &L->wv, s->v);
+            matmul1(m, s, s->xb, n, batch, &L->wq, s->q);
+            matmul1(m, s, s->xb, n, batch, &L->wk, s->k);
+            matmul1(m, s, s->xb, n, batch, &L->wv, s->v);
         }
         for (size_t i = 0; i < n; i++) {
             const float *cs = s->rope_cs + i * c->n_rot;
@@ -593,9 +609,9 @@ static void forward_batch(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids
             pcc_rope(s->k + i * kv_dim, c->n_kv_heads, c->head_dim, c->n_rot, cs);
         }
         store_kv(m, s, l, n, pos0);
-        att_job aj = {m, s, l, n, pos0};
+        att_job aj = {m, s, l, n, pos0, batch};
         pcc_pool_run(m->pool, att_worker, &aj, n_chunks(m, n * c->n_heads));
-        matmul1(m, s, s->xb2, n, &L->wo, s->xb);
+        matmul1(m, s, s->xb2, n, batch, &L->wo, s->xb);
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb[i];
         /* feed-forward: w_down(silu(w_gate x) * w_up x) */
@@ -604,13 +620,14 @@ static void forward_batch(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids
         if (L->wg.type == L->wu.type) {
             const pcc_mat *w[2] = {&L->wg, &L->wu};
             float *y[2] = {s->hb, s->hb2};
-            matmul(m, s, s->xb, n, 2, w, y);
+            matmul(m, s, s->xb, n, batch, 2, w, y);
         } else {
-            matmul1(m, s, s->xb, n, &L->wg, s->hb);
-            matmul1(m, s, s->xb, n, &L->wu, s->hb2);
+            matmul1(m, s, s->xb, n, batch, &L->wg, s->hb);
+            matmul1(m, s, s->xb, n, batch, &L->wu, s->hb2);
         }
-        k->swiglu(s->hb, s->hb, s->hb2, n * hid);
-        matmul1(m, s, s->hb, n, &L->wd, s->xb);
+        for (size_t i = 0; i < n; i++) /* per row: ggml's exp covers whole chunks of 16 */
+            k->swiglu(s->hb + i * hid, s->hb + i * hid, s->hb2 + i * hid, hid);
+        matmul1(m, s, s->hb, n, batch, &L->wd, s->xb);
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb[i];
     }
@@ -618,10 +635,11 @@ static void forward_batch(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids
         for (size_t i = 0; i < n; i++)
             k->rms_norm(s->xb + i * dim, s->x + i * dim, m->output_norm, dim, c->norm_eps);
         /* logits rows are written straight to the caller's buffer, vocab floats apart */
-        matmul1(m, s, s->xb, n, &m->output, logits);
+        matmul1(m, s, s->xb, n, batch, &m->output, logits);
     } else if (logits != NULL) {
         k->rms_norm(s->xb, s->x + (n - 1) * dim, m->output_norm, dim, c->norm_eps);
-        matmul1(m, s, s->xb, 1, &m->output, logits);
+        /* llama.cpp multiplies only the rows it outputs: one here */
+        matmul1(m, s, s->xb, 1, false, &m->output, logits);
     }
 }
 
@@ -633,14 +651,15 @@ pcc_status pcc_forward(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids, s
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || (uint32_t)ids[i] >= m->cfg.vocab_size)
             return PCC_E_INVALID;
+    const bool batch = n >= 2; /* llama.cpp runs a call's tokens as one batch */
     for (size_t done = 0; done < n;) {
         size_t b = n - done < s->bmax ? n - done : s->bmax;
         bool last = done + b == n;
         if (all_out != NULL)
-            forward_batch(m, s, ids + done, b, pos0 + done,
+            forward_batch(m, s, ids + done, b, pos0 + done, batch,
                           all_out + done * (size_t)m->cfg.vocab_size, true);
         else
-            forward_batch(m, s, ids + done, b, pos0 + done, last ? s->logits : NULL, false);
+            forward_batch(m, s, ids + done, b, pos0 + done, batch, last ? s->logits : NULL, false);
         done += b;
     }
     return PCC_OK;
@@ -649,8 +668,8 @@ pcc_status pcc_forward(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids, s
 /* ------------------------------------------------------------------------------------------ */
 /* logits (tests)                                                                             */
 
-pcc_status pcc_llm_logits(pcc_llm_model *m, const int32_t *ids, size_t n, bool all, float *out,
-                          size_t max_out)
+pcc_status pcc_llm_logits(pcc_llm_model *m, const int32_t *ids, size_t n, size_t decode_from,
+                          bool all, float *out, size_t max_out)
 {
     if (m == NULL || ids == NULL || out == NULL || n == 0)
         return PCC_E_INVALID;
@@ -675,7 +694,11 @@ pcc_status pcc_llm_logits(pcc_llm_model *m, const int32_t *ids, size_t n, bool a
         st = PCC_E_NOMEM;
         goto out;
     }
-    st = pcc_forward(m, &s, ids, n, 0, all ? out : NULL);
+    /* ids[0 .. n0) as one prompt, then one token per pass as a generation decodes */
+    const size_t n0 = decode_from == 0 ? 1 : decode_from < n ? decode_from : n;
+    st = pcc_forward(m, &s, ids, n0, 0, all ? out : NULL);
+    for (size_t i = n0; st == PCC_OK && i < n; i++)
+        st = pcc_forward(m, &s, ids + i, 1, i, all ? out + i * vocab : NULL);
     if (st == PCC_OK && !all)
         memcpy(out, s.logits, vocab * sizeof(float));
 out:

@@ -218,13 +218,14 @@ done:
     return res;
 }
 
-/* logits_into(ids, out, all) : out is a writable float32 buffer */
+/* logits_into(ids, out, all, decode_from=len(ids)) : out is a writable float32 buffer */
 static PyObject *model_logits_into(ModelObject *self, PyObject *args)
 {
     PyObject *seq;
     Py_buffer out;
     int all = 0;
-    if (!PyArg_ParseTuple(args, "Ow*|p", &seq, &out, &all))
+    Py_ssize_t decode_from = PY_SSIZE_T_MAX;
+    if (!PyArg_ParseTuple(args, "Ow*|pn", &seq, &out, &all, &decode_from))
         return NULL;
     PyObject *ret = NULL;
     Py_ssize_t n;
@@ -235,13 +236,18 @@ static PyObject *model_logits_into(ModelObject *self, PyObject *args)
         pcc_py_raise(PCC_E_INVALID, "out must be a float32 buffer");
         goto done;
     }
+    if (decode_from < 0) {
+        pcc_py_raise(PCC_E_INVALID, "decode_from must not be negative");
+        goto done;
+    }
     ids = ids_from_seq(seq, &n);
     if (ids == NULL)
         goto done;
     pcc_status st;
     Py_BEGIN_ALLOW_THREADS
     lock_model(self);
-    st = pcc_llm_logits(self->m, ids, (size_t)n, all != 0, out.buf, (size_t)out.len / 4);
+    st = pcc_llm_logits(self->m, ids, (size_t)n, (size_t)decode_from, all != 0, out.buf,
+                        (size_t)out.len / 4);
     unlock_model(self);
     Py_END_ALLOW_THREADS
     if (st != PCC_OK) {
@@ -587,7 +593,8 @@ static PyMethodDef model_methods[] = {
     {"tokenize", (PyCFunction)model_tokenize, METH_VARARGS, "tokenize(text, special=True) -> list[int]"},
     {"detokenize", (PyCFunction)model_detokenize, METH_VARARGS, "detokenize(ids, special=False) -> str"},
     {"logits_into", (PyCFunction)model_logits_into, METH_VARARGS,
-     "logits_into(ids, out, all=False): write float32 logits into a writable buffer"},
+     "logits_into(ids, out, all=False, decode_from=len(ids)): write float32 logits into a "
+     "writable buffer; ids from decode_from on run one per pass"},
     {"info", (PyCFunction)model_info, METH_NOARGS, "info() -> dict"},
     {"chat_render", (PyCFunction)model_chat_render, METH_VARARGS, "chat_render([(role, content)]) -> str"},
     {"generate", (PyCFunction)(void (*)(void))model_generate, METH_VARARGS | METH_KEYWORDS,

@@ -111,21 +111,22 @@ out:
     return res;
 }
 
-/* _llm_k_dotrows(variant, wtype, w, nrows, n, x) -> bytes (nrows float32); x in the dot type.
- * nrows == 0 calls the single dot() kernel once instead (result: 1 float). */
+/* _llm_k_dotrows(variant, wtype, w, nrows, n, x, batch=False) -> bytes (nrows float32); x in the
+ * dot type. nrows == 0 calls the single dot() kernel once instead (result: 1 float); batch calls
+ * dotrows_batch (F32/F16: llama.cpp's summation order inside a batch). */
 static PyObject *k_dotrows(PyObject *m, PyObject *args)
 {
-    int v, t;
+    int v, t, batch = 0;
     Py_ssize_t nr, n;
     Py_buffer w, x;
     PyObject *res = NULL;
-    if (!PyArg_ParseTuple(args, "iiy*nny*", &v, &t, &w, &nr, &n, &x))
+    if (!PyArg_ParseTuple(args, "iiy*nny*|p", &v, &t, &w, &nr, &n, &x, &batch))
         return NULL;
     const pcc_kernels *k = get_variant(v);
     const pcc_type_traits *tt = k ? get_type(k, t) : NULL;
     if (tt == NULL)
         goto out;
-    if (tt->dot == NULL) {
+    if (tt->dot == NULL || (batch && tt->dotrows_batch == NULL)) {
         pcc_py_raise(PCC_E_UNSUPPORTED, "no dot product for this type");
         goto out;
     }
@@ -140,7 +141,9 @@ static PyObject *k_dotrows(PyObject *m, PyObject *args)
     if (res == NULL)
         goto out;
     float *s = (float *)PyBytes_AS_STRING(res);
-    if (nr == 0)
+    if (batch)
+        tt->dotrows_batch((size_t)n, rows, s, w.buf, row, x.buf);
+    else if (nr == 0)
         tt->dot((size_t)n, s, w.buf, x.buf);
     else
         tt->dotrows((size_t)n, rows, s, w.buf, row, x.buf);

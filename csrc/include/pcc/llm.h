@@ -53,7 +53,7 @@ typedef struct pcc_llm_options {
     int threads;       /* 0: one per online CPU, at most 8 */
     int kernels;       /* a pcc_kvariant; 0 is the reference kernels, so set PCC_KV_BEST (-1) */
     bool kv_f32;       /* keep the KV cache in F32 (default F16, as llama.cpp) */
-    int prefill;       /* 0 auto, 1 quantized batch kernels, 2 dequantize + BLAS sgemm */
+    int prefill;       /* 0 auto (1), 1 quantized batch kernels, 2 dequantize + BLAS sgemm */
 } pcc_llm_options;
 
 /* Sampling and stopping parameters of a generation. */
@@ -124,10 +124,15 @@ PCC_API uint64_t pcc_llm_model_weight_bytes(const pcc_llm_model *m);
 /* pcc_llm_logits runs the forward pass over n tokens at positions 0 .. n-1 in a private arena
  * and writes the logits of the last position (all == false, vocab_size floats) or of every
  * position (all == true, n * vocab_size floats, row-major) to out, which holds max_out floats.
- * Returns PCC_E_INVALID for an id out of range, n == 0 or a short out, PCC_E_LIMIT when n exceeds
- * the training context, PCC_E_NOMEM. The arena is wiped before return. */
-PCC_API pcc_status pcc_llm_logits(pcc_llm_model *m, const int32_t *ids, size_t n, bool all,
-                                  float *out, size_t max_out) PCC_WUR;
+ * ids[0 .. decode_from) run as one prompt and every later id in its own pass, as a generation
+ * decodes it (decode_from >= n: all of ids as one prompt; 0 counts as 1). The split matters to
+ * the last bits only: llama.cpp sums some products in another order inside a batch, and the
+ * engine follows it. Returns PCC_E_INVALID for an id out of range, n == 0 or a short out,
+ * PCC_E_LIMIT when n exceeds the training context, PCC_E_NOMEM. The arena is wiped before
+ * return. */
+PCC_API pcc_status pcc_llm_logits(pcc_llm_model *m, const int32_t *ids, size_t n,
+                                  size_t decode_from, bool all, float *out,
+                                  size_t max_out) PCC_WUR;
 
 /* pcc_llm_chat_render writes the model's chat prompt for msgs (ChatML, with the default system
  * prompt the GGUF chat template inserts when the first message is not a system message, and the

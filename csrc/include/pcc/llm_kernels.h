@@ -12,8 +12,11 @@
  * (Q8_0 for Q4_0 and Q8_0, Q8_1 for Q4_1, F16 for F16, F32 for F32), as ggml does, then takes one
  * dot product per weight row. Every kernel has a scalar reference (variant PCC_KV_REF) used by
  * the tests; SIMD variants (AVX2+FMA+F16C, AVX-512 with VNNI) are picked once by
- * pcc_kernels_get(PCC_KV_BEST) from what the CPU supports. All variants quantize identically
- * (round half to even), so they differ only by float summation order.
+ * pcc_kernels_get(PCC_KV_BEST) from what the CPU supports.
+ *
+ * Every variant computes the same bits as llama.cpp's CPU backend built for AVX-512 (ggml's
+ * quantizers, lane layouts, fused multiply-adds, horizontal-sum order and exp approximation), so
+ * that the engine's greedy output is llama.cpp's; kernels.c spells that arithmetic out in scalar C.
  */
 #ifndef PCC_LLM_KERNELS_H
 #define PCC_LLM_KERNELS_H
@@ -76,6 +79,10 @@ typedef struct pcc_type_traits {
     pcc_dot_fn dot;
     pcc_dotrows_fn dotrows;
     pcc_gemm_fn gemm;
+    /* F32/F16 only: the row dot products as llama.cpp computes them inside a batch of two or more
+     * tokens (llamafile's tinyBLAS: one 16-lane accumulator), where dotrows follows its one-token
+     * path (ggml_vec_dot: four). NULL for other types. */
+    pcc_dotrows_fn dotrows_batch;
 } pcc_type_traits;
 
 /* The kernels of one variant. */
@@ -85,7 +92,8 @@ typedef struct pcc_kernels {
     pcc_type_traits types[PCC_DT_Q8_1 + 1]; /* indexed by pcc_dtype; name == NULL: unsupported */
     /* o[i] = x[i] * w[i] / sqrt(mean(x^2) + eps), sum of squares in double as ggml does. */
     void (*rms_norm)(float *o, const float *x, const float *w, size_t n, float eps);
-    /* x[i] = exp(x[i] - max) / sum, in place. */
+    /* x[i] = exp(x[i] - max) / sum, in place, with ggml's exp; n is treated as padded to a
+     * multiple of 16 with -inf (llama.cpp pads its KV length). */
     void (*softmax)(float *x, size_t n);
     /* o[i] = silu(g[i]) * u[i] (SwiGLU); o may alias g or u. */
     void (*swiglu)(float *o, const float *g, const float *u, size_t n);
