@@ -71,7 +71,7 @@ def llm_demo(prompt: str, max_tokens: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--prompt", default="What is the capital of France?")
+    ap.add_argument("--prompt", default="Explain in one sentence why privacy matters.")
     ap.add_argument("--max-tokens", type=int, default=48)
     args = ap.parse_args(argv)
     crypto_demo(args.prompt)
