@@ -231,51 +231,45 @@ static PyObject *py_key_generate(PyObject *m, PyObject *args)
     return key_wrap(m, k);
 }
 
-static PyObject *py_key_from_bytes(PyObject *m, PyObject *args)
+typedef pcc_status (*key_maker)(pcc_hpke_key **, uint16_t, const uint8_t *, size_t);
+
+/* key_from_input parses (kem, bytes) per fmt and makes a key with make outside the GIL;
+ * invalid_msg names what PCC_E_INVALID / PCC_E_FORMAT mean for that input. */
+static PyObject *key_from_input(PyObject *m, PyObject *args, const char *fmt, key_maker make,
+                                const char *invalid_msg, const char *format_msg)
 {
     int kem_i;
     uint16_t kem;
-    Py_buffer raw;
+    Py_buffer in;
     pcc_hpke_key *k = NULL;
     pcc_status st;
-    if (!PyArg_ParseTuple(args, "iy*:hpke_key_from_bytes", &kem_i, &raw))
+    if (!PyArg_ParseTuple(args, fmt, &kem_i, &in))
         return NULL;
     if (!id16(kem_i, &kem)) {
-        PyBuffer_Release(&raw);
+        PyBuffer_Release(&in);
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    st = pcc_hpke_key_from_bytes(&k, kem, BUF_PTR(raw), BUF_LEN(raw));
+    st = make(&k, kem, BUF_PTR(in), BUF_LEN(in));
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&raw);
+    PyBuffer_Release(&in);
     if (st != PCC_OK)
         return pcc_py_raise(st, st == PCC_E_UNSUPPORTED ? "unsupported KEM"
-                                                        : "invalid private key encoding");
+                                : st == PCC_E_INVALID   ? invalid_msg
+                                                        : format_msg);
     return key_wrap(m, k);
+}
+
+static PyObject *py_key_from_bytes(PyObject *m, PyObject *args)
+{
+    return key_from_input(m, args, "iy*:hpke_key_from_bytes", pcc_hpke_key_from_bytes,
+                          "invalid private key encoding", "invalid private key encoding");
 }
 
 static PyObject *py_key_derive(PyObject *m, PyObject *args)
 {
-    int kem_i;
-    uint16_t kem;
-    Py_buffer ikm;
-    pcc_hpke_key *k = NULL;
-    pcc_status st;
-    if (!PyArg_ParseTuple(args, "iy*:hpke_key_derive", &kem_i, &ikm))
-        return NULL;
-    if (!id16(kem_i, &kem)) {
-        PyBuffer_Release(&ikm);
-        return NULL;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    st = pcc_hpke_key_derive(&k, kem, BUF_PTR(ikm), BUF_LEN(ikm));
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&ikm);
-    if (st != PCC_OK)
-        return pcc_py_raise(st, st == PCC_E_UNSUPPORTED ? "unsupported KEM"
-                                : st == PCC_E_INVALID ? "ikm must be at least 32 bytes"
-                                                      : "DeriveKeyPair");
-    return key_wrap(m, k);
+    return key_from_input(m, args, "iy*:hpke_key_derive", pcc_hpke_key_derive,
+                          "ikm must be at least 32 bytes", "DeriveKeyPair");
 }
 
 /* ---- HpkeContext ------------------------------------------------------------------------ */
