@@ -33,7 +33,7 @@ __all__ = [
     "TOKEN_TYPE", "NK", "NID", "NONCE_LEN", "VARIANT",
     "TokenChallenge", "TokenRequest", "TokenResponse", "Token", "IssuanceState", "Issuer",
     "token_key_id", "begin_issuance", "finalize_issuance", "verify",
-    "authorization_header", "parse_authorization", "challenge_header",
+    "authorization_header", "parse_authorization", "challenge_header", "parse_challenge_header",
 ]
 
 TOKEN_TYPE = 0x0002  #: Blind RSA (2048-bit), RFC 9578 §8.2.2
@@ -504,31 +504,59 @@ def authorization_header(token: Token) -> str:
     return f'PrivateToken token="{_b64url(token.encode())}"'
 
 
+def _private_token_params(value: str | bytes, what: str) -> dict[str, str]:
+    """Check that value is a ``PrivateToken`` credential or challenge; return its parameters."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = bytes(value).decode("ascii")
+        except UnicodeDecodeError:
+            raise FormatError(f"{what}: not ASCII") from None
+    if not isinstance(value, str):
+        raise TypeError("value must be str or bytes")
+    if len(value) > _MAX_HEADER:
+        raise FormatError(f"{what}: header value too long")
+    s = value.strip(" \t")
+    m = _TCHAR.match(s)
+    if not m or m.group().lower() != "privatetoken":
+        raise FormatError(f"{what}: scheme is not PrivateToken")
+    if m.end() < len(s) and s[m.end()] not in " \t":
+        raise FormatError(f"{what}: expected a space after the scheme")
+    return _parse_auth_params(s, m.end())
+
+
 def parse_authorization(value: str | bytes) -> Token:
     """Parse an ``Authorization: PrivateToken token=...`` value into a Token.
 
     The scheme name is case-insensitive, the value may be quoted or not, padded or not;
     unknown parameters are ignored (RFC 9577 §2.2). FormatError for anything else.
     """
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            value = bytes(value).decode("ascii")
-        except UnicodeDecodeError:
-            raise FormatError("authorization: not ASCII") from None
-    if not isinstance(value, str):
-        raise TypeError("value must be str or bytes")
-    if len(value) > _MAX_HEADER:
-        raise FormatError("authorization: header value too long")
-    s = value.strip(" \t")
-    m = _TCHAR.match(s)
-    if not m or m.group().lower() != "privatetoken":
-        raise FormatError("authorization: scheme is not PrivateToken")
-    if m.end() < len(s) and s[m.end()] not in " \t":
-        raise FormatError("authorization: expected a space after the scheme")
-    params = _parse_auth_params(s, m.end())
+    params = _private_token_params(value, "authorization")
     if "token" not in params:
         raise FormatError("authorization: no token parameter")
     return Token.decode(_b64url_decode(params["token"], "token"))
+
+
+def parse_challenge_header(value: str | bytes) -> tuple[TokenChallenge, bytes, int | None]:
+    """Parse one ``WWW-Authenticate: PrivateToken challenge=..., token-key=...[, max-age=N]``.
+
+    Returns ``(challenge, issuer_spki, max_age)`` (max_age None when absent). The token key must
+    parse as an RSA public key; unknown parameters are ignored (RFC 9577 §2.1). A header value
+    holding several challenges must be split by the caller. FormatError for anything else.
+    """
+    params = _private_token_params(value, "www-authenticate")
+    for name in ("challenge", "token-key"):
+        if name not in params:
+            raise FormatError(f"www-authenticate: no {name} parameter")
+    ch = TokenChallenge.decode(_b64url_decode(params["challenge"], "challenge"))
+    spki = _b64url_decode(params["token-key"], "token-key")
+    blindrsa.PublicKey.from_der(spki)
+    max_age = None
+    if "max-age" in params:
+        raw = params["max-age"]
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+            raise FormatError("www-authenticate: max-age is not a non-negative integer")
+        max_age = int(raw)
+    return ch, spki, max_age
 
 
 def challenge_header(ch: TokenChallenge, issuer_spki: bytes, *,

@@ -406,3 +406,33 @@ def test_challenge_header(spki):
         tokens.challenge_header(ch, b"\x30\x00")
     with pytest.raises(errors.InvalidArgument):
         tokens.challenge_header(ch, spki, max_age=-1)
+
+
+def test_parse_challenge_header_round_trip(spki):
+    ch = tokens.TokenChallenge("issuer.example", origin_info=["pcc"])
+    assert tokens.parse_challenge_header(tokens.challenge_header(ch, spki, max_age=600)) == \
+        (ch, spki, 600)
+    got = tokens.parse_challenge_header(tokens.challenge_header(ch, spki).encode())
+    assert got == (ch, spki, None)
+    # scheme and parameter names are case-insensitive; unknown parameters are ignored
+    value = tokens.challenge_header(ch, spki).replace("PrivateToken", "privatetoken")
+    value = value.replace("token-key", "Token-Key") + ', other="x"'
+    assert tokens.parse_challenge_header(value) == (ch, spki, None)
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda v: v.replace("PrivateToken", "Basic"),
+    lambda v: v.split(", token-key")[0],                     # no token-key
+    lambda v: v.replace('challenge="', 'chal="'),             # no challenge
+    lambda v: v.replace('challenge="', 'challenge="AAAA'),    # challenge does not decode
+    lambda v: v.replace('token-key="', 'token-key="MAA'),     # key is not an RSA SPKI
+    lambda v: v + ", max-age=-5",
+    lambda v: v + ", max-age=12345678901",
+    lambda v: v + ', challenge="x"',                           # duplicate parameter
+    lambda v: v[:-1],                                          # unterminated quoted string
+], ids=["scheme", "no-key", "no-challenge", "bad-challenge", "bad-key", "negative-max-age",
+        "huge-max-age", "duplicate", "unterminated"])
+def test_parse_challenge_header_rejects(spki, mutate):
+    ch = tokens.TokenChallenge("issuer.example", origin_info=["pcc"])
+    with pytest.raises(errors.FormatError):
+        tokens.parse_challenge_header(mutate(tokens.challenge_header(ch, spki)))
