@@ -86,6 +86,17 @@ def test_smashed_canary_detected_at_free():
     assert "canary" in err
 
 
+def test_small_object_smashed_canary_aborts_at_free():
+    # pcc_secure_small_alloc slots carry a canary just before the object, checked on free.
+    rc, err = run_child("""
+        from pcc import _core
+        _core._small_slot_smash_test()
+        print("survived")
+    """)
+    assert rc == -signal.SIGABRT, (rc, err)
+    assert "canary" in err
+
+
 def test_read_after_free_faults():
     # Freed secure memory is wiped and unmapped: a stale pointer cannot read it back.
     rc, err = run_child("""

@@ -1,10 +1,10 @@
 /* hpke.c: HPKE key schedule and encryption contexts, RFC 9180 §5 (modes base, psk, auth,
  * auth_psk), with the KEMs of hpke_kem.c and the primitives of hpke_prim.c.
  *
- * A context holds key, base_nonce and exporter_secret in a secure slot (hpke_mem.c). The sequence
- * number is a 64-bit counter: a context seals (or opens) at most 2^64 - 1 messages, after which
- * it answers PCC_E_STATE (RFC 9180 §5.2 allows 2^96 - 1 with Nn = 12; the bound here is lower and
- * checked before anything is encrypted). */
+ * A context holds key, base_nonce and exporter_secret in a small secure object
+ * (pcc_secure_small_alloc). The sequence number is a 64-bit counter: a context seals (or opens) at
+ * most 2^64 - 1 messages, after which it answers PCC_E_STATE (RFC 9180 §5.2 allows 2^96 - 1 with
+ * Nn = 12; the bound here is lower and checked before anything is encrypted). */
 #include <string.h>
 
 #include "hpke_internal.h"
@@ -25,7 +25,8 @@ struct pcc_hpke_ctx {
     uint8_t base_nonce[PCC_HPKE_MAX_NONCE];
     uint8_t exporter_secret[HPKE_MAX_NH];
 };
-_Static_assert(sizeof(struct pcc_hpke_ctx) <= HPKE_SLOT_DATA, "context must fit a secure slot");
+_Static_assert(sizeof(struct pcc_hpke_ctx) <= PCC_SECURE_SMALL_MAX,
+               "context must fit a secure small object");
 
 pcc_status pcc_hpke_aead_sizes(uint16_t aead, size_t *nk, size_t *nn)
 {
@@ -72,7 +73,7 @@ static pcc_hpke_ctx *ctx_new(pcc_hpke_suite suite, uint8_t mode, int is_sender)
     size_t nk, nn;
     if (pcc_hpke_aead_sizes(suite.aead, &nk, &nn) != PCC_OK)
         return NULL;
-    pcc_hpke_ctx *c = hpke_slot_alloc(sizeof *c);
+    pcc_hpke_ctx *c = pcc_secure_small_alloc(sizeof *c);
     if (c == NULL)
         return NULL;
     c->nk = nk;
@@ -394,4 +395,4 @@ pcc_status pcc_hpke_ctx_set_seq(pcc_hpke_ctx *ctx, uint64_t seq)
     return PCC_OK;
 }
 
-void pcc_hpke_ctx_free(pcc_hpke_ctx *ctx) { hpke_slot_free(ctx); }
+void pcc_hpke_ctx_free(pcc_hpke_ctx *ctx) { pcc_secure_small_free(ctx); }

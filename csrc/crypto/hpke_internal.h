@@ -17,18 +17,6 @@ typedef struct hpke_seg {
     size_t n;
 } hpke_seg;
 
-/* Keys and contexts live in fixed-size secure slots (hpke_mem.c): HPKE_SLOT_SIZE minus a
- * 16-byte header. */
-#define HPKE_SLOT_SIZE 256
-#define HPKE_SLOT_DATA (HPKE_SLOT_SIZE - 16)
-
-/* hpke_slot_alloc returns n <= HPKE_SLOT_DATA zeroed bytes of locked, guard-paged memory, or
- * NULL. */
-void *hpke_slot_alloc(size_t n);
-
-/* hpke_slot_free wipes and releases a slot. Accepts NULL; aborts on a smashed canary. */
-void hpke_slot_free(void *p);
-
 /* Objects fetched once per process (pthread_once) and shared read-only by every call. */
 typedef struct hpke_cache {
     EVP_CIPHER *aes128gcm, *aes256gcm, *chacha;

@@ -1,10 +1,10 @@
 /* hpke_kem.c: DHKEM(X25519, HKDF-SHA256) and DHKEM(P-256, HKDF-SHA256), RFC 9180 §4.1 and §7.1.
  *
- * Keys live in secure slots (hpke_mem.c) together with the EVP_PKEY built from them once (building
- * an X25519 key from raw bytes costs a scalar multiplication, so a recipient key is parsed once,
- * not per message). Peer public keys are validated: wrong length, a compressed or non-0x04 P-256
- * encoding, a point off the curve (the point at infinity has no 65-byte encoding) and an X25519
- * point of small order (all-zero shared secret) all give PCC_E_FORMAT. */
+ * Keys live in small secure objects (pcc_secure_small_alloc) together with the EVP_PKEY built from
+ * them once (building an X25519 key from raw bytes costs a scalar multiplication, so a recipient
+ * key is parsed once, not per message). Peer public keys are validated: wrong length, a
+ * compressed or non-0x04 P-256 encoding, a point off the curve (the point at infinity has no
+ * 65-byte encoding) and an X25519 point of small order (all-zero shared secret) all give PCC_E_FORMAT. */
 #include <pthread.h>
 #include <string.h>
 
@@ -30,7 +30,8 @@ struct pcc_hpke_key {
     uint8_t pk[PCC_HPKE_MAX_PK];  /* SerializePublicKey(pkX) */
     EVP_PKEY *pkey;               /* OpenSSL copy, freed (and cleared by OpenSSL) with the key */
 };
-_Static_assert(sizeof(struct pcc_hpke_key) <= HPKE_SLOT_DATA, "key must fit a secure slot");
+_Static_assert(sizeof(struct pcc_hpke_key) <= PCC_SECURE_SMALL_MAX,
+               "key must fit a secure small object");
 
 /* P-256 group order n, big-endian (SEC 2). */
 static const uint8_t P256_ORDER[32] = {
@@ -187,7 +188,7 @@ out:
 
 static pcc_hpke_key *key_alloc(uint16_t kem)
 {
-    pcc_hpke_key *k = hpke_slot_alloc(sizeof *k);
+    pcc_hpke_key *k = pcc_secure_small_alloc(sizeof *k);
     if (k != NULL)
         k->kem = kem;
     return k;
@@ -198,7 +199,7 @@ void pcc_hpke_key_free(pcc_hpke_key *key)
     if (key == NULL)
         return;
     EVP_PKEY_free(key->pkey);
-    hpke_slot_free(key); /* wipes sk */
+    pcc_secure_small_free(key); /* wipes sk */
 }
 
 uint16_t pcc_hpke_key_kem(const pcc_hpke_key *key) { return key ? key->kem : 0; }

@@ -10,7 +10,6 @@
 #include "pcc/buf.h"
 #include "pcc/secure.h"
 
-#include "hpke_internal.h"
 
 static const char REQUEST_LABEL[] = "message/bhttp request";   /* RFC 9458 §4.3 */
 static const char RESPONSE_LABEL[] = "message/bhttp response"; /* RFC 9458 §4.4 */
@@ -38,9 +37,11 @@ struct pcc_ohttp_response_ctx {
     resp_state s;
 };
 
-/* Contexts live in the HPKE secure slots (locked, guard-paged slabs, wiped on free) rather than
- * one pcc_secure_alloc mapping each: a mapping per request cost several system calls. */
-_Static_assert(sizeof(resp_state) <= HPKE_SLOT_DATA, "OHTTP context must fit an HPKE slot");
+/* Contexts are small secure objects (pcc_secure_small_alloc: slots of locked, guard-paged slabs,
+ * wiped on free) rather than one pcc_secure_alloc mapping each: a mapping per request cost
+ * several system calls. */
+_Static_assert(sizeof(resp_state) <= PCC_SECURE_SMALL_MAX,
+               "OHTTP context must fit a secure small object");
 
 typedef struct gw_entry {
     pcc_ohttp_key_config cfg;
@@ -357,7 +358,7 @@ static pcc_status encapsulate_request(pcc_ohttp_client_ctx **ctx, uint8_t *out, 
         return st;
     if (out == NULL || max_out < need)
         return PCC_E_LIMIT;
-    if ((c = hpke_slot_alloc(sizeof *c)) == NULL)
+    if ((c = pcc_secure_small_alloc(sizeof *c)) == NULL)
         return PCC_E_NOMEM;
     c->s.suite = (pcc_hpke_suite){cfg->kem, suite.kdf, suite.aead};
     c->s.key_id = cfg->key_id;
@@ -393,7 +394,7 @@ static pcc_status encapsulate_request(pcc_ohttp_client_ctx **ctx, uint8_t *out, 
     c = NULL;
 out:
     pcc_hpke_ctx_free(hctx);
-    hpke_slot_free(c);
+    pcc_secure_small_free(c);
     if (st != PCC_OK)
         pcc_wipe(out, max_out);
     return st;
@@ -460,7 +461,7 @@ pcc_status pcc_ohttp_client_decapsulate_response(const pcc_ohttp_client_ctx *ctx
 
 pcc_hpke_suite pcc_ohttp_client_ctx_suite(const pcc_ohttp_client_ctx *ctx) { return ctx->s.suite; }
 
-void pcc_ohttp_client_ctx_free(pcc_ohttp_client_ctx *ctx) { hpke_slot_free(ctx); }
+void pcc_ohttp_client_ctx_free(pcc_ohttp_client_ctx *ctx) { pcc_secure_small_free(ctx); }
 
 /* ---- gateway ---- */
 
@@ -543,7 +544,7 @@ pcc_status pcc_ohttp_gateway_decapsulate(const pcc_ohttp_gateway *gw, pcc_ohttp_
         return PCC_E_LIMIT;
     if ((out == NULL && ct_len > PCC_HPKE_TAG_LEN) || max_out < ct_len - PCC_HPKE_TAG_LEN)
         return PCC_E_LIMIT;
-    if ((c = hpke_slot_alloc(sizeof *c)) == NULL)
+    if ((c = pcc_secure_small_alloc(sizeof *c)) == NULL)
         return PCC_E_NOMEM;
     c->s.suite = suite;
     c->s.key_id = key_id;
@@ -573,7 +574,7 @@ pcc_status pcc_ohttp_gateway_decapsulate(const pcc_ohttp_gateway *gw, pcc_ohttp_
     c = NULL;
 out:
     pcc_hpke_ctx_free(hctx);
-    hpke_slot_free(c);
+    pcc_secure_small_free(c);
     if (st != PCC_OK && out != NULL)
         pcc_wipe(out, max_out);
     return st;
@@ -644,4 +645,4 @@ pcc_hpke_suite pcc_ohttp_response_ctx_suite(const pcc_ohttp_response_ctx *ctx)
     return ctx->s.suite;
 }
 
-void pcc_ohttp_response_ctx_free(pcc_ohttp_response_ctx *ctx) { hpke_slot_free(ctx); }
+void pcc_ohttp_response_ctx_free(pcc_ohttp_response_ctx *ctx) { pcc_secure_small_free(ctx); }

@@ -1,9 +1,22 @@
-/* py_secure.c: minimal access to secure memory, for tests (pcc._core.SecureBuffer, Arena). */
+/* py_secure.c: minimal access to secure memory, for tests (pcc._core.SecureBuffer, Arena,
+ * _small_slot_smash_test). */
 #include "pymod.h"
 
 #include <string.h>
 
 #include "pcc/secure.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PY_SECURE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(PY_SECURE_ASAN)
+#define PY_SECURE_ASAN 1
+#endif
+#ifdef PY_SECURE_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 typedef struct {
     PyObject_HEAD
@@ -290,9 +303,30 @@ static PyObject *py_wipe(PyObject *m, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* Test hook: take a small secure object, write one byte just before it (into its slot's canary)
+ * and free it, which must abort. Returns only if the canary check is broken. */
+static PyObject *py_small_slot_smash_test(PyObject *m, PyObject *unused)
+{
+    (void)m;
+    (void)unused;
+    uint8_t *p = pcc_secure_small_alloc(32);
+    if (p == NULL)
+        return pcc_py_raise(PCC_E_NOMEM, NULL);
+    volatile uint8_t *before = p - 1;
+#ifdef PY_SECURE_ASAN
+    /* The slot header is poisoned: let the write through so the canary check is what fires. */
+    ASAN_UNPOISON_MEMORY_REGION(p - 1, 1);
+#endif
+    *before ^= 0x5a;
+    pcc_secure_small_free(p);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef secure_funcs[] = {
     {"ct_equal", py_ct_equal, METH_VARARGS, "ct_equal(a, b) -> bool, constant time in the length."},
     {"wipe", py_wipe, METH_O, "wipe(buffer): zero a writable buffer (bytearray, memoryview)."},
+    {"_small_slot_smash_test", py_small_slot_smash_test, METH_NOARGS,
+     "Test hook: smash a small secure object's canary and free it (aborts the process)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -113,12 +113,60 @@ static void test_secure(void)
     CHECK(pcc_ct_equal("abc", "abc", 3) == 1 && pcc_ct_equal("abc", "abd", 3) == 0);
 }
 
+static void test_secure_small(void)
+{
+    enum { N = 300 }; /* several slabs of 64 */
+    static uint8_t *v[N];
+    for (int i = 0; i < N; i++) {
+        size_t n = 1 + (size_t)i % PCC_SECURE_SMALL_MAX;
+        v[i] = pcc_secure_small_alloc(n);
+        CHECK(v[i] != NULL && ((uintptr_t)v[i] & 15) == 0);
+        if (v[i] == NULL)
+            continue;
+        for (size_t k = 0; k < n; k++)
+            CHECK(v[i][k] == 0);
+        memset(v[i], 0xA0 + (i & 15), n);
+    }
+    for (int i = 0; i < N; i++) /* objects are distinct and kept their contents */
+        if (v[i] != NULL)
+            CHECK(v[i][0] == (uint8_t)(0xA0 + (i & 15)));
+    for (int i = 0; i < N; i += 2)
+        pcc_secure_small_free(v[i]);
+    for (int i = 0; i < N; i += 2) { /* reuse the freed slots: wiped, so zero */
+        v[i] = pcc_secure_small_alloc(PCC_SECURE_SMALL_MAX);
+        CHECK(v[i] != NULL);
+        if (v[i] == NULL)
+            continue;
+        for (size_t k = 0; k < PCC_SECURE_SMALL_MAX; k++)
+            CHECK(v[i][k] == 0);
+        memset(v[i], 0x5a, PCC_SECURE_SMALL_MAX);
+    }
+    for (int i = 0; i < N; i++)
+        pcc_secure_small_free(v[i]);
+    /* A slot freed and taken again at once (the lowest free slot) reads zero. */
+    uint8_t *a = pcc_secure_small_alloc(32);
+    CHECK(a != NULL);
+    if (a != NULL)
+        memset(a, 0xFF, 32);
+    pcc_secure_small_free(a);
+    uint8_t *b = pcc_secure_small_alloc(32);
+    CHECK(b != NULL && b == a);
+    for (size_t k = 0; b != NULL && k < 32; k++)
+        CHECK(b[k] == 0);
+    pcc_secure_small_free(b);
+    pcc_secure_small_free(NULL);
+    CHECK(pcc_secure_small_alloc(0) == NULL);
+    CHECK(pcc_secure_small_alloc(PCC_SECURE_SMALL_MAX + 1) == NULL);
+    CHECK(pcc_secure_small_alloc(SIZE_MAX) == NULL);
+}
+
 int main(void)
 {
     test_varint();
     test_reader_bounds();
     test_writer();
     test_secure();
+    test_secure_small();
     if (failures) {
         printf("core: %d failed\n", failures);
         return 1;

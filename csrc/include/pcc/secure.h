@@ -22,6 +22,24 @@ PCC_API void pcc_secure_free(void *p);
 /* pcc_secure_size returns the usable size of a pcc_secure_alloc block (0 for NULL). */
 PCC_API size_t pcc_secure_size(const void *p);
 
+/* PCC_SECURE_SMALL_MAX is the largest object pcc_secure_small_alloc hands out (a slot is this
+ * plus a 16-byte header: 256 bytes). */
+#define PCC_SECURE_SMALL_MAX 240
+
+/* pcc_secure_small_alloc returns n bytes (zeroed, 16-byte aligned) for a small secret object (a
+ * key, an HPKE or OHTTP context) without a system call per object: a fixed-size slot in a slab of
+ * 64 taken from pcc_secure_alloc (so guard-paged, mlock'ed and MADV_DONTDUMP as a whole), with a
+ * random canary just before the object. Under AddressSanitizer everything but the live objects
+ * is poisoned. Safe across threads and fork. Returns NULL if n == 0, n > PCC_SECURE_SMALL_MAX or
+ * when out of memory.
+ * WARNING: free only with pcc_secure_small_free, never with pcc_secure_free or free. */
+PCC_API void *pcc_secure_small_alloc(size_t n) PCC_WUR;
+
+/* pcc_secure_small_free checks the slot's canary (a smashed canary, a double free or a pointer
+ * that is not a live slot aborts, as pcc_secure_free does), wipes the slot and releases it; a slab
+ * left empty is returned to the system unless it is the last one. Accepts NULL. */
+PCC_API void pcc_secure_small_free(void *p);
+
 /* pcc_wipe zeroes n bytes in a way the compiler cannot elide. */
 PCC_API void pcc_wipe(void *p, size_t n);
 

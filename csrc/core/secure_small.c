@@ -1,12 +1,13 @@
-/* hpke_mem.c: secure slots for HPKE keys and contexts.
+/* secure_small.c: small secure objects (pcc_secure_small_alloc / pcc_secure_small_free).
  *
- * A pcc_secure_alloc costs several system calls (mmap, two mprotect, mlock, madvise, then
- * munlock, munmap) plus page faults: about 20 us here, more than an X25519 scalar multiplication
- * on some machines, and an HPKE single-shot seal needs one context. So keys and contexts take a
- * fixed-size slot in a slab: one pcc_secure_alloc block (guard pages around it, mlock'ed,
- * MADV_DONTDUMP) cut into 64 slots. Each slot starts with a random canary checked on free (a
- * smashed canary aborts, as pcc_secure_free does) and is wiped when freed; a slab whose slots are
- * all free is returned to the system unless it is the last one. */
+ * A pcc_secure_alloc costs several system calls (mmap, two mprotect, mlock, madvise, then munlock,
+ * munmap) plus page faults: about 20 us here, more than an X25519 scalar multiplication on some
+ * machines, and an HPKE single-shot seal needs one context. So small secret objects (HPKE keys and
+ * contexts, OHTTP contexts) take a fixed-size slot in a slab: one pcc_secure_alloc block (guard
+ * pages around it, mlock'ed, MADV_DONTDUMP) cut into 64 slots. Each slot has a random canary just
+ * before the object, checked on free (a smashed canary aborts, as pcc_secure_free does) and is
+ * wiped when freed; a slab whose slots are all free is returned to the system unless it is the
+ * last one. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,22 +16,21 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "hpke_internal.h"
 #include "pcc/secure.h"
 
 /* Under AddressSanitizer the slab is poisoned except for the objects handed out (exactly their
  * requested size), so an overflow of a key or context into its neighbour, or a use after
- * hpke_slot_free, is reported there and then; the mapping is unpoisoned before it is returned
- * (its shadow must not outlive it). Without ASan these are no-ops. */
+ * pcc_secure_small_free, is reported there and then; the mapping is unpoisoned before it is
+ * returned (its shadow must not outlive it). Without ASan these are no-ops. */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define HPKE_ASAN 1
+#define PCC_POOL_ASAN 1
 #endif
 #endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(HPKE_ASAN)
-#define HPKE_ASAN 1
+#if defined(__SANITIZE_ADDRESS__) && !defined(PCC_POOL_ASAN)
+#define PCC_POOL_ASAN 1
 #endif
-#ifdef HPKE_ASAN
+#ifdef PCC_POOL_ASAN
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
@@ -40,8 +40,11 @@
 #endif
 
 #define SLOTS 64
-#define SLOT_SIZE HPKE_SLOT_SIZE
-#define SLOT_HDR 16 /* canary (8) | slab pointer (8) */
+/* Slot header: slab pointer (8) | canary (8), the canary flush against the object so that an
+ * underflow smashes it first. */
+#define SLOT_HDR 16
+#define SLOT_SIZE (PCC_SECURE_SMALL_MAX + SLOT_HDR)
+_Static_assert(SLOT_SIZE % 16 == 0, "slots keep 16-byte alignment");
 
 typedef struct slab {
     struct slab *next;
@@ -65,10 +68,10 @@ static void slots_init(void)
     (void)pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-void *hpke_slot_alloc(size_t n)
+void *pcc_secure_small_alloc(size_t n)
 {
     slab *s, *fresh = NULL;
-    if (n == 0 || n > SLOT_SIZE - SLOT_HDR)
+    if (n == 0 || n > PCC_SECURE_SMALL_MAX)
         return NULL;
     if (pthread_once(&g_once, slots_init) != 0)
         return NULL;
@@ -94,25 +97,25 @@ void *hpke_slot_alloc(size_t n)
     pthread_mutex_unlock(&g_mu);
     uint8_t *slot = s->mem + (size_t)idx * SLOT_SIZE;
     UNPOISON(slot, SLOT_HDR);
-    memcpy(slot, &g_canary, 8);
-    memcpy(slot + 8, &s, sizeof s);
+    memcpy(slot, &s, sizeof s);
+    memcpy(slot + 8, &g_canary, 8);
     POISON(slot, SLOT_HDR);
     UNPOISON(slot + SLOT_HDR, n);
-    return slot + SLOT_HDR; /* zero: fresh mapping, or wiped by hpke_slot_free */
+    return slot + SLOT_HDR; /* zero: fresh mapping, or wiped by pcc_secure_small_free */
 }
 
-void hpke_slot_free(void *p)
+void pcc_secure_small_free(void *p)
 {
     if (p == NULL)
         return;
     uint8_t *slot = (uint8_t *)p - SLOT_HDR;
     slab *s, *prev = NULL, *release = NULL;
     UNPOISON(slot, SLOT_SIZE);
-    if (CRYPTO_memcmp(slot, &g_canary, 8) != 0) {
-        fputs("pcc: hpke secure slot canary smashed; aborting\n", stderr);
+    if (CRYPTO_memcmp(slot + 8, &g_canary, 8) != 0) {
+        fputs("pcc: secure small-object canary smashed; aborting\n", stderr);
         abort();
     }
-    memcpy(&s, slot + 8, sizeof s);
+    memcpy(&s, slot, sizeof s);
     pcc_wipe(p, SLOT_SIZE - SLOT_HDR);
     pthread_mutex_lock(&g_mu);
     slab *it = g_slabs;
@@ -122,7 +125,7 @@ void hpke_slot_free(void *p)
     if (it == NULL || slot < it->mem || off >= SLOTS * SLOT_SIZE || off % SLOT_SIZE != 0 ||
         !(it->used & (1ull << (off / SLOT_SIZE)))) {
         pthread_mutex_unlock(&g_mu);
-        fputs("pcc: hpke secure slot freed twice or corrupted; aborting\n", stderr);
+        fputs("pcc: secure small object freed twice or corrupted; aborting\n", stderr);
         abort();
     }
     it->used &= ~(1ull << (off / SLOT_SIZE));
