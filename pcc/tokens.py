@@ -443,7 +443,7 @@ def _b64url_decode(s: str, what: str) -> bytes:
     return out
 
 
-def _parse_auth_params(s: str, pos: int) -> dict[str, str]:
+def _parse_auth_params(s: str, pos: int, what: str) -> dict[str, str]:
     """Parse ``#auth-param`` (RFC 9110 §11.2) from s[pos:]; duplicate names are an error."""
     params: dict[str, str] = {}
     n = len(s)
@@ -454,13 +454,13 @@ def _parse_auth_params(s: str, pos: int) -> dict[str, str]:
             return params
         m = _TCHAR.match(s, pos)
         if not m:
-            raise FormatError("authorization: bad parameter name")
+            raise FormatError(f"{what}: bad parameter name")
         name = m.group().lower()
         pos = m.end()
         while pos < n and s[pos] in " \t":
             pos += 1
         if pos >= n or s[pos] != "=":
-            raise FormatError("authorization: expected '=' after parameter name")
+            raise FormatError(f"{what}: expected '=' after parameter name")
         pos += 1
         while pos < n and s[pos] in " \t":
             pos += 1
@@ -469,7 +469,7 @@ def _parse_auth_params(s: str, pos: int) -> dict[str, str]:
             val = []
             while True:
                 if pos >= n:
-                    raise FormatError("authorization: unterminated quoted string")
+                    raise FormatError(f"{what}: unterminated quoted string")
                 c = s[pos]
                 if c == '"':
                     pos += 1
@@ -477,7 +477,7 @@ def _parse_auth_params(s: str, pos: int) -> dict[str, str]:
                 if c == "\\":
                     pos += 1
                     if pos >= n:
-                        raise FormatError("authorization: bad escape")
+                        raise FormatError(f"{what}: bad escape")
                     c = s[pos]
                 val.append(c)
                 pos += 1
@@ -485,16 +485,16 @@ def _parse_auth_params(s: str, pos: int) -> dict[str, str]:
         else:
             m = _VALUE.match(s, pos)
             if not m:
-                raise FormatError("authorization: empty parameter value")
+                raise FormatError(f"{what}: empty parameter value")
             value = m.group()
             pos = m.end()
         if name in params:
-            raise FormatError("authorization: duplicate parameter")
+            raise FormatError(f"{what}: duplicate parameter")
         params[name] = value
         while pos < n and s[pos] in " \t":
             pos += 1
         if pos < n and s[pos] != ",":
-            raise FormatError("authorization: expected ',' between parameters")
+            raise FormatError(f"{what}: expected ',' between parameters")
 
 
 def authorization_header(token: Token) -> str:
@@ -521,7 +521,7 @@ def _private_token_params(value: str | bytes, what: str) -> dict[str, str]:
         raise FormatError(f"{what}: scheme is not PrivateToken")
     if m.end() < len(s) and s[m.end()] not in " \t":
         raise FormatError(f"{what}: expected a space after the scheme")
-    return _parse_auth_params(s, m.end())
+    return _parse_auth_params(s, m.end(), what)
 
 
 def parse_authorization(value: str | bytes) -> Token:

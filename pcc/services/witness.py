@@ -21,7 +21,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import threading
 import time
@@ -40,7 +39,6 @@ from pcc.services._http import HTTPError, pcc_error_handler, read_body
 log = logging.getLogger("pcc.witness")
 
 MAX_BODY = 70 * 1024
-EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints(origin TEXT PRIMARY KEY, size INTEGER NOT NULL,
@@ -180,7 +178,7 @@ class Witness:
         try:
             row = conn.execute("SELECT size, root FROM checkpoints WHERE origin=?",
                                (cp.origin,)).fetchone()
-            cur_size, cur_root = (0, EMPTY_ROOT) if row is None else (row[0], bytes(row[1]))
+            cur_size, cur_root = (0, merkle.EMPTY_ROOT) if row is None else (row[0], bytes(row[1]))
             if req.old != cur_size:
                 raise _Plain(409, f"{cur_size}\n", "text/x.tlog.size")
             if req.old == cp.size:
