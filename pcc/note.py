@@ -537,6 +537,10 @@ def verify_proof(leaf: bytes, proof: str | bytes | Proof, log_verifier: _KeyLike
     """Verify a tlog-proof offline: the leaf is included in a checkpoint signed by the log and
     cosigned by at least ``quorum`` of the witnesses.
 
+    This is the format-level primitive; :func:`pcc.transparency.verify_proof` is the policy
+    check built on the same rules (freshness, failures named by check, ``(index, checkpoint)``
+    returned) that clients and ``pcc log verify`` use.
+
     ``leaf`` is the leaf data (hashed with :func:`pcc.merkle.leaf_hash`), or its leaf hash when
     ``leaf_is_hash`` is true. Checks, in order: the proof parses (FormatError); every signature
     from the log or a listed witness verifies and the log's does (VerifyError); the checkpoint's

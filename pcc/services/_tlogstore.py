@@ -61,7 +61,8 @@ class ProcessLock:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(self._fd)
-            raise StateError("another process holds the log database lock") from None
+            raise StateError(f"another process is serving this log database ({path} is "
+                             "locked): stop it first, or give this log its own --db") from None
 
     def release(self) -> None:
         """Drop the lock."""
