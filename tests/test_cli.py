@@ -260,3 +260,12 @@ def test_witness_serve_startup_lines(keys, tmp_path):
         assert "cli.example/log (cli.example/log+" in out
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("model,expect", [("/nonexistent.gguf", "no such model file"),
+                                          ("README.md", "cannot load README.md")])
+def test_llm_run_bad_model_names_the_file(model, expect, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    code = main(["llm", "run", "--prompt", "hi", "--model", model])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(PREFIX) and expect in err and "--model" in err

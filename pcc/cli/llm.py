@@ -10,8 +10,17 @@ from typing import Optional
 def _llm_run(args: argparse.Namespace) -> int:
     from pcc import llm
 
+    import os
+    from pcc.errors import PccError
     path = args.model or llm.default_model()
-    model = llm.Model.load(path, threads=args.threads)
+    if not os.path.isfile(path):
+        raise PccError(f"no such model file: {path} (pass a GGUF file with --model, or omit "
+                       f"--model for the demo model)")
+    try:
+        model = llm.Model.load(path, threads=args.threads)
+    except PccError as e:
+        raise type(e)(f"cannot load {path} as a model: {e} (is it a GGUF file? check "
+                      f"--model and --threads)") from None
     kw = dict(max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
               top_k=args.top_k, seed=args.seed)
     if args.chat:
