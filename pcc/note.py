@@ -490,7 +490,7 @@ class Proof(NamedTuple):
     """A parsed tlog-proof: leaf index, inclusion proof hashes, the signed checkpoint note and
     the optional extra data (None when absent; not authenticated)."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index, as documented
     hashes: list[bytes]
     checkpoint: str
     extra: bytes | None = None
@@ -500,7 +500,7 @@ class ProofResult(NamedTuple):
     """What :func:`verify_proof` checked: the leaf index, the checkpoint, and the timestamp of
     each witness whose cosignature verified (None for a plain type 0x01 witness signature)."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index, as documented
     checkpoint: Checkpoint
     timestamps: dict[Verifier, int | None]
 

@@ -185,7 +185,7 @@ def default_model_path() -> pathlib.Path:
         with _file_lock(models / ".lock"):
             supplied = _from_env(target)
             if supplied is not None:
-                if supplied != target:
+                if env and supplied != target:
                     _verified.add(env)
                 return supplied
             if target.exists():

@@ -185,9 +185,9 @@ def cmd_verify(args) -> int:
                           "cosigned": stamps, "checks": rows}, indent=2))
     else:
         for r in rows:
-            mark = {True: "ok  ", False: "FAIL", None: "-   "}[r["ok"]]
+            mark = {True: "ok  ", False: "FAIL", None: "-   "}[r["ok"]]  # type: ignore[index]
             print(f"{mark} {r['name']:<21} {r['detail']}".rstrip())
-        if failed is None:
+        if failed is None and cp is not None:
             print(f"verified: {what}, index {index} in {cp.origin} (size {cp.size})")
         else:
             print(f"NOT VERIFIED: the {failed} check failed")

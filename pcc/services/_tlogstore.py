@@ -216,7 +216,7 @@ class LogStore:
                 raise StateError("log store changed under the sequencer")
             seen = self.lookup_many([lh for _, lh in leaves])
             out: list[int] = []
-            ent_rows = []
+            ent_rows: list[tuple] = []
             for leaf, lh in leaves:
                 idx = seen.get(lh)
                 if idx is None:

@@ -268,6 +268,7 @@ class Log:
                 index = await asyncio.wait_for(asyncio.shield(fut), self.config.add_timeout_s)
             except asyncio.TimeoutError:
                 raise HTTPError(503, "timed out waiting for the sequencer; retry") from None
+        assert index is not None
         return await self._proof_when_published(index)
 
     def enqueue(self, leaf: bytes, lh: bytes) -> asyncio.Future:
@@ -298,6 +299,7 @@ class Log:
             raise HTTPError(503, "entry sequenced but no checkpoint with the witness quorum "
                             "covers it yet; retry the same add later", index=index)
         pub = self.published
+        assert pub is not None    # wait_published returned True
         hashes = await self._read(self.tree.inclusion_proof, index, pub.size)
         return index, tlognote.format_proof(index, hashes, pub.note)
 
@@ -408,6 +410,7 @@ class Log:
                 self.tree.consistency_proof, old, size)
             body = f"old {old}\n" + "".join(tlognote.b64(h) + "\n" for h in proof) + "\n" + \
                 signed.format()
+            assert self._http is not None    # set by start()
             try:
                 r = await self._http.post(w.url + "/add-checkpoint", content=body.encode(),
                                           headers={"content-type": "text/plain"})

@@ -20,7 +20,7 @@ from typing import Callable
 import httpx
 import msgpack
 
-from pcc import merkle
+from pcc import merkle, note
 from pcc.transparency import leaves as leafmod
 from pcc.transparency import tiles as tilemod
 from pcc.transparency import _note as tlognote
@@ -182,7 +182,7 @@ class Auditor:
 
     # ------------------------------------------------------------------------- checkpoint
 
-    def fetch_checkpoint(self) -> tuple[str, object]:
+    def fetch_checkpoint(self) -> tuple[str, note.Checkpoint]:
         """Fetch and verify the current checkpoint (log signature, origin, witness quorum)."""
         text = self.reader.checkpoint()
         try:
