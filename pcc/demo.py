@@ -61,7 +61,7 @@ def llm_demo(prompt: str, max_tokens: int) -> None:
     n = 0
     t0 = time.perf_counter()
     for piece in model.generate(messages=[{"role": "user", "content": prompt}],
-                                max_tokens=max_tokens, temperature=0.0):
+                                max_tokens=max_tokens):          # greedy: pcc.llm.DEFAULTS
         sys.stdout.write(piece)
         sys.stdout.flush()
         n += 1
@@ -70,16 +70,16 @@ def llm_demo(prompt: str, max_tokens: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--prompt", default="Explain in one sentence why privacy matters.")
-    ap.add_argument("--max-tokens", type=int, default=48)
+    """Run the demo; ``--max-tokens`` defaults to :data:`pcc.llm.DEFAULTS`."""
+    from pcc.llm import DEFAULTS
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--prompt", default="Explain in one sentence why privacy matters.",
+                    help="the prompt the model answers")
+    ap.add_argument("--max-tokens", type=int, default=DEFAULTS.max_tokens,
+                    help="most tokens the model generates (greedy decoding)")
     args = ap.parse_args(argv)
     crypto_demo(args.prompt)
-    try:
-        from pcc import llm  # noqa: F401
-    except ImportError:
-        print("(inference engine not built yet: skipping the model step)")
-        return 0
     llm_demo(args.prompt, args.max_tokens)
     return 0
 

@@ -443,6 +443,11 @@ class Checkpoint:
     root: bytes
     extensions: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        ext = f", extensions={self.extensions!r}" if self.extensions else ""
+        return (f"Checkpoint(origin={self.origin!r}, size={self.size}, "
+                f"root={bytes(self.root).hex()}{ext})")
+
     def __post_init__(self) -> None:
         if not isinstance(self.origin, str):
             raise TypeError("origin must be a str")

@@ -51,6 +51,7 @@ def _llm_run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``pcc llm`` to the top-level sub-parsers."""
     from pcc.cli._common import add_commands
+    from pcc.llm import DEFAULTS
     p = sub.add_parser("llm", help="local inference with the engine (no privacy layer)")
     cmds = add_commands(p, "llm_command")
     r = cmds.add_parser("run", help="generate from a prompt and print tokens/s")
@@ -60,14 +61,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--prompt", required=True, help="prompt text")
     r.add_argument("--chat", action="store_true",
                    help="send the prompt as a user chat message (applies the chat template)")
-    r.add_argument("--max-tokens", type=int, default=128, metavar="N",
+    r.add_argument("--max-tokens", type=int, default=DEFAULTS.max_tokens, metavar="N",
                    help="most tokens to generate")
     r.add_argument("--threads", type=int, default=None, metavar="N",
                    help="worker threads (default: one per core)")
-    r.add_argument("--temperature", type=float, default=0.0,
+    r.add_argument("--temperature", type=float, default=DEFAULTS.temperature,
                    help="sampling temperature; 0 is greedy")
-    r.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
-    r.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest (0: off)")
-    r.add_argument("--seed", type=int, default=None,
+    r.add_argument("--top-p", type=float, default=DEFAULTS.top_p,
+                   help="nucleus sampling mass (1: off)")
+    r.add_argument("--top-k", type=int, default=DEFAULTS.top_k,
+                   help="sample among the k likeliest (0: off)")
+    r.add_argument("--seed", type=int, default=DEFAULTS.seed,
                    help="random seed for sampling (default: a fresh one)")
     r.set_defaults(func=_llm_run)
