@@ -43,7 +43,7 @@ KEYS_MEDIA_TYPE = "application/ohttp-keys"
 """Media type of a list of key configurations (RFC 9458 §3.2)."""
 
 DEFAULT_SUITES: Tuple[Tuple[int, int], ...] = ((0x0001, 0x0001),)
-"""HKDF-SHA256 with AES-128-GCM, the project's default (DESIGN §4.1)."""
+"""HKDF-SHA256 with AES-128-GCM, the project's default (docs/formats.md)."""
 MAX_SUITES = 64
 """Most (kdf, aead) pairs in one key configuration."""
 MAX_CONFIGS = 64

@@ -8,7 +8,8 @@
   ``application/octet-stream``, full tiles ``immutable``; entry bundles gzip-encoded when the
   client accepts gzip;
 - ``POST /add``: body ``msgpack({"leaf": bin, "sig": bin})`` where ``sig`` is an Ed25519
-  signature over ``leaf`` by a configured publisher key and ``leaf`` a valid DESIGN §4.2 leaf.
+  signature over ``leaf`` by a configured publisher key and ``leaf`` a valid log leaf
+  (:mod:`pcc.transparency.leaves`, docs/formats.md).
   Once the entry is sequenced, committed and covered by a published checkpoint with the witness
   quorum, the answer is ``msgpack({"index": int, "proof": str})`` with a c2sp.org/tlog-proof@v1.
   A leaf already in the log gets its index and a proof against the current checkpoint.
