@@ -2,8 +2,9 @@
 
 A client OHTTP-encapsulates a binary-HTTP request to a gateway's key configuration; the gateway
 decapsulates it, answers, and the client opens the answer. Each side prints what it saw, so you
-can check that the relay in the middle only ever carries ciphertext. When the inference engine is
-present it also answers a real prompt with SmolLM2 (the full cell arrives with a later issue).
+can check that the relay in the middle only ever carries ciphertext. Then the inference engine
+answers the prompt with SmolLM2, greedily, with the defaults of ``pcc.llm.DEFAULTS`` (the full
+cell arrives with a later issue).
 """
 from __future__ import annotations
 

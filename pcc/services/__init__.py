@@ -6,6 +6,6 @@ When mounting, compose its lifespan (``lifespan=app.lifespan``, or :func:`lifesp
 so that start-up errors show when the host starts; without it the first request starts the
 service. See docs/embedding.md.
 """
-from pcc.services._app import Service, lifespan
+from pcc.services._app import BackgroundServer, Service, lifespan, serve_in_thread
 
-__all__ = ["Service", "lifespan"]
+__all__ = ["Service", "lifespan", "BackgroundServer", "serve_in_thread"]

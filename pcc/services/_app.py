@@ -162,4 +162,64 @@ def lifespan(*services: Service) -> Callable[[Any], contextlib.AbstractAsyncCont
     return lambda app: _compose(services, app)
 
 
-__all__ = ["Service", "lifespan"]
+class BackgroundServer:
+    """An ASGI app served by uvicorn in a background thread on a loopback port: for notebooks,
+    tests and tools that need a live service next to their own code. Use as a context manager
+    or call :meth:`stop`. ``url`` is ``http://host:port`` (port 0 picks a free one)."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0,
+                 timeout: float = 30.0) -> None:
+        import socket
+        import time
+
+        import uvicorn
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        self.url = f"http://{host}:{sock.getsockname()[1]}"
+        self._sock = sock
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
+                                                     access_log=False, lifespan="on"))
+        self._thread = threading.Thread(target=self._run, name=f"pcc-serve {self.url}",
+                                        daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise StateError(f"the app did not start on {self.url} (see the log above)")
+            time.sleep(0.01)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self._server.serve(sockets=[self._sock]))
+        finally:
+            loop.close()
+
+    def __repr__(self) -> str:
+        return f"<pcc BackgroundServer {self.url}>"
+
+    def stop(self) -> None:
+        """Shut the server down (lifespan shutdown included) and wait for its thread."""
+        self._server.should_exit = True
+        self._thread.join(30)
+        self._sock.close()
+
+    def __enter__(self) -> "BackgroundServer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> BackgroundServer:
+    """Serve ``app`` on ``host:port`` in a background thread; returns once it accepts requests.
+
+    ``with serve_in_thread(tlog.create_app(cfg)) as log: httpx.get(log.url + "/checkpoint")``
+    """
+    return BackgroundServer(app, host, port)
+
+
+__all__ = ["Service", "lifespan", "BackgroundServer", "serve_in_thread"]
