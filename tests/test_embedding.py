@@ -211,3 +211,21 @@ def test_repr_hides_keys(tmp_path):
         text = repr(obj)
         assert "PRIVATE" not in text and keys.log_skey not in text and keys.w_skey not in text
         assert "object at 0x" not in text
+
+
+def test_serve_in_thread(tmp_path):
+    from pcc.services import serve_in_thread
+    keys = Keys()
+    w_app = witness.create_app(witness.WitnessConfig(
+        db_path=str(tmp_path / "w.db"), skey=keys.w_skey, logs=((ORIGIN, keys.log_vkey),)))
+    with serve_in_thread(w_app) as srv:
+        assert srv.url.startswith("http://127.0.0.1:") and w_app.started
+        r = httpx.post(srv.url + "/add-checkpoint", content=b"garbage", timeout=5)
+        assert r.status_code == 400
+    assert not w_app.started                      # lifespan shutdown ran
+    # a start-up failure (the log database is held) is an error, not a silent thread
+    a, _ = make_apps(tmp_path, keys, "http://127.0.0.1:1")
+    b, _ = make_apps(tmp_path, keys, "http://127.0.0.1:1")
+    with serve_in_thread(a):
+        with pytest.raises(StateError, match="did not start.*another process is serving"):
+            serve_in_thread(b)

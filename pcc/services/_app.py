@@ -179,6 +179,8 @@ class BackgroundServer:
         sock.listen(128)
         self.url = f"http://{host}:{sock.getsockname()[1]}"
         self._sock = sock
+        self._app = app
+        self._error: BaseException | None = None
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
                                                      access_log=False, lifespan="on"))
         self._thread = threading.Thread(target=self._run, name=f"pcc-serve {self.url}",
@@ -188,13 +190,21 @@ class BackgroundServer:
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise StateError(f"the app did not start on {self.url} (see the log above)")
+                why = f": {self._error}" if self._error else " (see the log above)"
+                raise StateError(f"the app did not start on {self.url}{why}")
             time.sleep(0.01)
+
+    async def _main(self) -> None:
+        if isinstance(self._app, Service):
+            await self._app.start()        # its errors are reported by __init__, not uvicorn
+        await self._server.serve(sockets=[self._sock])
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         try:
-            loop.run_until_complete(self._server.serve(sockets=[self._sock]))
+            loop.run_until_complete(self._main())
+        except (Exception, SystemExit) as e:   # uvicorn exits on a failed start-up
+            self._error = e
         finally:
             loop.close()
 
