@@ -564,3 +564,24 @@ def test_event_data_and_replay():
     with pytest.raises(FormatError):
         tpm.replay([{"reg": 0, "name": b"x", "sha384": d}])
     assert time.time() > 0
+
+
+# ---- a quote taken from swtpm, kept as a vector (runs without a TPM) --------------------------
+
+def test_swtpm_vector_verifies():
+    import json
+    import pathlib
+    v = json.loads((pathlib.Path(__file__).parent / "vectors" / "tpm_swtpm_quote.json").read_text())
+    events = [{**e, "sha384": bytes.fromhex(e["sha384"])} for e in v["events"]]
+    ak = tpm.check_ak(bytes.fromhex(v["ak_public"]))
+    assert ak.spki.hex() == v["ak_spki"] and ak.name.hex() == v["ak_name"]
+    expected = tpm.replay(events)
+    assert [e.hex() for e in expected] == [v["pcrs"][str(p)] for p in tpm.DEFAULT_PCRS]
+    q = tpm.Quote(bytes.fromhex(v["attest"]), bytes.fromhex(v["signature"]))
+    info = tpm.verify_quote(q, public_key=ak.spki,
+                            qualifying_data=bytes.fromhex(v["qualifying_data"]),
+                            pcrs=dict(zip(tpm.DEFAULT_PCRS, expected)))
+    assert info.extra_data.hex() == v["qualifying_data"]
+    with pytest.raises(VerifyError):
+        tpm.verify_quote(q, public_key=ak.spki, qualifying_data=bytes(48),
+                         pcrs=dict(zip(tpm.DEFAULT_PCRS, expected)))
