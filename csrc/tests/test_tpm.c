@@ -43,6 +43,9 @@ static const char *EV0_DIGEST =
     "03328eabde5b5950f18c029ccb6c86030adfba564291c4a134963634300b1eb213d2f319bb032274ce459610"
     "9f71e2ae";
 
+static const char *EV1_HEX = "a0116bb39f3670144a1473f5176d7677c67554f1ee75b0354bc546121e83307d627f3aac6cf5c6b274a195119dd41319";
+static const char *EV2_HEX = "37d7a199fa800dbef1b994f0aeaaef95504f851f594b54a5f833fe2ec755767dd9623685cc33a2860f953d7d0ef95a38";
+
 static uint8_t attest[PCC_TPM_ATTEST_MAX], sig[PCC_TPM_SIG_MAX], spki[PCC_TPM_SPKI_MAX];
 static uint8_t qd[48], values[3 * 48], pub[PCC_TPM_PUBLIC_MAX];
 static size_t attest_len, sig_len, spki_len, pub_len;
@@ -172,6 +175,39 @@ static void test_make_credential_args(void)
              PCC_E_FORMAT);
 }
 
+static void test_bundle(void)
+{
+    static const char body[] = "pcc tpm test vector body"; /* SHA-384 of it is the vector's qd */
+    uint8_t d0[48], d1[48], d2[48], values_out[3 * 48];
+    pcc_tpm_event ev[3] = {
+        {0, (const uint8_t *)"pcc", 3, d0},
+        {1, (const uint8_t *)"smollm2", 7, d1},
+        {2, (const uint8_t *)"node-config", 11, d2},
+    };
+    const uint8_t other_order[3] = {9, 8, 10};
+    pcc_tpm_quote_info info;
+    (void)unhex(d0, 48, EV0_DIGEST);
+    (void)unhex(d1, 48, EV1_HEX);
+    (void)unhex(d2, 48, EV2_HEX);
+    CHECK_ST(pcc_tpm_replay(values_out, 3, ev, 3), PCC_OK);
+    CHECK(memcmp(values_out, values, sizeof values_out) == 0);
+    CHECK_ST(pcc_tpm_bundle_quote_verify(&info, attest, attest_len, sig, sig_len, spki, spki_len,
+                                         (const uint8_t *)body, strlen(body), pcrs, ev, 3),
+             PCC_OK);
+    /* another body, fewer events, the registers claimed in other PCRs */
+    CHECK_ST(pcc_tpm_bundle_quote_verify(&info, attest, attest_len, sig, sig_len, spki, spki_len,
+                                         (const uint8_t *)body, strlen(body) - 1, pcrs, ev, 3),
+             PCC_E_VERIFY);
+    CHECK_ST(pcc_tpm_bundle_quote_verify(&info, attest, attest_len, sig, sig_len, spki, spki_len,
+                                         (const uint8_t *)body, strlen(body), pcrs, ev, 2),
+             PCC_E_VERIFY);
+    CHECK_ST(pcc_tpm_bundle_quote_verify(&info, attest, attest_len, sig, sig_len, spki, spki_len,
+                                         (const uint8_t *)body, strlen(body), other_order, ev, 3),
+             PCC_E_VERIFY);
+    ev[2].reg = 3;
+    CHECK_ST(pcc_tpm_replay(values_out, 3, ev, 3), PCC_E_FORMAT);
+}
+
 int main(void)
 {
     load();
@@ -180,5 +216,6 @@ int main(void)
     test_ak();
     test_rule();
     test_make_credential_args();
+    test_bundle();
     return ctest_done("tpm");
 }

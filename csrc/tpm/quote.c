@@ -350,6 +350,45 @@ out:
     return st;
 }
 
+pcc_status pcc_tpm_replay(uint8_t *values, size_t n_regs, const pcc_tpm_event *events,
+                          size_t n_events)
+{
+    uint8_t e[PCC_TPM_PCR_SIZE];
+    pcc_status st;
+    if (values == NULL || n_regs == 0 || n_regs > PCC_TPM_PCR_MAX || (events == NULL && n_events > 0))
+        return PCC_E_INVALID;
+    memset(values, 0, n_regs * PCC_TPM_PCR_SIZE);
+    for (size_t i = 0; i < n_events; i++) {
+        const pcc_tpm_event *ev = &events[i];
+        if (ev->reg >= n_regs || ev->digest == NULL || (ev->name == NULL && ev->name_len > 0))
+            return PCC_E_FORMAT;
+        if ((st = pcc_tpm_event_data(e, ev->name, ev->name_len, ev->digest)) != PCC_OK ||
+            (st = pcc_tpm_pcr_extend_sw(values + ev->reg * PCC_TPM_PCR_SIZE, e)) != PCC_OK)
+            return st;
+    }
+    return PCC_OK;
+}
+
+pcc_status pcc_tpm_bundle_quote_verify(pcc_tpm_quote_info *info, const uint8_t *attest,
+                                       size_t attest_len, const uint8_t *sig, size_t sig_len,
+                                       const uint8_t *spki_der, size_t spki_len,
+                                       const uint8_t *body_without_tpm, size_t body_len,
+                                       const uint8_t pcrs[3], const pcc_tpm_event *events,
+                                       size_t n_events)
+{
+    uint8_t values[3 * PCC_TPM_PCR_SIZE], qd[PCC_TPM_PCR_SIZE];
+    pcc_status st;
+    if (pcrs == NULL || (body_without_tpm == NULL && body_len > 0))
+        return PCC_E_INVALID;
+    if ((st = pcc_tpm_replay(values, 3, events, n_events)) != PCC_OK)
+        return st;
+    /* qualifying data = SHA-384(body encoded without its tpm key) */
+    if ((st = digest(qd, PCC_TPM_ALG_SHA384, body_without_tpm, body_len, NULL, 0)) != PCC_OK)
+        return st;
+    return pcc_tpm_quote_verify(info, attest, attest_len, sig, sig_len, spki_der, spki_len, qd,
+                                sizeof qd, pcrs, values, 3);
+}
+
 /* ---- TPMT_PUBLIC of an attestation key ------------------------------------------------------ */
 
 /* ec_spki writes the SPKI DER of the point (x, y) on the named curve; PCC_E_VERIFY if the point

@@ -93,6 +93,35 @@ PCC_API pcc_status pcc_tpm_quote_verify(pcc_tpm_quote_info *info, const uint8_t 
                                         const uint8_t *pcrs, const uint8_t *values,
                                         size_t n) PCC_WUR;
 
+/* pcc_tpm_event: one measurement event of an attestation body (borrowed pointers). */
+typedef struct pcc_tpm_event {
+    unsigned reg;            /* register index */
+    const uint8_t *name;     /* event name, UTF-8 */
+    size_t name_len;
+    const uint8_t *digest;   /* 48 bytes (SHA-384) */
+} pcc_tpm_event;
+
+/* pcc_tpm_replay writes the n_regs PCR values (48 bytes each, register order) that events give
+ * under the TPM rule, each starting at 48 zero bytes. PCC_E_FORMAT if an event names a register
+ * >= n_regs. */
+PCC_API pcc_status pcc_tpm_replay(uint8_t *values, size_t n_regs, const pcc_tpm_event *events,
+                                  size_t n_events) PCC_WUR;
+
+/* pcc_tpm_bundle_quote_verify is the `tpm` check of an attestation bundle whose body carries
+ * "tpm": {"v": 1, "pcrs": [p0, p1, p2], "attest": bin, "sig": bin}. The caller has parsed that map
+ * (v == 1) and passes pcrs (PCR of register r at pcrs[r]), attest and sig; spki is the node
+ * certificate's key; body_without_tpm is the exact encoding of the body without its tpm key (the
+ * quote's qualifying data is its SHA-384); events are the body's events. Runs
+ * pcc_tpm_quote_verify against the replayed PCR values. PCC_E_INVALID for duplicate PCRs or PCRs
+ * >= 16, PCC_E_FORMAT for malformed structures or events, PCC_E_VERIFY otherwise. */
+PCC_API pcc_status pcc_tpm_bundle_quote_verify(pcc_tpm_quote_info *info, const uint8_t *attest,
+                                               size_t attest_len, const uint8_t *sig,
+                                               size_t sig_len, const uint8_t *spki_der,
+                                               size_t spki_len, const uint8_t *body_without_tpm,
+                                               size_t body_len, const uint8_t pcrs[3],
+                                               const pcc_tpm_event *events,
+                                               size_t n_events) PCC_WUR;
+
 /* pcc_tpm_ak_check parses pub, a marshalled TPMT_PUBLIC (the contents of a TPM2B_PUBLIC), and
  * accepts it only as an attestation key that cannot leave its TPM: type ECC, curve P-384 or P-256,
  * nameAlg SHA-256 or SHA-384, attributes fixedTPM, fixedParent, sensitiveDataOrigin, restricted
