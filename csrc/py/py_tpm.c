@@ -4,6 +4,10 @@
 #include "pymod.h"
 
 #include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "pcc/tpm.h"
 
@@ -544,6 +548,44 @@ static PyObject *py_event_data(PyObject *m, PyObject *args)
     return PyBytes_FromStringAndSize((const char *)out, sizeof out);
 }
 
+/* _bench_tpm_raw_verify(n, spki, msg, der_sig) -> seconds (wall) for n raw EVP_DigestVerify
+ * ECDSA/SHA-384 verifications of msg under the key, loaded once: the baseline of verify_quote. */
+static PyObject *py_bench_raw_verify(PyObject *m, PyObject *args)
+{
+    Py_ssize_t n;
+    Py_buffer spki, msg, sig;
+    EVP_PKEY *key = NULL;
+    const unsigned char *p;
+    int ok = 0;
+    double t0 = 0, t1 = 0;
+    struct timespec ts;
+    (void)m;
+    if (!PyArg_ParseTuple(args, "ny*y*y*", &n, &spki, &msg, &sig))
+        return NULL;
+    p = spki.buf;
+    key = d2i_PUBKEY(NULL, &p, (long)spki.len);
+    ok = key != NULL;
+    Py_BEGIN_ALLOW_THREADS
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t0 = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    for (Py_ssize_t i = 0; i < n && ok; i++) {
+        EVP_MD_CTX *c = EVP_MD_CTX_new();
+        ok = c != NULL && EVP_DigestVerifyInit(c, NULL, EVP_sha384(), NULL, key) == 1 &&
+             EVP_DigestVerify(c, sig.buf, (size_t)sig.len, msg.buf, (size_t)msg.len) == 1;
+        EVP_MD_CTX_free(c);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t1 = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    Py_END_ALLOW_THREADS
+    EVP_PKEY_free(key);
+    PyBuffer_Release(&spki);
+    PyBuffer_Release(&msg);
+    PyBuffer_Release(&sig);
+    if (!ok)
+        return pcc_py_raise(PCC_E_CRYPTO, NULL);
+    return PyFloat_FromDouble(t1 - t0);
+}
+
 static PyMethodDef tpm_funcs[] = {
     {"tpm_open", py_tpm_open, METH_O, "tpm_open(tcti) -> Tpm connected through that TCTI."},
     {"tpm_attest_parse", py_attest_parse, METH_O,
@@ -559,6 +601,8 @@ static PyMethodDef tpm_funcs[] = {
      "tpm_ek_cert_check(cert_der, roots_pem, intermediates_pem, now) -> EK SPKI DER."},
     {"tpm_event_data", py_event_data, METH_VARARGS,
      "tpm_event_data(name, digest48) -> SHA-384(SHA-384(name) || digest)."},
+    {"_bench_tpm_raw_verify", py_bench_raw_verify, METH_VARARGS,
+     "_bench_tpm_raw_verify(n, spki, msg, der_sig) -> seconds for n raw ECDSA/SHA-384 verifies."},
     {NULL, NULL, 0, NULL},
 };
 
