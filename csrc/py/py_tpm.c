@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "pcc/secure.h"
 #include "pcc/tpm.h"
 
 /* ---- Tpm ------------------------------------------------------------------------------------ */
@@ -326,7 +327,7 @@ static PyObject *tpm_activate_credential(TpmObject *self, PyObject *args)
         r = tpm_raise(self, st, "ActivateCredential");
     else
         r = PyBytes_FromStringAndSize((const char *)cred, (Py_ssize_t)len);
-    memset(cred, 0, sizeof cred);
+    pcc_wipe(cred, sizeof cred);
     return r;
 }
 
