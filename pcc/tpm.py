@@ -21,8 +21,8 @@ zero bytes. The registers of a software node follow their own rule; the same eve
 Bundle. A node with a TPM adds ``"tpm": {"v": 1, "pcrs": [p0, p1, p2], "attest": bin, "sig": bin}``
 to the attestation body: a quote of the PCRs holding registers 0, 1, 2 whose qualifying data is
 :func:`qualifying_data` of the body encoded without the ``tpm`` key, signed by the node's key
-(the AK itself, certified by the provisioning CA). :func:`make_bundle_quote` builds it and
-:func:`check_bundle_quote` checks it.
+(the AK itself, certified by the provisioning CA with the :data:`AK_EKU_OID` extended key usage).
+:func:`make_bundle_quote` builds it and :func:`check_bundle_quote` checks it.
 
 Malformed input raises :class:`~pcc.errors.FormatError`; a quote, chain or credential that does not
 verify raises :class:`~pcc.errors.VerifyError` with no detail.
@@ -41,9 +41,10 @@ from pcc import _core
 from pcc.errors import FormatError, InvalidArgument, VerifyError
 
 __all__ = [
-    "PCR_SIZE", "DEFAULT_PCRS", "TCTI_ENV", "AttestationKey", "Quote", "QuoteInfo", "Challenge",
+    "PCR_SIZE", "DEFAULT_PCRS", "TCTI_ENV", "AK_EKU_OID", "AttestationKey", "Quote", "QuoteInfo", "Challenge",
     "Tpm", "event_data", "replay", "qualifying_data", "verify_quote", "check_ak",
-    "check_ek_cert", "make_credential", "challenge", "make_bundle_quote", "check_bundle_quote",
+    "check_ek_cert", "make_credential", "challenge", "ak_cert_key", "make_bundle_quote",
+    "check_bundle_quote",
 ]
 
 #: Size of a SHA-384 PCR.
@@ -54,6 +55,10 @@ PCR_SIZE = 48
 DEFAULT_PCRS = (8, 9, 10)
 #: Environment variable a node may use to name its TCTI.
 TCTI_ENV = "PCC_TPM_TCTI"
+#: tcg-kp-AIKCertificate: the extended key usage the provisioning CA gives a node certificate only
+#: after :func:`challenge` proved its key is a TPM attestation key. Quotes are checked only under
+#: such certificates: a software key could sign any quote it likes.
+AK_EKU_OID = _core.TPM_AK_EKU_OID
 
 _Bytes = Union[bytes, bytearray, memoryview]
 
@@ -344,6 +349,12 @@ class Tpm:
         return self._t.last_rc
 
 
+def ak_cert_key(node_cert: _Bytes) -> bytes:
+    """The public key (SPKI DER) of a node certificate (DER) that carries :data:`AK_EKU_OID`;
+    VerifyError if it does not, FormatError if it does not parse. The chain is the caller's."""
+    return _core.tpm_ak_cert_key(_bytes(node_cert, "node_cert"))
+
+
 # ---- the bundle's "tpm" key ---------------------------------------------------------------------
 
 def make_bundle_quote(tpm: Tpm, body_without_tpm: _Bytes,
@@ -355,11 +366,12 @@ def make_bundle_quote(tpm: Tpm, body_without_tpm: _Bytes,
     return {"v": 1, "pcrs": list(idx), "attest": q.attest, "sig": q.signature}
 
 
-def check_bundle_quote(value: Any, *, body_without_tpm: _Bytes, public_key: _Bytes,
+def check_bundle_quote(value: Any, *, body_without_tpm: _Bytes, node_cert: _Bytes,
                        events: Iterable[Any]) -> QuoteInfo:
     """Check a body's ``tpm`` value: exactly ``{"v": 1, "pcrs": [3 distinct ints < 16], "attest":
-    bytes, "sig": bytes}`` (else FormatError); the quote is signed by ``public_key`` (the node
-    key), binds :func:`qualifying_data` of ``body_without_tpm``, and covers exactly those PCRs
+    bytes, "sig": bytes}`` (else FormatError); ``node_cert`` (the bundle's leaf, its chain already
+    checked) is certified as a TPM attestation key (:func:`ak_cert_key`); the quote is signed by
+    its key, binds :func:`qualifying_data` of ``body_without_tpm``, and covers exactly those PCRs
     holding :func:`replay` of ``events`` (else VerifyError)."""
     if not isinstance(value, Mapping) or set(value.keys()) != {"v", "pcrs", "attest", "sig"}:
         raise FormatError("tpm must be a map with exactly v, pcrs, attest, sig")
@@ -375,6 +387,7 @@ def check_bundle_quote(value: Any, *, body_without_tpm: _Bytes, public_key: _Byt
             not 0 < len(attest) <= 1024 or not 0 < len(sig) <= 256:
         raise FormatError("tpm.attest and tpm.sig must be bytes of a sane size")
     expected = replay(events, 3)
+    public_key = ak_cert_key(node_cert)
     return verify_quote(Quote(attest, sig), public_key=public_key,
                         qualifying_data=qualifying_data(body_without_tpm),
                         pcrs={p[r]: expected[r] for r in range(3)})

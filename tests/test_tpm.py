@@ -3,14 +3,17 @@ certificates from throw-away local manufacturer CAs), plus the TPM-free checks o
 structures: quote verification, attestation-key policy, EK chains, credential activation."""
 from __future__ import annotations
 
+import datetime
 import hashlib
 import struct
 import time
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +26,23 @@ MISSING = missing_tools()
 needs_swtpm = pytest.mark.skipif(
     bool(MISSING), reason=f"swtpm not installed ({', '.join(MISSING)}): "
                           "apt-get install swtpm swtpm-tools")
+
+CA_KEY = ec.generate_private_key(ec.SECP384R1())
+
+
+def node_cert(spki: bytes, eku: bool = True) -> bytes:
+    """A node certificate for spki from a throw-away CA, with the TPM AK usage when eku."""
+    b = (x509.CertificateBuilder()
+         .subject_name(x509.Name([x509.NameAttribute(NameOID.SERIAL_NUMBER, "node-1")]))
+         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")]))
+         .public_key(serialization.load_der_public_key(spki)).serial_number(7)
+         .not_valid_before(datetime.datetime(2026, 1, 1))
+         .not_valid_after(datetime.datetime(2036, 1, 1)))
+    if eku:
+        b = b.add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier(tpm.AK_EKU_OID)]),
+                            critical=False)
+    return b.sign(CA_KEY, hashes.SHA384()).public_bytes(serialization.Encoding.DER)
+
 
 EVENTS = [
     {"reg": 0, "name": "pcc", "sha384": hashlib.sha384(b"code").digest()},
@@ -280,23 +300,27 @@ def test_bundle_quote_round_trip_and_tamper(lab):
         b.extend(tpm.DEFAULT_PCRS[ev["reg"]], ev["name"], ev["sha384"])
     body = b"msgpack body without the tpm key"
     value = tpm.make_bundle_quote(b, body)
-    info = tpm.check_bundle_quote(value, body_without_tpm=body, public_key=b.ak.spki,
+    cert = node_cert(b.ak.spki)
+    info = tpm.check_bundle_quote(value, body_without_tpm=body, node_cert=cert,
                                   events=EVENTS)
     assert info.extra_data == tpm.qualifying_data(body)
     with pytest.raises(VerifyError):
-        tpm.check_bundle_quote(value, body_without_tpm=body + b"!", public_key=b.ak.spki,
+        tpm.check_bundle_quote(value, body_without_tpm=body + b"!", node_cert=cert,
                                events=EVENTS)
     with pytest.raises(VerifyError):
-        tpm.check_bundle_quote(value, body_without_tpm=body, public_key=b.ak.spki,
+        tpm.check_bundle_quote(value, body_without_tpm=body, node_cert=cert,
                                events=EVENTS[:3])
     with pytest.raises(VerifyError):  # the same events claimed in other PCRs
         tpm.check_bundle_quote({**value, "pcrs": [9, 10, 8]}, body_without_tpm=body,
-                               public_key=b.ak.spki, events=EVENTS)
+                               node_cert=cert, events=EVENTS)
+    with pytest.raises(VerifyError):  # a certificate without the TPM AK usage
+        tpm.check_bundle_quote(value, body_without_tpm=body, node_cert=node_cert(b.ak.spki, False),
+                               events=EVENTS)
     for bad in ({**value, "v": 2}, {**value, "pcrs": [8, 9]}, {**value, "pcrs": [8, 8, 9]},
                 {**value, "pcrs": [8, 9, 16]}, {**value, "extra": 1}, {**value, "sig": "x"},
                 {k: v for k, v in value.items() if k != "attest"}, [1, 2]):
         with pytest.raises(FormatError):
-            tpm.check_bundle_quote(bad, body_without_tpm=body, public_key=b.ak.spki,
+            tpm.check_bundle_quote(bad, body_without_tpm=body, node_cert=cert,
                                    events=EVENTS)
 
 
@@ -585,3 +609,17 @@ def test_swtpm_vector_verifies():
     with pytest.raises(VerifyError):
         tpm.verify_quote(q, public_key=ak.spki, qualifying_data=bytes(48),
                          pcrs=dict(zip(tpm.DEFAULT_PCRS, expected)))
+
+
+def test_ak_cert_key_needs_the_tpm_ak_usage():
+    import json
+    import pathlib
+    v = json.loads((pathlib.Path(__file__).parent / "vectors" / "tpm_swtpm_quote.json").read_text())
+    assert tpm.ak_cert_key(bytes.fromhex(v["ak_cert"])).hex() == v["ak_spki"]
+    with pytest.raises(VerifyError):
+        tpm.ak_cert_key(bytes.fromhex(v["ak_cert_without_eku"]))
+    with pytest.raises(FormatError):
+        tpm.ak_cert_key(bytes.fromhex(v["ak_cert"])[:-1])
+    assert tpm.ak_cert_key(node_cert(SPKI)) == SPKI
+    with pytest.raises(VerifyError):
+        tpm.ak_cert_key(node_cert(SPKI, eku=False))

@@ -549,6 +549,24 @@ static PyObject *py_event_data(PyObject *m, PyObject *args)
     return PyBytes_FromStringAndSize((const char *)out, sizeof out);
 }
 
+static PyObject *py_ak_cert_key(PyObject *m, PyObject *arg)
+{
+    Py_buffer cert;
+    uint8_t spki[1024];
+    size_t len = 0;
+    pcc_status st;
+    (void)m;
+    if (PyObject_GetBuffer(arg, &cert, PyBUF_SIMPLE) < 0)
+        return NULL;
+    st = pcc_tpm_ak_cert_key(spki, &len, sizeof spki, cert.buf, (size_t)cert.len);
+    PyBuffer_Release(&cert);
+    if (st == PCC_E_VERIFY)
+        return pcc_py_raise(st, NULL);
+    if (st != PCC_OK)
+        return pcc_py_raise(st, "not a well-formed certificate");
+    return PyBytes_FromStringAndSize((const char *)spki, (Py_ssize_t)len);
+}
+
 /* _bench_tpm_raw_verify(n, spki, msg, der_sig) -> seconds (wall) for n raw EVP_DigestVerify
  * ECDSA/SHA-384 verifications of msg under the key, loaded once: the baseline of verify_quote. */
 static PyObject *py_bench_raw_verify(PyObject *m, PyObject *args)
@@ -602,6 +620,8 @@ static PyMethodDef tpm_funcs[] = {
      "tpm_ek_cert_check(cert_der, roots_pem, intermediates_pem, now) -> EK SPKI DER."},
     {"tpm_event_data", py_event_data, METH_VARARGS,
      "tpm_event_data(name, digest48) -> SHA-384(SHA-384(name) || digest)."},
+    {"tpm_ak_cert_key", py_ak_cert_key, METH_O,
+     "tpm_ak_cert_key(cert_der) -> SPKI DER if the certificate has the TPM AK extended key usage."},
     {"_bench_tpm_raw_verify", py_bench_raw_verify, METH_VARARGS,
      "_bench_tpm_raw_verify(n, spki, msg, der_sig) -> seconds for n raw ECDSA/SHA-384 verifies."},
     {NULL, NULL, 0, NULL},
@@ -609,7 +629,8 @@ static PyMethodDef tpm_funcs[] = {
 
 int pcc_py_tpm_exec(PyObject *m)
 {
-    if (pcc_py_add_type(m, &tpm_spec, NULL) == NULL)
+    if (pcc_py_add_type(m, &tpm_spec, NULL) == NULL ||
+        PyModule_AddStringConstant(m, "TPM_AK_EKU_OID", PCC_TPM_AK_EKU_OID) < 0)
         return -1;
     return PyModule_AddFunctions(m, tpm_funcs);
 }

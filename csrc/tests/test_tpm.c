@@ -46,6 +46,27 @@ static const char *EV0_DIGEST =
 static const char *EV1_HEX = "a0116bb39f3670144a1473f5176d7677c67554f1ee75b0354bc546121e83307d627f3aac6cf5c6b274a195119dd41319";
 static const char *EV2_HEX = "37d7a199fa800dbef1b994f0aeaaef95504f851f594b54a5f833fe2ec755767dd9623685cc33a2860f953d7d0ef95a38";
 
+static const char *AK_CERT =
+    "3082018230820107a003020102020101300a06082a8648ce3d0403033020311e301c06035504030c15706363"
+    "20746573742070726f766973696f6e696e67301e170d3236303130313030303030305a170d33363031303130"
+    "30303030305a3011310f300d060355040513066e6f64652d313076301006072a8648ce3d020106052b810400"
+    "22036200046f453229d5fbf4b6d0bf6d56dfff8e8bec7492e56474500be949eb78e5fcb323064fe0e968f16c"
+    "f2f4c5f73c61b77d64fa20f55700faf41d7686e28c184345a5d2460021167289e8eed54cb484c4736ed5c7d4"
+    "c2facef954eb2c5c467c378ed7a3243022300e0603551d0f0101ff04040302078030100603551d2504093007"
+    "06056781050803300a06082a8648ce3d0403030369003066023100e035b0fd9ccf4e44c8142fd501e1bd70ae"
+    "ba9a7901be292dfaeded6f2ee2384845f2e155c91cd5e7e17e44174b3c935f023100cae59bf46c895f7b0aa7"
+    "f76bdfa78a567b785f21a8edb7906754273b5cc29c68968d6590d0d96425f41b53d00290d32b";
+static const char *AK_CERT_WITHOUT_EKU =
+    "3082016e3081f5a003020102020101300a06082a8648ce3d0403033020311e301c06035504030c1570636320"
+    "746573742070726f766973696f6e696e67301e170d3236303130313030303030305a170d3336303130313030"
+    "303030305a3011310f300d060355040513066e6f64652d313076301006072a8648ce3d020106052b81040022"
+    "036200046f453229d5fbf4b6d0bf6d56dfff8e8bec7492e56474500be949eb78e5fcb323064fe0e968f16cf2"
+    "f4c5f73c61b77d64fa20f55700faf41d7686e28c184345a5d2460021167289e8eed54cb484c4736ed5c7d4c2"
+    "facef954eb2c5c467c378ed7a3123010300e0603551d0f0101ff040403020780300a06082a8648ce3d040303"
+    "03680030650230638bc36475f8b26a44cf84f85583ea6ac54b0e98e96b8fde4869e47ba66b9f8aed682a3e93"
+    "0f208210d42fc3dfd09890023100bab75ad0558ce7124ca4c23893340897c8edf274df59d88af3c4eb5b93f5"
+    "e0d4f4e4f7573aec58c749bbd3cdd01b4081";
+
 static uint8_t attest[PCC_TPM_ATTEST_MAX], sig[PCC_TPM_SIG_MAX], spki[PCC_TPM_SPKI_MAX];
 static uint8_t qd[48], values[3 * 48], pub[PCC_TPM_PUBLIC_MAX];
 static size_t attest_len, sig_len, spki_len, pub_len;
@@ -186,22 +207,36 @@ static void test_bundle(void)
     };
     const uint8_t other_order[3] = {9, 8, 10};
     pcc_tpm_quote_info info;
+    static uint8_t cert[2048], cert_plain[2048];
+    size_t cert_len = unhex(cert, sizeof cert, AK_CERT);
+    size_t plain_len = unhex(cert_plain, sizeof cert_plain, AK_CERT_WITHOUT_EKU);
+    uint8_t key[PCC_TPM_SPKI_MAX];
+    size_t key_len = 0;
+    CHECK_ST(pcc_tpm_ak_cert_key(key, &key_len, sizeof key, cert, cert_len), PCC_OK);
+    CHECK(key_len == spki_len && memcmp(key, spki, spki_len) == 0);
+    CHECK_ST(pcc_tpm_ak_cert_key(key, &key_len, sizeof key, cert_plain, plain_len), PCC_E_VERIFY);
+    CHECK_ST(pcc_tpm_ak_cert_key(key, &key_len, sizeof key, cert, cert_len - 1), PCC_E_FORMAT);
+    /* the same quote, under a certificate without the AK usage: a software key could have made it */
+    CHECK_ST(pcc_tpm_bundle_quote_verify(&info, attest, attest_len, sig, sig_len, cert_plain,
+                                         plain_len, (const uint8_t *)body, strlen(body), pcrs, ev,
+                                         3),
+             PCC_E_VERIFY);
     (void)unhex(d0, 48, EV0_DIGEST);
     (void)unhex(d1, 48, EV1_HEX);
     (void)unhex(d2, 48, EV2_HEX);
     CHECK_ST(pcc_tpm_replay(values_out, 3, ev, 3), PCC_OK);
     CHECK(memcmp(values_out, values, sizeof values_out) == 0);
-    CHECK_ST(pcc_tpm_bundle_quote_verify(&info, attest, attest_len, sig, sig_len, spki, spki_len,
+    CHECK_ST(pcc_tpm_bundle_quote_verify(&info, attest, attest_len, sig, sig_len, cert, cert_len,
                                          (const uint8_t *)body, strlen(body), pcrs, ev, 3),
              PCC_OK);
     /* another body, fewer events, the registers claimed in other PCRs */
-    CHECK_ST(pcc_tpm_bundle_quote_verify(&info, attest, attest_len, sig, sig_len, spki, spki_len,
+    CHECK_ST(pcc_tpm_bundle_quote_verify(&info, attest, attest_len, sig, sig_len, cert, cert_len,
                                          (const uint8_t *)body, strlen(body) - 1, pcrs, ev, 3),
              PCC_E_VERIFY);
-    CHECK_ST(pcc_tpm_bundle_quote_verify(&info, attest, attest_len, sig, sig_len, spki, spki_len,
+    CHECK_ST(pcc_tpm_bundle_quote_verify(&info, attest, attest_len, sig, sig_len, cert, cert_len,
                                          (const uint8_t *)body, strlen(body), pcrs, ev, 2),
              PCC_E_VERIFY);
-    CHECK_ST(pcc_tpm_bundle_quote_verify(&info, attest, attest_len, sig, sig_len, spki, spki_len,
+    CHECK_ST(pcc_tpm_bundle_quote_verify(&info, attest, attest_len, sig, sig_len, cert, cert_len,
                                          (const uint8_t *)body, strlen(body), other_order, ev, 3),
              PCC_E_VERIFY);
     ev[2].reg = 3;

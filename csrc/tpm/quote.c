@@ -17,6 +17,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "pcc/buf.h"
 #include "pcc/secure.h"
@@ -371,15 +372,20 @@ pcc_status pcc_tpm_replay(uint8_t *values, size_t n_regs, const pcc_tpm_event *e
 
 pcc_status pcc_tpm_bundle_quote_verify(pcc_tpm_quote_info *info, const uint8_t *attest,
                                        size_t attest_len, const uint8_t *sig, size_t sig_len,
-                                       const uint8_t *spki_der, size_t spki_len,
+                                       const uint8_t *node_cert, size_t node_cert_len,
                                        const uint8_t *body_without_tpm, size_t body_len,
                                        const uint8_t pcrs[3], const pcc_tpm_event *events,
                                        size_t n_events)
 {
-    uint8_t values[3 * PCC_TPM_PCR_SIZE], qd[PCC_TPM_PCR_SIZE];
+    uint8_t values[3 * PCC_TPM_PCR_SIZE], qd[PCC_TPM_PCR_SIZE], spki_der[PCC_TPM_SPKI_MAX];
+    size_t spki_len = 0;
     pcc_status st;
-    if (pcrs == NULL || (body_without_tpm == NULL && body_len > 0))
+    if (pcrs == NULL || node_cert == NULL || (body_without_tpm == NULL && body_len > 0))
         return PCC_E_INVALID;
+    /* only a key the CA certified as a TPM attestation key makes a quote mean anything */
+    if ((st = pcc_tpm_ak_cert_key(spki_der, &spki_len, sizeof spki_der, node_cert,
+                                  node_cert_len)) != PCC_OK)
+        return st == PCC_E_LIMIT ? PCC_E_VERIFY : st;
     if ((st = pcc_tpm_replay(values, 3, events, n_events)) != PCC_OK)
         return st;
     /* qualifying data = SHA-384(body encoded without its tpm key) */
@@ -769,6 +775,66 @@ out:
     X509_STORE_CTX_free(ctx);
     sk_X509_pop_free(inter, X509_free);
     X509_STORE_free(store);
+    X509_free(cert);
+    return st;
+}
+
+pcc_status pcc_tpm_ak_cert_key(uint8_t *spki, size_t *spki_len, size_t max_spki,
+                               const uint8_t *cert_der, size_t cert_len)
+{
+    const unsigned char *p = cert_der;
+    unsigned char *w;
+    int len;
+    X509 *cert = NULL;
+    EXTENDED_KEY_USAGE *eku = NULL;
+    ASN1_OBJECT *want = NULL;
+    int crit = 0;
+    pcc_status st;
+    if (spki == NULL || spki_len == NULL || cert_der == NULL)
+        return PCC_E_INVALID;
+    if (cert_len == 0 || cert_len > 16384)
+        return PCC_E_FORMAT;
+    cert = d2i_X509(NULL, &p, (long)cert_len);
+    if (cert == NULL || p != cert_der + cert_len) {
+        st = PCC_E_FORMAT;
+        goto out;
+    }
+    if ((want = OBJ_txt2obj(PCC_TPM_AK_EKU_OID, 1)) == NULL) {
+        st = PCC_E_CRYPTO;
+        goto out;
+    }
+    eku = X509_get_ext_d2i(cert, NID_ext_key_usage, &crit, NULL);
+    if (eku == NULL) {
+        /* crit == -1: no extension; -2: more than one (malformed) */
+        st = (crit == -2 || crit >= 0) ? PCC_E_FORMAT : PCC_E_VERIFY;
+        goto out;
+    }
+    st = PCC_E_VERIFY;
+    for (int i = 0; i < sk_ASN1_OBJECT_num(eku); i++) {
+        const ASN1_OBJECT *o = sk_ASN1_OBJECT_value(eku, i);
+        if (o != NULL && OBJ_cmp(o, want) == 0) {
+            st = PCC_OK;
+            break;
+        }
+    }
+    if (st != PCC_OK)
+        goto out;
+    st = PCC_E_CRYPTO;
+    len = i2d_PUBKEY(X509_get0_pubkey(cert), NULL);
+    if (len <= 0)
+        goto out;
+    if ((size_t)len > max_spki) {
+        st = PCC_E_LIMIT;
+        goto out;
+    }
+    w = spki;
+    if (i2d_PUBKEY(X509_get0_pubkey(cert), &w) != len)
+        goto out;
+    *spki_len = (size_t)len;
+    st = PCC_OK;
+out:
+    EXTENDED_KEY_USAGE_free(eku);
+    ASN1_OBJECT_free(want);
     X509_free(cert);
     return st;
 }

@@ -108,17 +108,19 @@ PCC_API pcc_status pcc_tpm_replay(uint8_t *values, size_t n_regs, const pcc_tpm_
                                   size_t n_events) PCC_WUR;
 
 /* pcc_tpm_bundle_quote_verify is the `tpm` check of an attestation bundle whose body carries
- * "tpm": {"v": 1, "pcrs": [p0, p1, p2], "attest": bin, "sig": bin}. The caller has parsed that map
- * (v == 1) and passes pcrs (PCR of register r at pcrs[r]), attest and sig; spki is the node
- * certificate's key; body_without_tpm is the exact encoding of the body without its tpm key (the
- * quote's qualifying data is its SHA-384); events are the body's events. Runs
+ * "tpm": {"v": 1, "pcrs": [p0, p1, p2], "attest": bin, "sig": bin}. The caller has verified the
+ * chain and parsed that map (v == 1) and passes pcrs (PCR of register r at pcrs[r]), attest and
+ * sig; node_cert is the leaf certificate (DER), which must carry the PCC_TPM_AK_EKU_OID extended
+ * key usage (pcc_tpm_ak_cert_key); body_without_tpm is the exact encoding of the body without its
+ * tpm key (the quote's qualifying data is its SHA-384); events are the body's events. Runs
  * pcc_tpm_quote_verify against the replayed PCR values. PCC_E_INVALID for duplicate PCRs or PCRs
  * >= 16, PCC_E_FORMAT for malformed structures or events, PCC_E_VERIFY otherwise. */
 PCC_API pcc_status pcc_tpm_bundle_quote_verify(pcc_tpm_quote_info *info, const uint8_t *attest,
                                                size_t attest_len, const uint8_t *sig,
-                                               size_t sig_len, const uint8_t *spki_der,
-                                               size_t spki_len, const uint8_t *body_without_tpm,
-                                               size_t body_len, const uint8_t pcrs[3],
+                                               size_t sig_len, const uint8_t *node_cert,
+                                               size_t node_cert_len,
+                                               const uint8_t *body_without_tpm, size_t body_len,
+                                               const uint8_t pcrs[3],
                                                const pcc_tpm_event *events,
                                                size_t n_events) PCC_WUR;
 
@@ -155,6 +157,19 @@ PCC_API pcc_status pcc_tpm_ek_cert_check(uint8_t *spki, size_t *spki_len, size_t
                                          const char *roots_pem, size_t roots_len,
                                          const char *inter_pem, size_t inter_len,
                                          int64_t now) PCC_WUR;
+
+/* PCC_TPM_AK_EKU_OID: tcg-kp-AIKCertificate (TCG EK Credential Profile), the extended key usage
+ * the provisioning CA puts in a node certificate only after the credential challenge proved the
+ * key is a TPM attestation key. A quote means something only when signed by such a key: a
+ * software key could sign any TPMS_ATTEST it likes. */
+#define PCC_TPM_AK_EKU_OID "2.23.133.8.3"
+
+/* pcc_tpm_ak_cert_key writes the public key (SPKI DER) of a node certificate (DER) if the
+ * certificate's extendedKeyUsage lists PCC_TPM_AK_EKU_OID: the key to check quotes with.
+ * PCC_E_VERIFY if it does not, PCC_E_FORMAT if the certificate or the extension does not
+ * parse. It checks nothing else (the chain is the caller's). */
+PCC_API pcc_status pcc_tpm_ak_cert_key(uint8_t *spki, size_t *spki_len, size_t max_spki,
+                                       const uint8_t *cert_der, size_t cert_len) PCC_WUR;
 
 /* ---- The node's side: a TPM through tpm2-tss ------------------------------------------------ */
 
