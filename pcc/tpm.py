@@ -41,7 +41,7 @@ from pcc import _core
 from pcc.errors import FormatError, InvalidArgument, VerifyError
 
 __all__ = [
-    "PCR_SIZE", "DEFAULT_PCRS", "TCTI_ENV", "AK_EKU_OID", "AttestationKey", "Quote", "QuoteInfo", "Challenge",
+    "PCR_SIZE", "DEFAULT_PCRS", "AK_EKU_OID", "AttestationKey", "Quote", "QuoteInfo", "Challenge",
     "Tpm", "event_data", "replay", "qualifying_data", "verify_quote", "check_ak",
     "check_ek_cert", "make_credential", "challenge", "ak_cert_key", "make_bundle_quote",
     "check_bundle_quote",
@@ -53,8 +53,6 @@ PCR_SIZE = 48
 #: above are), so nothing can rewind them short of a reboot; a TPM shared with a boot chain that
 #: extends them needs other indices below 16.
 DEFAULT_PCRS = (8, 9, 10)
-#: Environment variable a node may use to name its TCTI.
-TCTI_ENV = "PCC_TPM_TCTI"
 #: tcg-kp-AIKCertificate: the extended key usage the provisioning CA gives a node certificate only
 #: after :func:`challenge` proved its key is a TPM attestation key. Quotes are checked only under
 #: such certificates: a software key could sign any quote it likes.

@@ -66,7 +66,7 @@ def lab(tmp_path_factory):
         tpms = {k: tpm.Tpm(s.tcti) for k, s in sws.items()}
         for t in tpms.values():
             t.create_ak()
-        yield {"ca": ca, "other_ca": other_ca, "sw": sws, **tpms}
+        yield {"ca": ca, "other_ca": other_ca, "sw": sws, "b_ak": tpms["b"].ak, **tpms}
         for t in tpms.values():
             t.close()
     finally:
@@ -623,3 +623,52 @@ def test_ak_cert_key_needs_the_tpm_ak_usage():
     assert tpm.ak_cert_key(node_cert(SPKI)) == SPKI
     with pytest.raises(VerifyError):
         tpm.ak_cert_key(node_cert(SPKI, eku=False))
+
+
+@needs_swtpm
+def test_end_to_end_provisioning_and_bundle(lab):
+    """How the pieces fit: the CA challenges the node's TPM and certifies its AK with the AK usage;
+    the node measures, quotes over the body without its tpm key, adds the quote and signs the
+    whole body with the same AK; a verifier checks the body signature under the certificate, then
+    the tpm value."""
+    ca, b = lab["ca"], lab["b"]
+    # provisioning (a key of its own; the module's tests get B's usual key back at the end)
+    ak = b.create_ak(b"boot-id-0123456")
+    try:
+        _end_to_end(ca, b, ak)
+    finally:
+        assert b.create_ak() == lab["b_ak"]
+
+
+def _end_to_end(ca, b, ak):
+    import msgpack
+
+    ch = tpm.challenge(b.ek_cert(), ak.public, roots=[ca.root_pem],
+                       intermediates=[ca.intermediate_pem])
+    cert = node_cert(ch.check(b.activate_credential(ch.blob, ch.secret)).spki)
+    # the node (PCRs 11..13 are fresh on this TPM)
+    pcrs = (11, 12, 13)
+    events = [{"reg": r, "name": n, "sha384": hashlib.sha384(n.encode()).digest()}
+              for r, n in ((0, "pcc"), (1, "smollm2"), (2, "node-config"))]
+    for ev in events:
+        b.extend(pcrs[ev["reg"]], ev["name"], ev["sha384"])
+    fields = {"v": 1, "serial": "node-1", "events": events, "hpke": {"pk": bytes(32)}}
+
+    def canonical(d):
+        return msgpack.packb(dict(sorted(d.items())), use_bin_type=True)
+
+    body = canonical({**fields, "tpm": tpm.make_bundle_quote(b, canonical(fields), pcrs)})
+    sig = b.sign(body)
+    # the verifier
+    key = x509.load_der_x509_certificate(cert).public_key()
+    key.verify(sig, body, ec.ECDSA(hashes.SHA384()))
+    decoded = msgpack.unpackb(body, raw=False)
+    value = decoded.pop("tpm")
+    info = tpm.check_bundle_quote(value, body_without_tpm=canonical(decoded), node_cert=cert,
+                                  events=decoded["events"])
+    assert info.extra_data == tpm.qualifying_data(canonical(fields))
+    # a body with another HPKE key cannot reuse the quote
+    forged = {**decoded, "hpke": {"pk": b"\x01" * 32}}
+    with pytest.raises(VerifyError):
+        tpm.check_bundle_quote(value, body_without_tpm=canonical(forged), node_cert=cert,
+                               events=decoded["events"])
