@@ -241,9 +241,10 @@ PCC_API pcc_status pcc_tpm_activate_credential(pcc_tpm *t, uint8_t *cred, size_t
                                                size_t blob_len, const uint8_t *secret,
                                                size_t secret_len) PCC_WUR;
 
-/* pcc_tpm_ak_duplicate asks the TPM to duplicate (export) the attestation key and returns the
- * TPM's answer: PCC_E_VERIFY when it refuses, as it must for a fixedTPM | fixedParent key
- * (tests use it to show the key cannot leave). */
+/* pcc_tpm_ak_duplicate asks the TPM to duplicate (export) the attestation key, authorised by a
+ * PolicyCommandCode(TPM2_CC_Duplicate) session, and returns the TPM's answer: PCC_E_VERIFY when it
+ * refuses (pcc_tpm_last_rc says why: the AK has no authPolicy that allows duplication, and its
+ * fixedParent attribute would forbid it even with one). Tests use it. */
 PCC_API pcc_status pcc_tpm_ak_duplicate(pcc_tpm *t) PCC_WUR;
 
 #ifdef __cplusplus
