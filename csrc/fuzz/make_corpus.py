@@ -118,11 +118,19 @@ def blindrsa_seeds():
     write("blindrsa", "spki_rfc9474_4096", b"\x00" + der)
 
 
+def tpm_seeds():
+    v = load("tpm_swtpm_quote.json")
+    write("tpm", "attest_swtpm", b"\x00" + bytes.fromhex(v["attest"]))
+    write("tpm", "signature_swtpm", b"\x01" + bytes.fromhex(v["signature"]))
+    write("tpm", "ak_public_swtpm", b"\x02" + bytes.fromhex(v["ak_public"]))
+
+
 if __name__ == "__main__":
     bhttp_seeds()
     ohttp_seeds()
     note_seeds()
     merkle_seeds()
     blindrsa_seeds()
+    tpm_seeds()
     for d in sorted(OUT.iterdir()):
         print(d.name, len(list(d.iterdir())), "files")
