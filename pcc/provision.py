@@ -25,7 +25,7 @@ import ssl
 import stat
 import tempfile
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 from pcc import _core
 from pcc.errors import FormatError, InvalidArgument, StateError, VerifyError
@@ -171,7 +171,7 @@ class CA:
     """A provisioning CA: the root key (in C secure memory), its certificate and the inventory
     of hardware serials it certifies. Make one with :meth:`generate` or :meth:`load`."""
 
-    def __init__(self, core: "_core.ProvisionCA", serials: Iterable[str] = ()) -> None:
+    def __init__(self, core: _core.ProvisionCA, serials: Iterable[str] = ()) -> None:
         if not isinstance(core, _core.ProvisionCA):
             raise TypeError("use CA.generate or CA.load")
         self._core = core
@@ -185,7 +185,7 @@ class CA:
     # ------------------------------------------------------------------------- making
 
     @classmethod
-    def generate(cls, name: str, *, now: int | None = None, days: int = ROOT_DAYS) -> "CA":
+    def generate(cls, name: str, *, now: int | None = None, days: int = ROOT_DAYS) -> CA:
         """A fresh CA: a P-384 key and a self-signed root certificate with common name ``name``
         (1-64 bytes of UTF-8), valid from ``now`` (default: the current time) for ``days``
         days. The inventory starts empty."""
@@ -194,7 +194,7 @@ class CA:
         return cls(_core.provision_ca_generate(name, _now(now), _days(days)))
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "CA":
+    def load(cls, directory: str | os.PathLike) -> CA:
         """Load a CA saved by :meth:`save`. Raises :class:`FormatError` naming the file when the
         directory is missing a file or holds a damaged one, and when the key file can be read by
         other users."""
@@ -320,5 +320,15 @@ class CA:
         return self._core.issue(csr_der, serial, now, days)
 
 
-__all__ = ["CA", "csr_serial", "serial_ok", "pem_to_der", "der_to_pem", "ROOT_DAYS",
-           "NODE_DAYS", "KEY_FILE", "ROOT_FILE", "INVENTORY_FILE"]
+__all__ = [
+    "CA",
+    "INVENTORY_FILE",
+    "KEY_FILE",
+    "NODE_DAYS",
+    "ROOT_DAYS",
+    "ROOT_FILE",
+    "csr_serial",
+    "der_to_pem",
+    "pem_to_der",
+    "serial_ok",
+]

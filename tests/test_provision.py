@@ -2,28 +2,34 @@
 `cryptography` package), every refusal, save/load, damaged directories, garbage, CLI."""
 import datetime
 import hashlib
-import os
 import stat
 import subprocess
 
 import pytest
+from _tlog_util import CLI, ROOT, env
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from _tlog_util import CLI, ROOT, env
 from pcc import provision
-from pcc.errors import (FormatError, InvalidArgument, PccError, StateError, UnsupportedError,
-                        VerifyError)
+from pcc.errors import (
+    FormatError,
+    InvalidArgument,
+    PccError,
+    StateError,
+    UnsupportedError,
+    VerifyError,
+)
 
 NOW = 1_760_000_000
 DER = serialization.Encoding.DER
 
 
 def utc(t):
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(t, datetime.UTC)
 
 
 def make_csr(serial="SN-0001", key=None, *, algo=None, attrs=None):
@@ -418,7 +424,7 @@ def test_cli_ca(tmp_path):
     run("ca", "add-serial", "--dir", str(d), "SN-7")
     r = run("ca", "add-serial", "--dir", str(d), "SN-7")
     assert "already" in r.stdout
-    csr, key = make_csr("SN-7")
+    csr, _ = make_csr("SN-7")
     (tmp_path / "n.csr").write_bytes(csr)
     r = run("ca", "issue", "--dir", str(d), str(tmp_path / "n.csr"), "--days", "3")
     cert = x509.load_der_x509_certificate((tmp_path / "n.crt").read_bytes())
