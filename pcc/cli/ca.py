@@ -92,45 +92,41 @@ def cmd_issue(args) -> int:
 def register(subparsers) -> None:
     """Add this command group to the top-level sub-parsers."""
     from pcc import provision
-    fmt = argparse.ArgumentDefaultsHelpFormatter
     cp = subparsers.add_parser(
         "ca", help="provisioning CA: root, inventory of serials, node certificates",
         description="The provisioning CA certifies node identity keys for the machines in its "
                     "inventory. Its directory holds root.key (0600), root.pem and "
-                    "inventory.json.", formatter_class=fmt)
+                    "inventory.json.")
     cs = cp.add_subparsers(dest="ca_cmd", required=True, metavar="COMMAND")
 
     def dir_arg(p):
         p.add_argument("--dir", required=True, metavar="DIR", help="the CA directory")
 
-    p = cs.add_parser("init", help="create a new P-384 root in DIR", formatter_class=fmt,
+    p = cs.add_parser("init", help="create a new P-384 root in DIR",
                       description="Generate a P-384 root key and its self-signed certificate "
                                   "and save them, with an empty inventory, in DIR.")
     dir_arg(p)
     p.add_argument("--name", required=True, help="common name of the root certificate")
     p.add_argument("--days", type=int, default=provision.ROOT_DAYS,
-                   help="validity of the root certificate in days")
+                   help=f"validity of the root certificate in days (default: {provision.ROOT_DAYS})")
     p.set_defaults(func=_guard(cmd_init))
 
-    p = cs.add_parser("add-serial", help="add hardware serials to the inventory",
-                      formatter_class=fmt)
+    p = cs.add_parser("add-serial", help="add hardware serials to the inventory")
     dir_arg(p)
     p.add_argument("serial", nargs="+", metavar="SERIAL",
                    help="hardware serial: 1-64 characters A-Z a-z 0-9 - . :")
     p.set_defaults(func=_guard(cmd_add_serial))
 
-    p = cs.add_parser("remove-serial", help="remove hardware serials from the inventory",
-                      formatter_class=fmt)
+    p = cs.add_parser("remove-serial", help="remove hardware serials from the inventory")
     dir_arg(p)
     p.add_argument("serial", nargs="+", metavar="SERIAL", help="hardware serial")
     p.set_defaults(func=_guard(cmd_remove_serial))
 
-    p = cs.add_parser("list", help="print the inventory", formatter_class=fmt)
+    p = cs.add_parser("list", help="print the inventory")
     dir_arg(p)
     p.set_defaults(func=_guard(cmd_list))
 
     p = cs.add_parser("issue", help="certify a node's key from its certificate request",
-                      formatter_class=fmt,
                       description="Check a PKCS#10 request (EC P-384 key, ECDSA-SHA384 "
                                   "self-signature, subject serialNumber in the inventory) and "
                                   "write the node certificate signed by the root.")
@@ -139,6 +135,6 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="CERT",
                    help="where to write the certificate (default: CSR_FILE with suffix .crt)")
     p.add_argument("--days", type=int, default=provision.NODE_DAYS,
-                   help="validity of the node certificate in days")
-    p.add_argument("--pem", action="store_true", help="write PEM instead of DER")
+                   help=f"validity of the node certificate in days (default: {provision.NODE_DAYS})")
+    p.add_argument("--pem", action="store_true", help="write PEM instead of DER (default: DER)")
     p.set_defaults(func=_guard(cmd_issue))

@@ -175,17 +175,15 @@ def cmd_release_verify(args) -> int:
 
 def register(subparsers) -> None:
     """Add this command group to the top-level sub-parsers."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
     rp = subparsers.add_parser(
         "release", help="measure, publish and verify releases",
         description="A release names what nodes run: the pcc package (code), model files "
                     "(model) and the node config (config), each by its SHA-384 digest, logged "
-                    "once in the transparency log.", formatter_class=fmt)
+                    "once in the transparency log.")
     rs = rp.add_subparsers(dest="release_cmd", required=True, metavar="COMMAND")
 
     p = rs.add_parser(
         "publish", help="measure an installation and log its release once",
-        formatter_class=fmt,
         description="Measure the package, models and config, then log the release leaf. If the "
                     "log already holds this name and version with the same components, nothing "
                     "is added and its index and proof are saved; with other components the "
@@ -203,7 +201,7 @@ def register(subparsers) -> None:
                    help="name of the matching --model, in order (default: the file name "
                         "without its suffix)")
     p.add_argument("--config", metavar="FILE", help="node config (JSON object) to measure")
-    p.add_argument("--created", type=int, default=None,
+    p.add_argument("--created", type=int, default=None, metavar="UNIX_S",
                    help="release time, unix seconds (default: now, or the time of an earlier "
                         "unfinished attempt at the same release)")
     p.add_argument("--out", metavar="PREFIX",
@@ -214,10 +212,10 @@ def register(subparsers) -> None:
     p.add_argument("--witness", action="append", default=[], metavar="VKEY",
                    help="witness cosigner vkey (or file) for checking the proof and reporting "
                         "which witness is missing; repeatable")
-    p.add_argument("--quorum", type=int, default=None,
+    p.add_argument("--quorum", type=int, default=None, metavar="N",
                    help="witness cosignatures the proof needs (default: all --witness)")
-    p.add_argument("--timeout", type=float, default=120.0,
-                   help="seconds to wait in all for the log and its witnesses")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="seconds to wait in all for the log and its witnesses (default: 120)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("manifest", nargs="?", metavar="MANIFEST",
                    help="instead of measuring an installation: a JSON manifest of files "
@@ -226,7 +224,6 @@ def register(subparsers) -> None:
 
     p = rs.add_parser(
         "verify", help="check a release's proof and recompute its digests",
-        formatter_class=fmt,
         description="Verify the release leaf's inclusion proof against the pinned log and "
                     "witness keys, then recompute the digests of the given package, models and "
                     "config and compare them with the logged release. Prints one line per "
@@ -236,7 +233,7 @@ def register(subparsers) -> None:
     p.add_argument("--log-vkey", required=True, metavar="VKEY", help="log vkey (or file)")
     p.add_argument("--witness", action="append", default=[], metavar="VKEY",
                    help="witness cosigner vkey (or file); repeatable")
-    p.add_argument("--quorum", type=int, default=None,
+    p.add_argument("--quorum", type=int, default=None, metavar="N",
                    help="witness cosignatures required (default: all --witness)")
     p.add_argument("--max-age", type=float, default=None, metavar="SECONDS",
                    help="also require the cosignatures to be at most this old")
