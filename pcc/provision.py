@@ -18,6 +18,9 @@ its file by the C core, so it never becomes a Python object. See docs/provisioni
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import pathlib
@@ -214,6 +217,11 @@ class CA:
             fd = os.open(key_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             raise FormatError(f"{key_path} is missing: the CA directory is damaged") from None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise FormatError(f"{key_path} is a symbolic link: the root key must be a "
+                                  "regular file in the CA directory") from None
+            raise
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -229,6 +237,22 @@ class CA:
         finally:
             os.close(fd)
         return cls(core, _read_inventory(d / INVENTORY_FILE))
+
+    @staticmethod
+    @contextlib.contextmanager
+    def locked(directory: str | os.PathLike):
+        """Hold an exclusive lock on a CA directory (a ``.lock`` file in it) for a
+        load-change-save sequence, so that two processes changing the inventory at once do not
+        lose an update."""
+        d = pathlib.Path(directory)
+        if not d.is_dir():
+            raise FormatError(f"{d} is not a directory (create a CA with `pcc ca init`)")
+        fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write the CA to ``directory`` (created with mode 0700 if needed): ``root.key`` (PEM

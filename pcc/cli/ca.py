@@ -45,24 +45,26 @@ def cmd_init(args) -> int:
 def cmd_add_serial(args) -> int:
     """``ca add-serial``: add hardware serials to the inventory."""
     from pcc import provision
-    ca = provision.CA.load(args.dir)
-    for serial in args.serial:
-        if ca.add_serial(serial):
-            print(f"added {serial}")
-        else:
-            print(f"{serial} is already in the inventory")
-    ca.save(args.dir)
+    with provision.CA.locked(args.dir):
+        ca = provision.CA.load(args.dir)
+        for serial in args.serial:
+            if ca.add_serial(serial):
+                print(f"added {serial}")
+            else:
+                print(f"{serial} is already in the inventory")
+        ca.save(args.dir)
     return EXIT_OK
 
 
 def cmd_remove_serial(args) -> int:
     """``ca remove-serial``: remove hardware serials from the inventory."""
     from pcc import provision
-    ca = provision.CA.load(args.dir)
-    for serial in args.serial:
-        print(f"removed {serial}" if ca.remove_serial(serial)
-              else f"{serial} was not in the inventory")
-    ca.save(args.dir)
+    with provision.CA.locked(args.dir):
+        ca = provision.CA.load(args.dir)
+        for serial in args.serial:
+            print(f"removed {serial}" if ca.remove_serial(serial)
+                  else f"{serial} was not in the inventory")
+        ca.save(args.dir)
     return EXIT_OK
 
 
