@@ -2,6 +2,7 @@
 `cryptography` package), every refusal, save/load, damaged directories, garbage, CLI."""
 import datetime
 import hashlib
+import shutil
 import stat
 import subprocess
 
@@ -213,6 +214,21 @@ def test_refuses_p256_key(ca):
 
 def test_refuses_p521_key(ca):
     csr, _ = make_csr(key=ec.generate_private_key(ec.SECP521R1()), algo=hashes.SHA384())
+    with pytest.raises(UnsupportedError):
+        ca.issue(csr)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_refuses_explicit_curve_parameters(ca, tmp_path):
+    """P-384 spelled out as explicit parameters instead of the named-curve OID."""
+    subprocess.run(["openssl", "ecparam", "-name", "secp384r1", "-param_enc", "explicit",
+                    "-genkey", "-noout", "-out", str(tmp_path / "k.pem")], check=True,
+                   capture_output=True)
+    subprocess.run(["openssl", "req", "-new", "-key", str(tmp_path / "k.pem"), "-subj",
+                    "/serialNumber=SN-0001", "-sha384", "-outform", "DER", "-out",
+                    str(tmp_path / "r.der")], check=True, capture_output=True)
+    csr = (tmp_path / "r.der").read_bytes()
+    assert b"\x06\x05\x2b\x81\x04\x00\x22" not in csr       # no secp384r1 OID: explicit
     with pytest.raises(UnsupportedError):
         ca.issue(csr)
 

@@ -259,9 +259,11 @@ def test_witness_down_bounded_then_no_duplicate(cell):
 def test_unreachable_log_times_out(cell, tmp_path):
     start = time.monotonic()
     r = run("release", "publish", "--log", f"http://127.0.0.1:{free_port()}", "--key",
-            cell["pub_sk"], "--name", "x", "--version", "1", "--package", cell["pkg"],
+            cell["pub_sk"], "--name", "x", "--version", "1",
             "--timeout", "2", "--out", tmp_path / "x", check=False)
     assert r.returncode == 2 and "unreachable" in r.stderr
+    # without --package it measured the pcc package this interpreter imports
+    assert f"measuring package {rel.installed_package_dir()}" in r.stderr
     assert time.monotonic() - start < 20
 
 
