@@ -31,7 +31,8 @@ import time
 from collections.abc import Iterable
 
 from pcc import _core
-from pcc.errors import FormatError, InvalidArgument, StateError, VerifyError
+from pcc.errors import (FormatError, InvalidArgument, StateError, UnknownKeyError,
+                        VerifyError)
 
 #: Files of a CA directory.
 KEY_FILE = "root.key"
@@ -335,13 +336,11 @@ class CA:
         """
         if not isinstance(csr_der, (bytes, bytearray, memoryview)):
             raise TypeError("csr_der must be bytes")
-        csr_der = bytes(csr_der)
         now, days = _now(now), _days(days)
-        serial = _core.provision_csr_serial(csr_der)
-        if serial not in self._serials:
-            raise VerifyError(f"serial {serial!r} is not in the CA's inventory (add it with "
-                              "`pcc ca add-serial`)")
-        return self._core.issue(csr_der, serial, now, days)
+        try:
+            return self._core.issue(bytes(csr_der), tuple(self._serials), now, days)
+        except UnknownKeyError as e:
+            raise VerifyError(str(e)) from None
 
 
 __all__ = [

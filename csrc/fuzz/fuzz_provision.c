@@ -1,8 +1,8 @@
 /* fuzz_provision.c: libFuzzer harness for the provisioning CA's parsers.
  *
  * The first byte picks the parser: 0 → the input is a certificate request: whatever
- * pcc_provision_csr_serial accepts must also be issued for that serial, and the certificate must
- * verify with the root key; 1 → the input is a key file (PEM) loaded with the harness's root
+ * pcc_provision_csr_serial accepts must also be issued when its serial is in the inventory, and
+ * the certificate must verify with the root key; 1 → the input is a key file (PEM) loaded with the harness's root
  * certificate: only the harness's own key may load. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -62,8 +62,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         REQUIRE(pcc_provision_serial_ok(serial, strlen(serial)));
         uint8_t cert[PCC_PROVISION_MAX_CERT];
         size_t cert_len = 0;
-        REQUIRE(pcc_provision_ca_issue(g_ca, cert, &cert_len, sizeof cert, in, n, serial,
-                                       strlen(serial), 1760000000, 30) == PCC_OK);
+        char got[PCC_PROVISION_MAX_SERIAL + 1];
+        const char *inventory[] = {"SN-0", serial};
+        REQUIRE(pcc_provision_ca_issue(g_ca, cert, &cert_len, sizeof cert, got, sizeof got, in,
+                                       n, inventory, 2, 1760000000, 30) == PCC_OK);
+        REQUIRE(strcmp(got, serial) == 0);
         const unsigned char *p = cert;
         X509 *c = d2i_X509(NULL, &p, (long)cert_len);
         REQUIRE(c != NULL && p == cert + cert_len);

@@ -81,11 +81,13 @@ static pcc_status pubkey_check(const X509_PUBKEY *xpk, EVP_PKEY *pk)
         return PCC_E_UNSUPPORTED;
     if (pk == NULL || EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC || EVP_PKEY_get_bits(pk) != 384)
         return PCC_E_FORMAT;
+    /* P-384 has cofactor 1: a point on the curve that is not the point at infinity is in the
+     * prime-order group, so the quick check (no multiplication by the order) is complete. */
     pcc_status st = PCC_E_FORMAT;
     EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
     if (c == NULL)
         return PCC_E_NOMEM;
-    if (EVP_PKEY_public_check(c) == 1)
+    if (EVP_PKEY_public_check_quick(c) == 1)
         st = PCC_OK;
     EVP_PKEY_CTX_free(c);
     return st;
@@ -527,25 +529,35 @@ pcc_status pcc_provision_csr_serial(char *out, size_t max_out, const uint8_t *cs
 }
 
 pcc_status pcc_provision_ca_issue(const pcc_provision_ca *ca, uint8_t *out, size_t *out_len,
-                                  size_t max_out, const uint8_t *csr, size_t csr_len,
-                                  const char *serial, size_t serial_len, int64_t now,
-                                  uint32_t days)
+                                  size_t max_out, char *serial_out, size_t serial_max,
+                                  const uint8_t *csr, size_t csr_len,
+                                  const char *const *inventory, size_t inventory_len,
+                                  int64_t now, uint32_t days)
 {
-    if (ca == NULL || out == NULL || out_len == NULL || serial == NULL ||
-        !pcc_provision_serial_ok(serial, serial_len) || validity_ok(now, days) != PCC_OK)
+    if (ca == NULL || out == NULL || out_len == NULL || serial_out == NULL ||
+        serial_max <= PCC_PROVISION_MAX_SERIAL || (inventory == NULL && inventory_len != 0) ||
+        validity_ok(now, days) != PCC_OK)
         return PCC_E_INVALID;
+    serial_out[0] = '\0';
     X509_REQ *req = NULL;
     X509_NAME *subject = NULL;
     X509 *x = NULL;
     uint8_t ski[SKI_LEN];
-    char got[PCC_PROVISION_MAX_SERIAL + 1];
-    pcc_status st = csr_parse(&req, got, csr, csr_len);
+    char serial[PCC_PROVISION_MAX_SERIAL + 1];
+    pcc_status st = csr_parse(&req, serial, csr, csr_len);
     if (st != PCC_OK)
         goto out;
-    if (strlen(got) != serial_len || memcmp(got, serial, serial_len) != 0) {
-        st = PCC_E_INVALID;
-        goto out;
+    size_t serial_len = strlen(serial);
+    memcpy(serial_out, serial, serial_len + 1);
+    st = PCC_E_UNKNOWN_KEY;
+    for (size_t i = 0; i < inventory_len; i++) {
+        if (inventory[i] != NULL && strcmp(inventory[i], serial) == 0) {
+            st = PCC_OK;
+            break;
+        }
     }
+    if (st != PCC_OK)
+        goto out;
     st = PCC_E_NOMEM;
     if ((subject = X509_NAME_new()) == NULL)
         goto out;

@@ -5,6 +5,7 @@
 #include "pymod.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -128,30 +129,54 @@ static PyObject *ca_write_key(CaObject *self, PyObject *arg)
 static PyObject *ca_issue(CaObject *self, PyObject *args)
 {
     Py_buffer csr;
-    const char *serial;
-    Py_ssize_t serial_len;
-    PyObject *now_obj, *days_obj;
-    if (!PyArg_ParseTuple(args, "y*s#OO", &csr, &serial, &serial_len, &now_obj, &days_obj))
+    PyObject *inv_obj, *now_obj, *days_obj;
+    if (!PyArg_ParseTuple(args, "y*OOO", &csr, &inv_obj, &now_obj, &days_obj))
         return NULL;
-    PyObject *res = NULL;
+    PyObject *res = NULL, *inv = NULL;
+    const char **serials = NULL;
     int64_t now;
     uint32_t days;
     if (validity(now_obj, days_obj, &now, &days) < 0)
         goto out;
+    /* the inventory: a sequence of str, borrowed as UTF-8 for the call (inv keeps them alive) */
+    if ((inv = PySequence_Tuple(inv_obj)) == NULL)
+        goto out;
+    Py_ssize_t n = PyTuple_GET_SIZE(inv);
+    if ((serials = PyMem_Calloc((size_t)n + 1, sizeof *serials)) == NULL) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(inv, i);
+        if (!PyUnicode_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, "inventory must hold str serials");
+            goto out;
+        }
+        if ((serials[i] = PyUnicode_AsUTF8(item)) == NULL)
+            goto out;
+    }
     uint8_t buf[PCC_PROVISION_MAX_CERT];
+    char serial[PCC_PROVISION_MAX_SERIAL + 1];
     size_t len = 0;
     pcc_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = pcc_provision_ca_issue(self->ca, buf, &len, sizeof buf, (const uint8_t *)csr.buf,
-                                (size_t)csr.len, serial, (size_t)serial_len, now, days);
+    st = pcc_provision_ca_issue(self->ca, buf, &len, sizeof buf, serial, sizeof serial,
+                                (const uint8_t *)csr.buf, (size_t)csr.len, serials, (size_t)n,
+                                now, days);
     Py_END_ALLOW_THREADS
-    if (st == PCC_OK)
+    if (st == PCC_OK) {
         res = PyBytes_FromStringAndSize((const char *)buf, (Py_ssize_t)len);
-    else if (st == PCC_E_INVALID)
-        pcc_py_raise(st, "the request does not name the approved serial");
-    else
+    } else if (st == PCC_E_UNKNOWN_KEY) {
+        char msg[PCC_PROVISION_MAX_SERIAL + 96];
+        snprintf(msg, sizeof msg, "serial '%s' is not in the CA's inventory (add it with "
+                 "`pcc ca add-serial`)", serial);
+        pcc_py_raise(st, msg);
+    } else {
         raise_csr(st);
+    }
 out:
+    PyMem_Free(serials);
+    Py_XDECREF(inv);
     PyBuffer_Release(&csr);
     return res;
 }
@@ -162,7 +187,8 @@ static PyMethodDef ca_methods[] = {
      "write_key(fd) -> None: write the root key (PEM PKCS#8) to a file descriptor. "
      "WARNING: exports the secret key."},
     {"issue", (PyCFunction)ca_issue, METH_VARARGS,
-     "issue(csr_der, serial, now, days) -> node certificate DER (the request must name serial)."},
+     "issue(csr_der, inventory, now, days) -> node certificate DER (the request's serial must be "
+     "in inventory, a sequence of str; UnknownKeyError otherwise)."},
     {NULL, NULL, 0, NULL},
 };
 

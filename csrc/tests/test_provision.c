@@ -66,7 +66,9 @@ static void test_ca(void)
     uint8_t root[PCC_PROVISION_MAX_CERT], root2[PCC_PROVISION_MAX_CERT];
     uint8_t pem[PCC_PROVISION_MAX_KEY_PEM], cert[PCC_PROVISION_MAX_CERT], csr[2048];
     size_t root_len = 0, root2_len = 0, pem_len = 0, cert_len = 0, csr_len;
-    char serial[PCC_PROVISION_MAX_SERIAL + 1];
+    char serial[PCC_PROVISION_MAX_SERIAL + 1], got[PCC_PROVISION_MAX_SERIAL + 1];
+    const char *inventory[] = {"SN-0", "SN-1"};
+    const char *others[] = {"SN-0", "SN-2"};
 
     CHECK_ST(pcc_provision_ca_generate(&ca, "", 0, NOW, 10), PCC_E_INVALID);
     CHECK_ST(pcc_provision_ca_generate(&ca, "a\nb", 3, NOW, 10), PCC_E_INVALID);
@@ -116,9 +118,10 @@ static void test_ca(void)
     CHECK(csr_len > 0);
     CHECK_ST(pcc_provision_csr_serial(serial, sizeof serial, csr, csr_len), PCC_OK);
     CHECK(strcmp(serial, "SN-1") == 0);
-    CHECK_ST(pcc_provision_ca_issue(ca, cert, &cert_len, sizeof cert, csr, csr_len, "SN-1", 4, NOW,
-                                    30),
+    CHECK_ST(pcc_provision_ca_issue(ca, cert, &cert_len, sizeof cert, got, sizeof got, csr,
+                                    csr_len, inventory, 2, NOW, 30),
              PCC_OK);
+    CHECK(strcmp(got, "SN-1") == 0);
     p = cert;
     X509 *c = d2i_X509(NULL, &p, (long)cert_len);
     CHECK(c != NULL && p == cert + cert_len);
@@ -129,14 +132,23 @@ static void test_ca(void)
         CHECK(X509_check_issued(x, c) == X509_V_OK);
     }
     X509_free(c);
-    /* another serial than the approved one; bad validity */
-    CHECK_ST(pcc_provision_ca_issue(ca, cert, &cert_len, sizeof cert, csr, csr_len, "SN-2", 4, NOW,
-                                    30),
+    /* a serial not in the inventory (still reported), an empty inventory, bad validity, room */
+    got[0] = 'x';
+    CHECK_ST(pcc_provision_ca_issue(ca, cert, &cert_len, sizeof cert, got, sizeof got, csr,
+                                    csr_len, others, 2, NOW, 30),
+             PCC_E_UNKNOWN_KEY);
+    CHECK(strcmp(got, "SN-1") == 0);
+    CHECK_ST(pcc_provision_ca_issue(ca, cert, &cert_len, sizeof cert, got, sizeof got, csr,
+                                    csr_len, NULL, 0, NOW, 30),
+             PCC_E_UNKNOWN_KEY);
+    CHECK_ST(pcc_provision_ca_issue(ca, cert, &cert_len, sizeof cert, got, sizeof got, csr,
+                                    csr_len, inventory, 2, NOW, 0),
              PCC_E_INVALID);
-    CHECK_ST(pcc_provision_ca_issue(ca, cert, &cert_len, sizeof cert, csr, csr_len, "SN-1", 4, NOW,
-                                    0),
+    CHECK_ST(pcc_provision_ca_issue(ca, cert, &cert_len, sizeof cert, got, 10, csr, csr_len,
+                                    inventory, 2, NOW, 30),
              PCC_E_INVALID);
-    CHECK_ST(pcc_provision_ca_issue(ca, cert, &cert_len, 100, csr, csr_len, "SN-1", 4, NOW, 30),
+    CHECK_ST(pcc_provision_ca_issue(ca, cert, &cert_len, 100, got, sizeof got, csr, csr_len,
+                                    inventory, 2, NOW, 30),
              PCC_E_LIMIT);
     /* framing */
     CHECK_ST(pcc_provision_csr_serial(serial, sizeof serial, csr, csr_len - 1), PCC_E_FORMAT);

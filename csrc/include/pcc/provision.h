@@ -8,8 +8,7 @@
  * intermediate): subject serialNumber=<serial>, not a CA, keyUsage digitalSignature (critical),
  * a random 128-bit serial number, key identifiers, ECDSA with SHA-384.
  *
- * Whether a serial belongs to the fleet (the inventory) is the caller's decision: it reads the
- * serial with pcc_provision_csr_serial, checks it, and passes the approved serial to
+ * The caller passes the inventory (the serials of the machines it certifies) to
  * pcc_provision_ca_issue, which refuses a request naming any other serial.
  *
  * The root private key lives in OpenSSL's secure heap inside an object in pcc secure memory; it
@@ -73,13 +72,16 @@ PCC_API pcc_status pcc_provision_ca_key_pem(const pcc_provision_ca *ca, uint8_t 
 PCC_API pcc_status pcc_provision_csr_serial(char *out, size_t max_out, const uint8_t *csr,
                                             size_t csr_len) PCC_WUR;
 
-/* pcc_provision_ca_issue checks csr as pcc_provision_csr_serial does, requires its serial to be
- * exactly serial (PCC_E_INVALID otherwise) and writes a node certificate (DER) valid from now for
- * days days (1..PCC_PROVISION_MAX_DAYS), signed by the root. Extensions in the request are
- * ignored: the certificate carries only what this module sets. */
+/* pcc_provision_ca_issue checks csr as pcc_provision_csr_serial does, writes the serial it names
+ * to serial_out (NUL-terminated, serial_max > PCC_PROVISION_MAX_SERIAL) and requires that serial
+ * to be one of the inventory_len strings of inventory (PCC_E_UNKNOWN_KEY otherwise; serial_out
+ * is still set, as it is public). It then writes a node certificate (DER) valid from now for days
+ * days (1..PCC_PROVISION_MAX_DAYS), signed by the root. Extensions in the request are ignored:
+ * the certificate carries only what this module sets. */
 PCC_API pcc_status pcc_provision_ca_issue(const pcc_provision_ca *ca, uint8_t *out,
-                                          size_t *out_len, size_t max_out, const uint8_t *csr,
-                                          size_t csr_len, const char *serial, size_t serial_len,
+                                          size_t *out_len, size_t max_out, char *serial_out,
+                                          size_t serial_max, const uint8_t *csr, size_t csr_len,
+                                          const char *const *inventory, size_t inventory_len,
                                           int64_t now, uint32_t days) PCC_WUR;
 
 /* pcc_provision_ca_free wipes and frees a CA. Accepts NULL. */
