@@ -26,20 +26,27 @@ _CHUNK = 1 << 20
 _MAX_DEPTH = 64
 
 
-def _file_sha384(path: str | os.PathLike) -> bytes:
+def _file_sha384(path: str | os.PathLike,
+                 on_progress: Callable[[int], None] | None = None) -> bytes:
     h = hashlib.sha384()
+    done = 0
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
+            done += len(chunk)
+            if on_progress is not None:
+                on_progress(done)
     return h.digest()
 
 
-def model_digest(path: str | os.PathLike) -> bytes:
-    """SHA-384 of a model file's bytes, read in 1 MiB chunks (48 bytes)."""
+def model_digest(path: str | os.PathLike, *,
+                 on_progress: Callable[[int], None] | None = None) -> bytes:
+    """SHA-384 of a model file's bytes, read in 1 MiB chunks (48 bytes). ``on_progress`` is
+    called with the number of bytes hashed so far after each chunk."""
     p = pathlib.Path(path)
     if not p.is_file():
         raise InvalidArgument(f"{p} is not a regular file")
-    return _file_sha384(p)
+    return _file_sha384(p, on_progress)
 
 
 # ----------------------------------------------------------------------------- code

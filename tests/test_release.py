@@ -36,6 +36,12 @@ def run(*args, check=True, timeout=120):
     return r
 
 
+def index_of(prefix, cell):
+    leaf = prefix.with_suffix(".leaf").read_bytes()
+    return transparency.verify_proof(leaf, prefix.with_suffix(".tlog-proof").read_text(),
+                                     cell["log_vk"])[0]
+
+
 def log_size(url):
     import httpx
     return int(httpx.get(url + "/checkpoint").text.split("\n")[1])
@@ -121,9 +127,11 @@ def test_republish_is_idempotent(cell, first):
     assert log_size(cell["srv"].url) == size
     assert (cell["tmp"] / "again.leaf").read_bytes() == prefix.with_suffix(".leaf").read_bytes()
     assert index["created"] != 12345
-    # the saved prefix too
-    r = publish(cell, "1.0.0", prefix)
-    assert "nothing added" in r.stdout and log_size(cell["srv"].url) == size
+    # the saved prefix too, with a JSON answer
+    r = publish(cell, "1.0.0", prefix, "--json")
+    out = json.loads(r.stdout)
+    assert out["existing"] is True and out["index"] == index_of(prefix, cell)
+    assert log_size(cell["srv"].url) == size
 
 
 def test_conflicting_republish_refused(cell, first):

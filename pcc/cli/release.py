@@ -134,7 +134,11 @@ def cmd_release_publish(args) -> int:
     if manifest_text is not None:
         _write(base.with_name(base.name + ".manifest"), manifest_text)
     digest = leaves.release_digest(result.leaf).hex()
-    if result.existing:
+    if args.json:
+        print(json.dumps({"name": name, "version": version, "index": result.index,
+                          "existing": result.existing, "digest": digest,
+                          "leaf": str(leaf_path), "proof": str(proof_path)}))
+    elif result.existing:
         print(f"release {name} {version} is already logged at index {result.index} with the "
               f"same components; nothing added. Digest {digest}; leaf in {leaf_path}, proof "
               f"in {proof_path}")
@@ -217,6 +221,8 @@ def register(subparsers) -> None:
     p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
                    help="seconds to wait in all for the log and its witnesses (default: 120)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--json", action="store_true",
+                   help="print the outcome as JSON (index, existing, digest, files)")
     p.add_argument("manifest", nargs="?", metavar="MANIFEST",
                    help="instead of measuring an installation: a JSON manifest of files "
                         "({name, version, files: [{path, kind, name?}]})")

@@ -90,6 +90,20 @@ def _size(path) -> str:
     return ""
 
 
+def _every_tenth(total: int, name: str, progress: Progress):
+    """A byte-count callback that reports every 10 % of a large (>= 256 MiB) file."""
+    if total < (256 << 20):
+        return None
+    step = total // 10
+    state = {"next": step}
+
+    def cb(done: int) -> None:
+        if done >= state["next"] and done < total:
+            progress(f"  {name}: {done * 100 // total} % hashed")
+            state["next"] += step
+    return cb
+
+
 def measure(package_dir: str | os.PathLike | None = None,
             models: Sequence[tuple[str, str | os.PathLike]] = (),
             config: dict | None = None, *, progress: Progress = _quiet,
@@ -106,7 +120,8 @@ def measure(package_dir: str | os.PathLike | None = None,
     comps: list[Component] = [(CODE_NAME, "code", hashlib.sha384(text).digest())]
     for name, path in models:
         progress(f"measuring model {name} ({path}, {_size(path)})")
-        comps.append((name, "model", _measure.model_digest(path)))
+        comps.append((name, "model", _measure.model_digest(
+            path, on_progress=_every_tenth(os.path.getsize(path), name, progress))))
     if config is not None:
         progress("measuring node config")
         comps.append((CONFIG_NAME, "config", _measure.config_digest(config)))
