@@ -6,6 +6,7 @@ from typing import Any
 from typing import Any, Sequence
 from typing import Any, Sequence, TypedDict
 from typing import Optional, Tuple, Union
+from typing import Sequence, final
 from typing import Union
 from typing import final
 
@@ -341,6 +342,26 @@ class OhttpGateway:
     def __init__(self, keys: list[tuple[_KeyConfigTuple, HpkeKey]]) -> None: ...
     def decapsulate(self, enc_request: bytes | bytearray | memoryview, /
                     ) -> tuple[bytes, OhttpResponseContext]: ...
+
+
+# ---- py_provision.pyi
+# pcc._core: the provisioning CA, from csrc/py/py_provision.c. Use pcc.provision.
+
+PROVISION_MAX_SERIAL: int
+PROVISION_MAX_DAYS: int
+PROVISION_MAX_CSR: int
+
+@final
+class ProvisionCA:
+    def root_der(self) -> bytes: ...
+    def write_key(self, fd: int, /) -> None: ...
+    def issue(self, csr_der: bytes, inventory: Sequence[str], now: int, days: int, /
+              ) -> bytes: ...
+
+def provision_ca_generate(name: str, now: int, days: int, /) -> ProvisionCA: ...
+def provision_ca_load(key_fd: int, root_der: bytes, /) -> ProvisionCA: ...
+def provision_csr_serial(csr_der: bytes, /) -> str: ...
+def provision_serial_ok(serial: str, /) -> bool: ...
 
 
 # ---- py_secure.pyi

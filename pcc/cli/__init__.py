@@ -22,6 +22,7 @@ GROUPS: dict[str, str] = {
     "log": "pcc.cli.log",
     "witness": "pcc.cli.witness",
     "release": "pcc.cli.release",
+    "ca": "pcc.cli.ca",
 }
 
 

@@ -84,7 +84,8 @@ def cmd_add_key(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    """``log audit``: replay and check the log; exit 1 on any inconsistency."""
+    """``log audit``: replay and check the log; exit 1 on any inconsistency or on a release
+    name/version logged more than once."""
     import httpx
     from pcc.transparency import leaves
     from pcc.transparency.client import AuditFailure, Auditor, AuditState, TileReader
@@ -106,6 +107,7 @@ def cmd_audit(args) -> int:
             auditor = Auditor(TileReader(args.log, client), args.vkey, wits, quorum,
                               on_entry=on_entry)
             state = AuditState.load(args.state) if args.state else None
+            reported = 0
             while True:
                 try:
                     state = auditor.run_once(state)
@@ -119,8 +121,13 @@ def cmd_audit(args) -> int:
                       f"witnesses {sorted(auditor.witnessed)} "
                       f"leaves {dict(sorted(auditor.counts.items()))}{insecure}",
                       file=sys.stderr)
+                # the log is consistent, but a release name/version logged twice is ambiguous
+                for name, version, first, idx in auditor.duplicate_releases[reported:]:
+                    print(f"DUPLICATE RELEASE: {name} {version} is logged at index {first} "
+                          f"and again at index {idx}", file=sys.stderr)
+                reported = len(auditor.duplicate_releases)
                 if not args.follow:
-                    return EXIT_OK
+                    return EXIT_FAIL if reported else EXIT_OK
                 time.sleep(args.interval)
     except httpx.HTTPError as e:
         return _err(f"cannot reach the log at {args.log} ({type(e).__name__}: {e}); check "

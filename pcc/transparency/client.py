@@ -179,6 +179,9 @@ class Auditor:
         self.invalid_leaves: list[tuple[int, str]] = []
         self.counts: dict[str, int] = {}
         self.witnessed: dict[str, int] = {}
+        # releases by (name, version) -> first index; later ones with the same pair
+        self.releases: dict[tuple[str, str], int] = {}
+        self.duplicate_releases: list[tuple[str, str, int, int]] = []   # name, version, first, idx
 
     # ------------------------------------------------------------------------- checkpoint
 
@@ -240,6 +243,10 @@ class Auditor:
             d = leafmod.decode(leaf)
             err = None
             self.counts[d["type"]] = self.counts.get(d["type"], 0) + 1
+            if d["type"] == "release":
+                first = self.releases.setdefault((d["name"], d["version"]), idx)
+                if first != idx:
+                    self.duplicate_releases.append((d["name"], d["version"], first, idx))
         except FormatError as e:
             d, err = None, str(e)
             self.invalid_leaves.append((idx, err))
