@@ -2,7 +2,7 @@
 PY      := .venv/bin/python
 PYTEST  := .venv/bin/pytest
 CC      ?= cc
-CFLAGS_CORE := -std=c11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow \
+CFLAGS_CORE := -std=c11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow -Wconversion \
 	-Wno-unused-parameter -Wno-missing-field-initializers -D_GNU_SOURCE -Icsrc/include -pthread
 PKGS    := $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack) libcrypto openblas
 CORE_SRC := $(shell find csrc -name '*.c' -not -path 'csrc/py/*' -not -path '*/fuzz/*' -not -path '*/tests/*' 2>/dev/null | sort)
@@ -71,7 +71,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 20
 FUZZERS      ?= $(patsubst csrc/fuzz/fuzz_%.c,%,$(sort $(wildcard csrc/fuzz/fuzz_*.c)))
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS  := -std=c11 -O1 -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
+FUZZ_CFLAGS  := -std=c11 -O1 -g -Wall -Wextra -Wshadow -Wconversion -Wno-unused-parameter \
 	-Wno-missing-field-initializers -D_GNU_SOURCE -Icsrc/include -pthread $(FUZZ_SAN) \
 	$(shell pkg-config --cflags $(PKGS))
 FUZZ_OBJ     := $(patsubst csrc/%.c,build/fuzz/core/%.o,$(CORE_SRC))
