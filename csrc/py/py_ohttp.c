@@ -33,6 +33,12 @@ static int config_from_tuple(PyObject *t, pcc_ohttp_key_config *cfg)
     int rc = -1;
     uint16_t v;
     memset(cfg, 0, sizeof *cfg);
+    /* PyArg_ParseTuple on something that is not a tuple is a SystemError: say what is wanted. */
+    if (!PyTuple_Check(t)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "ohttp: a key config is a (key_id, kem, public_key, suites) tuple");
+        return -1;
+    }
     if (!PyArg_ParseTuple(t, "OOy*O:key config", &key_id, &kem, &pk, &suites))
         return -1;
     if (u16_of(key_id, &v, "ohttp: key_id must be 0..255") < 0)

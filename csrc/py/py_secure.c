@@ -296,8 +296,15 @@ static PyObject *py_wipe(PyObject *m, PyObject *arg)
 {
     (void)m;
     Py_buffer b;
-    if (PyObject_GetBuffer(arg, &b, PyBUF_WRITABLE) < 0)
+    if (PyObject_GetBuffer(arg, &b, PyBUF_WRITABLE) < 0) {
+        /* a read-only buffer (bytes) is a wrong type here, not a buffer-protocol failure */
+        if (PyErr_ExceptionMatches(PyExc_BufferError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "wipe needs a writable buffer (bytearray, "
+                                             "writable memoryview), not a read-only one");
+        }
         return NULL;
+    }
     pcc_wipe(b.buf, (size_t)b.len);
     PyBuffer_Release(&b);
     Py_RETURN_NONE;
