@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "pcc/buf.h"
+#include "pcc/hpke.h"
 #include "pcc/secure.h"
 
 static int failures;
@@ -160,6 +161,25 @@ static void test_secure_small(void)
     CHECK(pcc_secure_small_alloc(SIZE_MAX) == NULL);
 }
 
+/* OpenSSL's secure heap: size checks, first size wins, and an imported X25519 key's OpenSSL copy
+ * is counted in it (and released with the key). */
+static void test_openssl_heap(void)
+{
+    static const uint8_t sk[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                   17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+    pcc_hpke_key *k = NULL;
+    CHECK(pcc_secure_openssl_init(0) == PCC_E_INVALID);
+    CHECK(pcc_secure_openssl_init(4095) == PCC_E_INVALID);
+    CHECK(pcc_secure_openssl_init(3u << 12) == PCC_E_INVALID); /* not a power of two */
+    CHECK(pcc_secure_openssl_init((size_t)1 << 16) == PCC_OK);
+    CHECK(pcc_secure_openssl_init((size_t)1 << 20) == PCC_OK); /* already set up: no change */
+    size_t before = pcc_secure_openssl_used();
+    CHECK(pcc_hpke_key_from_bytes(&k, PCC_HPKE_KEM_X25519_SHA256, sk, sizeof sk) == PCC_OK);
+    CHECK(pcc_secure_openssl_used() >= before + 32);
+    pcc_hpke_key_free(k);
+    CHECK(pcc_secure_openssl_used() == before);
+}
+
 int main(void)
 {
     test_varint();
@@ -167,6 +187,7 @@ int main(void)
     test_writer();
     test_secure();
     test_secure_small();
+    test_openssl_heap();
     if (failures) {
         printf("core: %d failed\n", failures);
         return 1;

@@ -40,6 +40,27 @@ PCC_API void *pcc_secure_small_alloc(size_t n) PCC_WUR;
  * left empty is returned to the system unless it is the last one. Accepts NULL. */
 PCC_API void pcc_secure_small_free(void *p);
 
+/* PCC_SECURE_OPENSSL_HEAP is the size pcc gives OpenSSL's secure heap when it sets it up: 1 MiB. */
+#define PCC_SECURE_OPENSSL_HEAP ((size_t)1 << 20)
+
+/* pcc_secure_openssl_init sets up OpenSSL's secure heap (CRYPTO_secure_malloc_init) with size
+ * bytes (a power of two, at least 4096) in 32-byte units, once per process. OpenSSL keeps the
+ * secrets it allocates with OPENSSL_secure_malloc there (X25519/Ed25519 private keys that pcc
+ * imports, BIGNUMs from BN_secure_new: P-256 scalars, RSA private keys): one guarded mapping,
+ * mlock'ed and MADV_DONTDUMP, wiped on free. The first call that succeeds fixes the size; later
+ * calls, and calls after another library set the heap up, return PCC_OK and change nothing. A
+ * failed mlock warns once on stderr (the heap still works, unlocked). Returns PCC_E_INVALID for a
+ * bad size, PCC_E_NOMEM when OpenSSL cannot map it (then nothing is set up and pcc's X25519 and
+ * Ed25519 private key imports fail with PCC_E_NOMEM rather than fall back to ordinary memory).
+ * When the heap is full, OpenSSL's secure allocations fail (NULL): key imports return
+ * PCC_E_NOMEM; other OpenSSL secure users in the process fail too. pcc's key functions call this
+ * with PCC_SECURE_OPENSSL_HEAP; call it earlier, before any thread uses OpenSSL, to choose
+ * another size. */
+PCC_API pcc_status pcc_secure_openssl_init(size_t size) PCC_WUR;
+
+/* pcc_secure_openssl_used returns the bytes of OpenSSL's secure heap in use (0 if none). */
+PCC_API size_t pcc_secure_openssl_used(void);
+
 /* pcc_wipe zeroes n bytes in a way the compiler cannot elide. */
 PCC_API void pcc_wipe(void *p, size_t n);
 
