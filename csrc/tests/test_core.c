@@ -156,6 +156,28 @@ static void test_secure_small(void)
         CHECK(b[k] == 0);
     pcc_secure_small_free(b);
     pcc_secure_small_free(NULL);
+    /* Canaries differ between neighbouring slots and between two uses of one slot. */
+    uint8_t *c = pcc_secure_small_alloc(40), *d = pcc_secure_small_alloc(40);
+    CHECK(c != NULL && d != NULL && d == c + PCC_SECURE_SMALL_SLOT);
+    if (c != NULL && d != NULL) {
+        uint8_t front_c[16], rear_c[8];
+        memcpy(front_c, c - 16, 16);
+        memcpy(rear_c, c + 40, 8);
+        CHECK(memcmp(c - 16, d - 16, 16) != 0);
+        CHECK(memcmp(c + 40, d + 40, 8) != 0);
+        CHECK(memcmp(c + 48, d + 48, 8) != 0); /* slack patterns too */
+        memset(c, 0xEE, 40); /* the object itself may be written up to its size */
+        pcc_secure_small_free(c);
+        uint8_t *e = pcc_secure_small_alloc(40);
+        CHECK(e == c);
+        if (e != NULL) {
+            CHECK(memcmp(e - 16, front_c, 16) != 0 && memcmp(e + 40, rear_c, 8) != 0);
+            for (size_t k = 0; k < 40; k++)
+                CHECK(e[k] == 0);
+        }
+        pcc_secure_small_free(e);
+    }
+    pcc_secure_small_free(d);
     CHECK(pcc_secure_small_alloc(0) == NULL);
     CHECK(pcc_secure_small_alloc(PCC_SECURE_SMALL_MAX + 1) == NULL);
     CHECK(pcc_secure_small_alloc(SIZE_MAX) == NULL);
