@@ -9,7 +9,7 @@ CORE_SRC := $(shell find csrc -name '*.c' -not -path 'csrc/py/*' -not -path '*/f
 CORE_OBJ := $(patsubst csrc/%.c,build/core/%.o,$(CORE_SRC))
 ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
 
-.PHONY: setup test test-fast demo asan lib ctest fuzz fuzz-build bench clean clean-core
+.PHONY: setup test test-fast demo asan lib ctest fuzz fuzz-cc fuzz-build bench clean clean-core
 
 setup:
 	@scripts/setup.sh
@@ -66,7 +66,8 @@ asan: setup
 # libFuzzer harnesses (csrc/fuzz/fuzz_*.c) on the core compiled with clang, ASan and UBSan into
 # build/fuzz/; `make fuzz` builds them and runs each for FUZZ_SECONDS on a scratch corpus seeded
 # from csrc/fuzz/corpus/<name>/ (new inputs land in build/fuzz/corpus/<name>/, crashes in
-# build/fuzz/crash-*). FUZZERS=bhttp picks some.
+# build/fuzz/crash-*). FUZZERS=bhttp picks some. Needs clang (`apt-get install clang`; not needed
+# by `make test`): without it the target stops with that hint.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 20
 FUZZERS      ?= $(patsubst csrc/fuzz/fuzz_%.c,%,$(sort $(wildcard csrc/fuzz/fuzz_*.c)))
@@ -83,7 +84,11 @@ build/fuzz/libpcc.a: $(FUZZ_OBJ)
 build/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c build/fuzz/libpcc.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libpcc.a \
 	  $(shell pkg-config --libs $(PKGS)) -lm -o $@
-fuzz-build: $(addprefix build/fuzz/fuzz_,$(FUZZERS))
+fuzz-cc:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { \
+	  echo "make fuzz needs clang (libFuzzer and its sanitizers): apt-get install clang" >&2; \
+	  exit 1; }
+fuzz-build: fuzz-cc $(addprefix build/fuzz/fuzz_,$(FUZZERS))
 fuzz: fuzz-build
 	@set -e; for f in $(FUZZERS); do \
 	  mkdir -p build/fuzz/corpus/$$f; \
