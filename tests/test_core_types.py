@@ -49,8 +49,18 @@ VALUES = [None, 0, 1, -1, 2**64, 1.5, "x", "\udcff", b"x", bytearray(32), memory
           [(1, 0x20, b"x", [(None, 1)])], (1, 0x20, b"x", [1]), (1, 0x20, b"x", None)]
 FILLERS = [1, b"\x00" * 32, "a", 0x20]
 
-def arg_lists():
-    for k in range(0, 8):
+def arity(fn):
+    """Parameters named in the docstring's "name(a, b=None) -> ..." first line (7 if none)."""
+    sig = getattr(fn, "__text_signature__", None) or (fn.__doc__ or "").split("\n", 1)[0]
+    if "(" not in sig or ")" not in sig:
+        return 7
+    inner = sig[sig.index("(") + 1:sig.index(")")]
+    names = [x for x in inner.replace("[", "").replace("]", "").split(",")
+             if x.strip() and x.strip() not in ("/", "*", "$self", "$module", "$type")]
+    return len(names)
+
+def arg_lists(fn):
+    for k in range(0, min(12, max(7, arity(fn) + 2))):
         for v in VALUES:
             yield [v] * k
         for i in range(k):
@@ -66,7 +76,7 @@ calls = 0
 
 def call(name, fn):
     global calls
-    for a in arg_lists():
+    for a in arg_lists(fn):
         calls += 1
         sys.stdout.write(f"CALL {name} {a!r:.200}\n")
         sys.stdout.flush()
