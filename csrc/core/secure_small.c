@@ -196,7 +196,10 @@ static void make_free(slab *s, unsigned i)
 
 /* rear_of and slack_of derive the rear canary and the slack pattern from the front canary. */
 static uint64_t rear_of(const uint64_t f[2]) { return f[0] ^ ROTL(f[1], 29); }
-static uint64_t slack_of(const uint64_t f[2]) { return f[1] ^ ROTL(f[0], 41) ^ 0xa5a5a5a5a5a5a5a5ull; }
+static uint64_t slack_of(const uint64_t f[2])
+{
+    return f[1] ^ ROTL(f[0], 41) ^ 0xa5a5a5a5a5a5a5a5ull;
+}
 
 static slab *slab_new(void)
 {

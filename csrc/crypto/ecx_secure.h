@@ -12,8 +12,8 @@
  * set up or is full, PCC_E_CRYPTO otherwise on failure. */
 pcc_status pcc_ecx_private_new(EVP_PKEY **out, const char *alg, const uint8_t raw[32]) PCC_WUR;
 
-/* pcc_ossl_secure_ready sets up the secure heap (for keys OpenSSL generates itself); PCC_E_NOMEM if it
- * cannot. */
+/* pcc_ossl_secure_ready sets up the secure heap (for keys OpenSSL generates itself and for
+ * BN_secure_new scalars); PCC_E_NOMEM if it cannot. */
 pcc_status pcc_ossl_secure_ready(void) PCC_WUR;
 
 #endif

@@ -3,9 +3,10 @@
  * Keys live in small secure objects (pcc_secure_small_alloc) together with the EVP_PKEY built from
  * them once (building an X25519 key from raw bytes costs a scalar multiplication, so a recipient
  * key is parsed once, not per message). OpenSSL's own copy of the private key is in its secure
- * heap: X25519 through pcc_ecx_private_new (ecx_secure.c), P-256 as a BN_secure_new scalar. Peer public keys are validated: wrong length, a
- * compressed or non-0x04 P-256 encoding, a point off the curve (the point at infinity has no
- * 65-byte encoding) and an X25519 point of small order (all-zero shared secret) all give PCC_E_FORMAT. */
+ * heap: X25519 through pcc_ecx_private_new (ecx_secure.c), P-256 as a BN_secure_new scalar.
+ * Peer public keys are validated: wrong length, a compressed or non-0x04 P-256 encoding, a point
+ * off the curve (the point at infinity has no 65-byte encoding) and an X25519 point of small
+ * order (all-zero shared secret) all give PCC_E_FORMAT. */
 #include <pthread.h>
 #include <string.h>
 
