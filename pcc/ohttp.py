@@ -149,12 +149,34 @@ class ResponseContext:
         """``(kem, kdf, aead)`` the request used (the response uses the same)."""
         return self._ctx.suite
 
-    def encapsulate(self, response: bytes | bytearray | memoryview, nonce: Optional[bytes] = None) -> bytes:
-        """Encapsulate the binary HTTP ``response`` (RFC 9458 §4.4) and return the
-        Encapsulated Response. ``nonce`` pins the response nonce (tests only; max(Nn, Nk)
-        bytes, else InvalidArgument); by default a fresh random one is drawn. A request gets one
-        response: a second call raises StateError."""
-        return self._ctx.encapsulate(response, nonce)
+    def encapsulate(self, response: bytes | bytearray | memoryview,
+                    nonce: Optional[bytes] = None) -> bytes:
+        """Encapsulate the binary HTTP ``response`` (RFC 9458 §4.4) under a fresh random response
+        nonce and return the Encapsulated Response. A request gets one response: a second call
+        raises StateError.
+
+        ``nonce`` is kept in the signature for compatibility only: any value other than None
+        raises InvalidArgument. A caller-chosen nonce would let a replayed request be answered
+        twice under the same AEAD key and nonce; known-answer tests use the private
+        ``pcc.ohttp._testing_encapsulate_response``.
+        """
+        if nonce is not None:
+            raise InvalidArgument("ohttp: the response nonce is always drawn at random; "
+                                  "encapsulate(response) takes no nonce")
+        return self._ctx.encapsulate(response)
+
+
+def _testing_encapsulate_response(rctx: ResponseContext, response: bytes | bytearray | memoryview,
+                                  nonce: bytes | bytearray | memoryview) -> bytes:
+    """Known-answer tests only: :meth:`ResponseContext.encapsulate` with the response nonce given
+    (max(Nn, Nk) bytes, else InvalidArgument), as RFC 9458 Appendix A prints it.
+
+    WARNING: never use it to answer real requests. A replayed request yields the same secret, and
+    a fixed nonce would then encrypt two responses under the same AEAD key and nonce.
+    """
+    if not isinstance(rctx, ResponseContext):
+        raise TypeError("ohttp: rctx must be a ResponseContext")
+    return _core._testing_ohttp_encapsulate_response(rctx._ctx, response, nonce)
 
 
 class ClientContext:

@@ -598,10 +598,12 @@ pcc_status pcc_ohttp_response_len(const pcc_ohttp_response_ctx *ctx, size_t resp
     return PCC_OK;
 }
 
-pcc_status pcc_ohttp_response_encapsulate(pcc_ohttp_response_ctx *ctx, uint8_t *out,
-                                          size_t *out_len, size_t max_out,
-                                          const uint8_t *response, size_t response_len,
-                                          const uint8_t *nonce, size_t nonce_len)
+/* response_encapsulate is pcc_ohttp_response_encapsulate with the response nonce either drawn
+ * at random (nonce NULL) or given by the known-answer test entry point. */
+static pcc_status response_encapsulate(pcc_ohttp_response_ctx *ctx, uint8_t *out,
+                                       size_t *out_len, size_t max_out, const uint8_t *response,
+                                       size_t response_len, const uint8_t *nonce,
+                                       size_t nonce_len)
 {
     uint8_t key[PCC_HPKE_MAX_KEY], aead_nonce[PCC_HPKE_MAX_NONCE];
     size_t nk, nn, need, ct_len = 0;
@@ -636,6 +638,27 @@ out:
     if (st != PCC_OK)
         pcc_wipe(out, max_out);
     return st;
+}
+
+pcc_status pcc_ohttp_response_encapsulate(pcc_ohttp_response_ctx *ctx, uint8_t *out,
+                                          size_t *out_len, size_t max_out,
+                                          const uint8_t *response, size_t response_len)
+{
+    if (ctx == NULL || out_len == NULL)
+        return PCC_E_INVALID;
+    return response_encapsulate(ctx, out, out_len, max_out, response, response_len, NULL, 0);
+}
+
+pcc_status pcc_ohttp_testing_response_encapsulate_nonce(pcc_ohttp_response_ctx *ctx, uint8_t *out,
+                                                        size_t *out_len, size_t max_out,
+                                                        const uint8_t *response,
+                                                        size_t response_len,
+                                                        const uint8_t *nonce, size_t nonce_len)
+{
+    if (ctx == NULL || out_len == NULL || nonce == NULL)
+        return PCC_E_INVALID;
+    return response_encapsulate(ctx, out, out_len, max_out, response, response_len, nonce,
+                                nonce_len);
 }
 
 uint8_t pcc_ohttp_response_ctx_key_id(const pcc_ohttp_response_ctx *ctx) { return ctx->s.key_id; }

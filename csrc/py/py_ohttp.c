@@ -33,6 +33,12 @@ static int config_from_tuple(PyObject *t, pcc_ohttp_key_config *cfg)
     int rc = -1;
     uint16_t v;
     memset(cfg, 0, sizeof *cfg);
+    /* PyArg_ParseTuple on something that is not a tuple is a SystemError: say what is wanted. */
+    if (!PyTuple_Check(t)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "ohttp: a key config is a (key_id, kem, public_key, suites) tuple");
+        return -1;
+    }
     if (!PyArg_ParseTuple(t, "OOy*O:key config", &key_id, &kem, &pk, &suites))
         return -1;
     if (u16_of(key_id, &v, "ohttp: key_id must be 0..255") < 0)
@@ -411,36 +417,31 @@ static void response_dealloc(ResponseObject *self)
     Py_DECREF(tp);
 }
 
-static PyObject *response_encapsulate(ResponseObject *self, PyObject *args, PyObject *kw)
+/* response_run encapsulates under the context's lock; nonce (known-answer tests only) may be
+ * NULL. */
+static PyObject *response_run(ResponseObject *self, Py_buffer *resp, Py_buffer *nonce)
 {
-    static char *kwlist[] = {"response", "nonce", NULL};
-    Py_buffer resp = {0}, nonce = {0};
-    PyObject *nonce_obj = Py_None, *out = NULL;
+    PyObject *out = NULL;
     size_t need, wrote = 0;
     pcc_status st;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O:encapsulate", kwlist, &resp, &nonce_obj))
-        return NULL;
-    if (self->ctx == NULL) {
-        pcc_py_raise(PCC_E_STATE, "ohttp: response context not initialised");
-        goto out;
-    }
-    if (nonce_obj != Py_None && PyObject_GetBuffer(nonce_obj, &nonce, PyBUF_SIMPLE) < 0)
-        goto out;
-    if (nonce.obj && (size_t)nonce.len != pcc_ohttp_response_nonce_len(self->ctx)) {
-        pcc_py_raise(PCC_E_INVALID, "ohttp: response nonce must be max(Nn, Nk) bytes");
-        goto out;
-    }
-    if ((st = pcc_ohttp_response_len(self->ctx, (size_t)resp.len, &need)) != PCC_OK) {
-        pcc_py_raise(st, "ohttp: response too large");
-        goto out;
-    }
+    if (self->ctx == NULL)
+        return pcc_py_raise(PCC_E_STATE, "ohttp: response context not initialised");
+    if (nonce != NULL && (size_t)nonce->len != pcc_ohttp_response_nonce_len(self->ctx))
+        return pcc_py_raise(PCC_E_INVALID, "ohttp: response nonce must be max(Nn, Nk) bytes");
+    if ((st = pcc_ohttp_response_len(self->ctx, (size_t)resp->len, &need)) != PCC_OK)
+        return pcc_py_raise(st, "ohttp: response too large");
     if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)need)) == NULL)
-        goto out;
+        return NULL;
+    uint8_t *o = (uint8_t *)PyBytes_AS_STRING(out);
     Py_BEGIN_ALLOW_THREADS
     PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    st = pcc_ohttp_response_encapsulate(self->ctx, (uint8_t *)PyBytes_AS_STRING(out), &wrote, need,
-                                        resp.buf, (size_t)resp.len,
-                                        nonce.obj ? nonce.buf : NULL, nonce.obj ? (size_t)nonce.len : 0);
+    if (nonce != NULL)
+        st = pcc_ohttp_testing_response_encapsulate_nonce(self->ctx, o, &wrote, need, resp->buf,
+                                                          (size_t)resp->len, nonce->buf,
+                                                          (size_t)nonce->len);
+    else
+        st = pcc_ohttp_response_encapsulate(self->ctx, o, &wrote, need, resp->buf,
+                                            (size_t)resp->len);
     PyThread_release_lock(self->lock);
     Py_END_ALLOW_THREADS
     if (st != PCC_OK || wrote != need) {
@@ -449,10 +450,16 @@ static PyObject *response_encapsulate(ResponseObject *self, PyObject *args, PyOb
                      st == PCC_E_STATE ? "ohttp: this request already has its response"
                                        : "ohttp: encapsulate response");
     }
-out:
+    return out;
+}
+
+static PyObject *response_encapsulate(ResponseObject *self, PyObject *arg)
+{
+    Py_buffer resp;
+    if (PyObject_GetBuffer(arg, &resp, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *out = response_run(self, &resp, NULL);
     PyBuffer_Release(&resp);
-    if (nonce.obj)
-        PyBuffer_Release(&nonce);
     return out;
 }
 
@@ -472,8 +479,9 @@ static PyObject *response_suite(ResponseObject *self, void *c)
 }
 
 static PyMethodDef response_methods[] = {
-    {"encapsulate", (PyCFunction)(void (*)(void))response_encapsulate, METH_VARARGS | METH_KEYWORDS,
-     "encapsulate(response, nonce=None) -> bytes (the Encapsulated Response); once only."},
+    {"encapsulate", (PyCFunction)response_encapsulate, METH_O,
+     "encapsulate(response) -> bytes (the Encapsulated Response, fresh random nonce); once "
+     "only."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -673,6 +681,26 @@ static PyType_Spec gateway_spec = {
     gateway_slots,
 };
 
+/* _testing_ohttp_encapsulate_response(rctx, response, nonce) -> bytes: known-answer tests only
+ * (RFC 9458 Appendix A prints the response nonce). See the WARNING on
+ * pcc_ohttp_testing_response_encapsulate_nonce. */
+static PyObject *py_testing_encapsulate_response(PyObject *mod, PyObject *args)
+{
+    PyObject *ctx_obj, *out = NULL;
+    Py_buffer resp = {0}, nonce = {0};
+    PyTypeObject *tp = pcc_py_module_type(mod, "OhttpResponseContext");
+    if (tp == NULL)
+        return NULL;
+    if (PyArg_ParseTuple(args, "O!y*y*:_testing_ohttp_encapsulate_response", tp, &ctx_obj, &resp,
+                         &nonce)) {
+        out = response_run((ResponseObject *)ctx_obj, &resp, &nonce);
+        PyBuffer_Release(&resp);
+        PyBuffer_Release(&nonce);
+    }
+    Py_DECREF(tp);
+    return out;
+}
+
 static PyMethodDef ohttp_funcs[] = {
     {"ohttp_key_config_encode", py_key_config_encode, METH_O,
      "ohttp_key_config_encode((key_id, kem, public_key, suites)) -> bytes"},
@@ -688,6 +716,9 @@ static PyMethodDef ohttp_funcs[] = {
      "ohttp_encapsulate_request(config, request, kdf, aead, ikm_e, sk_e=None) -> "
      "(bytes, OhttpClientContext); kdf/aead 0 means the first usable suite; ikm_e or sk_e pins "
      "the ephemeral key (tests only)"},
+    {"_testing_ohttp_encapsulate_response", py_testing_encapsulate_response, METH_VARARGS,
+     "_testing_ohttp_encapsulate_response(rctx, response, nonce) -> bytes: known-answer tests "
+     "only (a fixed nonce repeats key and nonce if a request is replayed)."},
     {NULL, NULL, 0, NULL},
 };
 

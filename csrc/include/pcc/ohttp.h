@@ -169,14 +169,26 @@ PCC_API pcc_status pcc_ohttp_response_len(const pcc_ohttp_response_ctx *ctx, siz
 /* pcc_ohttp_response_nonce_len gives max(Nn, Nk) for the context's AEAD. */
 PCC_API size_t pcc_ohttp_response_nonce_len(const pcc_ohttp_response_ctx *ctx);
 
-/* pcc_ohttp_response_encapsulate builds the Encapsulated Response (RFC 9458 §4.4). nonce NULL
- * draws a fresh random response nonce; a given one (tests) must be max(Nn, Nk) bytes (else
- * PCC_E_INVALID). A context encapsulates one response: a second call is PCC_E_STATE, and the
- * secret is wiped after the first. */
+/* pcc_ohttp_response_encapsulate builds the Encapsulated Response (RFC 9458 §4.4) with a fresh
+ * random response nonce (the caller cannot choose it). A context encapsulates one response: a
+ * second call is PCC_E_STATE, and the secret is wiped after the first. */
 PCC_API pcc_status pcc_ohttp_response_encapsulate(pcc_ohttp_response_ctx *ctx, uint8_t *out,
                                                   size_t *out_len, size_t max_out,
-                                                  const uint8_t *response, size_t response_len,
-                                                  const uint8_t *nonce, size_t nonce_len) PCC_WUR;
+                                                  const uint8_t *response,
+                                                  size_t response_len) PCC_WUR;
+
+/* pcc_ohttp_testing_response_encapsulate_nonce is pcc_ohttp_response_encapsulate with the
+ * response nonce given (max(Nn, Nk) bytes, else PCC_E_INVALID), for known-answer tests
+ * (RFC 9458 Appendix A) only.
+ * WARNING: a replayed request gives the gateway the same secret again; answering both copies with
+ * one fixed nonce encrypts two responses under the same AEAD key and nonce. Not exported from the
+ * Python extension (no PCC_API); reached only through _core._testing_ohttp_encapsulate_response. */
+pcc_status pcc_ohttp_testing_response_encapsulate_nonce(pcc_ohttp_response_ctx *ctx, uint8_t *out,
+                                                        size_t *out_len, size_t max_out,
+                                                        const uint8_t *response,
+                                                        size_t response_len,
+                                                        const uint8_t *nonce,
+                                                        size_t nonce_len) PCC_WUR;
 
 /* pcc_ohttp_response_ctx_key_id and _suite say which key and suite the request used. */
 PCC_API uint8_t pcc_ohttp_response_ctx_key_id(const pcc_ohttp_response_ctx *ctx);
