@@ -29,6 +29,14 @@ def bhttp_decode(data: bytes | bytearray | memoryview, /) -> tuple[
     list[tuple[int, list[tuple[bytes, bytes]]]], list[tuple[bytes, bytes]], bytes,
     list[tuple[bytes, bytes]]]: ...
 
+class BhttpResponseStream:
+    def __init__(self) -> None: ...
+    def feed(self, data: bytes | bytearray | memoryview, /) -> tuple[
+        tuple[int, list[tuple[int, list[tuple[bytes, bytes]]]], list[tuple[bytes, bytes]]] | None,
+        bytes, list[tuple[bytes, bytes]] | None]: ...
+    def finish(self) -> tuple[int, list[tuple[int, list[tuple[bytes, bytes]]]],
+                              list[tuple[bytes, bytes]]] | None: ...
+
 
 # ---- py_blindrsa.pyi
 # pcc._core: RSA blind signatures (RFC 9474), from csrc/py/py_blindrsa.c. Use pcc.blindrsa.

@@ -645,3 +645,22 @@ def test_mutated_draft_streams_never_open_to_other_plaintext():
         except PccError:
             continue
         assert got == H["request_bhttp"]  # only changes to varint encodings survive
+
+
+def test_streamed_bhttp_response_through_chunked_ohttp():
+    """How the gateway answers a chunked request: an indeterminate-length BHTTP response whose
+    parts are sealed as they are produced, decoded by the client as they arrive."""
+    from pcc import bhttp
+    gctx = draft_gateway().decapsulate_chunked()
+    gctx.open(draft_request())
+    assert gctx.finish() == b""
+    _, cctx = draft_client()
+    dec = bhttp.ResponseDecoder()
+    assert dec.feed(b"".join(cctx.open(gctx.seal(bhttp.encode_response_head(200, [("pcc-node", "ab")]))))) == b""
+    assert dec.head.status == 200 and dec.head.headers == [(b"pcc-node", b"ab")]
+    for frame in (b"frame-1", b"frame-2"):
+        assert dec.feed(b"".join(cctx.open(gctx.seal(bhttp.encode_content_chunk(frame))))) == frame
+    cctx.open(gctx.close(bhttp.encode_response_end()))
+    assert dec.feed(cctx.finish()) == b""
+    dec.finish()
+    assert dec.trailers == []

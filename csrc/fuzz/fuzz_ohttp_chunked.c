@@ -11,7 +11,9 @@
  *      ephemeral key), so the draft's response is a valid input;
  *   2  round trip: the client seals the input as request chunks of sizes drawn from the seed,
  *      the gateway opens the stream split at other points and must get the input back; the
- *      gateway answers with the same chunks and the client must get them back.
+ *      gateway answers with the same chunks and the client must get them back; that plaintext
+ *      is then decoded as a streamed binary HTTP response, split at a seed-drawn point, and must
+ *      be accepted exactly when the whole-message decoder accepts it (framing 3).
  * Invariants: only documented statuses; an error is final (every later call is PCC_E_STATE);
  * nothing is written past the size the caller gave; a finished message gives nothing more. */
 #include <stdbool.h>
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pcc/bhttp.h"
 #include "pcc/hpke.h"
 #include "pcc/ohttp.h"
 
@@ -237,6 +240,43 @@ static size_t seal_all(bool client, void *ctx, uint8_t *out, size_t max, const u
     }
 }
 
+/* bhttp_stream_check: the streamed decoder agrees with the whole-message one on
+ * indeterminate-length responses. */
+static void bhttp_stream_check(const uint8_t *d, size_t n, uint32_t seed)
+{
+    pcc_bhttp_stream *s = NULL;
+    pcc_bhttp_msg *whole = NULL;
+    size_t cut = n ? next_rand(&seed) % (n + 1) : 0, off = 0;
+    pcc_status st = PCC_OK;
+    bool head_now = false;
+    REQUIRE(pcc_bhttp_stream_new(&s) == PCC_OK);
+    while (off < n && st == PCC_OK) {
+        size_t end = off < cut ? cut : n, used = 0, cl = 0;
+        unsigned ev = 0;
+        const uint8_t *c = NULL;
+        st = pcc_bhttp_stream_feed(s, d + off, end - off, &used, &ev, &c, &cl);
+        REQUIRE(used <= end - off);
+        if (ev == PCC_BHTTP_EV_CONTENT)
+            REQUIRE(c >= d + off && c + cl <= d + off + used);
+        off += used;
+        if (st == PCC_OK && ev == PCC_BHTTP_EV_NONE)
+            REQUIRE(off == end);
+    }
+    if (st == PCC_OK)
+        st = pcc_bhttp_stream_finish(s, &head_now);
+    REQUIRE(st == PCC_OK || st == PCC_E_FORMAT || st == PCC_E_LIMIT);
+    pcc_status w = pcc_bhttp_decode(&whole, d, n);
+    if (n > 0 && d[0] == PCC_BHTTP_INDETERMINATE_RESPONSE)
+        REQUIRE((st == PCC_OK) == (w == PCC_OK));
+    else
+        REQUIRE(st != PCC_OK);
+    if (st == PCC_OK)
+        REQUIRE(pcc_bhttp_stream_head(s) != NULL &&
+                pcc_bhttp_msg_status(pcc_bhttp_stream_head(s)) == pcc_bhttp_msg_status(whole));
+    pcc_bhttp_msg_free(whole);
+    pcc_bhttp_stream_free(s);
+}
+
 static void fuzz_round_trip(const uint8_t *d, size_t n, uint32_t seed)
 {
     uint8_t hdr[64];
@@ -258,6 +298,7 @@ static void fuzz_round_trip(const uint8_t *d, size_t n, uint32_t seed)
     REQUIRE(receive(c, c_open, c_next, c_final, c_finish, stream, len, seed ^ 0x3333, got,
                     &got_len, n) == PCC_OK);
     REQUIRE(got_len == n && (n == 0 || memcmp(got, d, n) == 0));
+    bhttp_stream_check(got, n, seed);
     free(stream);
     free(got);
     pcc_ohttp_chunked_gateway_ctx_free(g);
