@@ -126,6 +126,14 @@ return 1
 """
 
 
+# Reserve the name and record the account in one step: KEYS = name key, account key.
+_ADD_LUA = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') == false then return 0 end
+redis.call('HSET', KEYS[2], 'name', ARGV[2], 'tokens_per_hour', ARGV[3], 'created', ARGV[4])
+return 1
+"""
+
+
 class RedisStore(Store):
     """Accounts and counters in Redis (``redis`` package), under ``prefix``."""
 
@@ -134,12 +142,12 @@ class RedisStore(Store):
         self._r = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0)
         self._prefix = prefix
         self._take = self._r.register_script(_TAKE_LUA)
+        self._add = self._r.register_script(_ADD_LUA)
 
     def add_account(self, name: str, hashed_key: bytes, tokens_per_hour: int, created: float) -> None:
-        if not self._r.set(self._prefix + "name:" + name, hashed_key.hex(), nx=True):
+        keys = [self._prefix + "name:" + name, self._prefix + "account:" + hashed_key.hex()]
+        if not self._add(keys=keys, args=[hashed_key.hex(), name, tokens_per_hour, created]):
             raise InvalidArgument("issuer: an account with this name exists")
-        self._r.hset(self._prefix + "account:" + hashed_key.hex(),
-                     mapping={"name": name, "tokens_per_hour": tokens_per_hour, "created": created})
 
     def account(self, hashed_key: bytes) -> Optional[Account]:
         d = self._r.hgetall(self._prefix + "account:" + hashed_key.hex())

@@ -1,6 +1,7 @@
 /* pcc/ohttp.h: Oblivious HTTP, RFC 9458: key configurations (application/ohttp-keys),
  * request encapsulation (message/ohttp-req) and response encapsulation (message/ohttp-res) for
- * binary HTTP messages, on the HPKE of pcc/hpke.h (mode base).
+ * binary HTTP messages, on the HPKE of pcc/hpke.h (mode base); and the chunked variant of
+ * draft-ietf-ohai-chunked-ohttp (message/ohttp-chunked-req, message/ohttp-chunked-res), below.
  *
  * Client and response contexts hold only what the response step needs (suite, enc and the
  * exported secret) in secure memory; HPKE contexts live only inside one call. The errors say
