@@ -36,7 +36,7 @@ Errors say only which stage failed: :class:`~pcc.errors.FormatError` (truncated 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Any, Iterable, Optional, Sequence, Tuple
 
 from . import _core, hpke
 from .errors import InvalidArgument, UnsupportedError
@@ -66,7 +66,7 @@ MAX_CHUNK: int = _core.OHTTP_CHUNKED_MAX_CHUNK
 """Largest chunk plaintext this library seals or accepts (a longer one is a LimitError)."""
 
 DEFAULT_SUITES: Tuple[Tuple[int, int], ...] = ((0x0001, 0x0001),)
-"""HKDF-SHA256 with AES-128-GCM, the project's default (DESIGN §4.1)."""
+"""HKDF-SHA256 with AES-128-GCM, the project's default (docs/formats.md)."""
 MAX_SUITES = 64
 """Most (kdf, aead) pairs in one key configuration."""
 MAX_CONFIGS = 64
@@ -91,7 +91,7 @@ class KeyConfig:
     key_id: int
     kem: int
     public_key: bytes
-    suites: Tuple[Tuple[int, int], ...] = field(default=DEFAULT_SUITES)
+    suites: Sequence[Tuple[int, int]] = field(default=DEFAULT_SUITES)
 
     def __post_init__(self) -> None:
         _u(self.key_id, "key_id", 8)
@@ -159,7 +159,7 @@ class ResponseContext:
 
     __slots__ = ("_ctx",)
 
-    def __init__(self, ctx: object) -> None:
+    def __init__(self, ctx: Any) -> None:
         self._ctx = ctx
 
     @property
@@ -185,7 +185,7 @@ class ClientContext:
 
     __slots__ = ("_ctx",)
 
-    def __init__(self, ctx: object) -> None:
+    def __init__(self, ctx: Any) -> None:
         self._ctx = ctx
 
     @property

@@ -74,9 +74,9 @@ def register(subparsers) -> None:
     """Add this command group to the top-level sub-parsers."""
     # release
     rp = subparsers.add_parser("release", help="publish releases to the log")
-    rs = rp.add_subparsers(dest="release_cmd", required=True)
+    rs = rp.add_subparsers(dest="release_cmd", required=True, metavar="COMMAND")
     p = rs.add_parser("publish", help="log a release manifest")
     _add_submit_args(p)
     p.add_argument("--created", type=int, default=None, help="unix time (default: now)")
-    p.add_argument("manifest")
+    p.add_argument("manifest", help="release manifest (JSON: name, version, files)")
     p.set_defaults(func=_guard(cmd_release_publish))

@@ -4,7 +4,7 @@ The auditor (:class:`Auditor`) fetches the checkpoint, verifies the log signatur
 witness cosignatures, downloads every entry bundle, recomputes every leaf hash, every hash tile
 (level 0 and above) and the root, compares them with what the log serves, checks that the
 checkpoint is consistent with the last one it saw (a saved state file), validates every leaf
-against DESIGN §4.2 and lists releases and keys. Any mismatch is an :class:`AuditFailure`
+against the leaf schema (:mod:`pcc.transparency.leaves`) and lists releases and keys. Any mismatch is an :class:`AuditFailure`
 carrying both checkpoints where history was rewritten or forked.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Callable
 import httpx
 import msgpack
 
-from pcc import merkle
+from pcc import merkle, note
 from pcc.transparency import leaves as leafmod
 from pcc.transparency import tiles as tilemod
 from pcc.transparency import _note as tlognote
@@ -182,7 +182,7 @@ class Auditor:
 
     # ------------------------------------------------------------------------- checkpoint
 
-    def fetch_checkpoint(self) -> tuple[str, object]:
+    def fetch_checkpoint(self) -> tuple[str, note.Checkpoint]:
         """Fetch and verify the current checkpoint (log signature, origin, witness quorum)."""
         text = self.reader.checkpoint()
         try:
