@@ -247,7 +247,8 @@ def encode_response_head(status: int, headers: Iterable[FieldLike] | None = None
     responses, final status and header section. Follow it with :func:`encode_content_chunk`
     pieces and end it with :func:`encode_response_end`. Raises InvalidArgument for a bad status
     or field, LimitError past a limit."""
-    whole = Response(status, list(headers or []), b"", [], list(informational or []))
+    info = [(s, list(f)) for s, f in (informational or [])]
+    whole = Response(status, list(headers or []), b"", [], info)
     enc = whole.encode(known_length=False)
     # the whole message ends with the empty content's terminator and the empty trailer section
     assert enc[-2:] == b"\x00\x00"
@@ -291,6 +292,11 @@ class ResponseDecoder:
         self.head: Response | None = None
         self.trailers: list[Field] | None = None
         self.done = False
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "head" if self.head is not None else "start"
+        status = "" if self.head is None else f", status={self.head.status}"
+        return f"bhttp.ResponseDecoder(state={state}{status})"
 
     def _set_head(self, t: tuple) -> None:
         status, info, headers = t

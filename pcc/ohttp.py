@@ -203,6 +203,12 @@ class ClientContext:
 Buffer = bytes | bytearray | memoryview
 
 
+def _suite_text(suite: Optional[Tuple[int, int, int]]) -> str:
+    if suite is None:
+        return "None"
+    return "(kem=0x%04x, kdf=0x%04x, aead=0x%04x)" % suite
+
+
 class _ChunkedSender:
     """``write``/``close`` on top of a context's one-chunk ``seal``."""
 
@@ -232,8 +238,11 @@ class ChunkedClientContext(_ChunkedSender):
 
     __slots__ = ("_ctx",)
 
-    def __init__(self, ctx: object) -> None:
+    def __init__(self, ctx: "_core.OhttpChunkedClient") -> None:
         self._ctx = ctx
+
+    def __repr__(self) -> str:
+        return f"ohttp.ChunkedClientContext(suite={_suite_text(self.suite)})"
 
     @property
     def suite(self) -> Tuple[int, int, int]:
@@ -269,8 +278,12 @@ class ChunkedGatewayContext(_ChunkedSender):
 
     __slots__ = ("_ctx",)
 
-    def __init__(self, ctx: object) -> None:
+    def __init__(self, ctx: "_core.OhttpChunkedGatewayContext") -> None:
         self._ctx = ctx
+
+    def __repr__(self) -> str:
+        kid = "None" if self.key_id is None else "0x%02x" % self.key_id
+        return f"ohttp.ChunkedGatewayContext(key_id={kid}, suite={_suite_text(self.suite)})"
 
     @property
     def key_id(self) -> Optional[int]:

@@ -220,3 +220,10 @@ def test_fuzz_only_raises_pcc_errors(data, cuts):
         stream_decode(data, cuts)
     except PccError:
         pass
+
+
+def test_repr():
+    d = bhttp.ResponseDecoder()
+    assert repr(d) == "bhttp.ResponseDecoder(state=start)"
+    d.feed(bhttp.encode_response_head(204))
+    assert repr(d) == "bhttp.ResponseDecoder(state=head, status=204)"

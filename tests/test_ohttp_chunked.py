@@ -664,3 +664,13 @@ def test_streamed_bhttp_response_through_chunked_ohttp():
     assert dec.feed(cctx.finish()) == b""
     dec.finish()
     assert dec.trailers == []
+
+
+def test_reprs_are_readable_and_hold_no_bytes():
+    gctx = draft_gateway().decapsulate_chunked()
+    assert repr(gctx) == "ohttp.ChunkedGatewayContext(key_id=None, suite=None)"
+    gctx.open(H["request_header"])
+    assert repr(gctx) == ("ohttp.ChunkedGatewayContext(key_id=0x01, "
+                          "suite=(kem=0x0020, kdf=0x0001, aead=0x0001))")
+    _, cctx = draft_client()
+    assert repr(cctx) == "ohttp.ChunkedClientContext(suite=(kem=0x0020, kdf=0x0001, aead=0x0001))"

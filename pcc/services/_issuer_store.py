@@ -153,7 +153,9 @@ class RedisStore(Store):
         d = self._r.hgetall(self._prefix + "account:" + hashed_key.hex())
         if not d:
             return None
-        return Account(d[b"name"].decode("utf-8"), int(d[b"tokens_per_hour"]))
+        name = d[b"name"]
+        return Account(name.decode("utf-8") if isinstance(name, bytes) else name,
+                       int(d[b"tokens_per_hour"]))
 
     def take(self, name: str, window: int, limit: int, ttl: int) -> bool:
         if limit <= 0:
