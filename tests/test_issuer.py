@@ -304,6 +304,29 @@ def test_mounted_under_a_prefix(config, keyfile):
         assert c.post("/token-request", content=req, headers={**REQ_TYPE, **auth(key)}).status_code == 404
 
 
+def test_mounted_with_a_composed_lifespan(config, keyfile):
+    key = account(config)
+    app = iss.create_app(config)
+    host = Starlette(routes=[Mount("/i", app=app)], lifespan=app.lifespan)
+    assert not app.started
+    with TestClient(host) as c:
+        assert app.started                   # the host's start-up started the issuer
+        state, req = token_request(keyfile[1])
+        r = c.post("/i/token-request", content=req, headers={**REQ_TYPE, **auth(key)})
+        assert r.status_code == 200
+    assert not app.started                   # and its shutdown stopped it
+
+
+def test_bad_key_file_fails_at_start(config, tmp_path):
+    bad = tmp_path / "bad.key"
+    bad.write_bytes(b"not a key")
+    app = iss.create_app(iss.IssuerConfig(NAME, str(bad), db_path=config.db_path))
+    host = Starlette(routes=[Mount("/i", app=app)], lifespan=app.lifespan)
+    with pytest.raises(Exception):
+        with TestClient(host):
+            pass
+
+
 # ---- accounts ----
 
 def test_account_keys_are_stored_hashed(config, tmp_path):

@@ -58,9 +58,11 @@ def test_serve_issues_and_serves_the_key_proof(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "pcc", "issuer", "serve", "--name", "issuer.cli",
                              "--key", "k", "--db", "i.db", "--leaf", "k.leaf", "--proof", "k.proof",
                              "--port", str(port)], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
+        assert proc.stdout.readline().strip() == f"issuer serving {url}"
+        assert proc.stdout.readline().split() == ["issuer", "issuer.cli"]
         deadline = time.time() + 30
         while True:
             try:
@@ -82,3 +84,12 @@ def test_serve_issues_and_serves_the_key_proof(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_serve_with_a_bad_key_is_one_error_line(tmp_path):
+    (tmp_path / "bad").write_bytes(b"not a key")
+    r = pcc("issuer", "serve", "--name", "x", "--key", "bad", "--db", "i.db", "--port", "0",
+            cwd=tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pcc: error: "), r.stderr

@@ -1,13 +1,12 @@
 """``pcc issuer``: the Privacy Pass token issuer (keys, accounts, the service)."""
 from __future__ import annotations
 
-import argparse
 import json
 import pathlib
+from typing import Callable, Optional
 
-from pcc.cli._common import EXIT_OK, _err, _guard, _serve
-
-_FMT = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter}
+from pcc.cli._common import EXIT_OK, _err, _guard, _serve, add_commands
+from pcc.cli.log import _serve_args
 
 
 def _store_config(args, key_path: str = "", name: str = "-"):
@@ -33,23 +32,28 @@ def cmd_issuer_keygen(args) -> int:
 def cmd_issuer_serve(args) -> int:
     """``issuer serve``: run the issuer service under uvicorn."""
     from pcc.services.issuer import IssuerConfig, create_app
-    from pcc import blindrsa, tokens
-    key_proof = None
+    key_proof: Optional[Callable[[], Optional[tuple[bytes, str]]]] = None
     if args.leaf or args.proof:
         if not (args.leaf and args.proof):
             return _err("--leaf and --proof go together (the files `pcc log add-key issuer` wrote)")
         leaf_path, proof_path = pathlib.Path(args.leaf), pathlib.Path(args.proof)
 
-        def key_proof():
+        def read_proof() -> Optional[tuple[bytes, str]]:
             try:   # read on each request, so a refreshed proof is served without a restart
                 return leaf_path.read_bytes(), proof_path.read_text(encoding="utf-8")
             except FileNotFoundError:
                 return None
+        key_proof = read_proof
     cfg = IssuerConfig(issuer_name=args.name, key_path=args.key, db_path=args.db,
                        redis_url=args.redis, key_proof=key_proof, not_before=args.not_before)
-    with open(cfg.key_path, "rb") as f:              # fail here, not inside uvicorn
-        tokens.Issuer(blindrsa.PrivateKey.from_der(f.read()))
-    return _serve(create_app(cfg), args.host, args.port)
+    app = create_app(cfg)                    # the key and store open before listening
+    lines = [f"issuer     {cfg.issuer_name}",
+             f"store      {app.info['store']}",
+             "key proof  " + (f"{args.leaf} + {args.proof}" if key_proof is not None
+                              else "none (503 until --leaf and --proof are given)"),
+             "endpoints  GET /.well-known/private-token-issuer-directory, POST /token-request, "
+             "GET /v1/key-proof"]
+    return _serve(app, args.host, args.port, lines)
 
 
 def cmd_account_add(args) -> int:
@@ -77,14 +81,14 @@ def _add_store_args(p) -> None:
 def register(subparsers) -> None:
     """Add this command group to the top-level sub-parsers."""
     ip = subparsers.add_parser("issuer", help="Privacy Pass token issuer (RFC 9578, type 2)")
-    isub = ip.add_subparsers(dest="issuer_cmd", required=True)
+    isub = add_commands(ip, "issuer_cmd")
 
-    p = isub.add_parser("keygen", help="write a new issuer key and its public key (SPKI)", **_FMT)
+    p = isub.add_parser("keygen", help="write a new issuer key and its public key (SPKI)")
     p.add_argument("key", help="path of the new key file (PKCS#8 DER, never overwritten)")
     p.add_argument("--spki-out", default=None, help="SPKI output path (default: KEY.spki)")
     p.set_defaults(func=_guard(cmd_issuer_keygen))
 
-    p = isub.add_parser("serve", help="run the issuer service", **_FMT)
+    p = isub.add_parser("serve", help="run the issuer service")
     p.add_argument("--name", required=True, help="issuer name (the issuer-key leaf's issuer)")
     p.add_argument("--key", required=True, help="issuer key file (from `pcc issuer keygen`)")
     _add_store_args(p)
@@ -92,14 +96,12 @@ def register(subparsers) -> None:
     p.add_argument("--proof", default=None, help="tlog-proof file of that leaf")
     p.add_argument("--not-before", type=int, default=None,
                    help="unix time published as the key's not-before in the directory")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--port", type=int, default=8473, help="port to listen on")
+    _serve_args(p, 8473)
     p.set_defaults(func=_guard(cmd_issuer_serve))
 
     ap = isub.add_parser("account", help="manage accounts (never over HTTP)")
-    asub = ap.add_subparsers(dest="account_cmd", required=True)
-    p = asub.add_parser("add", help="create an account and print its bearer key (shown once)",
-                        **_FMT)
+    asub = add_commands(ap, "account_cmd")
+    p = asub.add_parser("add", help="create an account and print its bearer key (shown once)")
     p.add_argument("name", help="account name: 1..64 of A-Z a-z 0-9 . _ -")
     p.add_argument("--tokens-per-hour", type=int, default=1000,
                    help="tokens the account may obtain per clock hour")

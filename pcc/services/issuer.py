@@ -14,26 +14,23 @@
 
 Errors are short JSON ``{"error": str}`` that never repeat request content. The app works when
 mounted under a prefix inside another Starlette app: routes match their own paths, and the issuer
-key and the store are opened lazily on first use (the app's own lifespan only closes them, so a
-host that never runs it loses nothing). Accounts are managed with :func:`add_account` (and the
+key and the store are opened by the app's lifespan, by a host that composes ``app.lifespan``, or
+else by the first request (see :class:`pcc.services.Service`). Accounts are managed with :func:`add_account` (and the
 ``pcc issuer account add`` command), never over HTTP; only a hash of each bearer key is stored.
 """
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import json
 import math
 import os
 import re
 import secrets
-import threading
 import time
 from typing import Callable, Optional, Tuple, Union
 
 import msgpack
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -42,12 +39,13 @@ from starlette.routing import Route
 
 from pcc import blindrsa, tokens
 from pcc.errors import FormatError, InvalidArgument, PccError, UnknownKeyError
+from pcc.services._app import Service
 from pcc.services._http import HTTPError, json_error, pcc_error_handler
 from pcc.services._issuer_store import Account, RedisStore, SQLiteStore, Store, key_hash
 from pcc.transparency import leaves
 
 __all__ = [
-    "IssuerConfig", "KeyProof", "create_app", "add_account", "open_store", "generate_key",
+    "IssuerConfig", "IssuerState", "KeyProof", "create_app", "add_account", "open_store", "generate_key",
     "SQLiteStore", "RedisStore", "Store", "Account",
     "DIRECTORY_PATH", "DIRECTORY_MEDIA_TYPE", "REQUEST_MEDIA_TYPE", "RESPONSE_MEDIA_TYPE",
 ]
@@ -135,36 +133,20 @@ def add_account(store: Store, name: str, tokens_per_hour: int) -> str:
     return key
 
 
-class _Service:
-    """The issuer's state, created on first use (a mounted app gets no start-up call)."""
+class IssuerState:
+    """The running issuer: its key (``issuer``, a :class:`pcc.tokens.Issuer`) and its store."""
 
     def __init__(self, config: IssuerConfig) -> None:
-        if not isinstance(config, IssuerConfig):
-            raise TypeError("create_app takes an IssuerConfig")
         self.config = config
-        self._lock = threading.Lock()
-        self._issuer: Optional[tokens.Issuer] = None
-        self._store: Optional[Store] = None
-
-    def issuer(self) -> tokens.Issuer:
-        with self._lock:
-            if self._issuer is None:
-                self._issuer = tokens.Issuer(_load_key(self.config.key_path))
-            return self._issuer
-
-    def store(self) -> Store:
-        with self._lock:
-            if self._store is None:
-                self._store = open_store(self.config)
-            return self._store
+        self.issuer = tokens.Issuer(_load_key(config.key_path))
+        self.store = open_store(config)
 
     def close(self) -> None:
-        with self._lock:
-            store, self._store = self._store, None
-        if store is not None:
-            store.close()
+        """Close the store."""
+        self.store.close()
 
     def key_proof(self) -> Optional[KeyProof]:
+        """The configured key proof, checked to be for this issuer and key (None if none yet)."""
         kp = self.config.key_proof
         if callable(kp):
             kp = kp()
@@ -173,7 +155,7 @@ class _Service:
         leaf, proof = kp
         d = leaves.decode(leaf)
         if (d["type"] != "issuer-key" or d["issuer"] != self.config.issuer_name
-                or d["spki"] != self.issuer().spki):
+                or d["spki"] != self.issuer.spki):
             raise HTTPError(500, "the configured key proof is not for this issuer key")
         if not isinstance(proof, str):
             raise HTTPError(500, "the configured key proof is not tlog-proof text")
@@ -201,14 +183,24 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def create_app(config: IssuerConfig) -> Starlette:
-    """The issuer's ASGI app (see the module documentation)."""
-    svc = _Service(config)
+def create_app(config: IssuerConfig) -> Service[IssuerState]:
+    """The issuer's ASGI app (see the module documentation): a :class:`pcc.services.Service`
+    whose state (:class:`IssuerState`) holds the key and the store, created by the app's lifespan,
+    a host's composed ``app.lifespan``, or the first request."""
+    if not isinstance(config, IssuerConfig):
+        raise TypeError("create_app takes an IssuerConfig")
+
+    async def start() -> IssuerState:
+        return await run_in_threadpool(IssuerState, config)
+
+    async def stop(st: IssuerState) -> None:
+        await run_in_threadpool(st.close)
 
     async def directory(request: Request) -> Response:
-        issuer = await run_in_threadpool(svc.issuer)
-        key = {"token-type": tokens.TOKEN_TYPE,
-               "token-key": base64.urlsafe_b64encode(issuer.spki).decode("ascii")}
+        issuer = svc.state.issuer
+        key: dict[str, object] = {
+            "token-type": tokens.TOKEN_TYPE,
+            "token-key": base64.urlsafe_b64encode(issuer.spki).decode("ascii")}
         if config.not_before is not None:
             key["not-before"] = config.not_before
         uri = config.request_uri or request.scope.get("root_path", "") + "/token-request"
@@ -216,39 +208,37 @@ def create_app(config: IssuerConfig) -> Starlette:
         return Response(body, media_type=DIRECTORY_MEDIA_TYPE,
                         headers={"cache-control": f"public, max-age={config.directory_max_age}"})
 
-    def issue(request_headers_account: Account, body: bytes) -> bytes:
-        store = svc.store()
-        issuer = svc.issuer()
+    def issue(st: IssuerState, account: Account, body: bytes) -> bytes:
         try:
             req = tokens.TokenRequest.decode(body)
         except FormatError:
             raise HTTPError(400, "malformed token request") from None
         if req.token_type != tokens.TOKEN_TYPE:
             raise HTTPError(400, "unsupported token type")
-        if req.truncated_token_key_id != issuer.token_key_id[-1]:
+        if req.truncated_token_key_id != st.issuer.token_key_id[-1]:
             raise HTTPError(400, "token request is for another issuer key")
         now = time.time()
         window = int(now // WINDOW_S)
-        if not store.take(request_headers_account.name, window,
-                          request_headers_account.tokens_per_hour, 2 * WINDOW_S):
+        if not st.store.take(account.name, window, account.tokens_per_hour, 2 * WINDOW_S):
             retry = max(1, math.ceil((window + 1) * WINDOW_S - now))
             raise HTTPError(429, "token limit reached for this account", retry_after=retry)
         try:
-            return issuer.issue(req)
+            return st.issuer.issue(req)
         except (FormatError, UnknownKeyError):
             raise HTTPError(400, "malformed token request") from None
 
     async def token_request(request: Request) -> Response:
-        account = await run_in_threadpool(lambda: _account_of(request, svc.store()))
+        st = svc.state
+        account = await run_in_threadpool(_account_of, request, st.store)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != REQUEST_MEDIA_TYPE:
             raise HTTPError(415, f"content-type must be {REQUEST_MEDIA_TYPE}")
         body = await _read_body(request, config.max_body)
-        out = await run_in_threadpool(issue, account, body)
+        out = await run_in_threadpool(issue, st, account, body)
         return Response(out, media_type=RESPONSE_MEDIA_TYPE, headers={"cache-control": "no-store"})
 
     async def key_proof(request: Request) -> Response:
-        kp = await run_in_threadpool(svc.key_proof)
+        kp = await run_in_threadpool(svc.state.key_proof)
         if kp is None:
             raise HTTPError(503, "no key proof yet")
         body = msgpack.packb({"leaf": kp[0], "proof": kp[1]}, use_bin_type=True)
@@ -256,33 +246,26 @@ def create_app(config: IssuerConfig) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, HTTPError):
-            headers = {}
-            if exc.status == 429:
-                headers["retry-after"] = str(exc.extra.get("retry_after", WINDOW_S))
-            if exc.status == 401:
-                headers["www-authenticate"] = 'Bearer realm="pcc-issuer"'
             resp = json_error(exc.status, exc.message)
-            resp.headers.update(headers)
+            if exc.status == 429:
+                resp.headers["retry-after"] = str(exc.extra.get("retry_after", WINDOW_S))
+            if exc.status == 401:
+                resp.headers["www-authenticate"] = 'Bearer realm="pcc-issuer"'
             return resp
         if isinstance(exc, HTTPException):
             return json_error(exc.status_code, {404: "not found", 405: "method not allowed"}.get(
                 exc.status_code, "bad request"))
         return await pcc_error_handler(request, exc)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        try:
-            yield
-        finally:
-            await run_in_threadpool(svc.close)
-
     routes = [
         Route(DIRECTORY_PATH, directory, methods=["GET"]),
         Route("/token-request", token_request, methods=["POST"]),
         Route("/v1/key-proof", key_proof, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPError: http_error, HTTPException: http_error,
-                                        PccError: http_error, Exception: http_error})
-    app.state.issuer = svc
-    return app
+    store = f"redis {config.redis_url}" if config.redis_url else f"sqlite {config.db_path}"
+    info = {"issuer": config.issuer_name, "store": store}
+    svc: Service[IssuerState] = Service(
+        "issuer", routes, start, stop, info=info,
+        exception_handlers={HTTPError: http_error, HTTPException: http_error,
+                            PccError: http_error, Exception: http_error})
+    return svc
