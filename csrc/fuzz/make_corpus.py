@@ -56,6 +56,17 @@ def ohttp_seeds():
         write("ohttp", f"2_request_p256_{kdf}_{aead}", b"\x02" + enc)
 
 
+def ohttp_chunked_seeds():
+    v = load("ohttp_chunked_draft.json")["values"]
+    req = bytes.fromhex(v["request_header"]) + b"".join(bytes.fromhex(c) for c in v["request_chunks"])
+    resp = bytes.fromhex(v["response_nonce"]) + b"".join(bytes.fromhex(c) for c in v["response_chunks"])
+    write("ohttp_chunked", "0_request_draft", b"\x00\x07" + req)
+    write("ohttp_chunked", "0_request_draft_bytewise", b"\x00\x00" + req)
+    write("ohttp_chunked", "1_response_draft", b"\x01\x03" + resp)
+    write("ohttp_chunked", "2_round_trip", b"\x02\x09" + bytes.fromhex(v["request_bhttp"]) * 9)
+    write("ohttp_chunked", "2_round_trip_empty", b"\x02\x01")
+
+
 def note_seeds():
     v = load("signed_note_c2sp.json")
     g = v["go_sumdb_note"]
@@ -196,6 +207,7 @@ if __name__ == "__main__":
     tokenizer_seeds()
     bhttp_seeds()
     ohttp_seeds()
+    ohttp_chunked_seeds()
     note_seeds()
     merkle_seeds()
     blindrsa_seeds()
