@@ -329,13 +329,13 @@ class ChunkedGatewayContext(_ChunkedSender):
         if the request was truncated, DecryptError if it does not authenticate)."""
         return self._ctx.finish()
 
-    def seal(self, chunk: Buffer, *, final: bool = False, nonce: Optional[bytes] = None) -> bytes:
-        """Seal one response chunk and return it with its length prefix; the first call puts the
-        response nonce in front. ``nonce`` pins that nonce (tests only, first call only, max(Nn,
-        Nk) bytes, else InvalidArgument). The response may start once the request header has been
-        read (StateError before). Rules for empty and final chunks as
+    def seal(self, chunk: Buffer, *, final: bool = False) -> bytes:
+        """Seal one response chunk and return it with its length prefix; the first call puts a
+        fresh random response nonce in front (the caller cannot choose it: a fixed nonce would
+        answer a replayed request under the same key and nonce). The response may start once the
+        request header has been read (StateError before). Rules for empty and final chunks as
         :meth:`ChunkedClientContext.seal`."""
-        return self._ctx.seal(chunk, final=final, nonce=nonce)
+        return self._ctx.seal(chunk, final=final)
 
 
 class Gateway:
@@ -429,3 +429,11 @@ def encapsulate_request_chunked(cfg: KeyConfig, *, kdf: Optional[int] = None,
     sk_e = None if _sk_e is None else _core_key(_sk_e, "_sk_e")
     header, ctx = _core.ohttp_chunked_client(cfg._tuple(), k, a, ikm_e, sk_e)
     return header, ChunkedClientContext(ctx)
+
+
+def _testing_chunked_seal(gctx: ChunkedGatewayContext, chunk: Buffer, *, final: bool = False,
+                          nonce: bytes) -> bytes:
+    """Known-answer tests only: :meth:`ChunkedGatewayContext.seal` with the response nonce
+    pinned (first chunk only, max(Nn, Nk) bytes, else InvalidArgument). Never use it to answer a
+    real request."""
+    return gctx._ctx.seal(chunk, final=final, nonce=nonce)

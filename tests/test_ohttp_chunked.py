@@ -173,7 +173,7 @@ def test_draft_gateway_encapsulates_the_response_byte_for_byte():
     gctx.open(draft_request())
     gctx.finish()
     resp = H["response_bhttp"]
-    out = gctx.seal(resp[:1], nonce=H["response_nonce"])
+    out = ohttp._testing_chunked_seal(gctx, resp[:1], nonce=H["response_nonce"])
     assert out == H["response_nonce"] + RESP_CHUNKS[0]
     assert gctx.seal(resp[1:]) == RESP_CHUNKS[1]
     assert gctx.seal(b"", final=True) == RESP_CHUNKS[2]
@@ -562,12 +562,14 @@ def test_response_before_the_request_header_is_state_error():
 def test_response_nonce_rules():
     gctx = draft_gateway().decapsulate_chunked()
     gctx.open(H["request_header"])
+    with pytest.raises(TypeError):
+        gctx.seal(b"x", nonce=bytes(16))  # the public seal takes no nonce
     with pytest.raises(InvalidArgument):
-        gctx.seal(b"x", nonce=bytes(12))  # max(Nn, Nk) = 16 for AES-128-GCM
+        ohttp._testing_chunked_seal(gctx, b"x", nonce=bytes(12))  # max(Nn, Nk) = 16 (AES-128)
     out = gctx.seal(b"x")
     assert len(out) == 16 + 1 + 17
     with pytest.raises(InvalidArgument):
-        gctx.seal(b"y", nonce=bytes(16))  # only the first chunk carries the nonce
+        ohttp._testing_chunked_seal(gctx, b"y", nonce=bytes(16))  # only the first chunk
 
 
 def test_random_response_nonces_differ():

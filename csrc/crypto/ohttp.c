@@ -1367,10 +1367,10 @@ pcc_status pcc_ohttp_chunked_gateway_seal_len(const pcc_ohttp_chunked_gateway_ct
     return PCC_OK;
 }
 
-pcc_status pcc_ohttp_chunked_gateway_seal(pcc_ohttp_chunked_gateway_ctx *g, uint8_t *out,
-                                          size_t *out_len, size_t max_out, const uint8_t *chunk,
-                                          size_t chunk_len, bool final, const uint8_t *nonce,
-                                          size_t nonce_len)
+static pcc_status chunked_gateway_seal(pcc_ohttp_chunked_gateway_ctx *g, uint8_t *out,
+                                       size_t *out_len, size_t max_out, const uint8_t *chunk,
+                                       size_t chunk_len, bool final, const uint8_t *nonce,
+                                       size_t nonce_len)
 {
     uint8_t chunk_nonce[PCC_HPKE_MAX_NONCE];
     pcc_writer w;
@@ -1428,6 +1428,25 @@ out:
             g->sealed_final = true;
     }
     return st;
+}
+
+pcc_status pcc_ohttp_chunked_gateway_seal(pcc_ohttp_chunked_gateway_ctx *g, uint8_t *out,
+                                          size_t *out_len, size_t max_out, const uint8_t *chunk,
+                                          size_t chunk_len, bool final)
+{
+    return chunked_gateway_seal(g, out, out_len, max_out, chunk, chunk_len, final, NULL, 0);
+}
+
+pcc_status pcc_ohttp_testing_chunked_gateway_seal_nonce(pcc_ohttp_chunked_gateway_ctx *g,
+                                                        uint8_t *out, size_t *out_len,
+                                                        size_t max_out, const uint8_t *chunk,
+                                                        size_t chunk_len, bool final,
+                                                        const uint8_t *nonce, size_t nonce_len)
+{
+    if (nonce == NULL)
+        return PCC_E_INVALID;
+    return chunked_gateway_seal(g, out, out_len, max_out, chunk, chunk_len, final, nonce,
+                                nonce_len);
 }
 
 void pcc_ohttp_chunked_gateway_ctx_free(pcc_ohttp_chunked_gateway_ctx *g)

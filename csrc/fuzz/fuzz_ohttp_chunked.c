@@ -203,7 +203,7 @@ static void fuzz_gateway(const uint8_t *d, size_t n, uint32_t seed)
         uint8_t out[64];
         size_t w = 0;
         REQUIRE(pcc_ohttp_chunked_gateway_seal(g, out, &w, sizeof out, (const uint8_t *)"ok", 2,
-                                               true, NULL, 0) == PCC_OK);
+                                               true) == PCC_OK);
     }
     pcc_ohttp_chunked_gateway_ctx_free(g);
 }
@@ -231,7 +231,7 @@ static size_t seal_all(bool client, void *ctx, uint8_t *out, size_t max, const u
             client ? pcc_ohttp_chunked_client_seal(ctx, out + len, &w, max - len, pt + off, k,
                                                    final)
                    : pcc_ohttp_chunked_gateway_seal(ctx, out + len, &w, max - len, pt + off, k,
-                                                    final, NULL, 0);
+                                                    final);
         REQUIRE(st == PCC_OK);
         len += w;
         off += k;

@@ -332,17 +332,26 @@ PCC_API pcc_status pcc_ohttp_chunked_gateway_seal_len(const pcc_ohttp_chunked_ga
                                                       size_t chunk_len, bool final,
                                                       size_t *out_len) PCC_WUR;
 
-/* pcc_ohttp_chunked_gateway_seal seals the next response chunk; the first call writes the
- * response nonce before it (nonce NULL draws a random one; a given one, tests only, must be
- * max(Nn, Nk) bytes and is refused after the first call: PCC_E_INVALID). The response may start
+/* pcc_ohttp_chunked_gateway_seal seals the next response chunk; the first call writes a random
+ * response nonce before it (the caller cannot choose it). The response may start
  * as soon as the request header is read (PCC_E_STATE before). A non-final chunk must hold at
  * least one byte (PCC_E_INVALID); after the final chunk, or a failed seal once the response has
  * started, sealing is PCC_E_STATE. The response key is wiped after the final chunk. */
 PCC_API pcc_status pcc_ohttp_chunked_gateway_seal(pcc_ohttp_chunked_gateway_ctx *g, uint8_t *out,
                                                   size_t *out_len, size_t max_out,
                                                   const uint8_t *chunk, size_t chunk_len,
-                                                  bool final, const uint8_t *nonce,
-                                                  size_t nonce_len) PCC_WUR;
+                                                  bool final) PCC_WUR;
+
+/* pcc_ohttp_testing_chunked_gateway_seal_nonce is pcc_ohttp_chunked_gateway_seal with the
+ * response nonce given (max(Nn, Nk) bytes, only for the first chunk, else PCC_E_INVALID), for
+ * known-answer tests. WARNING: never use it outside tests: a fixed nonce answering a replayed
+ * request seals two responses under the same key and nonce. Not exported from the library. */
+pcc_status pcc_ohttp_testing_chunked_gateway_seal_nonce(pcc_ohttp_chunked_gateway_ctx *g,
+                                                        uint8_t *out, size_t *out_len,
+                                                        size_t max_out, const uint8_t *chunk,
+                                                        size_t chunk_len, bool final,
+                                                        const uint8_t *nonce,
+                                                        size_t nonce_len) PCC_WUR;
 
 /* pcc_ohttp_chunked_gateway_ctx_free wipes and frees. Accepts NULL. */
 PCC_API void pcc_ohttp_chunked_gateway_ctx_free(pcc_ohttp_chunked_gateway_ctx *g);
