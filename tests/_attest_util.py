@@ -44,7 +44,8 @@ def make_cert(subject_key, issuer_key, subject: str, issuer: str, *, ca: bool,
     if key_usage:
         b = b.add_extension(x509.KeyUsage(
             digital_signature=digital_signature, content_commitment=False,
-            key_encipherment=False, data_encipherment=False, key_agreement=False,
+            key_encipherment=False, data_encipherment=False,
+            key_agreement=not digital_signature and not ca,
             key_cert_sign=ca, crl_sign=ca, encipher_only=False, decipher_only=False),
             critical=True)
     b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
