@@ -124,7 +124,7 @@ static PyObject *pk_repr(P384KeyObject *self)
     pcc_p384_key_node_id(self->k, id);
     for (int i = 0; i < 8; i++)
         snprintf(hex + 2 * i, 3, "%02x", id[i]);
-    return PyUnicode_FromFormat("<P384Key node_id=%s…>", hex);
+    return PyUnicode_FromFormat("<P384Key node_id=%s...>", hex);
 }
 
 static PyGetSetDef pk_getset[] = {
