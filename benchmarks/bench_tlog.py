@@ -36,7 +36,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pcc import _core, merkle, transparency  # noqa: E402
-from pcc._internal import leaves, tiles, tlognote  # noqa: E402
+from pcc.transparency import _note as tlognote, leaves, tiles  # noqa: E402
 from pcc.services.tlog import Log, LogConfig  # noqa: E402
 
 ORIGIN = "bench.example/log"
@@ -93,7 +93,7 @@ def free_port() -> int:
 
 def start(args: list[str], port: int, log: pathlib.Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.Popen([sys.executable, "-m", "pcc._internal.cli_tlog"] + args +
+    p = subprocess.Popen([sys.executable, "-m", "pcc.cli._tlog"] + args +
                          ["--port", str(port)], env=env, stdout=open(log, "ab"),
                          stderr=subprocess.STDOUT)
     for _ in range(600):

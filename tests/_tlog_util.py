@@ -12,7 +12,7 @@ import time
 import httpx
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "pcc._internal.cli_tlog"]
+CLI = [sys.executable, "-m", "pcc"]
 
 
 def free_port() -> int:
@@ -30,7 +30,7 @@ def env() -> dict:
 
 def keygen(tmp: pathlib.Path, name: str, *, cosigner: bool = False) -> tuple[pathlib.Path, str]:
     """Write NAME.skey/.vkey under tmp; return (skey path, vkey string)."""
-    from pcc._internal import tlognote
+    from pcc.transparency import _note as tlognote
     skey, vkey = tlognote.generate(name, cosigner=cosigner)
     safe = name.replace("/", "_")
     sk = tmp / f"{safe}.skey"
@@ -122,7 +122,7 @@ class MiniLog:
 
     def __init__(self, origin: str, skey: str | None = None):
         from pcc import merkle
-        from pcc._internal import tlognote
+        from pcc.transparency import _note as tlognote
         self.origin = origin
         if skey is None:
             skey, _ = tlognote.generate(origin)
@@ -135,7 +135,7 @@ class MiniLog:
             self.tree.append(f"{self.origin} entry {self.tree.size}".encode())
 
     def checkpoint(self, size: int, root: bytes | None = None) -> str:
-        from pcc._internal import tlognote
+        from pcc.transparency import _note as tlognote
         self.grow(size)
         text = tlognote.checkpoint_text(self.origin, size, root or self.tree.root(size))
         return tlognote.sign_checkpoint(self.signer, text).format()
@@ -145,7 +145,7 @@ class MiniLog:
         return [] if old == 0 else self.tree.consistency_proof(old, new)
 
     def add_checkpoint_body(self, old: int, new: int, proof=None, note=None) -> bytes:
-        from pcc._internal import tlognote
+        from pcc.transparency import _note as tlognote
         proof = self.consistency(old, new) if proof is None else proof
         note = self.checkpoint(new) if note is None else note
         return (f"old {old}\n" + "".join(tlognote.b64(h) + "\n" for h in proof) + "\n"

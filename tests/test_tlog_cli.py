@@ -9,8 +9,8 @@ import pytest
 from _tlog_util import CLI, ROOT, Server, env, free_port, keygen, log_args, start_witness, \
     wait_checkpoint
 from pcc import transparency
-from pcc._internal import leaves, tlognote
-from pcc._internal.tlogclient import submit
+from pcc.transparency import _note as tlognote, leaves
+from pcc.transparency.client import submit
 
 ORIGIN = "log.example/cli"
 

@@ -17,9 +17,9 @@ import pytest
 
 from _tlog_util import Server, free_port, keygen, log_args, start_witness, wait_checkpoint
 from pcc import transparency
-from pcc._internal import leaves, tlognote
-from pcc._internal.tiles import Tile, decode_bundle
-from pcc._internal.tlogclient import Auditor, TileReader
+from pcc.transparency import _note as tlognote, leaves
+from pcc.transparency.tiles import Tile, decode_bundle
+from pcc.transparency.client import Auditor, TileReader
 
 ORIGIN = "log.example/crash"
 ROUNDS = 5

@@ -5,7 +5,7 @@ import msgpack
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pcc._internal import leaves
+from pcc.transparency import leaves
 from pcc.errors import FormatError
 
 SHA = hashlib.sha384(b"x").digest()

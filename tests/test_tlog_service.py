@@ -9,8 +9,8 @@ import pytest
 
 from _tlog_util import Server, free_port, keygen, log_args, start_witness, wait_checkpoint
 from pcc import transparency
-from pcc._internal import leaves, tiles, tlognote
-from pcc._internal.tlogclient import submit
+from pcc.transparency import _note as tlognote, leaves, tiles
+from pcc.transparency.client import submit
 
 ORIGIN = "log.example/svc"
 SHA = hashlib.sha384(b"component").digest()
@@ -291,7 +291,7 @@ def test_quorum_not_reached_gives_503(env, tmp_path):
 
 
 def test_auditor_follows_incrementally(env):
-    from pcc._internal.tlogclient import Auditor, TileReader
+    from pcc.transparency.client import Auditor, TileReader
     seen = []
     a = Auditor(TileReader(env["url"], env["client"]), env["log_vk"], env["wits"], 2,
                 on_entry=lambda i, leaf, d, err: seen.append(i))

@@ -6,9 +6,9 @@ from hypothesis import given, settings, strategies as st
 
 from conftest import load_vector
 from pcc import merkle
-from pcc._internal import tiles
-from pcc._internal.tlogstore import LogStore, ProcessLock
-from pcc._internal.tiles import Tile
+from pcc.transparency import tiles
+from pcc.services._tlogstore import LogStore, ProcessLock
+from pcc.transparency.tiles import Tile
 from pcc.errors import FormatError, InvalidArgument, StateError
 
 V = load_vector("merkle_rfc9162.json")

@@ -6,7 +6,7 @@ import pytest
 
 from _tlog_util import MiniLog, Server, free_port, keygen
 from conftest import load_vector
-from pcc._internal import tlognote
+from pcc.transparency import _note as tlognote
 
 NOTES = load_vector("signed_note_c2sp.json")
 VEC = NOTES["derived_signed_checkpoints"]["cases"]

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from conftest import load_vector
 from pcc import merkle, transparency
-from pcc._internal import tlognote
+from pcc.transparency import _note as tlognote
 from pcc.errors import FormatError, InvalidArgument, VerifyError
 
 NOW = 1_800_000_000

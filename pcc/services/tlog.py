@@ -39,10 +39,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pcc import merkle
-from pcc._internal import leaves as leafmod
-from pcc._internal import tiles as tilemod
-from pcc._internal import tlognote
-from pcc._internal.tlogstore import LogStore, ProcessLock
+from pcc.transparency import leaves as leafmod
+from pcc.transparency import tiles as tilemod
+from pcc.transparency import _note as tlognote
+from pcc.services._tlogstore import LogStore, ProcessLock
 from pcc.errors import FormatError, InvalidArgument, PccError, StateError
 from pcc.services._http import HTTPError, json_error, pcc_error_handler, read_body
 

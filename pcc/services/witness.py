@@ -31,8 +31,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pcc import merkle, note
-from pcc._internal import tlognote
-from pcc._internal.tlogstore import connect
+from pcc.transparency import _note as tlognote
+from pcc.services._tlogstore import connect
 from pcc.errors import FormatError, InvalidArgument, PccError, VerifyError
 from pcc.services._http import HTTPError, pcc_error_handler, read_body
 

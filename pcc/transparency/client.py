@@ -21,9 +21,9 @@ import httpx
 import msgpack
 
 from pcc import merkle
-from pcc._internal import leaves as leafmod
-from pcc._internal import tiles as tilemod
-from pcc._internal import tlognote
+from pcc.transparency import leaves as leafmod
+from pcc.transparency import tiles as tilemod
+from pcc.transparency import _note as tlognote
 from pcc.errors import FormatError, PccError, VerifyError
 
 

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from typing import Iterable, Sequence
 
-from pcc._internal.tiles import TILE_HEIGHT, Tile, encode_bundle
+from pcc.transparency.tiles import TILE_HEIGHT, Tile, encode_bundle
 from pcc.errors import StateError
 
 SCHEMA = """

@@ -1,17 +1,10 @@
-"""The ``pcc`` command line: ``pcc <group> <command> ...`` (argparse sub-commands).
-
-Groups register themselves in :data:`GROUPS` with a function that adds their sub-parsers, so
-other parts of pcc can add commands without touching the rest.
-"""
+"""``pcc llm``: local inference with the engine (no privacy layer: for testing models)."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from collections.abc import Callable
-from typing import Optional, Sequence
-
-from pcc.errors import PccError
+from typing import Optional
 
 
 def _llm_run(args: argparse.Namespace) -> int:
@@ -46,7 +39,8 @@ def _llm_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_llm(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``pcc llm`` to the top-level sub-parsers."""
     p = sub.add_parser("llm", help="local inference")
     cmds = p.add_subparsers(dest="llm_command", required=True)
     r = cmds.add_parser("run", help="generate from a prompt and print tokens/s")
@@ -60,41 +54,3 @@ def _add_llm(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--top-k", type=int, default=0)
     r.add_argument("--seed", type=int, default=None)
     r.set_defaults(func=_llm_run)
-
-
-def _add_transparency(sub: argparse._SubParsersAction) -> None:
-    from pcc._internal import cli_tlog
-
-    cli_tlog.register(sub)  # adds the log, witness and release groups
-
-
-#: Command groups: name -> function adding the group's parser(s) to the top-level sub-parsers.
-GROUPS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
-    "llm": _add_llm,
-    "transparency": _add_transparency,
-}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every registered group."""
-    parser = argparse.ArgumentParser(prog="pcc", description="pcc: private inference cloud tools")
-    sub = parser.add_subparsers(dest="group", required=True)
-    for add in GROUPS.values():
-        add(sub)
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``pcc`` command."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except PccError as e:
-        sys.stderr.write(f"pcc: error: {e}\n")
-        return 1
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

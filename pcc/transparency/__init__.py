@@ -17,7 +17,7 @@ import time
 from typing import Iterable, Sequence
 
 from pcc import merkle, note
-from pcc._internal import tlognote
+from pcc.transparency import _note as tlognote
 from pcc.errors import FormatError, InvalidArgument, PccError, VerifyError
 
 CHECKS = ("proof format", "checkpoint signature", "checkpoint format", "checkpoint origin",
