@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import msgpack  # noqa: E402
 
 from pcc import _core, attest  # noqa: E402
-from pcc._internal import tlognote  # noqa: E402
+from pcc.transparency import _note as tlognote  # noqa: E402
 from _attest_util import NOW, World  # noqa: E402
 
 

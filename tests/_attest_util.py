@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from pcc import attest, merkle
-from pcc._internal import leaves, tlognote
+from pcc.transparency import _note as tlognote, leaves
 
 NOW = 1_800_000_000
 ORIGIN = "log.example/attest"

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes
 from _attest_util import (DAY, EVENTS, NOW, World, make_cert, make_log, p256, p384, pem,
                           rsa_key, spki_der)
 from pcc import attest
-from pcc._internal import leaves, tlognote
+from pcc.transparency import _note as tlognote, leaves
 from pcc.errors import InvalidArgument
 
 W = World()

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pcc import attest, merkle
-from pcc._internal import leaves, tlognote
+from pcc.transparency import _note as tlognote, leaves
 
 OUT = pathlib.Path(__file__).resolve().parent / "corpus" / "bundle"
 NOW = 1_800_000_000
