@@ -19,6 +19,7 @@ GROUPS: dict[str, str] = {
     "log": "pcc.cli.log",
     "witness": "pcc.cli.witness",
     "release": "pcc.cli.release",
+    "attest": "pcc.cli.attest",
 }
 
 
