@@ -663,3 +663,17 @@ def test_trust_arguments():
     assert run(W.bundle(), trust=t).ok and t.quorum == 2 and "quorum=2" in repr(t)
     with pytest.raises(InvalidArgument):
         attest.Trust.from_client_config({"log": W.log_vk})
+
+
+def test_concurrent_verifications_share_one_trust():
+    from concurrent.futures import ThreadPoolExecutor
+    t = W.trust()
+    good, bad = W.bundle(), W.bundle(W.body(modes=modes(debug=True)))
+
+    def one(i):
+        t.clear_cache() if i % 7 == 0 else None
+        return run(good if i % 2 else bad, trust=t).failed
+
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(one, range(64)))
+    assert got == [None if i % 2 else "modes" for i in range(64)]
