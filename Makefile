@@ -27,6 +27,7 @@ demo: setup
 bench: setup
 	$(PY) benchmarks/bench_crypto.py
 	$(PY) benchmarks/bench_tlog.py
+	$(PY) benchmarks/bench_attest.py
 	$(PY) benchmarks/bench_llm.py
 
 # The C core alone as a static library (no Python), for sanitizers and fuzzers.

@@ -308,7 +308,8 @@ def tree_manifest_digest(package_dir: str | os.PathLike) -> bytes:
 def canonical_msgpack(data: bytes) -> bytes:
     """Re-encode one strict msgpack value canonically (map keys sorted by their UTF-8 bytes,
     shortest forms), as configuration measurements hash it. FormatError for input the strict
-    decoder refuses (non-text keys, duplicates, ext types, trailing bytes)."""
+    decoder refuses (non-text keys, duplicates, ext types, trailing bytes), LimitError beyond
+    its limits (nesting deeper than 16)."""
     return _core.wire_canonical(_bytes(data, "data"))
 
 
