@@ -36,6 +36,14 @@ SANDBOX_LAYERS = ("seccomp", "landlock", "netns")
 REGISTER_KINDS = ("code", "model", "config")  # register 0, 1, 2
 _RELAX_FLAGS = {"seccomp": 1, "landlock": 2, "netns": 4}
 ZERO_REGISTER = bytes(48)
+_MAX_S = (1 << 63) - 1
+
+
+def _ranged(value: Any, what: str, hi: int) -> int:
+    v = _int(value, what)
+    if not 0 <= v <= hi:
+        raise InvalidArgument(f"{what} must be in 0..{hi}")
+    return v
 
 
 def _text(value: Any, what: str) -> bytes:
@@ -93,8 +101,8 @@ class Trust:
                 raise TypeError("witness_vkeys must be a list of str")
         quorum = _int(quorum, "quorum")
         max_age = _int(max_checkpoint_age_s, "max_checkpoint_age_s")
-        if max_age < 0:
-            raise InvalidArgument("max_checkpoint_age_s must be >= 0")
+        if not 0 <= max_age <= _MAX_S:
+            raise InvalidArgument("max_checkpoint_age_s must be in 0..2^63-1")
         if not 1 <= quorum <= len(wits):
             raise InvalidArgument("quorum must be between 1 and the number of witness keys")
         relaxed = tuple(relax)
@@ -421,17 +429,22 @@ def build_bundle(key: IdentityKey, *, chain: Sequence[bytes], serial: str, boot:
     if not isinstance(modes, Modes) or not isinstance(hpke, HpkeKey):
         raise TypeError("modes must be attest.Modes and hpke attest.HpkeKey")
     evs = [Event(*e) for e in events]
+    for e in evs:
+        _ranged(e.reg, "reg", 2)
     regs = replay(evs) if registers is None else [_bytes(r, "register") for r in registers]
     if isinstance(models, str):
         raise TypeError("models must be a list of str")
+    flags = (modes.restricted, modes.ephemeral_data, modes.debug, modes.seccomp, modes.landlock,
+             modes.netns)
+    if not all(isinstance(f, bool) for f in flags):
+        raise TypeError("modes must hold booleans")
     return _core.attest_bundle_encode(
-        key._k, _text(serial, "serial"), _bytes(boot, "boot"), _int(issued, "issued"), regs,
-        [(_int(e.reg, "reg"), _text(e.name, "event name"), _bytes(e.sha384, "sha384"))
-         for e in evs],
-        (modes.restricted, modes.ephemeral_data, modes.debug, modes.seccomp, modes.landlock,
-         modes.netns),
-        (hpke.kem, hpke.kdf, hpke.aead, _bytes(hpke.pk, "pk"), _bytes(hpke.key_id, "key_id"),
-         _int(hpke.not_after, "not_after")),
+        key._k, _text(serial, "serial"), _bytes(boot, "boot"), _ranged(issued, "issued", _MAX_S),
+        regs, [(e.reg, _text(e.name, "event name"), _bytes(e.sha384, "sha384")) for e in evs],
+        flags,
+        (_ranged(hpke.kem, "kem", 0xFFFF), _ranged(hpke.kdf, "kdf", 0xFFFF),
+         _ranged(hpke.aead, "aead", 0xFFFF), _bytes(hpke.pk, "pk"),
+         _bytes(hpke.key_id, "key_id"), _ranged(hpke.not_after, "not_after", _MAX_S)),
         [_text(m, "model") for m in models], _bytes(release, "release"),
         _text(tlog_proof, "tlog_proof"), [_bytes(c, "certificate") for c in chain])
 

@@ -179,6 +179,17 @@ def test_build_bundle_refuses_out_of_format_fields():
         pcc_bundle(boot=b"short")
     with pytest.raises(InvalidArgument):
         pcc_bundle(chain=[])
+    with pytest.raises(InvalidArgument):  # would wrap to register 1 in a C unsigned int
+        pcc_bundle(events=[((1 << 32) + 1, "x", bytes(48))])
+    with pytest.raises(InvalidArgument):  # would wrap to 0x20 in a C unsigned short
+        pcc_bundle(hpke=attest.HpkeKey(pk=W.hpke_pk, key_id=W.key_id, not_after=NOW + 60,
+                                       kem=0x10020))
+    with pytest.raises(InvalidArgument):
+        pcc_bundle(issued=-1)
+    with pytest.raises(InvalidArgument):
+        pcc_bundle(issued=1 << 64)
+    with pytest.raises(TypeError):
+        pcc_bundle(modes=attest.Modes(debug=0))
     with pytest.raises(TypeError):
         attest.build_bundle(object(), chain=[W.leaf], serial="s", boot=bytes(16), issued=NOW,
                             events=EVENTS, hpke=attest.HpkeKey(W.hpke_pk, W.key_id, NOW),

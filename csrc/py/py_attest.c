@@ -273,8 +273,9 @@ static PyObject *py_trust_new(PyObject *m, PyObject *args)
     PyObject *roots, *wits;
     const char *log;
     Py_ssize_t log_len, nr, nw;
-    unsigned int quorum, relax;
-    unsigned long long max_age;
+    int quorum;
+    unsigned int relax;
+    long long max_age;
     const uint8_t *rp[PCC_ATTEST_MAX_ROOTS], *wp[64];
     size_t rl[PCC_ATTEST_MAX_ROOTS], wl[64];
     const char *what = NULL;
@@ -282,15 +283,18 @@ static PyObject *py_trust_new(PyObject *m, PyObject *args)
     pcc_status st;
     PyTypeObject *tp;
     TrustObject *o;
-    if (!PyArg_ParseTuple(args, "O!y#O!IKI", &PyList_Type, &roots, &log, &log_len, &PyList_Type,
+    if (!PyArg_ParseTuple(args, "O!y#O!iLI", &PyList_Type, &roots, &log, &log_len, &PyList_Type,
                           &wits, &quorum, &max_age, &relax))
         return NULL;
+    if (quorum < 1 || max_age < 0)
+        return pcc_py_raise(PCC_E_INVALID, "quorum must be >= 1 and max_age_s >= 0");
     if ((nr = bytes_list(roots, "provisioning_roots must hold 1..16 certificates",
                          PCC_ATTEST_MAX_ROOTS, rp, rl)) < 0 ||
         (nw = bytes_list(wits, "at most 64 witness keys", 64, wp, wl)) < 0)
         return NULL;
     st = pcc_attest_trust_new(&t, &what, rp, rl, (size_t)nr, log, (size_t)log_len,
-                              (const char *const *)wp, wl, (size_t)nw, quorum, max_age, relax);
+                              (const char *const *)wp, wl, (size_t)nw, (unsigned)quorum,
+                              (uint64_t)max_age, relax);
     if (st != PCC_OK)
         return pcc_py_raise(st, what);
     if ((tp = pcc_py_module_type(m, "AttestTrust")) == NULL) {
@@ -403,9 +407,9 @@ static PyObject *py_bundle_encode(PyObject *m, PyObject *args)
     PyObject *key, *regs, *events, *models, *chain, *r = NULL;
     const char *serial, *boot, *pk, *key_id, *release, *proof;
     Py_ssize_t serial_len, boot_len, pk_len, key_id_len, release_len, proof_len;
-    unsigned long long issued, not_after;
+    long long issued, not_after;
     int restricted, ephemeral, debug, seccomp, landlock, netns;
-    unsigned short kem, kdf, aead;
+    int kem, kdf, aead;
     pcc_attest_body b;
     pcc_attest_event *ev = NULL;
     pcc_attest_text *mt = NULL;
@@ -418,7 +422,7 @@ static PyObject *py_bundle_encode(PyObject *m, PyObject *args)
     if (tp == NULL)
         return NULL;
     memset(&b, 0, sizeof b);
-    int ok = PyArg_ParseTuple(args, "O!y#y#KO!O!(pppppp)(HHHy#y#K)O!y#y#O!", tp, &key, &serial,
+    int ok = PyArg_ParseTuple(args, "O!y#y#LO!O!(pppppp)(iiiy#y#L)O!y#y#O!", tp, &key, &serial,
                               &serial_len, &boot, &boot_len, &issued, &PyList_Type, &regs,
                               &PyList_Type, &events, &restricted, &ephemeral, &debug, &seccomp,
                               &landlock, &netns, &kem, &kdf, &aead, &pk, &pk_len, &key_id,
@@ -427,6 +431,10 @@ static PyObject *py_bundle_encode(PyObject *m, PyObject *args)
     Py_DECREF(tp);
     if (!ok)
         return NULL;
+    /* overflow-checked conversions, then ranges: nothing wraps into a valid-looking value */
+    if (issued < 0 || not_after < 0 || kem < 0 || kem > 0xffff || kdf < 0 || kdf > 0xffff ||
+        aead < 0 || aead > 0xffff)
+        return pcc_py_raise(PCC_E_INVALID, "issued and not_after must be >= 0, suite ids 16-bit");
     if (boot_len != 16 || pk_len != 32 || key_id_len != 8 || PyList_GET_SIZE(regs) != 3)
         return pcc_py_raise(PCC_E_INVALID,
                             "boot is 16 bytes, pk 32, key_id 8, and there are 3 registers");
@@ -453,18 +461,18 @@ static PyObject *py_bundle_encode(PyObject *m, PyObject *args)
         PyObject *e = PyList_GET_ITEM(events, i);
         const char *dg;
         Py_ssize_t name_len, dg_len;
-        unsigned int reg;
+        int reg;
         if (!PyTuple_Check(e) ||
-            !PyArg_ParseTuple(e, "Iy#y#", &reg, &ev[i].name, &name_len, &dg, &dg_len)) {
+            !PyArg_ParseTuple(e, "iy#y#", &reg, &ev[i].name, &name_len, &dg, &dg_len)) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_TypeError, "events must be (reg, name, sha384) tuples");
             goto out;
         }
-        if (dg_len != PCC_ATTEST_DIGEST) {
-            pcc_py_raise(PCC_E_INVALID, "an event digest must be 48 bytes");
+        if (dg_len != PCC_ATTEST_DIGEST || reg < 0 || reg >= PCC_ATTEST_REGISTERS) {
+            pcc_py_raise(PCC_E_INVALID, "an event is (reg 0..2, name, 48-byte digest)");
             goto out;
         }
-        ev[i].reg = reg;
+        ev[i].reg = (unsigned)reg;
         ev[i].name_len = (size_t)name_len;
         memcpy(ev[i].sha384, dg, PCC_ATTEST_DIGEST);
     }
@@ -480,7 +488,7 @@ static PyObject *py_bundle_encode(PyObject *m, PyObject *args)
     b.serial = serial;
     b.serial_len = (size_t)serial_len;
     memcpy(b.boot, boot, 16);
-    b.issued = issued;
+    b.issued = (uint64_t)issued;
     b.events = ev;
     b.n_events = (size_t)n_ev;
     b.restricted = restricted;
@@ -489,12 +497,12 @@ static PyObject *py_bundle_encode(PyObject *m, PyObject *args)
     b.seccomp = seccomp;
     b.landlock = landlock;
     b.netns = netns;
-    b.kem = kem;
-    b.kdf = kdf;
-    b.aead = aead;
+    b.kem = (uint16_t)kem;
+    b.kdf = (uint16_t)kdf;
+    b.aead = (uint16_t)aead;
     memcpy(b.hpke_pk, pk, 32);
     memcpy(b.key_id, key_id, 8);
-    b.not_after = not_after;
+    b.not_after = (uint64_t)not_after;
     b.models = mt;
     b.n_models = (size_t)n_models;
     b.release = (const uint8_t *)release;
