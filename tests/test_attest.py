@@ -677,3 +677,27 @@ def test_concurrent_verifications_share_one_trust():
     with ThreadPoolExecutor(4) as ex:
         got = list(ex.map(one, range(64)))
     assert got == [None if i % 2 else "modes" for i in range(64)]
+
+
+def test_chain_root_expired():
+    root_key = p384()
+    root = make_cert(root_key, root_key, "old root", "old root", ca=True, pathlen=1,
+                     not_before=NOW - 10 * DAY, not_after=NOW - DAY)
+    inter = make_cert(W.inter_key, root_key, "pcc test intermediate", "old root", ca=True,
+                      pathlen=0)
+    r = run(W.bundle(chain=[W.leaf, inter]), trust=W.trust(roots=[pem(root)]))
+    expect(r, "chain")
+    assert "expired" in r.reason
+
+
+def test_chain_second_pinned_root_is_used():
+    other = World()
+    t = W.trust(roots=[pem(other.root), pem(W.root)])
+    assert run(W.bundle(), trust=t).ok
+
+
+def test_body_format_failure_reports_no_node_fields():
+    r = run(W.bundle(W.body(extra=1)))
+    d = r.to_dict()
+    assert d["node_id"] is None and d["hpke_public_key"] is None and d["log_index"] is None
+    assert "FAILED at format" in str(r)

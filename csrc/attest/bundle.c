@@ -43,7 +43,8 @@ typedef struct cache_slot {
 } cache_slot;
 
 struct pcc_attest_trust {
-    X509_STORE *store;
+    X509_STORE *stores[PCC_ATTEST_MAX_ROOTS]; /* one pinned root each (see get_chain) */
+    size_t n_stores;
     STACK_OF(X509) *roots;
     pcc_note_key *keys[1 + MAX_WITNESSES]; /* the log key, then the witnesses */
     size_t n_wit;
@@ -83,7 +84,8 @@ void pcc_attest_trust_free(pcc_attest_trust *t)
         return;
     pcc_attest_trust_cache_clear(t);
     pthread_mutex_destroy(&t->lock);
-    X509_STORE_free(t->store);
+    for (size_t i = 0; i < t->n_stores; i++)
+        X509_STORE_free(t->stores[i]);
     sk_X509_pop_free(t->roots, X509_free);
     for (size_t i = 0; i < 1 + t->n_wit; i++)
         pcc_note_key_free(t->keys[i]);
@@ -147,7 +149,7 @@ pcc_status pcc_attest_trust_new(pcc_attest_trust **out, const char **what,
     t->quorum = quorum;
     t->max_age = max_age_s;
     t->relax = relax;
-    if ((t->store = X509_STORE_new()) == NULL || (t->roots = sk_X509_new_null()) == NULL) {
+    if ((t->roots = sk_X509_new_null()) == NULL) {
         st = PCC_E_NOMEM;
         goto out;
     }
@@ -158,8 +160,17 @@ pcc_status pcc_attest_trust_new(pcc_attest_trust **out, const char **what,
             why = "a provisioning root is not a P-384 certificate (PEM or DER)";
             goto out;
         }
-        if (X509_STORE_add_cert(t->store, x) != 1 || !sk_X509_push(t->roots, x)) {
+        if (!sk_X509_push(t->roots, x)) {
             X509_free(x);
+            st = PCC_E_NOMEM;
+            goto out;
+        }
+        if ((t->stores[i] = X509_STORE_new()) == NULL) {
+            st = PCC_E_NOMEM;
+            goto out;
+        }
+        t->n_stores = i + 1;
+        if (X509_STORE_add_cert(t->stores[i], x) != 1) {
             st = PCC_E_NOMEM;
             goto out;
         }
@@ -736,7 +747,22 @@ static pcc_status get_chain(pcc_attest_trust *t, const msgpack_object *items, si
         certs[i] = (const uint8_t *)items[i].via.bin.ptr;
         lens[i] = items[i].via.bin.size;
     }
-    if ((st = pcc_attest_chain_verify(t->store, t->roots, certs, lens, n, out, why)) != PCC_OK)
+    /* One store per pinned root: OpenSSL picks an issuer by name (and key identifier when the
+     * certificate has one) and does not try a second candidate, so two pinned roots with one
+     * name would otherwise hide each other. A chain passes when it verifies under any root;
+     * with one root (the usual case) this is a single attempt. */
+    const char *first_why = NULL;
+    st = PCC_E_VERIFY;
+    for (size_t i = 0; i < t->n_stores; i++) {
+        st = pcc_attest_chain_verify(t->stores[i], t->roots, certs, lens, n, out, why);
+        if (st != PCC_E_VERIFY)
+            break;
+        if (first_why == NULL)
+            first_why = *why;
+    }
+    if (st == PCC_E_VERIFY)
+        *why = first_why ? first_why : "the certificate chain does not verify";
+    if (st != PCC_OK)
         return st;
     pthread_mutex_lock(&t->lock);
     cache_slot *slot = &t->cache[t->next];
