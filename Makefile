@@ -4,12 +4,21 @@ PYTEST  := .venv/bin/pytest
 CC      ?= cc
 CFLAGS_CORE := -std=c11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow \
 	-Wno-unused-parameter -Wno-missing-field-initializers -D_GNU_SOURCE -Icsrc/include -pthread
-PKGS    := $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack) libcrypto openblas
+PKGS    := $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack) libcrypto openblas \
+	tss2-esys tss2-mu tss2-tctildr
+# pkg-config name -> Debian package, for the error when one is missing (the build fails closed).
+DEB_libcrypto := libssl-dev
+DEB_msgpack-c := libmsgpack-dev
+DEB_msgpack   := libmsgpack-dev
+DEB_openblas  := libopenblas-dev
+DEB_tss2-esys := libtss2-dev
+DEB_tss2-mu   := libtss2-dev
+DEB_tss2-tctildr := libtss2-dev
 CORE_SRC := $(shell find csrc -name '*.c' -not -path 'csrc/py/*' -not -path '*/fuzz/*' -not -path '*/tests/*' 2>/dev/null | sort)
 CORE_OBJ := $(patsubst csrc/%.c,build/core/%.o,$(CORE_SRC))
 ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
 
-.PHONY: setup test test-fast demo asan lib ctest fuzz fuzz-build bench clean clean-core
+.PHONY: setup test test-fast demo asan lib ctest fuzz fuzz-build bench clean clean-core check-pkgs
 
 setup:
 	@scripts/setup.sh
@@ -30,9 +39,15 @@ bench: setup
 	$(PY) benchmarks/bench_attest.py
 	$(PY) benchmarks/bench_llm.py
 
+# Every C library the core needs, found by pkg-config, or an error naming its Debian package.
+check-pkgs:
+	@for pd in $(foreach p,$(PKGS),$(p)=$(DEB_$(p))); do p=$${pd%%=*}; \
+	  pkg-config --exists $$p || { echo "pcc build error: $$p not found by pkg-config:" \
+	    "install it with \`apt-get install $${pd#*=}\`" >&2; exit 1; }; done
+
 # The C core alone as a static library (no Python), for sanitizers and fuzzers.
 lib: build/libpcc.a
-build/core/%.o: csrc/%.c $(wildcard csrc/include/pcc/*.h)
+build/core/%.o: csrc/%.c $(wildcard csrc/include/pcc/*.h) | check-pkgs
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_CORE) $(CFLAGS_EXTRA) $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
 build/libpcc.a: $(CORE_OBJ)

@@ -1,4 +1,4 @@
-"""Build pcc._core from csrc/ against the system's libcrypto, msgpack-c and OpenBLAS.
+"""Build pcc._core from csrc/ against the system's libcrypto, msgpack-c, OpenBLAS and tpm2-tss.
 
 Libraries are found with pkg-config; a missing one stops the build with the Debian package that
 provides it. Set PCC_WERROR=1 to turn warnings into errors (CI), PCC_SANITIZE=1 for ASan+UBSan.
@@ -16,6 +16,9 @@ REQUIRED = [
     (("libcrypto",), "libssl-dev", "OpenSSL libcrypto >= 3.0"),
     (("msgpack-c", "msgpack"), "libmsgpack-dev", "msgpack-c"),
     (("openblas",), "libopenblas-dev", "OpenBLAS"),
+    (("tss2-esys",), "libtss2-dev", "tpm2-tss ESAPI (tss2-esys)"),
+    (("tss2-mu",), "libtss2-dev", "tpm2-tss marshalling (tss2-mu)"),
+    (("tss2-tctildr",), "libtss2-dev", "tpm2-tss TCTI loader (tss2-tctildr)"),
 ]
 
 

@@ -119,9 +119,9 @@ class Request:
     scheme: str
     authority: str
     path: str
-    headers: list[Field] = field(default_factory=list)
+    headers: Sequence[FieldLike] = field(default_factory=list)
     content: bytes = b""
-    trailers: list[Field] = field(default_factory=list)
+    trailers: Sequence[FieldLike] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.method = _control(self.method, "method")
@@ -169,10 +169,10 @@ class Response:
     """
 
     status: int
-    headers: list[Field] = field(default_factory=list)
+    headers: Sequence[FieldLike] = field(default_factory=list)
     content: bytes = b""
-    trailers: list[Field] = field(default_factory=list)
-    informational: list[Tuple[int, list[Field]]] = field(default_factory=list)
+    trailers: Sequence[FieldLike] = field(default_factory=list)
+    informational: Sequence[Tuple[int, Sequence[FieldLike]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, int) or isinstance(self.status, bool):

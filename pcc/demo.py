@@ -2,8 +2,9 @@
 
 A client OHTTP-encapsulates a binary-HTTP request to a gateway's key configuration; the gateway
 decapsulates it, answers, and the client opens the answer. Each side prints what it saw, so you
-can check that the relay in the middle only ever carries ciphertext. When the inference engine is
-present it also answers a real prompt with SmolLM2 (the full cell arrives with a later issue).
+can check that the relay in the middle only ever carries ciphertext. Then the inference engine
+answers the prompt with SmolLM2, greedily, with the defaults of ``pcc.llm.DEFAULTS`` (the full
+cell arrives with a later issue).
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def llm_demo(prompt: str, max_tokens: int) -> None:
     n = 0
     t0 = time.perf_counter()
     for piece in model.generate(messages=[{"role": "user", "content": prompt}],
-                                max_tokens=max_tokens, temperature=0.0):
+                                max_tokens=max_tokens):          # greedy: pcc.llm.DEFAULTS
         sys.stdout.write(piece)
         sys.stdout.flush()
         n += 1
@@ -70,16 +71,16 @@ def llm_demo(prompt: str, max_tokens: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--prompt", default="Explain in one sentence why privacy matters.")
-    ap.add_argument("--max-tokens", type=int, default=48)
+    """Run the demo; ``--max-tokens`` defaults to :data:`pcc.llm.DEFAULTS`."""
+    from pcc.llm import DEFAULTS
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--prompt", default="Explain in one sentence why privacy matters.",
+                    help="the prompt the model answers")
+    ap.add_argument("--max-tokens", type=int, default=DEFAULTS.max_tokens,
+                    help="most tokens the model generates (greedy decoding)")
     args = ap.parse_args(argv)
     crypto_demo(args.prompt)
-    try:
-        from pcc import llm  # noqa: F401
-    except ImportError:
-        print("(inference engine not built yet: skipping the model step)")
-        return 0
     llm_demo(args.prompt, args.max_tokens)
     return 0
 

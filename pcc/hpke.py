@@ -123,6 +123,7 @@ class PrivateKey:
     """
 
     __slots__ = ("_key",)
+    _key: "_core.HpkeKey"
 
     def __init__(self, _key: "_core.HpkeKey") -> None:
         if not isinstance(_key, _core.HpkeKey):

@@ -14,6 +14,7 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Union
@@ -25,7 +26,25 @@ from pcc.errors import InvalidArgument, UnsupportedError
 
 Message = Union[Mapping[str, str], Sequence[str]]
 
-__all__ = ["Model", "Generation", "default_model"]
+__all__ = ["Model", "Generation", "default_model", "GenerationParams", "DEFAULTS"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationParams:
+    """Sampling parameters. :data:`DEFAULTS` is the one default set that
+    :meth:`Model.generate`, ``pcc llm run`` and the demo use: greedy decoding (temperature 0, so
+    the same prompt gives the same answer), no top-p/top-k filtering, at most 256 tokens, and a
+    fresh random seed (which only matters when temperature > 0)."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: Optional[int] = None
+
+
+#: The default sampling parameters (see :class:`GenerationParams`).
+DEFAULTS = GenerationParams()
 
 
 def default_model() -> str:
@@ -179,8 +198,9 @@ class Model:
         return out
 
     def generate(self, prompt: Optional[str] = None, messages: Optional[Iterable[Message]] = None,
-                 max_tokens: int = 256, temperature: float = 0.8, top_p: float = 0.95,
-                 top_k: int = 40, seed: Optional[int] = None,
+                 max_tokens: int = DEFAULTS.max_tokens,
+                 temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
+                 top_k: int = DEFAULTS.top_k, seed: Optional[int] = DEFAULTS.seed,
                  stop: Optional[Sequence[str]] = None, *,
                  ids: Optional[Sequence[int]] = None) -> Generation:
         """Stream a completion of ``prompt`` (raw text, special tokens parsed) or of chat

@@ -156,8 +156,8 @@ class Tree:
             self._t = _core.MerkleTree()
             # The in-memory tree answers proofs in one C call: bind them here so a call does not
             # go through a Python frame (same arguments, checks and errors as the methods below).
-            self.inclusion_proof = self._t.inclusion_proof
-            self.consistency_proof = self._t.consistency_proof
+            self.inclusion_proof = self._t.inclusion_proof  # type: ignore[method-assign]
+            self.consistency_proof = self._t.consistency_proof  # type: ignore[method-assign]
             return
         if not callable(getattr(store, "get", None)) or not callable(getattr(store, "put", None)):
             raise TypeError("store must have get(level, index) and put(level, index, hash)")

@@ -443,6 +443,11 @@ class Checkpoint:
     root: bytes
     extensions: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        ext = f", extensions={self.extensions!r}" if self.extensions else ""
+        return (f"Checkpoint(origin={self.origin!r}, size={self.size}, "
+                f"root={bytes(self.root).hex()}{ext})")
+
     def __post_init__(self) -> None:
         if not isinstance(self.origin, str):
             raise TypeError("origin must be a str")
@@ -490,7 +495,7 @@ class Proof(NamedTuple):
     """A parsed tlog-proof: leaf index, inclusion proof hashes, the signed checkpoint note and
     the optional extra data (None when absent; not authenticated)."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index, as documented
     hashes: list[bytes]
     checkpoint: str
     extra: bytes | None = None
@@ -500,7 +505,7 @@ class ProofResult(NamedTuple):
     """What :func:`verify_proof` checked: the leaf index, the checkpoint, and the timestamp of
     each witness whose cosignature verified (None for a plain type 0x01 witness signature)."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index, as documented
     checkpoint: Checkpoint
     timestamps: dict[Verifier, int | None]
 
@@ -536,6 +541,10 @@ def verify_proof(leaf: bytes, proof: str | bytes | Proof, log_verifier: _KeyLike
                  leaf_is_hash: bool = False, origin: str | None = None) -> ProofResult:
     """Verify a tlog-proof offline: the leaf is included in a checkpoint signed by the log and
     cosigned by at least ``quorum`` of the witnesses.
+
+    This is the format-level primitive; :func:`pcc.transparency.verify_proof` is the policy
+    check built on the same rules (freshness, failures named by check, ``(index, checkpoint)``
+    returned) that clients and ``pcc log verify`` use.
 
     ``leaf`` is the leaf data (hashed with :func:`pcc.merkle.leaf_hash`), or its leaf hash when
     ``leaf_is_hash`` is true. Checks, in order: the proof parses (FormatError); every signature

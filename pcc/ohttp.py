@@ -24,7 +24,7 @@ Errors say only which stage failed: :class:`~pcc.errors.FormatError` (truncated 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Any, Iterable, Optional, Sequence, Tuple
 
 from . import _core, hpke
 from .errors import InvalidArgument, UnsupportedError
@@ -43,7 +43,7 @@ KEYS_MEDIA_TYPE = "application/ohttp-keys"
 """Media type of a list of key configurations (RFC 9458 §3.2)."""
 
 DEFAULT_SUITES: Tuple[Tuple[int, int], ...] = ((0x0001, 0x0001),)
-"""HKDF-SHA256 with AES-128-GCM, the project's default (DESIGN §4.1)."""
+"""HKDF-SHA256 with AES-128-GCM, the project's default (docs/formats.md)."""
 MAX_SUITES = 64
 """Most (kdf, aead) pairs in one key configuration."""
 MAX_CONFIGS = 64
@@ -68,7 +68,7 @@ class KeyConfig:
     key_id: int
     kem: int
     public_key: bytes
-    suites: Tuple[Tuple[int, int], ...] = field(default=DEFAULT_SUITES)
+    suites: Sequence[Tuple[int, int]] = field(default=DEFAULT_SUITES)
 
     def __post_init__(self) -> None:
         _u(self.key_id, "key_id", 8)
@@ -136,7 +136,7 @@ class ResponseContext:
 
     __slots__ = ("_ctx",)
 
-    def __init__(self, ctx: object) -> None:
+    def __init__(self, ctx: Any) -> None:
         self._ctx = ctx
 
     @property
@@ -162,7 +162,7 @@ class ClientContext:
 
     __slots__ = ("_ctx",)
 
-    def __init__(self, ctx: object) -> None:
+    def __init__(self, ctx: Any) -> None:
         self._ctx = ctx
 
     @property

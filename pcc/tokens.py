@@ -374,6 +374,9 @@ class Issuer:
         self._spki = spki
         self._key_id = token_key_id(spki)
 
+    def __repr__(self) -> str:  # public key id only, never the private key
+        return f"<tokens.Issuer type=0x0002 key_id={self._key_id.hex()[:16]}…>"
+
     @property
     def spki(self) -> bytes:
         """The published issuer key (SPKI DER)."""

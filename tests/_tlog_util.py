@@ -101,6 +101,8 @@ def log_args(tmp, origin, log_skey, publishers, witnesses, quorum=None, db="log.
         args += ["--witness", f"{url}={vk}"]
     if quorum is not None:
         args += ["--quorum", str(quorum)]
+    if not witnesses or quorum == 0:
+        args += ["--insecure-no-witnesses"]
     return args
 
 

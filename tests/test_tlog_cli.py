@@ -142,7 +142,8 @@ def test_audit_ok_and_state(setup):
 
 def test_audit_wrong_key_fails(setup, tmp_path):
     _, other = keygen(tmp_path, ORIGIN)
-    r = run("log", "audit", "--log", setup["srv"].url, "--vkey", other, check=False)
+    r = run("log", "audit", "--log", setup["srv"].url, "--vkey", other, "--insecure-no-witnesses",
+            check=False)
     assert r.returncode == 1 and "does not verify" in r.stderr
 
 
@@ -171,7 +172,7 @@ def test_audit_detects_fork(setup, tmp_path):
     main = _fork_server(setup, tmp_path, "a.db", 5)
     try:
         run("log", "audit", "--log", main.url, "--vkey", setup["log_vk"], "--state", str(state),
-            "--quiet")
+            "--quiet", "--insecure-no-witnesses")
     finally:
         main.stop()
     # same key, a different history of 7 entries: the first 5 differ from what was audited
@@ -182,7 +183,7 @@ def test_audit_detects_fork(setup, tmp_path):
             leaf = leaves.roster("other", i, [])
             submit(fork.url, leaf, tlognote.raw_sign(signer, leaf))
         r = run("log", "audit", "--log", fork.url, "--vkey", setup["log_vk"], "--state",
-                str(state), "--quiet", check=False)
+                str(state), "--quiet", "--insecure-no-witnesses", check=False)
         assert r.returncode == 1
         assert "fork" in r.stderr or "rewritten" in r.stderr
         assert "checkpoint seen before" in r.stderr and "checkpoint now served" in r.stderr
@@ -198,13 +199,13 @@ def test_audit_detects_rollback(setup, tmp_path):
     big = _fork_server(setup, tmp_path, "big.db", 4)
     try:
         run("log", "audit", "--log", big.url, "--vkey", setup["log_vk"], "--state", str(state),
-            "--quiet")
+            "--quiet", "--insecure-no-witnesses")
     finally:
         big.stop()
     small = _fork_server(setup, tmp_path, "small.db", 2)
     try:
         r = run("log", "audit", "--log", small.url, "--vkey", setup["log_vk"], "--state",
-                str(state), "--quiet", check=False)
+                str(state), "--quiet", "--insecure-no-witnesses", check=False)
         assert r.returncode == 1 and "rolled" in r.stderr
     finally:
         small.stop()
@@ -221,7 +222,7 @@ def test_audit_detects_tampered_entry(setup, tmp_path):
     srv.start()
     try:
         r = run("log", "audit", "--log", srv.url, "--vkey", setup["log_vk"], "--quiet",
-                check=False)
+                "--insecure-no-witnesses", check=False)
         assert r.returncode == 1 and "does not match" in r.stderr
     finally:
         srv.stop()
@@ -229,7 +230,7 @@ def test_audit_detects_tampered_entry(setup, tmp_path):
 
 def test_audit_unreachable_log(setup):
     r = run("log", "audit", "--log", f"http://127.0.0.1:{free_port()}", "--vkey",
-            setup["log_vk"], check=False)
+            setup["log_vk"], "--insecure-no-witnesses", check=False)
     assert r.returncode == 2
 
 

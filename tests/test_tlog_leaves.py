@@ -1,4 +1,4 @@
-"""Log leaves (DESIGN §4.2): strict schema validation, one negative test per way to be wrong."""
+"""Log leaves (docs/formats.md): strict schema validation, one negative test per way to be wrong."""
 import hashlib
 
 import msgpack

@@ -275,7 +275,8 @@ def test_quorum_not_reached_gives_503(env, tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"
     _, w_vk = keygen(tmp_path, "dead.example", cosigner=True)
     args = log_args(tmp_path, "log.example/dead", env["log_sk"], [env["pub_vk"]],
-                    [(dead, w_vk)], quorum=1) + ["--add-timeout", "1"]
+                    [(dead, w_vk)], quorum=1) + ["--add-timeout", "1",
+                                                 "--insecure-origin-mismatch"]
     srv = Server(args, free_port(), tmp_path / "dead.log", "/checkpoint").start()
     try:
         leaf = release_leaf(7)

@@ -118,11 +118,43 @@ def blindrsa_seeds():
     write("blindrsa", "spki_rfc9474_4096", b"\x00" + der)
 
 
+def tpm_seeds():
+    v = load("tpm_swtpm_quote.json")
+    write("tpm", "attest_swtpm", b"\x00" + bytes.fromhex(v["attest"]))
+    write("tpm", "signature_swtpm", b"\x01" + bytes.fromhex(v["signature"]))
+    write("tpm", "ak_public_swtpm", b"\x02" + bytes.fromhex(v["ak_public"]))
+
+
+def provision_seeds():
+    """Certificate requests (selector byte 0): P-384 with a serial, and a P-256 one."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    for name, curve in (("csr_p384", ec.SECP384R1()), ("csr_p256", ec.SECP256R1())):
+        key = ec.generate_private_key(curve)
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.SERIAL_NUMBER, "SN-0001")]))
+               .sign(key, hashes.SHA384()))
+        write("provision", name, b"\x00" + csr.public_bytes(serialization.Encoding.DER))
+    # a key file (selector byte 1) that does not belong to the harness's root
+    from pcc import provision
+    import os
+    r, w = os.pipe()
+    provision.CA.generate("seed")._core.write_key(w)
+    os.close(w)
+    write("provision", "key_other", b"\x01" + os.read(r, 4096))
+    os.close(r)
+
+
 if __name__ == "__main__":
+    provision_seeds()
     bhttp_seeds()
     ohttp_seeds()
     note_seeds()
     merkle_seeds()
     blindrsa_seeds()
+    tpm_seeds()
     for d in sorted(OUT.iterdir()):
         print(d.name, len(list(d.iterdir())), "files")

@@ -2,7 +2,9 @@
 
 Each command group lives in its own module under ``pcc.cli`` with a ``register(subparsers)``
 function; :data:`GROUPS` lists them in the order ``pcc --help`` shows them. ``python -m pcc``
-runs the same parser.
+runs the same parser. Every error is one stderr line starting ``pcc: error: ``; the exit status
+is 0 on success, 1 when a check fails (``log verify``, ``log audit``) and 2 for bad usage or an
+operational error (see :mod:`pcc.cli._common`).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import importlib
 import sys
 from typing import Optional, Sequence
 
+from pcc.cli._common import EXIT_ERROR, PREFIX, Parser
 from pcc.errors import PccError
 
 #: Command groups, in help order: group name -> module under ``pcc.cli`` with ``register``.
@@ -19,6 +22,7 @@ GROUPS: dict[str, str] = {
     "log": "pcc.cli.log",
     "witness": "pcc.cli.witness",
     "release": "pcc.cli.release",
+    "ca": "pcc.cli.ca",
     "attest": "pcc.cli.attest",
 }
 
@@ -31,17 +35,30 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def _walk(parser: argparse.ArgumentParser):
+    """Every parser under ``parser`` (itself included), depth first."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                yield from _walk(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered group."""
-    parser = argparse.ArgumentParser(
-        prog="pcc", description="pcc: an open, verifiable private-inference cloud",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = Parser(prog="pcc", description="pcc: an open, verifiable private-inference cloud")
     parser.add_argument("--version", action="version", version=f"pcc {_version()}",
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="group", required=True, metavar="GROUP",
                                 title="command groups")
     for module in GROUPS.values():
         importlib.import_module(module).register(sub)
+    # A group registered without a metavar would show its internal dest name in usage lines
+    # and errors ("the following arguments are required: llm_command"): show COMMAND instead.
+    for p in _walk(parser):
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction) and action.metavar is None:
+                action.metavar = "COMMAND"
     return parser
 
 
@@ -51,8 +68,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.func(args)
     except PccError as e:
-        sys.stderr.write(f"pcc: error: {e}\n")
-        return 1
+        sys.stderr.write(f"{PREFIX}{e}\n")
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
 

@@ -61,7 +61,8 @@ class ProcessLock:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(self._fd)
-            raise StateError("another process holds the log database lock") from None
+            raise StateError(f"another process is serving this log database ({path} is "
+                             "locked): stop it first, or give this log its own --db") from None
 
     def release(self) -> None:
         """Drop the lock."""
@@ -215,7 +216,7 @@ class LogStore:
                 raise StateError("log store changed under the sequencer")
             seen = self.lookup_many([lh for _, lh in leaves])
             out: list[int] = []
-            ent_rows = []
+            ent_rows: list[tuple] = []
             for leaf, lh in leaves:
                 idx = seen.get(lh)
                 if idx is None:

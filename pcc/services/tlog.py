@@ -8,7 +8,8 @@
   ``application/octet-stream``, full tiles ``immutable``; entry bundles gzip-encoded when the
   client accepts gzip;
 - ``POST /add``: body ``msgpack({"leaf": bin, "sig": bin})`` where ``sig`` is an Ed25519
-  signature over ``leaf`` by a configured publisher key and ``leaf`` a valid DESIGN §4.2 leaf.
+  signature over ``leaf`` by a configured publisher key and ``leaf`` a valid log leaf
+  (:mod:`pcc.transparency.leaves`, docs/formats.md).
   Once the entry is sequenced, committed and covered by a published checkpoint with the witness
   quorum, the answer is ``msgpack({"index": int, "proof": str})`` with a c2sp.org/tlog-proof@v1.
   A leaf already in the log gets its index and a proof against the current checkpoint.
@@ -33,7 +34,6 @@ from typing import Any
 
 import httpx
 import msgpack
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -44,6 +44,7 @@ from pcc.transparency import tiles as tilemod
 from pcc.transparency import _note as tlognote
 from pcc.services._tlogstore import LogStore, ProcessLock
 from pcc.errors import FormatError, InvalidArgument, PccError, StateError
+from pcc.services._app import Service
 from pcc.services._http import HTTPError, json_error, pcc_error_handler, read_body
 
 log = logging.getLogger("pcc.tlog")
@@ -56,10 +57,17 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 class LogConfig:
     """Configuration of a log instance.
 
-    ``skey`` is the log's signed-note private key (its name should equal ``origin``);
-    ``publishers`` are the vkeys allowed to add leaves; ``witnesses`` are ``(url, vkey)`` pairs
-    (cosigner vkeys, type 0x04); ``quorum`` is how many witnesses must cosign a checkpoint
-    before it is published (``None``: all of them).
+    ``skey`` is the log's signed-note private key; its key name must equal ``origin`` (clients
+    check a checkpoint's origin against the log key's name). ``publishers`` are the vkeys
+    allowed to add leaves; ``witnesses`` are ``(url, vkey)`` pairs (cosigner vkeys, type 0x04);
+    ``quorum`` is how many witnesses must cosign a checkpoint before it is published (``None``:
+    all of them).
+
+    A log without witnesses (or with a quorum of 0) can show different histories to different
+    clients without anyone noticing, and a log whose origin differs from its key name produces
+    checkpoints no client accepts: both are refused with :class:`pcc.errors.InvalidArgument`
+    unless ``insecure_no_witnesses`` / ``insecure_origin_mismatch`` says it is meant (tests,
+    local experiments).
     """
 
     db_path: str
@@ -76,10 +84,36 @@ class LogConfig:
     refresh_interval_s: float = 600.0
     checkpoint_max_age_s: int = 2
     tile_cache_bytes: int = 64 << 20
+    insecure_no_witnesses: bool = False
+    insecure_origin_mismatch: bool = False
 
     def resolved_quorum(self) -> int:
         """The quorum actually required (all witnesses when ``quorum`` is None)."""
         return len(self.witnesses) if self.quorum is None else self.quorum
+
+    def __repr__(self) -> str:  # never shows the skey
+        return (f"LogConfig(db_path={self.db_path!r}, origin={self.origin!r}, "
+                f"publishers={len(self.publishers)}, witnesses={[u for u, _ in self.witnesses]!r}, "
+                f"quorum={self.resolved_quorum()})")
+
+    def check(self) -> None:
+        """Refuse an unsafe or inconsistent configuration (:class:`InvalidArgument` saying what
+        to change). Called by :class:`Log`; call it early to fail before serving."""
+        q = self.resolved_quorum()
+        if not isinstance(q, int) or not 0 <= q <= len(self.witnesses):
+            raise InvalidArgument(f"quorum {q} must be between 0 and the number of witnesses "
+                                  f"({len(self.witnesses)})")
+        if q == 0 and not self.insecure_no_witnesses:
+            raise InvalidArgument(
+                "the log has no witness quorum (no witnesses, or quorum 0), so nobody could "
+                "detect it showing different histories to different clients; add witnesses "
+                "(--witness URL=VKEY) or accept the risk with --insecure-no-witnesses")
+        name = tlognote.key_name(tlognote.load_signer(self.skey))
+        if name != self.origin and not self.insecure_origin_mismatch:
+            raise InvalidArgument(
+                f"the log key is named {name!r} but the origin is {self.origin!r}: clients "
+                f"reject such checkpoints; generate a key named after the origin (pcc log keygen "
+                f"{self.origin}) or pass --insecure-origin-mismatch")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,12 +162,8 @@ class Log:
 
     def __init__(self, config: LogConfig) -> None:
         self.config = config
-        if config.resolved_quorum() > len(config.witnesses) or config.resolved_quorum() < 0:
-            raise InvalidArgument("quorum must be between 0 and the number of witnesses")
+        config.check()
         self.signer = tlognote.load_signer(config.skey)
-        if tlognote.key_name(self.signer) != config.origin:
-            log.warning("log key name %r differs from the origin %r",
-                        tlognote.key_name(self.signer), config.origin)
         self.publishers = [tlognote.load_verifier(v) for v in config.publishers]
         self.witnesses = [_Witness(url.rstrip("/"), tlognote.load_verifier(vk))
                           for url, vk in config.witnesses]
@@ -182,6 +212,11 @@ class Log:
 
     async def start(self) -> None:
         """Start the sequencer task."""
+        if tlognote.key_name(self.signer) != self.config.origin:
+            log.warning("INSECURE: log key name %r differs from the origin %r",
+                        tlognote.key_name(self.signer), self.config.origin)
+        if self.config.resolved_quorum() == 0:
+            log.warning("INSECURE: checkpoints are published without a witness quorum")
         self._http = httpx.AsyncClient(timeout=self.config.witness_timeout_s)
         self._task = asyncio.create_task(self._run(), name="tlog-sequencer")
 
@@ -234,6 +269,7 @@ class Log:
                 index = await asyncio.wait_for(asyncio.shield(fut), self.config.add_timeout_s)
             except asyncio.TimeoutError:
                 raise HTTPError(503, "timed out waiting for the sequencer; retry") from None
+        assert index is not None
         return await self._proof_when_published(index)
 
     def enqueue(self, leaf: bytes, lh: bytes) -> asyncio.Future:
@@ -264,6 +300,7 @@ class Log:
             raise HTTPError(503, "entry sequenced but no checkpoint with the witness quorum "
                             "covers it yet; retry the same add later", index=index)
         pub = self.published
+        assert pub is not None    # wait_published returned True
         hashes = await self._read(self.tree.inclusion_proof, index, pub.size)
         return index, tlognote.format_proof(index, hashes, pub.note)
 
@@ -374,6 +411,7 @@ class Log:
                 self.tree.consistency_proof, old, size)
             body = f"old {old}\n" + "".join(tlognote.b64(h) + "\n" for h in proof) + "\n" + \
                 signed.format()
+            assert self._http is not None    # set by start()
             try:
                 r = await self._http.post(w.url + "/add-checkpoint", content=body.encode(),
                                           headers={"content-type": "text/plain"})
@@ -451,23 +489,25 @@ def _decode_add(body: bytes) -> tuple[bytes, bytes]:
     return leaf, sig
 
 
-def create_app(config: LogConfig) -> Starlette:
-    """The log's ASGI app."""
-    state: dict[str, Log] = {}
+def create_app(config: LogConfig) -> Service[Log]:
+    """The log's ASGI app, a :class:`pcc.services.Service` whose state is the :class:`Log`.
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
+    Serve it alone (``uvicorn.run(app)``), or mount it under any prefix in a host app; compose
+    its lifespan (``Starlette(routes=[Mount("/log", app=app)], lifespan=app.lifespan)``) or let
+    the first request start it. ``app.state`` is the running :class:`Log`.
+    """
+    config.check()
+
+    async def start() -> Log:
         lg = Log(config)
         await lg.start()
-        state["log"] = lg
-        app.state.log = lg
-        try:
-            yield
-        finally:
-            await lg.stop()
+        return lg
+
+    async def stop(lg: Log) -> None:
+        await lg.stop()
 
     async def checkpoint(request: Request) -> Response:
-        pub = state["log"].published
+        pub = svc.state.published
         if pub is None:
             return json_error(503, "no checkpoint published yet")
         return Response(pub.note, media_type="text/plain; charset=utf-8",
@@ -475,12 +515,11 @@ def create_app(config: LogConfig) -> Starlette:
                                  f"public, max-age={config.checkpoint_max_age_s}"})
 
     async def tile(request: Request) -> Response:
-        raw = request.url.path
-        try:
-            t = tilemod.parse_path(raw)
+        try:   # the route's own parameter, so the app answers the same under any mount prefix
+            t = tilemod.parse_path("tile/" + request.path_params["rest"])
         except FormatError as e:
             return json_error(400, str(e))
-        data = await state["log"].tile(t)
+        data = await svc.state.tile(t)
         headers = {"cache-control": IMMUTABLE if not t.is_partial else "public, max-age=60"}
         if t.is_entries:
             headers["vary"] = "Accept-Encoding"
@@ -492,7 +531,7 @@ def create_app(config: LogConfig) -> Starlette:
     async def add(request: Request) -> Response:
         body = await read_body(request, config.max_body)
         leaf, sig = _decode_add(body)
-        index, proof = await state["log"].add(leaf, sig)
+        index, proof = await svc.state.add(leaf, sig)
         return Response(msgpack.packb({"index": index, "proof": proof}, use_bin_type=True),
                         media_type=MSGPACK, headers={"cache-control": "no-store"})
 
@@ -504,8 +543,13 @@ def create_app(config: LogConfig) -> Starlette:
         Route("/tile/{rest:path}", tile, methods=["GET", "HEAD"]),
         Route("/add", add, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={PccError: pcc_error_handler,
-                                        HTTPError: pcc_error_handler,
-                                        404: not_found})
-    return app
+    signer = tlognote.load_signer(config.skey)
+    info = {"origin": config.origin, "key": signer.vkey,
+            "publishers": len(config.publishers),
+            "witnesses": [u for u, _ in config.witnesses],
+            "quorum": config.resolved_quorum()}
+    svc: Service[Log] = Service(
+        "log", routes, start, stop, info=info,
+        exception_handlers={PccError: pcc_error_handler, HTTPError: pcc_error_handler,
+                            404: not_found})
+    return svc

@@ -25,7 +25,6 @@ import logging
 import threading
 import time
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -34,6 +33,7 @@ from pcc import merkle, note
 from pcc.transparency import _note as tlognote
 from pcc.services._tlogstore import connect
 from pcc.errors import FormatError, InvalidArgument, PccError, VerifyError
+from pcc.services._app import Service
 from pcc.services._http import HTTPError, pcc_error_handler, read_body
 
 log = logging.getLogger("pcc.witness")
@@ -58,6 +58,9 @@ class WitnessConfig:
     skey: str
     logs: tuple[tuple[str, str], ...] = ()
     max_body: int = MAX_BODY
+
+    def __repr__(self) -> str:  # never shows the skey
+        return f"WitnessConfig(db_path={self.db_path!r}, logs={sorted({o for o, _ in self.logs})!r})"
 
 
 class _Plain(Exception):
@@ -205,22 +208,24 @@ class Witness:
         return tlognote.cosign(self.signer, note_parts.text, ts) + "\n"
 
 
-def create_app(config: WitnessConfig) -> Starlette:
-    """The witness's ASGI app."""
-    state: dict[str, Witness] = {}
+def create_app(config: WitnessConfig) -> Service[Witness]:
+    """The witness's ASGI app, a :class:`pcc.services.Service` whose state is the
+    :class:`Witness`: serve it alone, or mount it under any prefix in a host app and compose
+    ``app.lifespan`` (or let the first request open the store)."""
+    signer = note.Cosigner.from_skey(config.skey.strip())   # fail on a bad key before serving
+    for _, vkey in config.logs:
+        if tlognote.load_verifier(vkey).is_cosigner:
+            raise InvalidArgument("log vkeys must be signed-note (type 0x01) keys, not "
+                                  "cosigner keys: pass the log's own vkey")
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        w = Witness(config)
-        state["w"] = w
-        app.state.witness = w
-        try:
-            yield
-        finally:
-            w.close()
+    async def start() -> Witness:
+        return await asyncio.get_running_loop().run_in_executor(None, Witness, config)
+
+    async def stop(w: Witness) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, w.close)
 
     async def add_checkpoint(request: Request) -> Response:
-        w = state["w"]
+        w = svc.state
         try:
             body = await read_body(request, config.max_body)
         except PccError as e:
@@ -237,6 +242,8 @@ def create_app(config: WitnessConfig) -> Starlette:
                         headers={"cache-control": "no-store"})
 
     routes = [Route("/add-checkpoint", add_checkpoint, methods=["POST"])]
-    return Starlette(routes=routes, lifespan=lifespan,
-                     exception_handlers={PccError: pcc_error_handler,
-                                         HTTPError: pcc_error_handler})
+    info = {"key": signer.vkey, "logs": sorted({origin for origin, _ in config.logs})}
+    svc: Service[Witness] = Service(
+        "witness", routes, start, stop, info=info,
+        exception_handlers={PccError: pcc_error_handler, HTTPError: pcc_error_handler})
+    return svc

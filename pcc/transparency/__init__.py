@@ -7,9 +7,22 @@ witnesses' tlog-cosignature/v1 lines. :func:`verify_proof` checks it against pin
                                                   witness_vkeys, quorum=2, max_age_s=86400)
 
 Every check is named; the :class:`pcc.errors.VerifyError` raised on failure names the check
-that failed (this is public data, so naming it leaks nothing): ``proof format``,
-``checkpoint signature``, ``checkpoint format``, ``checkpoint origin``, ``inclusion``,
-``witness quorum``, ``freshness``.
+that failed in its message and in its ``check`` attribute (this is public data, so naming it
+leaks nothing): ``proof format``, ``checkpoint signature``, ``checkpoint format``,
+``checkpoint origin``, ``inclusion``, ``witness quorum``, ``freshness``. ``pcc log verify``
+prints the same checks one per line.
+
+Two functions verify tlog-proofs, for two audiences:
+
+- :func:`pcc.transparency.verify_proof` (here) is the *policy* check that clients, nodes and
+  the CLI use: vkey strings in, freshness included, ``(index, checkpoint)`` out, failures named
+  by check;
+- :func:`pcc.note.verify_proof` is the *format-level* primitive under it (C2SP signed notes):
+  verifier objects or vkeys in, a :class:`pcc.note.ProofResult` with every cosignature timestamp
+  out, freshness left to the caller.
+
+Keys are vkey *strings* (or :class:`pcc.note.Verifier` objects); to use a key file, read it
+first (``pathlib.Path(f).read_text().strip()``); the CLI accepts either.
 """
 from __future__ import annotations
 
@@ -28,7 +41,9 @@ MAX_CLOCK_SKEW_S = 300
 
 
 def _fail(check: str) -> VerifyError:
-    return VerifyError(f"tlog proof: {check} check failed")
+    e = VerifyError(f"tlog proof: {check} check failed")
+    e.check = check  # type: ignore[attr-defined]
+    return e
 
 
 def _verifier(key, what: str):
@@ -36,7 +51,10 @@ def _verifier(key, what: str):
         try:
             return tlognote.load_verifier(key)
         except PccError:
-            raise InvalidArgument(f"{what} is not a valid vkey") from None
+            hint = (" (this is a private skey: pass the public vkey)"
+                    if key.startswith("PRIVATE+KEY+") else
+                    " (pass the key text, NAME+KEYID+BASE64, not a file name)")
+            raise InvalidArgument(f"{what} is not a valid vkey{hint}") from None
     return key
 
 

@@ -84,11 +84,10 @@ def raw_sign(signer: note.Signer | str, message: bytes) -> bytes:
     """A plain Ed25519 signature (64 bytes) over ``message`` (how a publisher signs a leaf) by
     a note signer, or by the signer of an skey text (parsed by :func:`load_signer`; load it once
     when signing many). Uses :meth:`note.Signer.sign_raw`: the seed stays in the C core."""
-    if isinstance(signer, str):
-        signer = load_signer(signer)
-    elif not isinstance(signer, note.Signer):
-        raise TypeError(f"raw_sign needs a note.Signer or an skey, not {type(signer).__name__}")
-    return signer.sign_raw(message)
+    s = load_signer(signer) if isinstance(signer, str) else signer
+    if not isinstance(s, note.Signer):
+        raise TypeError(f"raw_sign needs a note.Signer or an skey, not {type(s).__name__}")
+    return s.sign_raw(message)
 
 
 def raw_verify(verifier: note.Verifier, message: bytes, sig: bytes) -> bool:

@@ -4,7 +4,7 @@ The auditor (:class:`Auditor`) fetches the checkpoint, verifies the log signatur
 witness cosignatures, downloads every entry bundle, recomputes every leaf hash, every hash tile
 (level 0 and above) and the root, compares them with what the log serves, checks that the
 checkpoint is consistent with the last one it saw (a saved state file), validates every leaf
-against DESIGN §4.2 and lists releases and keys. Any mismatch is an :class:`AuditFailure`
+against the leaf schema (:mod:`pcc.transparency.leaves`) and lists releases and keys. Any mismatch is an :class:`AuditFailure`
 carrying both checkpoints where history was rewritten or forked.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Callable
 import httpx
 import msgpack
 
-from pcc import merkle
+from pcc import merkle, note
 from pcc.transparency import leaves as leafmod
 from pcc.transparency import tiles as tilemod
 from pcc.transparency import _note as tlognote
@@ -179,10 +179,13 @@ class Auditor:
         self.invalid_leaves: list[tuple[int, str]] = []
         self.counts: dict[str, int] = {}
         self.witnessed: dict[str, int] = {}
+        # releases by (name, version) -> first index; later ones with the same pair
+        self.releases: dict[tuple[str, str], int] = {}
+        self.duplicate_releases: list[tuple[str, str, int, int]] = []   # name, version, first, idx
 
     # ------------------------------------------------------------------------- checkpoint
 
-    def fetch_checkpoint(self) -> tuple[str, object]:
+    def fetch_checkpoint(self) -> tuple[str, note.Checkpoint]:
         """Fetch and verify the current checkpoint (log signature, origin, witness quorum)."""
         text = self.reader.checkpoint()
         try:
@@ -240,6 +243,10 @@ class Auditor:
             d = leafmod.decode(leaf)
             err = None
             self.counts[d["type"]] = self.counts.get(d["type"], 0) + 1
+            if d["type"] == "release":
+                first = self.releases.setdefault((d["name"], d["version"]), idx)
+                if first != idx:
+                    self.duplicate_releases.append((d["name"], d["version"], first, idx))
         except FormatError as e:
             d, err = None, str(e)
             self.invalid_leaves.append((idx, err))

@@ -1,4 +1,4 @@
-"""Log leaves (DESIGN §4.2): strict decoding, validation and construction.
+"""Log leaves: strict decoding, validation and construction (the format: docs/formats.md).
 
 A leaf is the msgpack encoding of a map with a ``"type"``:
 
@@ -289,7 +289,7 @@ def roster(model: str, epoch: int, nodes: list[bytes]) -> bytes:
 
 
 def release_digest(leaf: bytes) -> bytes:
-    """The release digest: SHA-256 of the leaf bytes (DESIGN §4.2)."""
+    """The release digest: SHA-256 of the leaf bytes (the name of a release)."""
     return hashlib.sha256(leaf).digest()
 
 
