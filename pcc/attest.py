@@ -25,7 +25,9 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+
+import msgpack
 
 from pcc import _core
 from pcc.errors import InvalidArgument
@@ -416,14 +418,10 @@ class HpkeKey:
     aead: int = 0x0001
 
 
-def build_bundle(key: IdentityKey, *, chain: Sequence[bytes], serial: str, boot: bytes,
-                 issued: int, events: Sequence[Event | tuple], hpke: HpkeKey,
-                 models: Sequence[str], release: bytes, tlog_proof: str,
-                 modes: Modes = Modes(), registers: Sequence[bytes] | None = None) -> bytes:
-    """Encode Body (keys sorted) from these fields, sign it with ``key`` and return the bundle
-    ``{"body", "sig", "chain"}``. ``registers`` defaults to the replay of ``events`` (an enclave
-    passes its own). ``chain`` is the node certificate (DER) then intermediates. Raises
-    InvalidArgument for fields outside the format's limits."""
+def _encode(key: IdentityKey, chain: Sequence[bytes] | None, serial: str, boot: bytes,
+            issued: int, events: Sequence[Event | tuple], hpke: HpkeKey, models: Sequence[str],
+            release: bytes, tlog_proof: str, modes: Modes, registers: Sequence[bytes] | None,
+            tpm: Mapping[str, Any] | bytes | None) -> bytes:
     if not isinstance(key, IdentityKey):
         raise TypeError("key must be an attest.IdentityKey")
     if not isinstance(modes, Modes) or not isinstance(hpke, HpkeKey):
@@ -438,6 +436,12 @@ def build_bundle(key: IdentityKey, *, chain: Sequence[bytes], serial: str, boot:
              modes.netns)
     if not all(isinstance(f, bool) for f in flags):
         raise TypeError("modes must hold booleans")
+    if tpm is None:
+        tpm_raw = None
+    elif isinstance(tpm, Mapping):
+        tpm_raw = msgpack.packb(dict(tpm), use_bin_type=True)
+    else:
+        tpm_raw = msgpack.packb(_bytes(tpm, "tpm"), use_bin_type=True)
     return _core.attest_bundle_encode(
         key._k, _text(serial, "serial"), _bytes(boot, "boot"), _ranged(issued, "issued", _MAX_S),
         regs, [(e.reg, _text(e.name, "event name"), _bytes(e.sha384, "sha384")) for e in evs],
@@ -446,10 +450,39 @@ def build_bundle(key: IdentityKey, *, chain: Sequence[bytes], serial: str, boot:
          _ranged(hpke.aead, "aead", 0xFFFF), _bytes(hpke.pk, "pk"),
          _bytes(hpke.key_id, "key_id"), _ranged(hpke.not_after, "not_after", _MAX_S)),
         [_text(m, "model") for m in models], _bytes(release, "release"),
-        _text(tlog_proof, "tlog_proof"), [_bytes(c, "certificate") for c in chain])
+        _text(tlog_proof, "tlog_proof"),
+        None if chain is None else [_bytes(c, "certificate") for c in chain], tpm_raw)
+
+
+def build_bundle(key: IdentityKey, *, chain: Sequence[bytes], serial: str, boot: bytes,
+                 issued: int, events: Sequence[Event | tuple], hpke: HpkeKey,
+                 models: Sequence[str], release: bytes, tlog_proof: str,
+                 modes: Modes = Modes(), registers: Sequence[bytes] | None = None,
+                 tpm: Mapping[str, Any] | bytes | None = None) -> bytes:
+    """Encode Body (keys sorted) from these fields, sign it with ``key`` and return the bundle
+    ``{"body", "sig", "chain"}``. ``registers`` defaults to the replay of ``events`` (an enclave
+    passes its own). ``chain`` is the node certificate (DER) then intermediates. ``tpm`` (a map,
+    or bytes carried as bin) becomes Body's optional ``tpm`` key. Raises InvalidArgument for
+    fields outside the format's limits."""
+    if chain is None:
+        raise TypeError("chain must be a list of DER certificates")
+    return _encode(key, chain, serial, boot, issued, events, hpke, models, release, tlog_proof,
+                   modes, registers, tpm)
+
+
+def encode_body(key: IdentityKey, *, serial: str, boot: bytes, issued: int,
+                events: Sequence[Event | tuple], hpke: HpkeKey, models: Sequence[str],
+                release: bytes, tlog_proof: str, modes: Modes = Modes(),
+                registers: Sequence[bytes] | None = None,
+                tpm: Mapping[str, Any] | bytes | None = None) -> bytes:
+    """The Body bytes :func:`build_bundle` would sign for the same fields. With ``tpm=None``
+    this is the body "without its tpm key" that a TPM quote binds: keys are sorted, so adding
+    ``tpm`` later inserts it without changing any other byte."""
+    return _encode(key, None, serial, boot, issued, events, hpke, models, release, tlog_proof,
+                   modes, registers, tpm)
 
 
 __all__ = ["CHECKS", "SANDBOX_LAYERS", "REGISTER_KINDS", "Trust", "Check", "Report", "verify",
            "register_extend", "replay", "tree_manifest", "tree_manifest_digest",
            "canonical_msgpack", "IdentityKey", "verify_signature", "Event", "Modes", "HpkeKey",
-           "build_bundle"]
+           "build_bundle", "encode_body"]

@@ -324,3 +324,50 @@ def test_signed_hostile_bodies_fail_cleanly(body):
     r = attest.verify(W.bundle(body), TRUST_M, now=NOW)
     assert not r.ok
     assert r.failed in ("format", "node_id", "registers", "release")
+
+
+# ---- the provisioning CA of pcc.provision --------------------------------------------------
+
+def test_bundle_certified_by_pcc_provision_ca():
+    from pcc import provision
+    ca = provision.CA.generate("pcc test provisioning", now=NOW - DAY)
+    ca.add_serial("SN-0042")
+    key = attest.IdentityKey.generate()
+    cert = ca.issue(key.csr("SN-0042"), now=NOW - 3600)
+    trust = attest.Trust([ca.root_pem], W.log_vk, [v for _, v in W.wits], quorum=2)
+    b = attest.build_bundle(key, chain=[cert], serial="SN-0042", boot=bytes(16),
+                            issued=NOW - 60, events=EVENTS,
+                            hpke=attest.HpkeKey(pk=W.hpke_pk, key_id=W.key_id,
+                                                not_after=NOW + DAY),
+                            models=["smollm2-135m"], release=W.release, tlog_proof=W.proof)
+    r = attest.verify(b, trust, model="smollm2-135m", now=NOW)
+    assert r.ok, str(r)
+    # a copy of the root in the chain is ignored; another CA's root is not trusted
+    assert attest.verify(attest.build_bundle(
+        key, chain=[cert, ca.root_der], serial="SN-0042", boot=bytes(16), issued=NOW - 60,
+        events=EVENTS, hpke=attest.HpkeKey(pk=W.hpke_pk, key_id=W.key_id, not_after=NOW + DAY),
+        models=[], release=W.release, tlog_proof=W.proof), trust, now=NOW).ok
+    other = provision.CA.generate("pcc test provisioning", now=NOW - DAY)
+    t2 = attest.Trust([other.root_pem], W.log_vk, [v for _, v in W.wits], quorum=2)
+    assert attest.verify(b, t2, now=NOW).failed == "chain"
+
+
+def test_tpm_value_is_carried_and_body_without_it_is_a_prefix_edit():
+    tpm = {"v": 1, "pcrs": [8, 9, 10], "attest": b"a" * 40, "sig": b"s" * 70}
+    fields = dict(serial="SN-0001", boot=b"\x02" * 16, issued=NOW - 60, events=EVENTS,
+                  hpke=attest.HpkeKey(pk=W.hpke_pk, key_id=W.key_id, not_after=NOW + DAY),
+                  models=["smollm2-135m"], release=W.release, tlog_proof=W.proof)
+    without = attest.encode_body(NODE, **fields)
+    with_tpm = attest.encode_body(NODE, tpm=tpm, **fields)
+    b = pcc_bundle(tpm=tpm)
+    outer = msgpack.unpackb(b, raw=False)
+    assert outer["body"] == with_tpm
+    body = msgpack.unpackb(with_tpm, raw=False)
+    assert body["tpm"] == tpm and list(body) == sorted(body)
+    del body["tpm"]
+    assert msgpack.packb(body, use_bin_type=True) == without
+    assert attest.verify(b, TRUST, now=NOW).ok
+    assert attest.verify(pcc_bundle(tpm=b"raw quote"), TRUST, now=NOW).ok
+    assert msgpack.unpackb(pcc_bundle(tpm=b"q"), raw=False)["body"].find(b"\xa3tpm\xc4\x01q") > 0
+    with pytest.raises(TypeError):
+        pcc_bundle(tpm=["not", "a", "map"])

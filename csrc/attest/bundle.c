@@ -213,6 +213,13 @@ out:
 
 /* ---- encoding ------------------------------------------------------------------------------ */
 
+/* what a tpm value may hold: Body's limits less the levels above it */
+static const pcc_wire_limits TPM_LIMITS = {
+    .max_depth = 7, .max_items = 4096, .max_str = PCC_ATTEST_MAX_PROOF,
+    .max_bin = PCC_ATTEST_MAX_LEAF, .max_array = PCC_ATTEST_MAX_EVENTS, .max_map = 32,
+    .flags = PCC_WIRE_NO_FLOAT,
+};
+
 static int name_ok(const char *s, size_t n, size_t max)
 {
     return s != NULL && n >= 1 && n <= max && pcc_wire_utf8_valid(s, n);
@@ -244,9 +251,16 @@ pcc_status pcc_attest_body_encode(pcc_writer *w, const pcc_attest_body *b, const
     for (size_t i = 0; i < b->n_models; i++)
         if (!name_ok(b->models[i].p, b->models[i].len, PCC_ATTEST_MAX_NAME))
             return PCC_E_INVALID;
+    if (b->tpm != NULL) {
+        uint8_t t0 = b->tpm_len ? b->tpm[0] : 0;
+        int bin_or_map = (t0 >= 0xc4 && t0 <= 0xc6) || (t0 >= 0x80 && t0 <= 0x8f) ||
+                         t0 == 0xde || t0 == 0xdf;
+        if (!bin_or_map || pcc_wire_check(b->tpm, b->tpm_len, &TPM_LIMITS) != PCC_OK)
+            return PCC_E_INVALID;
+    }
     pcc_p384_key_node_id(key, node_id);
     /* keys in byte order: the canonical form */
-    PUT(pcc_wire_put_map(w, 12));
+    PUT(pcc_wire_put_map(w, b->tpm != NULL ? 13 : 12));
     PUT(pcc_wire_put_cstr(w, "boot"));
     PUT(pcc_wire_put_bin(w, b->boot, sizeof b->boot));
     PUT(pcc_wire_put_cstr(w, "events"));
@@ -308,6 +322,10 @@ pcc_status pcc_attest_body_encode(pcc_writer *w, const pcc_attest_body *b, const
     PUT(pcc_wire_put_str(w, b->serial, b->serial_len));
     PUT(pcc_wire_put_cstr(w, "tlog_proof"));
     PUT(pcc_wire_put_str(w, b->tlog_proof, b->tlog_proof_len));
+    if (b->tpm != NULL) {
+        PUT(pcc_wire_put_cstr(w, "tpm"));
+        PUT(pcc_writer_bytes(w, b->tpm, b->tpm_len));
+    }
     PUT(pcc_wire_put_cstr(w, "v"));
     PUT(pcc_wire_put_uint(w, 1));
 out:

@@ -405,8 +405,8 @@ static PyObject *py_register_extend(PyObject *m, PyObject *args)
 static PyObject *py_bundle_encode(PyObject *m, PyObject *args)
 {
     PyObject *key, *regs, *events, *models, *chain, *r = NULL;
-    const char *serial, *boot, *pk, *key_id, *release, *proof;
-    Py_ssize_t serial_len, boot_len, pk_len, key_id_len, release_len, proof_len;
+    const char *serial, *boot, *pk, *key_id, *release, *proof, *tpm = NULL;
+    Py_ssize_t serial_len, boot_len, pk_len, key_id_len, release_len, proof_len, tpm_len = 0;
     long long issued, not_after;
     int restricted, ephemeral, debug, seccomp, landlock, netns;
     int kem, kdf, aead;
@@ -422,12 +422,12 @@ static PyObject *py_bundle_encode(PyObject *m, PyObject *args)
     if (tp == NULL)
         return NULL;
     memset(&b, 0, sizeof b);
-    int ok = PyArg_ParseTuple(args, "O!y#y#LO!O!(pppppp)(iiiy#y#L)O!y#y#O!", tp, &key, &serial,
+    int ok = PyArg_ParseTuple(args, "O!y#y#LO!O!(pppppp)(iiiy#y#L)O!y#y#O|z#", tp, &key, &serial,
                               &serial_len, &boot, &boot_len, &issued, &PyList_Type, &regs,
                               &PyList_Type, &events, &restricted, &ephemeral, &debug, &seccomp,
                               &landlock, &netns, &kem, &kdf, &aead, &pk, &pk_len, &key_id,
                               &key_id_len, &not_after, &PyList_Type, &models, &release,
-                              &release_len, &proof, &proof_len, &PyList_Type, &chain);
+                              &release_len, &proof, &proof_len, &chain, &tpm, &tpm_len);
     Py_DECREF(tp);
     if (!ok)
         return NULL;
@@ -444,8 +444,9 @@ static PyObject *py_bundle_encode(PyObject *m, PyObject *args)
             return pcc_py_raise(PCC_E_INVALID, "each register must be 48 bytes");
         memcpy(b.registers[i], PyBytes_AS_STRING(o), PCC_ATTEST_DIGEST);
     }
-    if ((n_chain = bytes_list(chain, "chain must hold 1..4 certificates", PCC_ATTEST_MAX_CHAIN,
-                              cp, cl)) < 0)
+    n_chain = 0; /* chain None: the body alone */
+    if (chain != Py_None && (n_chain = bytes_list(chain, "chain must hold 1..4 certificates",
+                                                  PCC_ATTEST_MAX_CHAIN, cp, cl)) < 0)
         return NULL;
     n_ev = PyList_GET_SIZE(events);
     n_models = PyList_GET_SIZE(models);
@@ -509,8 +510,14 @@ static PyObject *py_bundle_encode(PyObject *m, PyObject *args)
     b.release_len = (size_t)release_len;
     b.tlog_proof = proof;
     b.tlog_proof_len = (size_t)proof_len;
+    b.tpm = (const uint8_t *)tpm;
+    b.tpm_len = (size_t)tpm_len;
     pcc_writer_init_dynamic(&w, false, PCC_ATTEST_MAX_BUNDLE + 1024);
-    st = pcc_attest_bundle_encode(&w, &b, ((P384KeyObject *)key)->k, cp, cl, (size_t)n_chain);
+    if (chain == Py_None)
+        st = pcc_attest_body_encode(&w, &b, ((P384KeyObject *)key)->k);
+    else
+        st = pcc_attest_bundle_encode(&w, &b, ((P384KeyObject *)key)->k, cp, cl,
+                                      (size_t)n_chain);
     if (st != PCC_OK)
         pcc_py_raise(st, st == PCC_E_INVALID ? "a bundle field breaks the format's limits"
                                              : "bundle encode");
@@ -605,7 +612,7 @@ static PyMethodDef attest_funcs[] = {
      "attest_register_extend(register, name, digest) -> the new register."},
     {"attest_bundle_encode", py_bundle_encode, METH_VARARGS,
      "attest_bundle_encode(key, serial, boot, issued, registers, events, modes, hpke, models, "
-     "release, tlog_proof, chain) -> bundle."},
+     "release, tlog_proof, chain, tpm=None) -> bundle (chain None: the signed Body alone)."},
     {"wire_canonical", py_wire_canonical, METH_VARARGS,
      "wire_canonical(data, max_depth=16) -> canonical msgpack (sorted keys)."},
     {"_bench_p384_verify", py_bench_p384, METH_VARARGS,

@@ -135,11 +135,16 @@ typedef struct pcc_attest_body {
     size_t release_len;
     const char *tlog_proof;
     size_t tlog_proof_len;
+    const uint8_t *tpm; /* optional: one encoded msgpack bin or map, written as Body's "tpm" */
+    size_t tpm_len;     /* 0 (and tpm NULL) for no "tpm" key */
 } pcc_attest_body;
 
 /* pcc_attest_body_encode appends the msgpack Body (keys sorted, shortest forms; node_id is
  * SHA-256 of key's SPKI) to w. PCC_E_INVALID when a field breaks the limits a verifier applies
- * (names 1..256 bytes, at most 256 events and 64 models, register index above 2, ...). */
+ * (names 1..256 bytes, at most 256 events and 64 models, register index above 2, a tpm value
+ * that is not one strict msgpack bin or map, ...). Keys are sorted, so the encoding of a Body
+ * with a tpm value, minus that key and value, is exactly the encoding without one (what a TPM
+ * quote over the body binds). */
 PCC_API pcc_status pcc_attest_body_encode(pcc_writer *w, const pcc_attest_body *b,
                                           const pcc_p384_key *key) PCC_WUR;
 
