@@ -2,7 +2,7 @@
 PY      := .venv/bin/python
 PYTEST  := .venv/bin/pytest
 CC      ?= cc
-CFLAGS_CORE := -std=c11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow \
+CFLAGS_CORE := -std=c11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow -Wconversion \
 	-Wno-unused-parameter -Wno-missing-field-initializers -D_GNU_SOURCE -Icsrc/include -pthread
 PKGS    := $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack) libcrypto openblas \
 	tss2-esys tss2-mu tss2-tctildr
@@ -18,7 +18,7 @@ CORE_SRC := $(shell find csrc -name '*.c' -not -path 'csrc/py/*' -not -path '*/f
 CORE_OBJ := $(patsubst csrc/%.c,build/core/%.o,$(CORE_SRC))
 ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
 
-.PHONY: setup test test-fast demo asan lib ctest fuzz fuzz-build bench clean clean-core check-pkgs
+.PHONY: setup test test-fast demo asan lib ctest fuzz fuzz-cc fuzz-build bench clean clean-core check-pkgs
 
 setup:
 	@scripts/setup.sh
@@ -82,12 +82,13 @@ asan: setup
 # libFuzzer harnesses (csrc/fuzz/fuzz_*.c) on the core compiled with clang, ASan and UBSan into
 # build/fuzz/; `make fuzz` builds them and runs each for FUZZ_SECONDS on a scratch corpus seeded
 # from csrc/fuzz/corpus/<name>/ (new inputs land in build/fuzz/corpus/<name>/, crashes in
-# build/fuzz/crash-*). FUZZERS=bhttp picks some.
+# build/fuzz/crash-*). FUZZERS=bhttp picks some. Needs clang (`apt-get install clang`; not needed
+# by `make test`): without it the target stops with that hint.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 20
 FUZZERS      ?= $(patsubst csrc/fuzz/fuzz_%.c,%,$(sort $(wildcard csrc/fuzz/fuzz_*.c)))
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS  := -std=c11 -O1 -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
+FUZZ_CFLAGS  := -std=c11 -O1 -g -Wall -Wextra -Wshadow -Wconversion -Wno-unused-parameter \
 	-Wno-missing-field-initializers -D_GNU_SOURCE -Icsrc/include -pthread $(FUZZ_SAN) \
 	$(shell pkg-config --cflags $(PKGS))
 FUZZ_OBJ     := $(patsubst csrc/%.c,build/fuzz/core/%.o,$(CORE_SRC))
@@ -99,7 +100,11 @@ build/fuzz/libpcc.a: $(FUZZ_OBJ)
 build/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c build/fuzz/libpcc.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libpcc.a \
 	  $(shell pkg-config --libs $(PKGS)) -lm -o $@
-fuzz-build: $(addprefix build/fuzz/fuzz_,$(FUZZERS))
+fuzz-cc:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { \
+	  echo "make fuzz needs clang (libFuzzer and its sanitizers): apt-get install clang" >&2; \
+	  exit 1; }
+fuzz-build: fuzz-cc $(addprefix build/fuzz/fuzz_,$(FUZZERS))
 fuzz: fuzz-build
 	@set -e; for f in $(FUZZERS); do \
 	  mkdir -p build/fuzz/corpus/$$f; \

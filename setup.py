@@ -47,7 +47,7 @@ def sources():
 
 def build_flags():
     cflags = ["-std=c11", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wshadow",
-              "-Wno-unused-parameter", "-Wno-missing-field-initializers",
+              "-Wconversion", "-Wno-unused-parameter", "-Wno-missing-field-initializers",
               "-D_GNU_SOURCE", "-Icsrc/include", "-pthread"]
     ldflags = ["-pthread", "-lm"]
     if os.environ.get("PCC_WERROR") == "1":

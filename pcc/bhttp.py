@@ -10,6 +10,12 @@ values UTF-8) or bytes; they are stored, compared and returned by :meth:`decode`
 Names must be lower-case tokens (RFC 9110 §5.1) and values must not contain NUL, CR or LF. Control
 data (method, scheme, authority, path) is ASCII and is held as ``str``.
 
+A response can also be produced and consumed as a stream in indeterminate-length framing (the
+form a chunked OHTTP response carries): :func:`encode_response_head`,
+:func:`encode_content_chunk` and :func:`encode_response_end` write its parts as they become
+available, and :class:`ResponseDecoder` takes the bytes in pieces of any size, giving the head once
+it is whole and content as it arrives.
+
 Encoding rejects invalid input with :class:`~pcc.errors.InvalidArgument`; decoding rejects
 malformed input with :class:`~pcc.errors.FormatError` and input past a size or count limit with
 :class:`~pcc.errors.LimitError`. The parsing and encoding are done by the C core.
@@ -22,7 +28,8 @@ from typing import Iterable, Sequence, Tuple, Union
 from . import _core
 from .errors import FormatError, InvalidArgument
 
-__all__ = ["Request", "Response", "Field", "MAX_MESSAGE", "MAX_FIELDS", "MAX_FIELD_SECTION",
+__all__ = ["Request", "Response", "Field", "ResponseDecoder", "encode_response_head",
+           "encode_content_chunk", "encode_response_end", "MAX_MESSAGE", "MAX_FIELDS", "MAX_FIELD_SECTION",
            "MAX_CONTROL", "MAX_INFORMATIONAL"]
 
 Field = Tuple[bytes, bytes]
@@ -222,3 +229,96 @@ class Response:
         """
         _, _, _, status, info, headers, content, trailers = _decode(data, False)
         return cls(status, headers, content, trailers, info)
+
+
+# ---- streaming (indeterminate-length) responses ----
+
+def _varint(n: int) -> bytes:
+    for size, prefix in ((1, 0x00), (2, 0x40), (4, 0x80), (8, 0xC0)):
+        if n < 1 << (8 * size - 2):
+            return (n | prefix << (8 * size - 8)).to_bytes(size, "big")
+    raise InvalidArgument("bhttp: length too large")
+
+
+def encode_response_head(status: int, headers: Iterable[FieldLike] | None = None,
+                         informational: Sequence[Tuple[int, Iterable[FieldLike]]] | None = None
+                         ) -> bytes:
+    """The start of an indeterminate-length response: framing indicator, informational (1xx)
+    responses, final status and header section. Follow it with :func:`encode_content_chunk`
+    pieces and end it with :func:`encode_response_end`. Raises InvalidArgument for a bad status
+    or field, LimitError past a limit."""
+    info = [(s, list(f)) for s, f in (informational or [])]
+    whole = Response(status, list(headers or []), b"", [], info)
+    enc = whole.encode(known_length=False)
+    # the whole message ends with the empty content's terminator and the empty trailer section
+    assert enc[-2:] == b"\x00\x00"
+    return enc[:-2]
+
+
+def encode_content_chunk(data: bytes | bytearray | memoryview) -> bytes:
+    """One content chunk of an indeterminate-length message (its length and the bytes); empty
+    ``data`` gives ``b""`` (a zero length would end the content)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError("bhttp: content must be bytes")
+    data = bytes(data)
+    return _varint(len(data)) + data if data else b""
+
+
+def encode_response_end(trailers: Iterable[FieldLike] | None = None) -> bytes:
+    """The end of an indeterminate-length response: the content terminator and the trailer
+    section. Raises InvalidArgument for an invalid field."""
+    enc = Response(200, [], b"", list(trailers or [])).encode(known_length=False)
+    # framing 3, status 200 (2 bytes), empty header section: then terminator and trailers
+    return enc[4:]
+
+
+class ResponseDecoder:
+    """Decodes an indeterminate-length response that arrives in pieces.
+
+    :meth:`feed` takes the next bytes, split anywhere, and returns the content they carry;
+    :attr:`head` is set (a :class:`Response` with status, headers and informational responses,
+    no content) as soon as the head is whole, and :attr:`trailers` once the trailer section is.
+    :meth:`finish` must be called at the end of the stream: it raises FormatError if the
+    response was cut where RFC 9292 §3.8 does not allow it. Raises FormatError for malformed
+    input (including another framing), LimitError past a limit; after an error, and after
+    :meth:`finish`, every call raises StateError. The head and trailers are validated exactly
+    as :meth:`Response.decode` validates a whole message.
+    """
+
+    __slots__ = ("_s", "head", "trailers", "done")
+
+    def __init__(self) -> None:
+        self._s = _core.BhttpResponseStream()
+        self.head: Response | None = None
+        self.trailers: list[Field] | None = None
+        self.done = False
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "head" if self.head is not None else "start"
+        status = "" if self.head is None else f", status={self.head.status}"
+        return f"bhttp.ResponseDecoder(state={state}{status})"
+
+    def _set_head(self, t: tuple) -> None:
+        status, info, headers = t
+        self.head = Response(status, headers, b"", [], info)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> bytes:
+        """Take the next bytes of the response; returns the content bytes among them."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("bhttp: data must be bytes")
+        head, content, trailers = self._s.feed(data)
+        if head is not None:
+            self._set_head(head)
+        if trailers is not None:
+            self.trailers = trailers
+        return content
+
+    def finish(self) -> None:
+        """End of the stream: check the response is whole (or cut where RFC 9292 allows; the
+        missing sections are then empty)."""
+        head = self._s.finish()
+        if head is not None:
+            self._set_head(head)
+        if self.trailers is None:
+            self.trailers = []
+        self.done = True

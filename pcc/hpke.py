@@ -204,10 +204,6 @@ class Context:
             raise TypeError("length must be an int")
         return self._ctx.export(exporter_context, length)
 
-    def _set_seq(self, seq: int) -> None:
-        """Test hook: set the sequence number (overflow tests only)."""
-        self._ctx._set_seq(seq)
-
 
 class SenderContext(Context):
     """A sender context: :meth:`seal` and :meth:`export`."""
@@ -322,6 +318,20 @@ def setup_recipient(suite: Suite, enc: Buffer, sk_r: PrivateKey, info: Buffer = 
     _check_psk(psk, psk_id)
     return RecipientContext(_core.hpke_setup_recipient(
         suite.kem, suite.kdf, suite.aead, enc, _recipient_key(sk_r), info, psk, psk_id, pk_s))
+
+
+def _testing_pair_at(suite: Suite, sk_r: PrivateKey, seq: int, info: Buffer = b"",
+                     ) -> Tuple[bytes, SenderContext, RecipientContext]:
+    """Tests only: a new base-mode ``(enc, sender, recipient)`` whose sequence numbers start at
+    ``seq`` (to reach the end of the sequence-number space without 2**64 messages).
+
+    The sender's ephemeral key is drawn at random, so it cannot repeat a nonce; no context that
+    already exists can be moved, forwards or back.
+    """
+    suite = _check_suite(suite)
+    enc, s, r = _core._testing_hpke_pair_at(suite.kem, suite.kdf, suite.aead,
+                                            _recipient_key(sk_r), seq, info)
+    return enc, SenderContext(s), RecipientContext(r)
 
 
 def seal(suite: Suite, pk_r: Buffer, plaintext: Buffer, info: Buffer = b"", aad: Buffer = b"",

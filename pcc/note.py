@@ -177,7 +177,11 @@ class Signer:
         A :class:`Signer` needs type 0x01. Raises FormatError for malformed text or a key ID that
         does not match, UnsupportedError for another type byte.
         """
-        return cls(_core.note_key_from_skey(_key_text(skey, "skey"), cls._ALG))
+        if not isinstance(skey, str):
+            raise TypeError("skey must be a str")
+        # The str goes to C as it is: encoding it here would leave a copy of the key text in an
+        # ordinary bytes object that is never wiped.
+        return cls(_core.note_key_from_skey(skey, cls._ALG))
 
     @classmethod
     def generate(cls, name: str):

@@ -16,6 +16,18 @@ through the returned :class:`ResponseContext`, and the client opens the answer w
 Requests and responses are the encoded binary HTTP bytes (see :mod:`pcc.bhttp`). The HPKE
 contexts, exported secrets and response keys stay in the C core's secure memory.
 
+Chunked OHTTP (draft-ietf-ohai-chunked-ohttp, ``message/ohttp-chunked-req`` and
+``message/ohttp-chunked-res``) carries the same messages as a stream of sealed chunks, so both
+sides can send and process them as they are produced::
+
+    header, cctx = ohttp.encapsulate_request_chunked(cfg)
+    body = header + cctx.write(part1) + cctx.close(part2)     # or cctx.seal(chunk, final=...)
+    gctx = gw.decapsulate_chunked()
+    pieces = gctx.open(body[:100]) + gctx.open(body[100:])   # plaintext chunks as they complete
+    last = gctx.finish()                                     # at the end of the request stream
+    stream = gctx.write(answer_part) + gctx.close()
+    got = cctx.open(stream) ; got.append(cctx.finish())
+
 Errors say only which stage failed: :class:`~pcc.errors.FormatError` (truncated or malformed),
 :class:`~pcc.errors.UnknownKeyError` (key identifier not configured at the gateway),
 :class:`~pcc.errors.UnsupportedError` (KEM, KDF or AEAD not implemented or not offered),
@@ -33,6 +45,8 @@ __all__ = [
     "KeyConfig", "Gateway", "ResponseContext", "ClientContext", "encapsulate_request",
     "encode_key_configs", "decode_key_configs", "REQUEST_MEDIA_TYPE", "RESPONSE_MEDIA_TYPE",
     "KEYS_MEDIA_TYPE", "DEFAULT_SUITES", "MAX_SUITES", "MAX_CONFIGS",
+    "ChunkedClientContext", "ChunkedGatewayContext", "encapsulate_request_chunked",
+    "CHUNKED_REQUEST_MEDIA_TYPE", "CHUNKED_RESPONSE_MEDIA_TYPE", "CHUNK_SIZE", "MAX_CHUNK",
 ]
 
 REQUEST_MEDIA_TYPE = "message/ohttp-req"
@@ -41,6 +55,15 @@ RESPONSE_MEDIA_TYPE = "message/ohttp-res"
 """Media type of an Encapsulated Response (RFC 9458 §9.3)."""
 KEYS_MEDIA_TYPE = "application/ohttp-keys"
 """Media type of a list of key configurations (RFC 9458 §3.2)."""
+CHUNKED_REQUEST_MEDIA_TYPE = "message/ohttp-chunked-req"
+"""Media type of a Chunked Encapsulated Request (draft-ietf-ohai-chunked-ohttp)."""
+CHUNKED_RESPONSE_MEDIA_TYPE = "message/ohttp-chunked-res"
+"""Media type of a Chunked Encapsulated Response (draft-ietf-ohai-chunked-ohttp)."""
+CHUNK_SIZE: int = _core.OHTTP_CHUNKED_CHUNK
+"""Plaintext bytes per chunk that :meth:`ChunkedClientContext.write` and friends use (16 KiB:
+every receiver must accept chunks this large)."""
+MAX_CHUNK: int = _core.OHTTP_CHUNKED_MAX_CHUNK
+"""Largest chunk plaintext this library seals or accepts (a longer one is a LimitError)."""
 
 DEFAULT_SUITES: Tuple[Tuple[int, int], ...] = ((0x0001, 0x0001),)
 """HKDF-SHA256 with AES-128-GCM, the project's default (docs/formats.md)."""
@@ -149,12 +172,34 @@ class ResponseContext:
         """``(kem, kdf, aead)`` the request used (the response uses the same)."""
         return self._ctx.suite
 
-    def encapsulate(self, response: bytes | bytearray | memoryview, nonce: Optional[bytes] = None) -> bytes:
-        """Encapsulate the binary HTTP ``response`` (RFC 9458 §4.4) and return the
-        Encapsulated Response. ``nonce`` pins the response nonce (tests only; max(Nn, Nk)
-        bytes, else InvalidArgument); by default a fresh random one is drawn. A request gets one
-        response: a second call raises StateError."""
-        return self._ctx.encapsulate(response, nonce)
+    def encapsulate(self, response: bytes | bytearray | memoryview,
+                    nonce: Optional[bytes] = None) -> bytes:
+        """Encapsulate the binary HTTP ``response`` (RFC 9458 §4.4) under a fresh random response
+        nonce and return the Encapsulated Response. A request gets one response: a second call
+        raises StateError.
+
+        ``nonce`` is kept in the signature for compatibility only: any value other than None
+        raises InvalidArgument. A caller-chosen nonce would let a replayed request be answered
+        twice under the same AEAD key and nonce; known-answer tests use the private
+        ``pcc.ohttp._testing_encapsulate_response``.
+        """
+        if nonce is not None:
+            raise InvalidArgument("ohttp: the response nonce is always drawn at random; "
+                                  "encapsulate(response) takes no nonce")
+        return self._ctx.encapsulate(response)
+
+
+def _testing_encapsulate_response(rctx: ResponseContext, response: bytes | bytearray | memoryview,
+                                  nonce: bytes | bytearray | memoryview) -> bytes:
+    """Known-answer tests only: :meth:`ResponseContext.encapsulate` with the response nonce given
+    (max(Nn, Nk) bytes, else InvalidArgument), as RFC 9458 Appendix A prints it.
+
+    WARNING: never use it to answer real requests. A replayed request yields the same secret, and
+    a fixed nonce would then encrypt two responses under the same AEAD key and nonce.
+    """
+    if not isinstance(rctx, ResponseContext):
+        raise TypeError("ohttp: rctx must be a ResponseContext")
+    return _core._testing_ohttp_encapsulate_response(rctx._ctx, response, nonce)
 
 
 class ClientContext:
@@ -175,6 +220,122 @@ class ClientContext:
         if it is shorter than the nonce and tag, DecryptError if it does not authenticate (a
         tampered response, or one for another request)."""
         return self._ctx.decapsulate_response(enc_response)
+
+
+Buffer = bytes | bytearray | memoryview
+
+
+def _suite_text(suite: Optional[Tuple[int, int, int]]) -> str:
+    if suite is None:
+        return "None"
+    return "(kem=0x%04x, kdf=0x%04x, aead=0x%04x)" % suite
+
+
+class _ChunkedSender:
+    """``write``/``close`` on top of a context's one-chunk ``seal``."""
+
+    __slots__ = ()
+
+    def seal(self, chunk: Buffer, *, final: bool = False) -> bytes:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def write(self, data: Buffer) -> bytes:
+        """Seal ``data`` as non-final chunks of at most :data:`CHUNK_SIZE` bytes and return them
+        (length-prefixed, ready to send). Empty ``data`` gives ``b""``."""
+        view = memoryview(data).cast("B")
+        return b"".join(self.seal(view[i:i + CHUNK_SIZE]) for i in range(0, len(view), CHUNK_SIZE))
+
+    def close(self, data: Buffer = b"") -> bytes:
+        """Seal ``data`` (possibly empty) and end the message: everything but its last
+        :data:`CHUNK_SIZE` bytes as non-final chunks, then the final chunk. Nothing can be sealed
+        afterwards (StateError)."""
+        view = memoryview(data).cast("B")
+        cut = max(0, len(view) - CHUNK_SIZE)
+        return self.write(view[:cut]) + self.seal(view[cut:], final=True)
+
+
+class ChunkedClientContext(_ChunkedSender):
+    """The client's side of one chunked OHTTP exchange (made by
+    :func:`encapsulate_request_chunked`): seals the request chunks and opens the response."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: "_core.OhttpChunkedClient") -> None:
+        self._ctx = ctx
+
+    def __repr__(self) -> str:
+        return f"ohttp.ChunkedClientContext(suite={_suite_text(self.suite)})"
+
+    @property
+    def suite(self) -> Tuple[int, int, int]:
+        """``(kem, kdf, aead)`` of the exchange."""
+        return self._ctx.suite
+
+    def seal(self, chunk: Buffer, *, final: bool = False) -> bytes:
+        """Seal one request chunk and return it with its length prefix. A non-final chunk must
+        not be empty (InvalidArgument); ``final=True`` ends the request (its chunk may be empty),
+        after which sealing raises StateError. LimitError past :data:`MAX_CHUNK` bytes."""
+        return self._ctx.seal(chunk, final=final)
+
+    def open(self, data: Buffer) -> list[bytes]:
+        """Take the next bytes of the Chunked Encapsulated Response, split anywhere, and return
+        the plaintext of each chunk they complete (possibly none). The final chunk runs to the end
+        of the stream: :meth:`finish` opens it. Raises FormatError (malformed), LimitError (a
+        chunk longer than :data:`MAX_CHUNK`), DecryptError (a chunk does not authenticate:
+        tampered, reordered, empty or from another exchange); after an error the context is dead
+        (StateError)."""
+        return self._ctx.open(data)
+
+    def finish(self) -> bytes:
+        """Call when the response stream has ended: open and return the final chunk. Raises
+        FormatError if the response was truncated (no final chunk), DecryptError if the final
+        chunk does not authenticate with its ``"final"`` marker (including bytes appended after
+        it)."""
+        return self._ctx.finish()
+
+
+class ChunkedGatewayContext(_ChunkedSender):
+    """The gateway's side of one chunked OHTTP exchange (made by
+    :meth:`Gateway.decapsulate_chunked`): opens the request chunks, seals the response."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: "_core.OhttpChunkedGatewayContext") -> None:
+        self._ctx = ctx
+
+    def __repr__(self) -> str:
+        kid = "None" if self.key_id is None else "0x%02x" % self.key_id
+        return f"ohttp.ChunkedGatewayContext(key_id={kid}, suite={_suite_text(self.suite)})"
+
+    @property
+    def key_id(self) -> Optional[int]:
+        """Key identifier the request was sent to (None until its header has been read)."""
+        return self._ctx.key_id
+
+    @property
+    def suite(self) -> Optional[Tuple[int, int, int]]:
+        """``(kem, kdf, aead)`` of the request (None until its header has been read)."""
+        return self._ctx.suite
+
+    def open(self, data: Buffer) -> list[bytes]:
+        """Take the next bytes of the Chunked Encapsulated Request, split anywhere, and return
+        the plaintext of each chunk they complete. The header is checked as soon as it is whole:
+        UnknownKeyError, UnsupportedError, DecryptError (Decap failed) as in
+        :meth:`Gateway.decapsulate`; then as :meth:`ChunkedClientContext.open`."""
+        return self._ctx.open(data)
+
+    def finish(self) -> bytes:
+        """Call when the request stream has ended: open and return the final chunk (FormatError
+        if the request was truncated, DecryptError if it does not authenticate)."""
+        return self._ctx.finish()
+
+    def seal(self, chunk: Buffer, *, final: bool = False) -> bytes:
+        """Seal one response chunk and return it with its length prefix; the first call puts a
+        fresh random response nonce in front (the caller cannot choose it: a fixed nonce would
+        answer a replayed request under the same key and nonce). The response may start once the
+        request header has been read (StateError before). Rules for empty and final chunks as
+        :meth:`ChunkedClientContext.seal`."""
+        return self._ctx.seal(chunk, final=final)
 
 
 class Gateway:
@@ -215,6 +376,12 @@ class Gateway:
         request, ctx = self._gw.decapsulate(enc_request)
         return request, ResponseContext(ctx)
 
+    def decapsulate_chunked(self) -> ChunkedGatewayContext:
+        """A context for one chunked request (``message/ohttp-chunked-req``): feed it the request
+        stream with :meth:`ChunkedGatewayContext.open` and answer with its ``seal``/``write``/
+        ``close`` (``message/ohttp-chunked-res``)."""
+        return ChunkedGatewayContext(self._gw.chunked())
+
 
 def encapsulate_request(cfg: KeyConfig, request: bytes | bytearray | memoryview, *,
                         kdf: Optional[int] = None, aead: Optional[int] = None,
@@ -241,3 +408,32 @@ def encapsulate_request(cfg: KeyConfig, request: bytes | bytearray | memoryview,
     sk_e = None if _sk_e is None else _core_key(_sk_e, "_sk_e")
     enc_request, ctx = _core.ohttp_encapsulate_request(cfg._tuple(), request, k, a, ikm_e, sk_e)
     return enc_request, ClientContext(ctx)
+
+
+def encapsulate_request_chunked(cfg: KeyConfig, *, kdf: Optional[int] = None,
+                                aead: Optional[int] = None, ikm_e: Optional[bytes] = None,
+                                _sk_e: Optional["hpke.PrivateKey"] = None
+                                ) -> Tuple[bytes, ChunkedClientContext]:
+    """Start a chunked request to ``cfg`` (draft-ietf-ohai-chunked-ohttp).
+
+    Returns the Chunked Request Header, which the request stream starts with, and the context
+    that seals the request chunks and opens the chunked response. Suite choice, ``ikm_e`` and
+    the ``_sk_e`` test hook as in :func:`encapsulate_request`.
+    """
+    if not isinstance(cfg, KeyConfig):
+        raise TypeError("ohttp: cfg must be a KeyConfig")
+    k = 0 if kdf is None else _u(kdf, "kdf", 16)
+    a = 0 if aead is None else _u(aead, "aead", 16)
+    if (kdf is not None and k == 0) or (aead is not None and a == 0):
+        raise UnsupportedError("ohttp: suite not offered by the key configuration or not supported")
+    sk_e = None if _sk_e is None else _core_key(_sk_e, "_sk_e")
+    header, ctx = _core.ohttp_chunked_client(cfg._tuple(), k, a, ikm_e, sk_e)
+    return header, ChunkedClientContext(ctx)
+
+
+def _testing_chunked_seal(gctx: ChunkedGatewayContext, chunk: Buffer, *, final: bool = False,
+                          nonce: bytes) -> bytes:
+    """Known-answer tests only: :meth:`ChunkedGatewayContext.seal` with the response nonce
+    pinned (first chunk only, max(Nn, Nk) bytes, else InvalidArgument). Never use it to answer a
+    real request."""
+    return gctx._ctx.seal(chunk, final=final, nonce=nonce)

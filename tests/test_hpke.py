@@ -689,14 +689,11 @@ def test_role_is_enforced_in_core(pair):
 
 def test_sequence_number_overflow(pair):
     suite, sk = pair
-    enc, s = hpke.setup_sender(suite, sk.public_bytes())
-    r = hpke.setup_recipient(suite, enc, sk)
-    s._set_seq(2**64 - 1)
+    _, s, r = hpke._testing_pair_at(suite, sk, 2**64 - 1)
     with pytest.raises(errors.StateError):
         s.seal(b"x")
     assert s.seq == 2**64 - 1
-    s._set_seq(2**64 - 2)
-    r._set_seq(2**64 - 2)
+    _, s, r = hpke._testing_pair_at(suite, sk, 2**64 - 2)
     ct = s.seal(b"last")  # nonce = base_nonce XOR (2^64 - 2)
     assert s.seq == 2**64 - 1
     with pytest.raises(errors.StateError):
@@ -706,25 +703,40 @@ def test_sequence_number_overflow(pair):
         r.open(ct)
 
 
-def test_set_seq_checks_range(pair):
+def test_testing_pair_checks_range(pair):
     suite, sk = pair
-    _, s = hpke.setup_sender(suite, sk.public_bytes())
     for bad in (-1, 2**64):
         with pytest.raises(errors.InvalidArgument):
-            s._set_seq(bad)
+            hpke._testing_pair_at(suite, sk, bad)
+    with pytest.raises(TypeError):
+        hpke._testing_pair_at(suite, sk, "1")
 
 
 def test_nonce_uses_seq(pair):
-    # Two contexts at different seq give different ciphertexts; equal seq equal ones.
+    # A ciphertext made at seq 2^40 opens only for a recipient at 2^40, not one at 0.
     suite, sk = pair
-    ikm = bytes(range(32))
-    _, a = hpke.setup_sender(suite, sk.public_bytes(), ikm_e=ikm)
-    _, b = hpke.setup_sender(suite, sk.public_bytes(), ikm_e=ikm)
-    b._set_seq(1 << 40)
-    ca, cb = a.seal(b"m"), b.seal(b"m")
-    assert ca != cb
-    a._set_seq(1 << 40)
-    assert a.seal(b"m") == cb
+    enc, s, r = hpke._testing_pair_at(suite, sk, 1 << 40)
+    ct = s.seal(b"m")
+    with pytest.raises(errors.DecryptError):
+        hpke.setup_recipient(suite, enc, sk).open(ct)
+    assert r.open(ct) == b"m" and r.seq == (1 << 40) + 1
+
+
+def test_no_public_way_to_move_a_sequence_number(pair):
+    suite, sk = pair
+    enc, s = hpke.setup_sender(suite, sk.public_bytes())
+    r = hpke.setup_recipient(suite, enc, sk)
+    for ctx in (s, r, s._ctx, r._ctx):
+        assert not any("seq" in name and name != "seq" for name in dir(ctx))
+        with pytest.raises(AttributeError):
+            ctx.seq = 5
+
+
+def test_testing_pair_sender_has_a_fresh_key(pair):
+    suite, sk = pair
+    a = hpke._testing_pair_at(suite, sk, 7)
+    b = hpke._testing_pair_at(suite, sk, 7)
+    assert a[0] != b[0] and a[1].seal(b"m") != b[1].seal(b"m")
 
 
 # ---- threads -------------------------------------------------------------------------------

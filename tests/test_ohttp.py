@@ -134,7 +134,8 @@ def test_rfc_response_encapsulates_byte_for_byte():
     _, rctx = rfc_gateway().decapsulate(R["encapsulated_request"])
     nonce = R["encapsulated_response"][:16]
     assert R["response_salt"] == R["client_ephemeral_public_key_enc"] + nonce
-    assert rctx.encapsulate(R["response_bhttp"], nonce=nonce) == R["encapsulated_response"]
+    assert (ohttp._testing_encapsulate_response(rctx, R["response_bhttp"], nonce)
+            == R["encapsulated_response"])
 
 
 def test_rfc_reference_reproduces_the_appendix():
@@ -660,8 +661,35 @@ def test_response_encapsulated_once_only():
 def test_response_nonce_of_wrong_length_is_invalid(n):
     _, rctx = rfc_gateway().decapsulate(R["encapsulated_request"])
     with pytest.raises(InvalidArgument):
-        rctx.encapsulate(b"r", nonce=bytes(n))
-    assert len(rctx.encapsulate(b"r", nonce=bytes(16))) == 16 + 1 + 16  # still usable
+        ohttp._testing_encapsulate_response(rctx, b"r", bytes(n))
+    assert len(ohttp._testing_encapsulate_response(rctx, b"r", bytes(16))) == 16 + 1 + 16
+
+
+@pytest.mark.parametrize("nonce", [bytes(16), b"", bytearray(16)])
+def test_response_nonce_keyword_is_refused(nonce):
+    _, rctx = rfc_gateway().decapsulate(R["encapsulated_request"])
+    with pytest.raises(InvalidArgument, match="random"):
+        rctx.encapsulate(b"r", nonce=nonce)
+    with pytest.raises(TypeError):
+        rctx._ctx.encapsulate(b"r", nonce)  # the core object takes no nonce at all
+    assert len(rctx.encapsulate(b"r", nonce=None)) == 16 + 1 + 16  # still unused, still usable
+
+
+def test_response_nonces_differ_for_a_replayed_request():
+    # the same request decapsulated twice gives the same secret; random nonces keep the two
+    # responses under different keys and nonces
+    gw = rfc_gateway()
+    _, a = gw.decapsulate(R["encapsulated_request"])
+    _, b = gw.decapsulate(R["encapsulated_request"])
+    ra, rb = a.encapsulate(b"same"), b.encapsulate(b"same")
+    assert ra[:16] != rb[:16] and ra[16:] != rb[16:]
+
+
+def test_testing_helper_checks_its_context():
+    with pytest.raises(TypeError):
+        ohttp._testing_encapsulate_response(object(), b"r", bytes(16))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _core._testing_ohttp_encapsulate_response(None, b"r", bytes(16))
 
 
 def test_client_context_decapsulates_again():

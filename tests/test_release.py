@@ -224,10 +224,10 @@ def test_verify_bad_inputs(cell, first, tmp_path):
     prefix, _ = first
     (tmp_path / "bad.leaf").write_bytes(b"\x00garbage")
     r = run("release", "verify", "--leaf", tmp_path / "bad.leaf", "--proof",
-            f"{prefix}.tlog-proof", "--log-vkey", cell["log_vk"], check=False)
+            f"{prefix}.tlog-proof", "--log-vkey", cell["log_vk"], "--witness", cell["w1_vk"], check=False)
     assert r.returncode == 1 and "FAIL leaf" in r.stdout
     r = run("release", "verify", "--leaf", tmp_path / "missing.leaf", "--proof",
-            f"{prefix}.tlog-proof", "--log-vkey", cell["log_vk"], check=False)
+            f"{prefix}.tlog-proof", "--log-vkey", cell["log_vk"], "--witness", cell["w1_vk"], check=False)
     assert r.returncode == 2 and "missing.leaf" in r.stderr
 
 
@@ -286,7 +286,8 @@ def test_audit_flags_duplicate_release(cell, tmp_path):
         for created in (1000, 2000):
             leaf = leaves.release("pcc-node", "9.9", created, comps)
             submit(srv.url, leaf, tlognote.raw_sign(signer, leaf))
-        r = run("log", "audit", "--log", srv.url, "--vkey", log_vk, check=False)
+        r = run("log", "audit", "--log", srv.url, "--vkey", log_vk, "--insecure-no-witnesses",
+                check=False)
         assert r.returncode == 1
         assert "DUPLICATE RELEASE: pcc-node 9.9 is logged at index 0 and again at index 1" \
             in r.stderr

@@ -97,6 +97,30 @@ def test_small_object_smashed_canary_aborts_at_free():
     assert "canary" in err
 
 
+@pytest.mark.parametrize("where, message", [
+    ("front", "canary before the object"),
+    ("rear", "canary after the object"),
+    ("slack", "slack after the object"),        # past the rear canary, as a skipping write would
+    ("free-alloc", "free slot was written"),    # overflow into a free neighbour, found at alloc
+    ("free-free", "free slot was written"),     # the same, found when the object is freed
+])
+def test_small_object_damage_aborts(where, message):
+    rc, err = run_child(f"""
+        from pcc import _core
+        _core._small_slot_smash_test({where!r})
+        print("survived")
+    """)
+    assert rc == -signal.SIGABRT, (rc, err)
+    assert message in err and "survived" not in err
+
+
+def test_small_object_smash_hook_checks_its_argument():
+    with pytest.raises(errors.InvalidArgument):
+        _core._small_slot_smash_test("nowhere")
+    with pytest.raises(TypeError):
+        _core._small_slot_smash_test(1)
+
+
 def test_read_after_free_faults():
     # Freed secure memory is wiped and unmapped: a stale pointer cannot read it back.
     rc, err = run_child("""

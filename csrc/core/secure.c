@@ -55,6 +55,32 @@ static size_t page_size(void)
     return g_page;
 }
 
+static pthread_mutex_t g_ossl_mu = PTHREAD_MUTEX_INITIALIZER;
+
+pcc_status pcc_secure_openssl_init(size_t size)
+{
+    pcc_status st = PCC_OK;
+    if (size < 4096 || (size & (size - 1)) != 0 || size > ((size_t)1 << 30))
+        return PCC_E_INVALID;
+    pthread_mutex_lock(&g_ossl_mu);
+    if (!CRYPTO_secure_malloc_initialized()) {
+        /* 1: mapped, locked and MADV_DONTDUMP; 2: mapped but mlock or madvise failed; 0: none */
+        int r = CRYPTO_secure_malloc_init(size, 32);
+        if (r == 0)
+            st = PCC_E_NOMEM;
+        else if (r == 2 && atomic_exchange(&g_mlock_warned, 1) == 0)
+            fputs("pcc: warning: mlock of OpenSSL's secure heap failed; keys may be swapped "
+                  "(raise RLIMIT_MEMLOCK)\n", stderr);
+    }
+    pthread_mutex_unlock(&g_ossl_mu);
+    return st;
+}
+
+size_t pcc_secure_openssl_used(void)
+{
+    return CRYPTO_secure_malloc_initialized() ? CRYPTO_secure_used() : 0;
+}
+
 void pcc_wipe(void *p, size_t n)
 {
     if (p != NULL && n > 0)

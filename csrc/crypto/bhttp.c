@@ -663,3 +663,254 @@ void pcc_bhttp_msg_content(const pcc_bhttp_msg *m, const uint8_t **p, size_t *le
     *p = at(m, m->content_off, m->content_len);
     *len = m->content_len;
 }
+
+/* ---- incremental decoding of an indeterminate-length response ----
+ *
+ * A light scanner follows the framing byte by byte (varints and the lengths they announce)
+ * without interpreting names or values. The head (framing indicator, informational responses,
+ * final status, header section) and the trailer section are held until whole and then decoded by
+ * pcc_bhttp_decode, so they get exactly the validation and limits of a whole message; content
+ * chunks are handed out as they arrive, pointing into the caller's input. */
+
+enum {
+    SC_FRAMING, SC_STATUS,                       /* head control data */
+    SC_LINE_NAME_LEN, SC_LINE_NAME, SC_LINE_VALUE_LEN, SC_LINE_VALUE, /* a field section */
+    SC_CHUNK_LEN, SC_CHUNK,                      /* content */
+    SC_PADDING, SC_DONE, SC_FAILED
+};
+
+/* The largest head or trailer section held: one field section at its limits (names, values and
+ * their varints) plus the control data. */
+#define STREAM_MAX_SECTION ((size_t)PCC_BHTTP_MAX_FIELD_SECTION + 16u * PCC_BHTTP_MAX_FIELDS + 64u)
+#define STREAM_MAX_HEAD (STREAM_MAX_SECTION + PCC_BHTTP_MAX_INFORMATIONAL * 4096u)
+
+struct pcc_bhttp_stream {
+    int state;
+    int section; /* which section the field-line states are in: 0 informational, 1 head, 2 trailers */
+    uint8_t vint[8];
+    size_t vint_len, vint_need;
+    uint64_t skip;    /* bytes left of a name, value or content chunk */
+    bool content;     /* a content chunk was seen */
+    pcc_writer held;  /* the head, then the trailers (framed as a whole message) */
+    size_t max_held;
+    pcc_bhttp_msg *head, *trailers;
+};
+
+pcc_status pcc_bhttp_stream_new(pcc_bhttp_stream **out)
+{
+    pcc_bhttp_stream *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (s == NULL)
+        return PCC_E_NOMEM;
+    s->state = SC_FRAMING;
+    s->max_held = STREAM_MAX_HEAD;
+    pcc_writer_init_dynamic(&s->held, false, STREAM_MAX_HEAD);
+    *out = s;
+    return PCC_OK;
+}
+
+void pcc_bhttp_stream_free(pcc_bhttp_stream *s)
+{
+    if (s == NULL)
+        return;
+    pcc_writer_cleanup(&s->held); /* wipes */
+    pcc_bhttp_msg_free(s->head);
+    pcc_bhttp_msg_free(s->trailers);
+    pcc_wipe(s, sizeof *s);
+    free(s);
+}
+
+const pcc_bhttp_msg *pcc_bhttp_stream_head(const pcc_bhttp_stream *s) { return s->head; }
+
+const pcc_bhttp_msg *pcc_bhttp_stream_trailers(const pcc_bhttp_stream *s) { return s->trailers; }
+
+bool pcc_bhttp_stream_done(const pcc_bhttp_stream *s) { return s->state == SC_DONE; }
+
+static void stream_fail(pcc_bhttp_stream *s)
+{
+    pcc_writer_cleanup(&s->held);
+    s->state = SC_FAILED;
+}
+
+/* stream_hold keeps n bytes of the head or trailers. */
+static pcc_status stream_hold(pcc_bhttp_stream *s, const uint8_t *p, size_t n)
+{
+    if (n > s->max_held - s->held.len)
+        return PCC_E_LIMIT;
+    return pcc_writer_bytes(&s->held, p, n);
+}
+
+/* stream_decode_head decodes the held head (a message truncated after its header section). */
+static pcc_status stream_decode_head(pcc_bhttp_stream *s)
+{
+    pcc_status st = pcc_bhttp_decode(&s->head, s->held.data, s->held.len);
+    pcc_writer_cleanup(&s->held);
+    if (st != PCC_OK)
+        return st;
+    /* the trailers are held next, behind a synthetic head: framing 3, status 200, no header
+     * fields, no content */
+    static const uint8_t pre[] = {3, 0x40, 0xc8, 0, 0};
+    s->max_held = STREAM_MAX_SECTION + sizeof pre;
+    pcc_writer_init_dynamic(&s->held, false, s->max_held);
+    return pcc_writer_bytes(&s->held, pre, sizeof pre);
+}
+
+pcc_status pcc_bhttp_stream_feed(pcc_bhttp_stream *s, const uint8_t *in, size_t in_len,
+                                 size_t *in_used, unsigned *event, const uint8_t **content,
+                                 size_t *content_len)
+{
+    size_t u = 0;
+    pcc_status st = PCC_OK;
+    *in_used = 0;
+    *event = PCC_BHTTP_EV_NONE;
+    if (s->state == SC_FAILED || s->state == SC_DONE)
+        return PCC_E_STATE;
+    if (in == NULL && in_len)
+        return PCC_E_INVALID;
+    while (u < in_len && st == PCC_OK && *event == PCC_BHTTP_EV_NONE) {
+        size_t avail = in_len - u;
+        switch (s->state) {
+        case SC_CHUNK: { /* content bytes go straight out */
+            size_t take = s->skip < avail ? (size_t)s->skip : avail;
+            *content = in + u;
+            *content_len = take;
+            *event = PCC_BHTTP_EV_CONTENT;
+            u += take;
+            s->skip -= take;
+            if (s->skip == 0)
+                s->state = SC_CHUNK_LEN;
+            break;
+        }
+        case SC_LINE_NAME:
+        case SC_LINE_VALUE: {
+            size_t take = s->skip < avail ? (size_t)s->skip : avail;
+            if ((st = stream_hold(s, in + u, take)) != PCC_OK)
+                break;
+            u += take;
+            s->skip -= take;
+            if (s->skip == 0)
+                s->state = s->state == SC_LINE_NAME ? SC_LINE_VALUE_LEN : SC_LINE_NAME_LEN;
+            break;
+        }
+        case SC_PADDING:
+            for (; u < in_len; u++)
+                if (in[u] != 0) {
+                    st = PCC_E_FORMAT; /* non-zero padding */
+                    break;
+                }
+            break;
+        default: { /* a varint */
+            uint8_t b = in[u++];
+            if (s->vint_len == 0)
+                s->vint_need = (size_t)1 << (b >> 6);
+            s->vint[s->vint_len++] = b;
+            if (s->state != SC_CHUNK_LEN && (st = stream_hold(s, &b, 1)) != PCC_OK)
+                break;
+            if (s->vint_len < s->vint_need)
+                break;
+            uint64_t v = s->vint[0] & 0x3f;
+            for (size_t i = 1; i < s->vint_len; i++)
+                v = v << 8 | s->vint[i];
+            s->vint_len = 0;
+            switch (s->state) {
+            case SC_FRAMING:
+                if (v != PCC_BHTTP_INDETERMINATE_RESPONSE)
+                    st = PCC_E_FORMAT; /* this decoder takes indeterminate-length responses */
+                s->state = SC_STATUS;
+                break;
+            case SC_STATUS:
+                if (v < 100 || v > 599) {
+                    st = PCC_E_FORMAT;
+                    break;
+                }
+                s->section = v < 200 ? 0 : 1;
+                s->state = SC_LINE_NAME_LEN;
+                break;
+            case SC_LINE_NAME_LEN:
+                if (v == 0) { /* end of the section */
+                    if (s->section == 0) {
+                        s->state = SC_STATUS;
+                    } else if (s->section == 1) {
+                        if ((st = stream_decode_head(s)) == PCC_OK) {
+                            s->state = SC_CHUNK_LEN;
+                            *event = PCC_BHTTP_EV_HEAD;
+                        }
+                    } else {
+                        st = pcc_bhttp_decode(&s->trailers, s->held.data, s->held.len);
+                        pcc_writer_cleanup(&s->held);
+                        if (st == PCC_OK) {
+                            s->state = SC_PADDING;
+                            *event = PCC_BHTTP_EV_TRAILERS;
+                        }
+                    }
+                    break;
+                }
+                __attribute__((fallthrough)); /* a name of v bytes */
+            case SC_LINE_VALUE_LEN:
+                if (v > s->max_held - s->held.len) {
+                    st = PCC_E_LIMIT;
+                    break;
+                }
+                s->skip = v;
+                s->state = s->state == SC_LINE_NAME_LEN ? SC_LINE_NAME : SC_LINE_VALUE;
+                if (v == 0)
+                    s->state = SC_LINE_NAME_LEN; /* an empty value */
+                break;
+            case SC_CHUNK_LEN:
+                if (v == 0) { /* content terminator: the trailer section follows */
+                    s->section = 2;
+                    s->state = SC_LINE_NAME_LEN;
+                } else {
+                    s->skip = v;
+                    s->content = true;
+                    s->state = SC_CHUNK;
+                }
+                break;
+            default:
+                st = PCC_E_STATE;
+                break;
+            }
+            break;
+        }
+        }
+    }
+    *in_used = u;
+    if (st != PCC_OK) {
+        stream_fail(s);
+        *event = PCC_BHTTP_EV_NONE;
+    }
+    return st;
+}
+
+pcc_status pcc_bhttp_stream_finish(pcc_bhttp_stream *s, bool *head_now)
+{
+    pcc_status st;
+    *head_now = false;
+    if (s->state == SC_FAILED || s->state == SC_DONE)
+        return PCC_E_STATE;
+    /* RFC 9292 §3.8: the message may end after the final status, after the header section or
+     * after the content; the missing sections are empty. Anywhere else it is truncated. */
+    bool at_boundary = s->vint_len == 0;
+    if (at_boundary && s->state == SC_LINE_NAME_LEN && s->section == 1 && s->head == NULL) {
+        /* ended right after the final status (or inside the header section: decode decides) */
+        st = pcc_bhttp_decode(&s->head, s->held.data, s->held.len);
+        pcc_writer_cleanup(&s->held);
+        if (st == PCC_OK)
+            *head_now = true;
+    } else if (at_boundary && ((s->state == SC_CHUNK_LEN && !s->content) ||
+                               s->state == SC_PADDING)) {
+        st = PCC_OK; /* after the header section, or a whole message (and padding) */
+    } else if (at_boundary && s->state == SC_LINE_NAME_LEN && s->section == 2 &&
+               s->held.len == 5) {
+        st = PCC_OK; /* ended after the content terminator: no trailers */
+    } else {
+        st = PCC_E_FORMAT;
+    }
+    if (st != PCC_OK) {
+        stream_fail(s);
+        return st;
+    }
+    pcc_writer_cleanup(&s->held);
+    s->state = SC_DONE;
+    return PCC_OK;
+}

@@ -18,6 +18,7 @@ struct pcc_hpke_ctx {
     pcc_hpke_suite suite;
     uint8_t mode;
     uint8_t is_sender;
+    uint8_t pinned_eph; /* sender whose ephemeral key the caller chose (ikm_e / ephemeral) */
     size_t nk, nn, nh;
     uint64_t seq;
     uint8_t suite_id[10];
@@ -201,6 +202,7 @@ static pcc_status setup_sender(pcc_hpke_ctx **out, uint8_t *enc, size_t *enc_len
         st = PCC_E_NOMEM;
         goto out;
     }
+    c->pinned_eph = sk_e != NULL;
     if ((st = key_schedule(ks_mc, c, shared_secret, info, info_len, psk, psk_len, psk_id,
                            psk_id_len)) != PCC_OK)
         goto out;
@@ -387,10 +389,15 @@ uint64_t pcc_hpke_ctx_seq(const pcc_hpke_ctx *ctx) { return ctx ? ctx->seq : 0; 
 
 int pcc_hpke_ctx_is_sender(const pcc_hpke_ctx *ctx) { return ctx ? ctx->is_sender : 0; }
 
-pcc_status pcc_hpke_ctx_set_seq(pcc_hpke_ctx *ctx, uint64_t seq)
+pcc_status pcc_hpke_testing_ctx_start_at(pcc_hpke_ctx *ctx, uint64_t seq)
 {
     if (ctx == NULL)
         return PCC_E_INVALID;
+    /* Only a context that has sealed or opened nothing yet, and for a sender only one whose
+     * ephemeral key was drawn at random: its key is new, so no (key, nonce) pair it makes from
+     * seq on can have been used before, and it cannot be moved back afterwards. */
+    if (ctx->seq != 0 || (ctx->is_sender && ctx->pinned_eph))
+        return PCC_E_STATE;
     ctx->seq = seq;
     return PCC_OK;
 }

@@ -2,9 +2,11 @@
  *
  * Keys live in small secure objects (pcc_secure_small_alloc) together with the EVP_PKEY built from
  * them once (building an X25519 key from raw bytes costs a scalar multiplication, so a recipient
- * key is parsed once, not per message). Peer public keys are validated: wrong length, a
- * compressed or non-0x04 P-256 encoding, a point off the curve (the point at infinity has no
- * 65-byte encoding) and an X25519 point of small order (all-zero shared secret) all give PCC_E_FORMAT. */
+ * key is parsed once, not per message). OpenSSL's own copy of the private key is in its secure
+ * heap: X25519 through pcc_ecx_private_new (ecx_secure.c), P-256 as a BN_secure_new scalar.
+ * Peer public keys are validated: wrong length, a compressed or non-0x04 P-256 encoding, a point
+ * off the curve (the point at infinity has no 65-byte encoding) and an X25519 point of small
+ * order (all-zero shared secret) all give PCC_E_FORMAT. */
 #include <pthread.h>
 #include <string.h>
 
@@ -17,6 +19,7 @@
 #include <openssl/param_build.h>
 #include <openssl/params.h>
 
+#include "ecx_secure.h"
 #include "hpke_internal.h"
 #include "pcc/secure.h"
 
@@ -155,6 +158,9 @@ static pcc_status p256_pkey_from_priv(EVP_PKEY **out, uint8_t pk[65], const uint
     *out = NULL;
     if (g == NULL)
         return PCC_E_CRYPTO;
+    if ((st = pcc_ossl_secure_ready()) != PCC_OK)
+        return st; /* BN_secure_new would fall back to the ordinary heap */
+    st = PCC_E_CRYPTO;
     if ((bnc = BN_CTX_secure_new()) == NULL || (d = BN_secure_new()) == NULL ||
         (q = EC_POINT_new(g)) == NULL || (bld = OSSL_PARAM_BLD_new()) == NULL) {
         st = PCC_E_NOMEM;
@@ -226,9 +232,10 @@ static pcc_status key_from_sk(pcc_hpke_key **out, uint16_t kem, const uint8_t *s
     } else {
         /* OpenSSL clamps at use and derives the public key here (one scalar multiplication). */
         size_t n = 32;
+        if ((st = pcc_ecx_private_new(&k->pkey, "X25519", k->sk)) != PCC_OK)
+            goto out;
         st = PCC_E_CRYPTO;
-        if ((k->pkey = EVP_PKEY_new_raw_private_key_ex(NULL, "X25519", NULL, k->sk, NSK)) == NULL ||
-            EVP_PKEY_get_raw_public_key(k->pkey, k->pk, &n) != 1 || n != 32)
+        if (EVP_PKEY_get_raw_public_key(k->pkey, k->pk, &n) != 1 || n != 32)
             goto out;
         k->pk_len = 32;
     }
@@ -256,6 +263,11 @@ static pcc_status keygen_pkey(uint16_t kem, EVP_PKEY **out)
     pcc_status st = PCC_E_CRYPTO;
     *out = NULL;
     int p256 = kem == PCC_HPKE_KEM_P256_SHA256;
+    /* OpenSSL generates the private key into its secure heap (OPENSSL_secure_zalloc for X25519,
+     * BN_secure_new for P-256) once it is set up. */
+    if ((st = pcc_ossl_secure_ready()) != PCC_OK)
+        return st;
+    st = PCC_E_CRYPTO;
     if ((c = EVP_PKEY_CTX_new_from_name(NULL, p256 ? "EC" : "X25519", NULL)) == NULL)
         return PCC_E_NOMEM;
     if (EVP_PKEY_keygen_init(c) != 1)
@@ -554,10 +566,8 @@ pcc_status pcc_x25519(uint8_t out[32], const uint8_t *sk, size_t sk_len, const u
         return PCC_E_INVALID;
     if (sk_len != 32 || pk_len != 32)
         return PCC_E_FORMAT;
-    if ((a = EVP_PKEY_new_raw_private_key_ex(NULL, "X25519", NULL, sk, 32)) == NULL) {
-        st = PCC_E_CRYPTO;
+    if ((st = pcc_ecx_private_new(&a, "X25519", sk)) != PCC_OK)
         goto out;
-    }
     if ((st = pkey_from_pub(PCC_HPKE_KEM_X25519_SHA256, &b, pk, pk_len)) != PCC_OK)
         goto out;
     st = dh(PCC_HPKE_KEM_X25519_SHA256, out, a, b);

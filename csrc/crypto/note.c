@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "ecx_secure.h"
 #include "pcc/secure.h"
 
 #define ED_LEN 32        /* Ed25519 public key and seed */
@@ -359,9 +360,10 @@ static pcc_status key_make(pcc_note_key **out, const char *name, size_t name_len
             goto fail;
         }
         memcpy(k->seed, seed, ED_LEN);
-        k->pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, k->seed, ED_LEN);
-        if (k->pkey == NULL || EVP_PKEY_get_raw_public_key(k->pkey, k->pub, &pl) != 1 ||
-            pl != ED_LEN) {
+        /* OpenSSL's copy of the seed goes to its secure heap (ecx_secure.c). */
+        if ((st = pcc_ecx_private_new(&k->pkey, "ED25519", k->seed)) != PCC_OK)
+            goto fail;
+        if (EVP_PKEY_get_raw_public_key(k->pkey, k->pub, &pl) != 1 || pl != ED_LEN) {
             st = PCC_E_CRYPTO;
             goto fail;
         }

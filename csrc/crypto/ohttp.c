@@ -115,29 +115,32 @@ static pcc_status export_secret(resp_state *s, const pcc_hpke_ctx *hctx)
     return PCC_OK;
 }
 
-/* response_keys derives the response AEAD key and nonce from the state and response_nonce. */
-static pcc_status response_keys(const resp_state *s, const uint8_t *response_nonce,
-                                uint8_t key[PCC_HPKE_MAX_KEY], size_t *nk,
-                                uint8_t nonce[PCC_HPKE_MAX_NONCE], size_t *nn)
+/* derive_response_keys derives the response AEAD key and nonce from the exported secret, enc
+ * and response_nonce (RFC 9458 §4.4; the chunked variant differs only in the secret's label). */
+static pcc_status derive_response_keys(pcc_hpke_suite suite, const uint8_t *enc, size_t enc_len,
+                                       const uint8_t *secret, size_t secret_len,
+                                       const uint8_t *response_nonce,
+                                       uint8_t key[PCC_HPKE_MAX_KEY], size_t *nk,
+                                       uint8_t nonce[PCC_HPKE_MAX_NONCE], size_t *nn)
 {
     uint8_t salt[PCC_HPKE_MAX_ENC + PCC_OHTTP_MAX_RESPONSE_NONCE];
     uint8_t prk[MAX_PRK];
     size_t prk_len = 0, nl;
-    pcc_status st = aead_lens(s->suite.aead, nk, nn, &nl);
+    pcc_status st = aead_lens(suite.aead, nk, nn, &nl);
     if (st != PCC_OK)
         return st;
-    if (s->secret_len != nl || s->enc_len > PCC_HPKE_MAX_ENC)
+    if (secret_len != nl || enc_len > PCC_HPKE_MAX_ENC)
         return PCC_E_STATE;
     /* salt = concat(enc, response_nonce); prk = Extract(salt, secret) */
-    memcpy(salt, s->enc, s->enc_len);
-    memcpy(salt + s->enc_len, response_nonce, nl);
-    st = pcc_hkdf_extract(s->suite.kdf, prk, &prk_len, sizeof prk, salt, s->enc_len + nl,
-                          s->secret, s->secret_len);
+    memcpy(salt, enc, enc_len);
+    memcpy(salt + enc_len, response_nonce, nl);
+    st = pcc_hkdf_extract(suite.kdf, prk, &prk_len, sizeof prk, salt, enc_len + nl, secret,
+                          secret_len);
     /* aead_key = Expand(prk, "key", Nk); aead_nonce = Expand(prk, "nonce", Nn) */
     if (st == PCC_OK)
-        st = pcc_hkdf_expand(s->suite.kdf, key, *nk, prk, prk_len, (const uint8_t *)"key", 3);
+        st = pcc_hkdf_expand(suite.kdf, key, *nk, prk, prk_len, (const uint8_t *)"key", 3);
     if (st == PCC_OK)
-        st = pcc_hkdf_expand(s->suite.kdf, nonce, *nn, prk, prk_len, (const uint8_t *)"nonce", 5);
+        st = pcc_hkdf_expand(suite.kdf, nonce, *nn, prk, prk_len, (const uint8_t *)"nonce", 5);
     pcc_wipe(prk, sizeof prk);
     pcc_wipe(salt, sizeof salt);
     if (st != PCC_OK) {
@@ -145,6 +148,15 @@ static pcc_status response_keys(const resp_state *s, const uint8_t *response_non
         pcc_wipe(nonce, PCC_HPKE_MAX_NONCE);
     }
     return st;
+}
+
+/* response_keys derives the response AEAD key and nonce from the state and response_nonce. */
+static pcc_status response_keys(const resp_state *s, const uint8_t *response_nonce,
+                                uint8_t key[PCC_HPKE_MAX_KEY], size_t *nk,
+                                uint8_t nonce[PCC_HPKE_MAX_NONCE], size_t *nn)
+{
+    return derive_response_keys(s->suite, s->enc, s->enc_len, s->secret, s->secret_len,
+                                response_nonce, key, nk, nonce, nn);
 }
 
 /* ---- key configurations ---- */
@@ -598,10 +610,12 @@ pcc_status pcc_ohttp_response_len(const pcc_ohttp_response_ctx *ctx, size_t resp
     return PCC_OK;
 }
 
-pcc_status pcc_ohttp_response_encapsulate(pcc_ohttp_response_ctx *ctx, uint8_t *out,
-                                          size_t *out_len, size_t max_out,
-                                          const uint8_t *response, size_t response_len,
-                                          const uint8_t *nonce, size_t nonce_len)
+/* response_encapsulate is pcc_ohttp_response_encapsulate with the response nonce either drawn
+ * at random (nonce NULL) or given by the known-answer test entry point. */
+static pcc_status response_encapsulate(pcc_ohttp_response_ctx *ctx, uint8_t *out,
+                                       size_t *out_len, size_t max_out, const uint8_t *response,
+                                       size_t response_len, const uint8_t *nonce,
+                                       size_t nonce_len)
 {
     uint8_t key[PCC_HPKE_MAX_KEY], aead_nonce[PCC_HPKE_MAX_NONCE];
     size_t nk, nn, need, ct_len = 0;
@@ -638,6 +652,27 @@ out:
     return st;
 }
 
+pcc_status pcc_ohttp_response_encapsulate(pcc_ohttp_response_ctx *ctx, uint8_t *out,
+                                          size_t *out_len, size_t max_out,
+                                          const uint8_t *response, size_t response_len)
+{
+    if (ctx == NULL || out_len == NULL)
+        return PCC_E_INVALID;
+    return response_encapsulate(ctx, out, out_len, max_out, response, response_len, NULL, 0);
+}
+
+pcc_status pcc_ohttp_testing_response_encapsulate_nonce(pcc_ohttp_response_ctx *ctx, uint8_t *out,
+                                                        size_t *out_len, size_t max_out,
+                                                        const uint8_t *response,
+                                                        size_t response_len,
+                                                        const uint8_t *nonce, size_t nonce_len)
+{
+    if (ctx == NULL || out_len == NULL || nonce == NULL)
+        return PCC_E_INVALID;
+    return response_encapsulate(ctx, out, out_len, max_out, response, response_len, nonce,
+                                nonce_len);
+}
+
 uint8_t pcc_ohttp_response_ctx_key_id(const pcc_ohttp_response_ctx *ctx) { return ctx->s.key_id; }
 
 pcc_hpke_suite pcc_ohttp_response_ctx_suite(const pcc_ohttp_response_ctx *ctx)
@@ -646,3 +681,781 @@ pcc_hpke_suite pcc_ohttp_response_ctx_suite(const pcc_ohttp_response_ctx *ctx)
 }
 
 void pcc_ohttp_response_ctx_free(pcc_ohttp_response_ctx *ctx) { pcc_secure_small_free(ctx); }
+
+/* ==== Chunked OHTTP (draft-ietf-ohai-chunked-ohttp) ====
+ *
+ * Both directions are a preamble (the request header, or the response nonce) followed by
+ * chunks, each a QUIC varint length and a sealed chunk; a zero length marks the final chunk,
+ * which runs to the end of the stream and is sealed with the AAD "final". One reader parses
+ * either direction incrementally; the two sides differ in what the preamble sets up and in how
+ * a chunk is opened (the HPKE context for requests, the exported response key and a counter in
+ * the nonce for responses). */
+
+static const char CHUNKED_REQUEST_LABEL[] = "message/bhttp chunked request";
+static const char CHUNKED_RESPONSE_LABEL[] = "message/bhttp chunked response";
+#define CHUNKED_REQUEST_LABEL_LEN (sizeof CHUNKED_REQUEST_LABEL - 1)
+#define CHUNKED_RESPONSE_LABEL_LEN (sizeof CHUNKED_RESPONSE_LABEL - 1)
+#define CHUNKED_INFO_LEN (CHUNKED_REQUEST_LABEL_LEN + 1 + PCC_OHTTP_HEADER_LEN)
+static const uint8_t FINAL_AAD[5] = {'f', 'i', 'n', 'a', 'l'}; /* 0x66696e616c */
+#define MAX_SEALED_CHUNK (PCC_OHTTP_CHUNKED_MAX_CHUNK + PCC_HPKE_TAG_LEN)
+
+/* The secrets of one chunked exchange, a secure small object. */
+typedef struct chunked_keys {
+    pcc_hpke_suite suite;
+    uint8_t key_id;
+    uint8_t enc[PCC_HPKE_MAX_ENC];
+    size_t enc_len;
+    uint8_t secret[PCC_OHTTP_MAX_RESPONSE_NONCE]; /* Export("message/bhttp chunked response") */
+    size_t secret_len;
+    uint8_t key[PCC_HPKE_MAX_KEY]; /* response aead_key, once the response nonce is known */
+    size_t nk;
+    uint8_t nonce[PCC_HPKE_MAX_NONCE]; /* response aead_nonce */
+    size_t nn;
+    uint64_t counter; /* response chunks sealed or opened so far */
+    bool keyed;
+} chunked_keys;
+
+_Static_assert(sizeof(chunked_keys) <= PCC_SECURE_SMALL_MAX,
+               "chunked OHTTP keys must fit a secure small object");
+
+enum { RD_PREAMBLE, RD_LENGTH, RD_BODY, RD_FINAL, RD_DONE, RD_FAILED };
+typedef enum { EV_NONE, EV_PREAMBLE, EV_LENGTH, EV_CHUNK } rd_event;
+
+/* The incremental parser of one direction. Only ciphertext passes through it. */
+typedef struct chunk_reader {
+    int state;
+    uint8_t pre[PCC_OHTTP_HEADER_LEN + PCC_HPKE_MAX_ENC]; /* header and enc, or response nonce */
+    size_t pre_len, pre_need;
+    uint8_t vint[8];
+    size_t vint_len, vint_need;
+    size_t body_len; /* sealed length of the chunk being read */
+    uint8_t *buf;    /* its bytes so far, or the final chunk's (heap) */
+    size_t buf_len, buf_cap;
+} chunk_reader;
+
+struct pcc_ohttp_chunked_client {
+    chunked_keys *k;
+    pcc_hpke_ctx *hctx; /* sender context for the request chunks */
+    bool sealed_final;
+    chunk_reader rd; /* the response */
+};
+
+struct pcc_ohttp_chunked_gateway_ctx {
+    const pcc_ohttp_gateway *gw; /* borrowed */
+    chunked_keys *k;
+    pcc_hpke_ctx *hctx; /* recipient context for the request chunks */
+    bool header_done, started, sealed_final;
+    chunk_reader rd; /* the request */
+};
+
+static void reader_reset_buf(chunk_reader *rd)
+{
+    if (rd->buf != NULL) {
+        pcc_wipe(rd->buf, rd->buf_cap);
+        free(rd->buf);
+    }
+    rd->buf = NULL;
+    rd->buf_len = rd->buf_cap = 0;
+}
+
+static void reader_fail(chunk_reader *rd)
+{
+    reader_reset_buf(rd);
+    rd->state = RD_FAILED;
+}
+
+static pcc_status reader_reserve(chunk_reader *rd, size_t need)
+{
+    if (need <= rd->buf_cap)
+        return PCC_OK;
+    size_t cap = rd->buf_cap ? rd->buf_cap : 256;
+    while (cap < need)
+        cap = cap > MAX_SEALED_CHUNK / 2 ? MAX_SEALED_CHUNK : cap * 2;
+    uint8_t *p = malloc(cap);
+    if (p == NULL)
+        return PCC_E_NOMEM;
+    if (rd->buf_len)
+        memcpy(p, rd->buf, rd->buf_len);
+    size_t len = rd->buf_len;
+    reader_reset_buf(rd);
+    rd->buf = p;
+    rd->buf_len = len;
+    rd->buf_cap = cap;
+    return PCC_OK;
+}
+
+/* reader_feed consumes in until an event: EV_PREAMBLE (pre_need bytes of preamble held), EV_LENGTH
+ * (a non-final chunk's length read), EV_CHUNK (a non-final chunk whole: *ct, *ct_len point into
+ * in or the reader's buffer) or EV_NONE (in used up, or the next byte would complete a chunk whose
+ * plaintext does not fit max_out). After the final chunk indicator everything is buffered. */
+static pcc_status reader_feed(chunk_reader *rd, const uint8_t *in, size_t in_len, size_t max_out,
+                              size_t *used, rd_event *ev, const uint8_t **ct, size_t *ct_len)
+{
+    size_t u = 0;
+    pcc_status st = PCC_OK;
+    *ev = EV_NONE;
+    while (u < in_len && *ev == EV_NONE && st == PCC_OK) {
+        size_t avail = in_len - u;
+        switch (rd->state) {
+        case RD_PREAMBLE: {
+            size_t take = rd->pre_need - rd->pre_len;
+            take = take < avail ? take : avail;
+            memcpy(rd->pre + rd->pre_len, in + u, take);
+            rd->pre_len += take;
+            u += take;
+            if (rd->pre_len == rd->pre_need)
+                *ev = EV_PREAMBLE;
+            break;
+        }
+        case RD_LENGTH: {
+            /* Length (i): the two high bits of the first byte give the varint's size */
+            if (rd->vint_len == 0)
+                rd->vint_need = (size_t)1 << (in[u] >> 6);
+            rd->vint[rd->vint_len++] = in[u++];
+            if (rd->vint_len < rd->vint_need)
+                break;
+            uint64_t v = rd->vint[0] & 0x3f;
+            for (size_t i = 1; i < rd->vint_len; i++)
+                v = v << 8 | rd->vint[i];
+            rd->vint_len = 0;
+            if (v == 0) { /* Final Chunk Indicator (i) = 0: the rest of the stream is the chunk */
+                rd->state = RD_FINAL;
+                rd->buf_len = 0;
+            } else if (v < PCC_HPKE_TAG_LEN) {
+                st = PCC_E_FORMAT; /* shorter than the AEAD tag */
+            } else if (v == PCC_HPKE_TAG_LEN) {
+                /* "A receiver MUST treat the receipt of a chunk that contains no data as
+                 * equivalent to a decryption error, unless that chunk is the final chunk." */
+                st = PCC_E_DECRYPT;
+            } else if (v > MAX_SEALED_CHUNK) {
+                st = PCC_E_LIMIT;
+            } else {
+                rd->body_len = (size_t)v;
+                rd->buf_len = 0;
+                rd->state = RD_BODY;
+                *ev = EV_LENGTH;
+            }
+            break;
+        }
+        case RD_BODY: {
+            size_t missing = rd->body_len - rd->buf_len;
+            bool fits = rd->body_len - PCC_HPKE_TAG_LEN <= max_out;
+            if (rd->buf_len == 0 && avail >= missing && fits) { /* whole in the input: no copy */
+                *ct = in + u;
+                *ct_len = rd->body_len;
+                u += missing;
+                rd->state = RD_LENGTH;
+                *ev = EV_CHUNK;
+                break;
+            }
+            size_t take = missing < avail ? missing : avail;
+            if (take == missing && !fits)
+                take--; /* wait for room before completing the chunk */
+            if (take == 0) {
+                *used = u;
+                return PCC_OK;
+            }
+            if ((st = reader_reserve(rd, rd->body_len)) != PCC_OK)
+                break;
+            memcpy(rd->buf + rd->buf_len, in + u, take);
+            rd->buf_len += take;
+            u += take;
+            if (rd->buf_len == rd->body_len) {
+                *ct = rd->buf;
+                *ct_len = rd->body_len;
+                rd->state = RD_LENGTH;
+                *ev = EV_CHUNK;
+            }
+            break;
+        }
+        case RD_FINAL:
+            if (avail > MAX_SEALED_CHUNK - rd->buf_len) {
+                st = PCC_E_LIMIT;
+                break;
+            }
+            if ((st = reader_reserve(rd, rd->buf_len + avail)) != PCC_OK)
+                break;
+            memcpy(rd->buf + rd->buf_len, in + u, avail);
+            rd->buf_len += avail;
+            u += avail;
+            break;
+        default:
+            st = PCC_E_STATE;
+            break;
+        }
+    }
+    *used = u;
+    return st;
+}
+
+static bool reader_next(const chunk_reader *rd, size_t *pt_len, size_t *missing)
+{
+    if (rd->state != RD_BODY)
+        return false;
+    *pt_len = rd->body_len - PCC_HPKE_TAG_LEN;
+    *missing = rd->body_len - rd->buf_len;
+    return true;
+}
+
+static size_t reader_final_len(const chunk_reader *rd)
+{
+    return rd->state == RD_FINAL && rd->buf_len >= PCC_HPKE_TAG_LEN
+               ? rd->buf_len - PCC_HPKE_TAG_LEN
+               : 0;
+}
+
+/* The side-specific steps the reader drives. */
+typedef struct chunk_ops {
+    pcc_status (*preamble)(void *side);
+    pcc_status (*open)(void *side, uint8_t *out, size_t *out_len, size_t max_out,
+                       const uint8_t *ct, size_t ct_len, bool final);
+} chunk_ops;
+
+/* reader_open runs reader_feed and the side's steps until a chunk is opened, a length prefix is
+ * read (so the caller can size its output), the preamble is complete, or in is used up. Any
+ * error poisons the reader. */
+static pcc_status reader_open(chunk_reader *rd, const chunk_ops *ops, void *side, uint8_t *out,
+                              size_t *out_len, size_t max_out, const uint8_t *in, size_t in_len,
+                              size_t *in_used)
+{
+    size_t off = 0;
+    pcc_status st = PCC_OK;
+    *out_len = 0;
+    *in_used = 0;
+    if (rd->state == RD_FAILED || rd->state == RD_DONE)
+        return PCC_E_STATE;
+    if ((in == NULL && in_len) || (out == NULL && max_out))
+        return PCC_E_INVALID;
+    while (off < in_len) {
+        size_t u = 0, ct_len = 0;
+        const uint8_t *ct = NULL;
+        rd_event ev;
+        st = reader_feed(rd, in + off, in_len - off, max_out, &u, &ev, &ct, &ct_len);
+        off += u;
+        if (st != PCC_OK || ev == EV_NONE || ev == EV_LENGTH)
+            break;
+        if (ev == EV_PREAMBLE) {
+            if ((st = ops->preamble(side)) != PCC_OK || rd->state != RD_PREAMBLE)
+                break;
+            continue;
+        }
+        st = ops->open(side, out, out_len, max_out, ct, ct_len, false);
+        if (st == PCC_OK && *out_len == 0)
+            st = PCC_E_DECRYPT; /* cannot happen: a non-final chunk holds at least one byte */
+        if (rd->buf_len) {
+            pcc_wipe(rd->buf, rd->buf_len);
+            rd->buf_len = 0;
+        }
+        break;
+    }
+    *in_used = off;
+    if (st != PCC_OK) {
+        reader_fail(rd);
+        if (out != NULL)
+            pcc_wipe(out, max_out);
+        *out_len = 0;
+    }
+    return st;
+}
+
+/* reader_finish opens the final chunk once the stream has ended. */
+static pcc_status reader_finish(chunk_reader *rd, const chunk_ops *ops, void *side, uint8_t *out,
+                                size_t *out_len, size_t max_out)
+{
+    pcc_status st;
+    *out_len = 0;
+    if (rd->state == RD_FAILED || rd->state == RD_DONE)
+        return PCC_E_STATE;
+    if (out == NULL && max_out)
+        return PCC_E_INVALID;
+    if (rd->state != RD_FINAL || rd->buf_len < PCC_HPKE_TAG_LEN) {
+        st = PCC_E_FORMAT; /* truncated: no final chunk, or one shorter than its tag */
+    } else if (rd->buf_len - PCC_HPKE_TAG_LEN > max_out) {
+        return PCC_E_LIMIT; /* not fatal: call again with room */
+    } else {
+        st = ops->open(side, out, out_len, max_out, rd->buf, rd->buf_len, true);
+    }
+    if (st != PCC_OK) {
+        reader_fail(rd);
+        if (out != NULL)
+            pcc_wipe(out, max_out);
+        *out_len = 0;
+        return st;
+    }
+    reader_reset_buf(rd);
+    rd->state = RD_DONE;
+    return PCC_OK;
+}
+
+/* write_chunk_prefix writes varint_encode(len(sealed_chunk)), or varint_encode(0) for the final
+ * chunk. */
+static pcc_status write_chunk_prefix(pcc_writer *w, size_t sealed_len, bool final)
+{
+    return pcc_writer_varint(w, final ? 0 : (uint64_t)sealed_len);
+}
+
+pcc_status pcc_ohttp_chunked_seal_len(size_t chunk_len, bool final, size_t *out_len)
+{
+    if (chunk_len > PCC_OHTTP_CHUNKED_MAX_CHUNK)
+        return PCC_E_LIMIT;
+    size_t sealed = chunk_len + PCC_HPKE_TAG_LEN;
+    size_t prefix = final ? 1 : sealed < 64 ? 1 : sealed < 16384 ? 2 : sealed < (1u << 30) ? 4 : 8;
+    *out_len = prefix + sealed;
+    return PCC_OK;
+}
+
+/* response_chunk_nonce: chunk_nonce = aead_nonce XOR encode(Nn, counter) */
+static void response_chunk_nonce(const chunked_keys *k, uint8_t nonce[PCC_HPKE_MAX_NONCE])
+{
+    memcpy(nonce, k->nonce, k->nn);
+    for (size_t i = 0; i < 8 && i < k->nn; i++)
+        nonce[k->nn - 1 - i] ^= (uint8_t)(k->counter >> (8 * i));
+}
+
+static pcc_status chunked_export(chunked_keys *k, const pcc_hpke_ctx *hctx)
+{
+    size_t nk, nn, nl;
+    pcc_status st = aead_lens(k->suite.aead, &nk, &nn, &nl);
+    if (st != PCC_OK)
+        return st;
+    /* secret = context.Export("message/bhttp chunked response", entropy_len) */
+    st = pcc_hpke_export(hctx, k->secret, nl, (const uint8_t *)CHUNKED_RESPONSE_LABEL,
+                         CHUNKED_RESPONSE_LABEL_LEN);
+    if (st == PCC_OK)
+        k->secret_len = nl;
+    return st;
+}
+
+static pcc_status chunked_key_response(chunked_keys *k, const uint8_t *response_nonce)
+{
+    pcc_status st = derive_response_keys(k->suite, k->enc, k->enc_len, k->secret, k->secret_len,
+                                         response_nonce, k->key, &k->nk, k->nonce, &k->nn);
+    if (st != PCC_OK)
+        return st;
+    pcc_wipe(k->secret, sizeof k->secret); /* the key and nonce are all the chunks need */
+    k->keyed = true;
+    k->counter = 0;
+    return PCC_OK;
+}
+
+static void make_chunked_info(uint8_t info[CHUNKED_INFO_LEN],
+                              const uint8_t hdr[PCC_OHTTP_HEADER_LEN])
+{
+    /* info = concat(encode_str("message/bhttp chunked request"), encode(1, 0), hdr) */
+    memcpy(info, CHUNKED_REQUEST_LABEL, CHUNKED_REQUEST_LABEL_LEN);
+    info[CHUNKED_REQUEST_LABEL_LEN] = 0;
+    memcpy(info + CHUNKED_REQUEST_LABEL_LEN + 1, hdr, PCC_OHTTP_HEADER_LEN);
+}
+
+/* ---- chunked client ---- */
+
+static pcc_status client_preamble(void *side)
+{
+    pcc_ohttp_chunked_client *c = side;
+    pcc_status st = chunked_key_response(c->k, c->rd.pre);
+    if (st == PCC_OK)
+        c->rd.state = RD_LENGTH;
+    return st;
+}
+
+static pcc_status client_open_chunk(void *side, uint8_t *out, size_t *out_len, size_t max_out,
+                                    const uint8_t *ct, size_t ct_len, bool final)
+{
+    pcc_ohttp_chunked_client *c = side;
+    chunked_keys *k = c->k;
+    uint8_t nonce[PCC_HPKE_MAX_NONCE];
+    if (!k->keyed || k->counter == UINT64_MAX)
+        return PCC_E_STATE;
+    /* chunk_nonce = aead_nonce XOR encode(Nn, counter);
+     * chunk = Open(aead_key, chunk_nonce, final ? "final" : "", sealed_chunk) */
+    response_chunk_nonce(k, nonce);
+    pcc_status st = pcc_aead_open(k->suite.aead, k->key, k->nk, nonce, k->nn,
+                                  final ? FINAL_AAD : NULL, final ? sizeof FINAL_AAD : 0, ct,
+                                  ct_len, out, out_len, max_out);
+    pcc_wipe(nonce, sizeof nonce);
+    if (st != PCC_OK)
+        return st == PCC_E_NOMEM ? st : PCC_E_DECRYPT;
+    k->counter++;
+    return PCC_OK;
+}
+
+static const chunk_ops CLIENT_OPS = {client_preamble, client_open_chunk};
+
+static pcc_status chunked_client_new(pcc_ohttp_chunked_client **out, uint8_t *hdr_out,
+                                     size_t *hdr_len, size_t max_hdr,
+                                     const pcc_ohttp_key_config *cfg, pcc_ohttp_suite suite,
+                                     const uint8_t *ikm_e, size_t ikm_e_len,
+                                     const pcc_hpke_key *sk_e)
+{
+    pcc_ohttp_chunked_client *c = NULL;
+    uint8_t hdr[PCC_OHTTP_HEADER_LEN], info[CHUNKED_INFO_LEN];
+    size_t nenc, npk, nsk, enc_len = 0, nk, nn, nl;
+    pcc_status st;
+    *out = NULL;
+    if ((st = pcc_ohttp_key_config_check(cfg)) != PCC_OK)
+        return st;
+    if (!offered(cfg, suite.kdf, suite.aead) || !suite_usable(cfg->kem, suite.kdf, suite.aead) ||
+        aead_lens(suite.aead, &nk, &nn, &nl) != PCC_OK ||
+        pcc_hpke_kem_sizes(cfg->kem, &nenc, &npk, &nsk) != PCC_OK)
+        return PCC_E_UNSUPPORTED;
+    if (hdr_out == NULL || max_hdr < PCC_OHTTP_HEADER_LEN + nenc)
+        return PCC_E_LIMIT;
+    if ((c = calloc(1, sizeof *c)) == NULL)
+        return PCC_E_NOMEM;
+    if ((c->k = pcc_secure_small_alloc(sizeof *c->k)) == NULL) {
+        st = PCC_E_NOMEM;
+        goto out;
+    }
+    c->k->suite = (pcc_hpke_suite){cfg->kem, suite.kdf, suite.aead};
+    c->k->key_id = cfg->key_id;
+    put_header(hdr, cfg->key_id, c->k->suite);
+    make_chunked_info(info, hdr);
+    /* enc, sctxt = SetupBaseS(pkR, info); enc_request_hdr = concat(hdr, enc) */
+    if (sk_e != NULL)
+        st = pcc_hpke_setup_sender_ephemeral(&c->hctx, c->k->enc, &enc_len, sizeof c->k->enc,
+                                             c->k->suite, cfg->public_key, cfg->public_key_len,
+                                             info, sizeof info, NULL, 0, NULL, 0, NULL, sk_e);
+    else
+        st = pcc_hpke_setup_sender(&c->hctx, c->k->enc, &enc_len, sizeof c->k->enc, c->k->suite,
+                                   cfg->public_key, cfg->public_key_len, info, sizeof info, NULL,
+                                   0, NULL, 0, NULL, ikm_e, ikm_e_len);
+    if (st != PCC_OK)
+        goto out;
+    if (enc_len != nenc) {
+        st = PCC_E_CRYPTO;
+        goto out;
+    }
+    c->k->enc_len = enc_len;
+    if ((st = chunked_export(c->k, c->hctx)) != PCC_OK)
+        goto out;
+    c->rd.state = RD_PREAMBLE;
+    c->rd.pre_need = nl; /* Response Nonce (8 * max(Nn, Nk)) */
+    memcpy(hdr_out, hdr, sizeof hdr);
+    memcpy(hdr_out + sizeof hdr, c->k->enc, enc_len);
+    *hdr_len = sizeof hdr + enc_len;
+    *out = c;
+    c = NULL;
+out:
+    pcc_ohttp_chunked_client_free(c);
+    return st;
+}
+
+pcc_status pcc_ohttp_chunked_client_new(pcc_ohttp_chunked_client **out, uint8_t *hdr,
+                                        size_t *hdr_len, size_t max_hdr,
+                                        const pcc_ohttp_key_config *cfg, pcc_ohttp_suite suite,
+                                        const uint8_t *ikm_e, size_t ikm_e_len)
+{
+    return chunked_client_new(out, hdr, hdr_len, max_hdr, cfg, suite, ikm_e, ikm_e_len, NULL);
+}
+
+pcc_status pcc_ohttp_chunked_client_new_ephemeral(pcc_ohttp_chunked_client **out, uint8_t *hdr,
+                                                  size_t *hdr_len, size_t max_hdr,
+                                                  const pcc_ohttp_key_config *cfg,
+                                                  pcc_ohttp_suite suite,
+                                                  const pcc_hpke_key *ephemeral)
+{
+    if (ephemeral == NULL) {
+        *out = NULL;
+        return PCC_E_INVALID;
+    }
+    return chunked_client_new(out, hdr, hdr_len, max_hdr, cfg, suite, NULL, 0, ephemeral);
+}
+
+pcc_status pcc_ohttp_chunked_client_seal(pcc_ohttp_chunked_client *c, uint8_t *out,
+                                         size_t *out_len, size_t max_out, const uint8_t *chunk,
+                                         size_t chunk_len, bool final)
+{
+    pcc_writer w;
+    size_t need, ct_len = 0;
+    pcc_status st;
+    if (c->sealed_final)
+        return PCC_E_STATE;
+    if ((chunk == NULL && chunk_len) || (!final && chunk_len == 0))
+        return PCC_E_INVALID; /* "A non-final chunk MUST NOT contain a zero-length plaintext." */
+    if ((st = pcc_ohttp_chunked_seal_len(chunk_len, final, &need)) != PCC_OK)
+        return st;
+    if (out == NULL || max_out < need)
+        return PCC_E_LIMIT;
+    pcc_writer_init_fixed(&w, out, max_out);
+    if ((st = write_chunk_prefix(&w, chunk_len + PCC_HPKE_TAG_LEN, final)) != PCC_OK)
+        return st;
+    /* sealed_chunk = sctxt.Seal("", chunk), or sctxt.Seal("final", chunk) for the last one */
+    st = pcc_hpke_seal(c->hctx, out + w.len, &ct_len, max_out - w.len, final ? FINAL_AAD : NULL,
+                       final ? sizeof FINAL_AAD : 0, chunk, chunk_len);
+    if (st != PCC_OK) {
+        pcc_wipe(out, max_out);
+        return st;
+    }
+    *out_len = w.len + ct_len;
+    if (final)
+        c->sealed_final = true;
+    return PCC_OK;
+}
+
+pcc_status pcc_ohttp_chunked_client_open(pcc_ohttp_chunked_client *c, uint8_t *out,
+                                         size_t *out_len, size_t max_out, const uint8_t *in,
+                                         size_t in_len, size_t *in_used)
+{
+    return reader_open(&c->rd, &CLIENT_OPS, c, out, out_len, max_out, in, in_len, in_used);
+}
+
+bool pcc_ohttp_chunked_client_next(const pcc_ohttp_chunked_client *c, size_t *pt_len,
+                                   size_t *missing)
+{
+    return reader_next(&c->rd, pt_len, missing);
+}
+
+size_t pcc_ohttp_chunked_client_final_len(const pcc_ohttp_chunked_client *c)
+{
+    return reader_final_len(&c->rd);
+}
+
+pcc_status pcc_ohttp_chunked_client_finish(pcc_ohttp_chunked_client *c, uint8_t *out,
+                                           size_t *out_len, size_t max_out)
+{
+    return reader_finish(&c->rd, &CLIENT_OPS, c, out, out_len, max_out);
+}
+
+pcc_hpke_suite pcc_ohttp_chunked_client_suite(const pcc_ohttp_chunked_client *c)
+{
+    return c->k->suite;
+}
+
+void pcc_ohttp_chunked_client_free(pcc_ohttp_chunked_client *c)
+{
+    if (c == NULL)
+        return;
+    pcc_hpke_ctx_free(c->hctx);
+    pcc_secure_small_free(c->k);
+    reader_reset_buf(&c->rd);
+    pcc_wipe(c, sizeof *c);
+    free(c);
+}
+
+/* ---- chunked gateway ---- */
+
+static pcc_status gateway_preamble(void *side)
+{
+    pcc_ohttp_chunked_gateway_ctx *g = side;
+    chunk_reader *rd = &g->rd;
+    pcc_hpke_suite suite;
+    uint8_t info[CHUNKED_INFO_LEN];
+    size_t nenc, npk, nsk;
+    const gw_entry *e = NULL;
+    pcc_status st;
+    /* Chunked Request Header { Key Identifier (8), HPKE KEM ID (16), HPKE KDF ID (16),
+     *                          HPKE AEAD ID (16), KEM Encapsulated Key (8 * Nenc) } */
+    uint8_t key_id = rd->pre[0];
+    suite.kem = (uint16_t)(rd->pre[1] << 8 | rd->pre[2]);
+    suite.kdf = (uint16_t)(rd->pre[3] << 8 | rd->pre[4]);
+    suite.aead = (uint16_t)(rd->pre[5] << 8 | rd->pre[6]);
+    for (size_t i = 0; i < g->gw->n && e == NULL; i++)
+        if (g->gw->e[i].cfg.key_id == key_id)
+            e = &g->gw->e[i];
+    if (e == NULL)
+        return PCC_E_UNKNOWN_KEY;
+    if (suite.kem != e->cfg.kem || !offered(&e->cfg, suite.kdf, suite.aead) ||
+        !suite_usable(suite.kem, suite.kdf, suite.aead) ||
+        pcc_hpke_kem_sizes(suite.kem, &nenc, &npk, &nsk) != PCC_OK ||
+        PCC_OHTTP_HEADER_LEN + nenc > sizeof rd->pre)
+        return PCC_E_UNSUPPORTED;
+    if (rd->pre_len == PCC_OHTTP_HEADER_LEN) { /* now that the KEM is known: read enc */
+        rd->pre_need = PCC_OHTTP_HEADER_LEN + nenc;
+        return PCC_OK;
+    }
+    g->k->suite = suite;
+    g->k->key_id = key_id;
+    memcpy(g->k->enc, rd->pre + PCC_OHTTP_HEADER_LEN, nenc);
+    g->k->enc_len = nenc;
+    make_chunked_info(info, rd->pre);
+    /* rctxt = SetupBaseR(enc, skR, info) */
+    st = pcc_hpke_setup_recipient(&g->hctx, suite, g->k->enc, nenc, e->sk, info, sizeof info,
+                                  NULL, 0, NULL, 0, NULL, 0);
+    if (st != PCC_OK)
+        return st == PCC_E_NOMEM ? st : PCC_E_DECRYPT; /* a bad enc is tampering */
+    if ((st = chunked_export(g->k, g->hctx)) != PCC_OK)
+        return st;
+    g->header_done = true;
+    rd->state = RD_LENGTH;
+    return PCC_OK;
+}
+
+static pcc_status gateway_open_chunk(void *side, uint8_t *out, size_t *out_len, size_t max_out,
+                                     const uint8_t *ct, size_t ct_len, bool final)
+{
+    pcc_ohttp_chunked_gateway_ctx *g = side;
+    /* chunk, error = rctxt.Open(final ? "final" : "", sealed_chunk) */
+    pcc_status st = pcc_hpke_open(g->hctx, out, out_len, max_out, final ? FINAL_AAD : NULL,
+                                  final ? sizeof FINAL_AAD : 0, ct, ct_len);
+    return st == PCC_OK || st == PCC_E_NOMEM ? st : PCC_E_DECRYPT;
+}
+
+static const chunk_ops GATEWAY_OPS = {gateway_preamble, gateway_open_chunk};
+
+pcc_status pcc_ohttp_chunked_gateway_ctx_new(pcc_ohttp_chunked_gateway_ctx **out,
+                                             const pcc_ohttp_gateway *gw)
+{
+    pcc_ohttp_chunked_gateway_ctx *g;
+    *out = NULL;
+    if (gw == NULL)
+        return PCC_E_INVALID;
+    if ((g = calloc(1, sizeof *g)) == NULL)
+        return PCC_E_NOMEM;
+    if ((g->k = pcc_secure_small_alloc(sizeof *g->k)) == NULL) {
+        free(g);
+        return PCC_E_NOMEM;
+    }
+    g->gw = gw;
+    g->rd.state = RD_PREAMBLE;
+    g->rd.pre_need = PCC_OHTTP_HEADER_LEN;
+    *out = g;
+    return PCC_OK;
+}
+
+pcc_status pcc_ohttp_chunked_gateway_open(pcc_ohttp_chunked_gateway_ctx *g, uint8_t *out,
+                                          size_t *out_len, size_t max_out, const uint8_t *in,
+                                          size_t in_len, size_t *in_used)
+{
+    return reader_open(&g->rd, &GATEWAY_OPS, g, out, out_len, max_out, in, in_len, in_used);
+}
+
+bool pcc_ohttp_chunked_gateway_next(const pcc_ohttp_chunked_gateway_ctx *g, size_t *pt_len,
+                                    size_t *missing)
+{
+    return reader_next(&g->rd, pt_len, missing);
+}
+
+size_t pcc_ohttp_chunked_gateway_final_len(const pcc_ohttp_chunked_gateway_ctx *g)
+{
+    return reader_final_len(&g->rd);
+}
+
+pcc_status pcc_ohttp_chunked_gateway_finish(pcc_ohttp_chunked_gateway_ctx *g, uint8_t *out,
+                                            size_t *out_len, size_t max_out)
+{
+    return reader_finish(&g->rd, &GATEWAY_OPS, g, out, out_len, max_out);
+}
+
+bool pcc_ohttp_chunked_gateway_header(const pcc_ohttp_chunked_gateway_ctx *g, uint8_t *key_id,
+                                      pcc_hpke_suite *suite)
+{
+    if (!g->header_done)
+        return false;
+    *key_id = g->k->key_id;
+    *suite = g->k->suite;
+    return true;
+}
+
+size_t pcc_ohttp_chunked_gateway_nonce_len(const pcc_ohttp_chunked_gateway_ctx *g)
+{
+    size_t nk, nn, nl;
+    if (!g->header_done || g->started)
+        return 0;
+    return aead_lens(g->k->suite.aead, &nk, &nn, &nl) == PCC_OK ? nl : 0;
+}
+
+pcc_status pcc_ohttp_chunked_gateway_seal_len(const pcc_ohttp_chunked_gateway_ctx *g,
+                                              size_t chunk_len, bool final, size_t *out_len)
+{
+    size_t n;
+    if (!g->header_done)
+        return PCC_E_STATE;
+    pcc_status st = pcc_ohttp_chunked_seal_len(chunk_len, final, &n);
+    if (st != PCC_OK)
+        return st;
+    *out_len = pcc_ohttp_chunked_gateway_nonce_len(g) + n;
+    return PCC_OK;
+}
+
+static pcc_status chunked_gateway_seal(pcc_ohttp_chunked_gateway_ctx *g, uint8_t *out,
+                                       size_t *out_len, size_t max_out, const uint8_t *chunk,
+                                       size_t chunk_len, bool final, const uint8_t *nonce,
+                                       size_t nonce_len)
+{
+    uint8_t chunk_nonce[PCC_HPKE_MAX_NONCE];
+    pcc_writer w;
+    size_t need, ct_len = 0, nl;
+    chunked_keys *k = g->k;
+    pcc_status st;
+    if (!g->header_done || g->sealed_final || g->rd.state == RD_FAILED)
+        return PCC_E_STATE;
+    nl = pcc_ohttp_chunked_gateway_nonce_len(g);
+    if ((chunk == NULL && chunk_len) || (!final && chunk_len == 0) ||
+        (nonce != NULL && (nl == 0 || nonce_len != nl)))
+        return PCC_E_INVALID;
+    if ((st = pcc_ohttp_chunked_gateway_seal_len(g, chunk_len, final, &need)) != PCC_OK)
+        return st;
+    if (out == NULL || max_out < need)
+        return PCC_E_LIMIT;
+    if (k->counter == UINT64_MAX) /* far below 256^Nn: a wrapped nonce is never reached */
+        return PCC_E_STATE;
+    pcc_writer_init_fixed(&w, out, max_out);
+    if (!g->started) {
+        /* response_nonce = random(max(Nn, Nk)), sent first */
+        if (nonce != NULL)
+            memcpy(out, nonce, nl);
+        else if (RAND_bytes(out, (int)nl) != 1)
+            return PCC_E_CRYPTO;
+        if ((st = chunked_key_response(k, out)) != PCC_OK)
+            goto out;
+        w.len = nl;
+        g->started = true;
+    }
+    if ((st = write_chunk_prefix(&w, chunk_len + PCC_HPKE_TAG_LEN, final)) != PCC_OK)
+        goto out;
+    /* chunk_nonce = aead_nonce XOR encode(Nn, counter);
+     * sealed_chunk = Seal(aead_key, chunk_nonce, final ? "final" : "", chunk); counter++ */
+    response_chunk_nonce(k, chunk_nonce);
+    st = pcc_aead_seal(k->suite.aead, k->key, k->nk, chunk_nonce, k->nn,
+                       final ? FINAL_AAD : NULL, final ? sizeof FINAL_AAD : 0, chunk, chunk_len,
+                       out + w.len, &ct_len, max_out - w.len);
+    if (st != PCC_OK)
+        goto out;
+    k->counter++;
+    *out_len = w.len + ct_len;
+    if (final) {
+        g->sealed_final = true;
+        pcc_wipe(k->key, sizeof k->key);
+        pcc_wipe(k->nonce, sizeof k->nonce);
+        k->keyed = false;
+    }
+out:
+    pcc_wipe(chunk_nonce, sizeof chunk_nonce);
+    if (st != PCC_OK) {
+        pcc_wipe(out, max_out);
+        /* a response that started cannot restart with another nonce: give up on it */
+        if (g->started)
+            g->sealed_final = true;
+    }
+    return st;
+}
+
+pcc_status pcc_ohttp_chunked_gateway_seal(pcc_ohttp_chunked_gateway_ctx *g, uint8_t *out,
+                                          size_t *out_len, size_t max_out, const uint8_t *chunk,
+                                          size_t chunk_len, bool final)
+{
+    return chunked_gateway_seal(g, out, out_len, max_out, chunk, chunk_len, final, NULL, 0);
+}
+
+pcc_status pcc_ohttp_testing_chunked_gateway_seal_nonce(pcc_ohttp_chunked_gateway_ctx *g,
+                                                        uint8_t *out, size_t *out_len,
+                                                        size_t max_out, const uint8_t *chunk,
+                                                        size_t chunk_len, bool final,
+                                                        const uint8_t *nonce, size_t nonce_len)
+{
+    if (nonce == NULL)
+        return PCC_E_INVALID;
+    return chunked_gateway_seal(g, out, out_len, max_out, chunk, chunk_len, final, nonce,
+                                nonce_len);
+}
+
+void pcc_ohttp_chunked_gateway_ctx_free(pcc_ohttp_chunked_gateway_ctx *g)
+{
+    if (g == NULL)
+        return;
+    pcc_hpke_ctx_free(g->hctx);
+    pcc_secure_small_free(g->k);
+    reader_reset_buf(&g->rd);
+    pcc_wipe(g, sizeof *g);
+    free(g);
+}

@@ -167,9 +167,9 @@ static void fuzz_gateway(const uint8_t *d, size_t n)
     REQUIRE(pcc_ohttp_response_len(ctx, len, &rlen) == PCC_OK);
     uint8_t *resp = malloc(rlen);
     REQUIRE(resp != NULL);
-    REQUIRE(pcc_ohttp_response_encapsulate(ctx, resp, &wrote, rlen, out, len, NULL, 0) == PCC_OK);
+    REQUIRE(pcc_ohttp_response_encapsulate(ctx, resp, &wrote, rlen, out, len) == PCC_OK);
     REQUIRE(wrote == rlen);
-    REQUIRE(pcc_ohttp_response_encapsulate(ctx, resp, &wrote, rlen, out, len, NULL, 0) ==
+    REQUIRE(pcc_ohttp_response_encapsulate(ctx, resp, &wrote, rlen, out, len) ==
             PCC_E_STATE);
     free(resp);
     pcc_ohttp_response_ctx_free(ctx);

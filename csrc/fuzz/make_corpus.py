@@ -56,6 +56,17 @@ def ohttp_seeds():
         write("ohttp", f"2_request_p256_{kdf}_{aead}", b"\x02" + enc)
 
 
+def ohttp_chunked_seeds():
+    v = load("ohttp_chunked_draft.json")["values"]
+    req = bytes.fromhex(v["request_header"]) + b"".join(bytes.fromhex(c) for c in v["request_chunks"])
+    resp = bytes.fromhex(v["response_nonce"]) + b"".join(bytes.fromhex(c) for c in v["response_chunks"])
+    write("ohttp_chunked", "0_request_draft", b"\x00\x07" + req)
+    write("ohttp_chunked", "0_request_draft_bytewise", b"\x00\x00" + req)
+    write("ohttp_chunked", "1_response_draft", b"\x01\x03" + resp)
+    write("ohttp_chunked", "2_round_trip", b"\x02\x09" + bytes.fromhex(v["request_bhttp"]) * 9)
+    write("ohttp_chunked", "2_round_trip_empty", b"\x02\x01")
+
+
 def note_seeds():
     v = load("signed_note_c2sp.json")
     g = v["go_sumdb_note"]
@@ -148,10 +159,55 @@ def provision_seeds():
     os.close(r)
 
 
+def gguf_seeds():
+    import struct
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    import gguf_build as gb
+    from llm_tiny import TinyConfig, _vocab
+
+    write("gguf", "valid_small", gb.valid_small())
+    tokens, types, merges = _vocab(TinyConfig())
+    kvs = [
+        gb.kv("general.architecture", gb.STR, "llama"),
+        gb.kv("tokenizer.ggml.model", gb.STR, "gpt2"),
+        gb.kv("tokenizer.ggml.pre", gb.STR, "smollm"),
+        gb.kv("tokenizer.ggml.tokens", gb.ARR, (gb.STR, tokens)),
+        gb.kv("tokenizer.ggml.token_type", gb.ARR, (gb.I32, types)),
+        gb.kv("tokenizer.ggml.merges", gb.ARR, (gb.STR, merges)),
+        gb.kv("tokenizer.ggml.bos_token_id", gb.U32, len(tokens) - 3),
+        gb.kv("tokenizer.ggml.eos_token_id", gb.U32, len(tokens) - 2),
+        gb.kv("tokenizer.ggml.add_bos_token", gb.BOOL, 0),
+    ]
+    write("gguf", "tokenizer_smollm", gb.build(kvs, []))
+    tensor = struct.pack("<4f", 1.0, -2.0, 0.5, 0.25)
+    write("gguf", "tokenizer_and_tensor",
+          gb.build(kvs, [gb.tinfo("output_norm.weight", [4], 0, 0)], tensor))
+
+
+def tokenizer_seeds():
+    import struct
+
+    texts = [b"Hello world, the rain in Spain", b"<|im_start|>user\nhi there<|im_end|>\n",
+             "caf\u00e9 \U0001F600 \u4f60\u597d 12345 3.14".encode(), b"\xff\xfe\x80 ok \xc3",
+             b"<tool>  two  spaces\t\ttabs\r\n", b"<|endoftext|><|im_end"]
+    for i, text in enumerate(texts):
+        for flags in (0, 1, 2, 3):
+            write("tokenizer", f"text{i}_{flags}", bytes([flags]) + text)
+    ids = [0, 1, 255, 256, 300, 399, 400, 403, 404, -1, 2**31 - 1, 187, 188]
+    raw = b"".join(struct.pack("<i", x) for x in ids)
+    for flags in (4, 5, 6, 7):
+        write("tokenizer", f"ids_{flags}", bytes([flags]) + raw)
+
+
 if __name__ == "__main__":
     provision_seeds()
+    gguf_seeds()
+    tokenizer_seeds()
     bhttp_seeds()
     ohttp_seeds()
+    ohttp_chunked_seeds()
     note_seeds()
     merkle_seeds()
     blindrsa_seeds()

@@ -13,6 +13,10 @@
 
 #include "kernels_internal.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
+
 /* ---- half floats (IEEE binary16, round to nearest even; after Maratyszcza's FP16) ---- */
 
 float pcc_fp16_to_fp32(uint16_t h)
@@ -428,8 +432,9 @@ static void init_tables(void)
     g_supported[PCC_KV_REF] = 1;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
+    unsigned a, b, c = 0, d; /* F16C from CPUID leaf 1 (clang 14's cpu_supports lacks "f16c") */
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c")) {
+        __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C)) {
         fill_ref(&g_tables[PCC_KV_AVX2]);
         pcc_kernels_fill_avx2(&g_tables[PCC_KV_AVX2]);
         g_supported[PCC_KV_AVX2] = 1;

@@ -60,7 +60,7 @@ static inline __m512 ggml_exp16(__m512 x)
 
 static inline __mmask16 tail_mask(size_t left)
 {
-    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+    return (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
 }
 
 #define LDH(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))

@@ -4,6 +4,8 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "pcc/secure.h"
+
 PyObject *pcc_py_raise(pcc_status st, const char *what)
 {
     static const struct {
@@ -71,11 +73,12 @@ PyTypeObject *pcc_py_module_type(PyObject *m, const char *name)
 
 static int core_exec(PyObject *m)
 {
-    /* OpenSSL's secure heap backs BN_secure_new (RSA private keys, blinding factors): locked,
-     * guarded, wiped. Process-wide; a failure leaves BN_secure_new on the ordinary heap (still
-     * wiped on free by BN_clear_free). */
-    if (!CRYPTO_secure_malloc_initialized())
-        (void)CRYPTO_secure_malloc_init((size_t)1 << 20, 32);
+    /* OpenSSL's secure heap (locked, guarded, wiped) holds OpenSSL's copies of X25519/Ed25519
+     * private keys and BN_secure_new scalars (P-256, RSA). Set it up here, before other threads
+     * use OpenSSL. If it cannot be, X25519/Ed25519 key imports fail with OutOfMemory later
+     * rather than use ordinary memory; the rest of the module works. */
+    if (pcc_secure_openssl_init(PCC_SECURE_OPENSSL_HEAP) != PCC_OK)
+        (void)0; /* reported by the key functions that need it */
 #define PCC_PY_CALL(name) \
     if (pcc_py_##name##_exec != NULL && pcc_py_##name##_exec(m) < 0) \
         return -1;

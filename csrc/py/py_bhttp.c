@@ -242,6 +242,169 @@ out:
     return out;
 }
 
+/* ---- BhttpResponseStream: incremental decoding of an indeterminate-length response ---- */
+
+/* head_tuple gives (status, informational, headers) of a decoded head. */
+static PyObject *head_tuple(const pcc_bhttp_msg *m)
+{
+    size_t ni = pcc_bhttp_msg_informational_count(m);
+    PyObject *info = PyList_New((Py_ssize_t)ni), *headers;
+    if (info == NULL)
+        return NULL;
+    for (size_t i = 0; i < ni; i++) {
+        PyObject *f = fields_list(m, PCC_BHTTP_INFORMATIONAL, i);
+        PyObject *t = f ? Py_BuildValue("(iN)", (int)pcc_bhttp_msg_informational_status(m, i), f) : NULL;
+        if (t == NULL) {
+            Py_DECREF(info);
+            return NULL;
+        }
+        PyList_SET_ITEM(info, (Py_ssize_t)i, t);
+    }
+    if ((headers = fields_list(m, PCC_BHTTP_HEADERS, 0)) == NULL) {
+        Py_DECREF(info);
+        return NULL;
+    }
+    return Py_BuildValue("(iNN)", (int)pcc_bhttp_msg_status(m), info, headers);
+}
+
+typedef struct {
+    PyObject_HEAD
+    pcc_bhttp_stream *s;
+} StreamObject;
+
+static void stream_dealloc(StreamObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    pcc_bhttp_stream_free(self->s);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *stream_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
+{
+    if (PyTuple_GET_SIZE(args) || (kw && PyDict_GET_SIZE(kw))) {
+        PyErr_SetString(PyExc_TypeError, "BhttpResponseStream() takes no arguments");
+        return NULL;
+    }
+    StreamObject *self = (StreamObject *)tp->tp_alloc(tp, 0);
+    if (self == NULL)
+        return NULL;
+    pcc_status st = pcc_bhttp_stream_new(&self->s);
+    if (st != PCC_OK) {
+        Py_DECREF(self);
+        return pcc_py_raise(st, NULL);
+    }
+    return (PyObject *)self;
+}
+
+static const char *stream_error(pcc_status st)
+{
+    return st == PCC_E_LIMIT   ? "bhttp: message exceeds a limit"
+           : st == PCC_E_STATE ? "bhttp: the response already ended or failed"
+                               : "bhttp: malformed or truncated response";
+}
+
+static PyObject *stream_feed(StreamObject *self, PyObject *arg)
+{
+    Py_buffer b;
+    PyObject *head = NULL, *trailers = NULL, *parts = NULL, *content = NULL, *out = NULL;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const uint8_t *p = b.buf;
+    size_t len = (size_t)b.len, off = 0, total = 0;
+    if ((parts = PyList_New(0)) == NULL)
+        goto out;
+    for (;;) {
+        size_t used = 0, cl = 0;
+        unsigned ev = PCC_BHTTP_EV_NONE;
+        const uint8_t *c = NULL;
+        pcc_status st = pcc_bhttp_stream_feed(self->s, off < len ? p + off : NULL, len - off, &used,
+                                              &ev, &c, &cl);
+        off += used;
+        if (st != PCC_OK) {
+            pcc_py_raise(st, stream_error(st));
+            goto out;
+        }
+        if (ev == PCC_BHTTP_EV_NONE)
+            break;
+        if (ev == PCC_BHTTP_EV_HEAD && (head = head_tuple(pcc_bhttp_stream_head(self->s))) == NULL)
+            goto out;
+        if (ev == PCC_BHTTP_EV_TRAILERS &&
+            (trailers = fields_list(pcc_bhttp_stream_trailers(self->s), PCC_BHTTP_TRAILERS, 0)) == NULL)
+            goto out;
+        if (ev == PCC_BHTTP_EV_CONTENT) {
+            PyObject *piece = PyMemoryView_FromMemory((char *)c, (Py_ssize_t)cl, PyBUF_READ);
+            int rc = piece ? PyList_Append(parts, piece) : -1;
+            Py_XDECREF(piece);
+            if (rc < 0)
+                goto out;
+            total += cl;
+        }
+    }
+    /* the content pieces point into the caller's buffer: join them into one exact-size bytes */
+    if ((content = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total)) == NULL)
+        goto out;
+    {
+        char *dst = PyBytes_AS_STRING(content);
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(parts); i++) {
+            Py_buffer pb;
+            if (PyObject_GetBuffer(PyList_GET_ITEM(parts, i), &pb, PyBUF_SIMPLE) < 0)
+                goto out;
+            memcpy(dst, pb.buf, (size_t)pb.len);
+            dst += pb.len;
+            PyBuffer_Release(&pb);
+        }
+    }
+    out = Py_BuildValue("(OOO)", head ? head : Py_None, content, trailers ? trailers : Py_None);
+out:
+    if (parts != NULL) { /* release the views before the caller's buffer */
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(parts); i++) {
+            PyObject *v = PyList_GET_ITEM(parts, i);
+            if (PyMemoryView_Check(v) && PyObject_CallMethod(v, "release", NULL) == NULL)
+                PyErr_Clear();
+        }
+    }
+    Py_XDECREF(parts);
+    Py_XDECREF(head);
+    Py_XDECREF(trailers);
+    Py_XDECREF(content);
+    PyBuffer_Release(&b);
+    return out;
+}
+
+static PyObject *stream_finish(StreamObject *self, PyObject *unused)
+{
+    (void)unused;
+    bool head_now = false;
+    pcc_status st = pcc_bhttp_stream_finish(self->s, &head_now);
+    if (st != PCC_OK)
+        return pcc_py_raise(st, stream_error(st));
+    if (head_now)
+        return head_tuple(pcc_bhttp_stream_head(self->s));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef stream_methods[] = {
+    {"feed", (PyCFunction)stream_feed, METH_O,
+     "feed(data) -> (head | None, content bytes, trailers | None); head is (status, "
+     "informational, headers), given once when it becomes whole."},
+    {"finish", (PyCFunction)stream_finish, METH_NOARGS,
+     "finish() -> head | None: end of the stream (the head if it only became whole now)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot stream_slots[] = {
+    {Py_tp_doc, "BhttpResponseStream(): decodes an indeterminate-length response in pieces."},
+    {Py_tp_new, stream_new},
+    {Py_tp_dealloc, stream_dealloc},
+    {Py_tp_methods, stream_methods},
+    {0, NULL},
+};
+
+static PyType_Spec stream_spec = {
+    "pcc._core.BhttpResponseStream", sizeof(StreamObject), 0, Py_TPFLAGS_DEFAULT, stream_slots,
+};
+
 static PyMethodDef bhttp_funcs[] = {
     {"bhttp_encode_request", py_encode_request, METH_VARARGS,
      "bhttp_encode_request(method, scheme, authority, path, headers, content, trailers, "
@@ -257,7 +420,7 @@ static PyMethodDef bhttp_funcs[] = {
 
 int pcc_py_bhttp_exec(PyObject *m)
 {
-    if (PyModule_AddFunctions(m, bhttp_funcs) < 0)
+    if (PyModule_AddFunctions(m, bhttp_funcs) < 0 || pcc_py_add_type(m, &stream_spec, NULL) == NULL)
         return -1;
     if (PyModule_AddIntConstant(m, "BHTTP_MAX_MESSAGE", PCC_BHTTP_MAX_MESSAGE) < 0 ||
         PyModule_AddIntConstant(m, "BHTTP_MAX_FIELDS", PCC_BHTTP_MAX_FIELDS) < 0 ||

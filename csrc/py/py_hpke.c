@@ -290,7 +290,7 @@ static void ctx_dealloc(CtxObject *self)
     Py_DECREF(tp);
 }
 
-enum { OP_SEAL, OP_OPEN, OP_SET_SEQ, OP_GET_SEQ };
+enum { OP_SEAL, OP_OPEN, OP_GET_SEQ };
 
 typedef struct {
     int kind;
@@ -299,7 +299,7 @@ typedef struct {
     size_t out_len, max_out;
     const uint8_t *aad, *in;
     size_t aad_len, in_len;
-    uint64_t seq;
+    uint64_t seq; /* OP_GET_SEQ's result */
 } ctx_op;
 
 static pcc_status ctx_do(ctx_op *o)
@@ -311,8 +311,6 @@ static pcc_status ctx_do(ctx_op *o)
     case OP_OPEN:
         return pcc_hpke_open(o->ctx, o->out, &o->out_len, o->max_out, o->aad, o->aad_len, o->in,
                              o->in_len);
-    case OP_SET_SEQ:
-        return pcc_hpke_ctx_set_seq(o->ctx, o->seq);
     default:
         o->seq = pcc_hpke_ctx_seq(o->ctx);
         return PCC_OK;
@@ -427,20 +425,6 @@ out:
     return out;
 }
 
-static PyObject *ctx_set_seq(CtxObject *self, PyObject *arg)
-{
-    unsigned long long v = PyLong_AsUnsignedLongLong(arg);
-    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return pcc_py_raise(PCC_E_INVALID, "seq must be an integer in [0, 2**64)");
-    }
-    ctx_op o = {.kind = OP_SET_SEQ, .seq = (uint64_t)v};
-    pcc_status st = ctx_run(self, &o, 0);
-    if (st != PCC_OK)
-        return pcc_py_raise(st, "set_seq");
-    Py_RETURN_NONE;
-}
-
 static PyObject *ctx_seq(CtxObject *self, void *c)
 {
     (void)c;
@@ -469,7 +453,6 @@ static PyMethodDef ctx_methods[] = {
      "open(data, aad=b'') -> plaintext; advances the sequence number on success."},
     {"export", (PyCFunction)(void (*)(void))ctx_export, METH_VARARGS | METH_KEYWORDS,
      "export(exporter_context, length) -> bytes (Context.Export)."},
-    {"_set_seq", (PyCFunction)ctx_set_seq, METH_O, "Test hook: set the sequence number."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1122,6 +1105,65 @@ static PyObject *py_bench_c(PyObject *m, PyObject *args)
                          (unsigned long long)b.open_ns);
 }
 
+/* ---- testing ---------------------------------------------------------------------------- */
+
+/* _testing_hpke_pair_at(kem, kdf, aead, sk_r, seq, info=None) -> (enc, sender, recipient): a new
+ * base-mode sender to sk_r's public key (random ephemeral key) and its recipient, both starting at
+ * sequence number seq (pcc_hpke_testing_ctx_start_at). The only way to reach a sequence number near
+ * 2^64 from Python; it cannot rewind a context that exists or pin a sender's key, so it cannot make
+ * a nonce repeat. */
+static PyObject *py_testing_pair_at(PyObject *m, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"kem", "kdf", "aead", "sk_r", "seq", "info", NULL};
+    int kem, kdf, aead;
+    pcc_hpke_suite suite;
+    PyObject *sk_r_o, *seq_o, *info_o = NULL, *ret = NULL, *so = NULL, *ro = NULL;
+    optbuf info = {0};
+    const pcc_hpke_key *sk_r = NULL;
+    pcc_hpke_ctx *s = NULL, *r = NULL;
+    uint8_t enc[PCC_HPKE_MAX_ENC], pk[PCC_HPKE_MAX_PK];
+    size_t enc_len = 0, pk_len = 0;
+    pcc_status st;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiOO!|O:_testing_hpke_pair_at", kwlist, &kem,
+                                     &kdf, &aead, &sk_r_o, &PyLong_Type, &seq_o, &info_o))
+        return NULL;
+    unsigned long long seq = PyLong_AsUnsignedLongLong(seq_o);
+    if (seq == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return pcc_py_raise(PCC_E_INVALID, "seq must be an integer in [0, 2**64)");
+    }
+    if (!suite_args(kem, kdf, aead, &suite) || !key_arg(m, sk_r_o, &sk_r, 0) ||
+        optbuf_get(info_o, &info) < 0)
+        goto out;
+    if ((st = pcc_hpke_key_public(sk_r, pk, &pk_len, sizeof pk)) != PCC_OK ||
+        (st = pcc_hpke_setup_sender(&s, enc, &enc_len, sizeof enc, suite, pk, pk_len,
+                                    OB_PTR(info), OB_LEN(info), NULL, 0, NULL, 0, NULL, NULL,
+                                    0)) != PCC_OK ||
+        (st = pcc_hpke_setup_recipient(&r, suite, enc, enc_len, sk_r, OB_PTR(info),
+                                       OB_LEN(info), NULL, 0, NULL, 0, NULL, 0)) != PCC_OK ||
+        (st = pcc_hpke_testing_ctx_start_at(s, (uint64_t)seq)) != PCC_OK ||
+        (st = pcc_hpke_testing_ctx_start_at(r, (uint64_t)seq)) != PCC_OK) {
+        pcc_py_raise(st, setup_what(st));
+        goto out;
+    }
+    so = ctx_wrap(m, s);
+    s = NULL; /* ctx_wrap owns it now, or freed it */
+    if (so == NULL)
+        goto out;
+    ro = ctx_wrap(m, r);
+    r = NULL;
+    if (ro == NULL)
+        goto out;
+    ret = Py_BuildValue("(y#OO)", (const char *)enc, (Py_ssize_t)enc_len, so, ro);
+out:
+    Py_XDECREF(so);
+    Py_XDECREF(ro);
+    pcc_hpke_ctx_free(s);
+    pcc_hpke_ctx_free(r);
+    optbuf_release(&info);
+    return ret;
+}
+
 /* ---- module ----------------------------------------------------------------------------- */
 
 #define KW METH_VARARGS | METH_KEYWORDS
@@ -1160,6 +1202,9 @@ static PyMethodDef hpke_funcs[] = {
      "aead_open(aead, key, nonce, aad, ct) -> pt; DecryptError on failure."},
     {"x25519", py_x25519, METH_VARARGS,
      "x25519(private, public) -> shared (RFC 7748); FormatError for an all-zero result."},
+    {"_testing_hpke_pair_at", KWF(py_testing_pair_at), KW,
+     "_testing_hpke_pair_at(kem, kdf, aead, sk_r, seq, info=None) -> (enc, sender, recipient): "
+     "tests only; a new pair whose sequence numbers start at seq."},
     {"_bench_raw_hpke_primitives", py_bench_raw, METH_VARARGS,
      "_bench_raw_hpke_primitives(n) -> {'seal_ns', 'open_ns'}: thread CPU time of n rounds of "
      "the raw EVP calls one base-mode X25519/SHA-256/AES-128-GCM 1 KiB seal and open are made of."},

@@ -186,7 +186,8 @@ static PyObject *k_gemm(PyObject *m, PyObject *args)
         tt->gemm((size_t)n, (size_t)nr, (size_t)nt, y, (size_t)nr, w.buf, row, x.buf, xrow);
     else
         for (Py_ssize_t i = 0; i < nt; i++)
-            tt->dotrows((size_t)n, (size_t)nr, y + i * nr, w.buf, row, (const uint8_t *)x.buf + i * xrow);
+            tt->dotrows((size_t)n, (size_t)nr, y + i * nr, w.buf, row,
+                        (const uint8_t *)x.buf + (size_t)i * xrow);
 out:
     PyBuffer_Release(&w);
     PyBuffer_Release(&x);

@@ -246,20 +246,39 @@ static PyObject *py_key_generate(PyObject *m, PyObject *args)
     return nk_wrap(m, k);
 }
 
+/* py_key_from_skey takes the skey as a str (read in place: an ASCII str's UTF-8 form is its own
+ * storage, so no copy of the key text is made; other strs get the UTF-8 copy CPython caches in
+ * the str itself) or as a bytes-like object. The decoded seed only ever sits in a stack buffer
+ * that is wiped, and in secure memory. */
 static PyObject *py_key_from_skey(PyObject *m, PyObject *args)
 {
-    Py_buffer skey;
+    PyObject *o;
+    Py_buffer skey = {0};
+    const char *text;
+    Py_ssize_t text_len;
     int alg;
     pcc_note_key *k = NULL;
     pcc_status st;
-    if (!PyArg_ParseTuple(args, "y*i", &skey, &alg))
+    if (!PyArg_ParseTuple(args, "Oi", &o, &alg))
         return NULL;
-    if (alg != PCC_NOTE_ALG_ED25519 && alg != PCC_NOTE_ALG_COSIG_V1) {
-        PyBuffer_Release(&skey);
+    if (alg != PCC_NOTE_ALG_ED25519 && alg != PCC_NOTE_ALG_COSIG_V1)
         return pcc_py_raise(PCC_E_UNSUPPORTED, "unsupported key type");
+    if (PyUnicode_Check(o)) {
+        if ((text = PyUnicode_AsUTF8AndSize(o, &text_len)) == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+                return NULL;
+            PyErr_Clear();
+            return pcc_py_raise(PCC_E_FORMAT, "skey is not valid UTF-8");
+        }
+    } else {
+        if (PyObject_GetBuffer(o, &skey, PyBUF_SIMPLE) < 0)
+            return NULL;
+        text = skey.buf;
+        text_len = skey.len;
     }
-    st = pcc_note_key_from_skey(&k, skey.buf, (size_t)skey.len, (uint8_t)alg);
-    PyBuffer_Release(&skey);
+    st = pcc_note_key_from_skey(&k, text, (size_t)text_len, (uint8_t)alg);
+    if (skey.obj != NULL)
+        PyBuffer_Release(&skey);
     if (st != PCC_OK)
         return pcc_py_raise(st, key_what(st));
     return nk_wrap(m, k);

@@ -33,6 +33,12 @@ static int config_from_tuple(PyObject *t, pcc_ohttp_key_config *cfg)
     int rc = -1;
     uint16_t v;
     memset(cfg, 0, sizeof *cfg);
+    /* PyArg_ParseTuple on something that is not a tuple is a SystemError: say what is wanted. */
+    if (!PyTuple_Check(t)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "ohttp: a key config is a (key_id, kem, public_key, suites) tuple");
+        return -1;
+    }
     if (!PyArg_ParseTuple(t, "OOy*O:key config", &key_id, &kem, &pk, &suites))
         return -1;
     if (u16_of(key_id, &v, "ohttp: key_id must be 0..255") < 0)
@@ -411,36 +417,31 @@ static void response_dealloc(ResponseObject *self)
     Py_DECREF(tp);
 }
 
-static PyObject *response_encapsulate(ResponseObject *self, PyObject *args, PyObject *kw)
+/* response_run encapsulates under the context's lock; nonce (known-answer tests only) may be
+ * NULL. */
+static PyObject *response_run(ResponseObject *self, Py_buffer *resp, Py_buffer *nonce)
 {
-    static char *kwlist[] = {"response", "nonce", NULL};
-    Py_buffer resp = {0}, nonce = {0};
-    PyObject *nonce_obj = Py_None, *out = NULL;
+    PyObject *out = NULL;
     size_t need, wrote = 0;
     pcc_status st;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O:encapsulate", kwlist, &resp, &nonce_obj))
-        return NULL;
-    if (self->ctx == NULL) {
-        pcc_py_raise(PCC_E_STATE, "ohttp: response context not initialised");
-        goto out;
-    }
-    if (nonce_obj != Py_None && PyObject_GetBuffer(nonce_obj, &nonce, PyBUF_SIMPLE) < 0)
-        goto out;
-    if (nonce.obj && (size_t)nonce.len != pcc_ohttp_response_nonce_len(self->ctx)) {
-        pcc_py_raise(PCC_E_INVALID, "ohttp: response nonce must be max(Nn, Nk) bytes");
-        goto out;
-    }
-    if ((st = pcc_ohttp_response_len(self->ctx, (size_t)resp.len, &need)) != PCC_OK) {
-        pcc_py_raise(st, "ohttp: response too large");
-        goto out;
-    }
+    if (self->ctx == NULL)
+        return pcc_py_raise(PCC_E_STATE, "ohttp: response context not initialised");
+    if (nonce != NULL && (size_t)nonce->len != pcc_ohttp_response_nonce_len(self->ctx))
+        return pcc_py_raise(PCC_E_INVALID, "ohttp: response nonce must be max(Nn, Nk) bytes");
+    if ((st = pcc_ohttp_response_len(self->ctx, (size_t)resp->len, &need)) != PCC_OK)
+        return pcc_py_raise(st, "ohttp: response too large");
     if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)need)) == NULL)
-        goto out;
+        return NULL;
+    uint8_t *o = (uint8_t *)PyBytes_AS_STRING(out);
     Py_BEGIN_ALLOW_THREADS
     PyThread_acquire_lock(self->lock, WAIT_LOCK);
-    st = pcc_ohttp_response_encapsulate(self->ctx, (uint8_t *)PyBytes_AS_STRING(out), &wrote, need,
-                                        resp.buf, (size_t)resp.len,
-                                        nonce.obj ? nonce.buf : NULL, nonce.obj ? (size_t)nonce.len : 0);
+    if (nonce != NULL)
+        st = pcc_ohttp_testing_response_encapsulate_nonce(self->ctx, o, &wrote, need, resp->buf,
+                                                          (size_t)resp->len, nonce->buf,
+                                                          (size_t)nonce->len);
+    else
+        st = pcc_ohttp_response_encapsulate(self->ctx, o, &wrote, need, resp->buf,
+                                            (size_t)resp->len);
     PyThread_release_lock(self->lock);
     Py_END_ALLOW_THREADS
     if (st != PCC_OK || wrote != need) {
@@ -449,10 +450,16 @@ static PyObject *response_encapsulate(ResponseObject *self, PyObject *args, PyOb
                      st == PCC_E_STATE ? "ohttp: this request already has its response"
                                        : "ohttp: encapsulate response");
     }
-out:
+    return out;
+}
+
+static PyObject *response_encapsulate(ResponseObject *self, PyObject *arg)
+{
+    Py_buffer resp;
+    if (PyObject_GetBuffer(arg, &resp, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *out = response_run(self, &resp, NULL);
     PyBuffer_Release(&resp);
-    if (nonce.obj)
-        PyBuffer_Release(&nonce);
     return out;
 }
 
@@ -472,8 +479,9 @@ static PyObject *response_suite(ResponseObject *self, void *c)
 }
 
 static PyMethodDef response_methods[] = {
-    {"encapsulate", (PyCFunction)(void (*)(void))response_encapsulate, METH_VARARGS | METH_KEYWORDS,
-     "encapsulate(response, nonce=None) -> bytes (the Encapsulated Response); once only."},
+    {"encapsulate", (PyCFunction)response_encapsulate, METH_O,
+     "encapsulate(response) -> bytes (the Encapsulated Response, fresh random nonce); once "
+     "only."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -494,6 +502,458 @@ static PyType_Slot response_slots[] = {
 static PyType_Spec response_spec = {
     "pcc._core.OhttpResponseContext", sizeof(ResponseObject), 0,
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, response_slots,
+};
+
+/* ---- chunked OHTTP: OhttpChunkedClient and OhttpChunkedGatewayContext ---- */
+
+/* The receive side of either context, so one loop serves both. */
+typedef struct {
+    pcc_status (*open)(void *ctx, uint8_t *out, size_t *out_len, size_t max_out,
+                       const uint8_t *in, size_t in_len, size_t *in_used);
+    bool (*next)(const void *ctx, size_t *pt_len, size_t *missing);
+    size_t (*final_len)(const void *ctx);
+    pcc_status (*finish)(void *ctx, uint8_t *out, size_t *out_len, size_t max_out);
+} chunked_rx;
+
+static pcc_status cl_open(void *c, uint8_t *o, size_t *ol, size_t mo, const uint8_t *i, size_t il,
+                          size_t *iu)
+{
+    return pcc_ohttp_chunked_client_open(c, o, ol, mo, i, il, iu);
+}
+static bool cl_next(const void *c, size_t *p, size_t *m) { return pcc_ohttp_chunked_client_next(c, p, m); }
+static size_t cl_final_len(const void *c) { return pcc_ohttp_chunked_client_final_len(c); }
+static pcc_status cl_finish(void *c, uint8_t *o, size_t *ol, size_t mo)
+{
+    return pcc_ohttp_chunked_client_finish(c, o, ol, mo);
+}
+static pcc_status gw_open(void *c, uint8_t *o, size_t *ol, size_t mo, const uint8_t *i, size_t il,
+                          size_t *iu)
+{
+    return pcc_ohttp_chunked_gateway_open(c, o, ol, mo, i, il, iu);
+}
+static bool gw_next(const void *c, size_t *p, size_t *m) { return pcc_ohttp_chunked_gateway_next(c, p, m); }
+static size_t gw_final_len(const void *c) { return pcc_ohttp_chunked_gateway_final_len(c); }
+static pcc_status gw_finish(void *c, uint8_t *o, size_t *ol, size_t mo)
+{
+    return pcc_ohttp_chunked_gateway_finish(c, o, ol, mo);
+}
+static const chunked_rx CLIENT_RX = {cl_open, cl_next, cl_final_len, cl_finish};
+static const chunked_rx GATEWAY_RX = {gw_open, gw_next, gw_final_len, gw_finish};
+
+static const char *chunked_error(pcc_status st)
+{
+    switch (st) {
+    case PCC_E_FORMAT: return "ohttp: chunked message truncated or malformed";
+    case PCC_E_UNKNOWN_KEY: return "ohttp: unknown key identifier";
+    case PCC_E_UNSUPPORTED: return "ohttp: KEM, KDF or AEAD not offered for this key";
+    case PCC_E_LIMIT: return "ohttp: chunk too large";
+    case PCC_E_STATE: return "ohttp: chunked message already ended or failed";
+    default: return "ohttp: chunked";
+    }
+}
+
+/* rx_open feeds data and returns the list of plaintext chunks it completed, each a bytes object
+ * of exactly its size (so no plaintext is left behind in a shrunk copy). */
+static PyObject *rx_open(const chunked_rx *rx, void *ctx, PyThread_type_lock lock, PyObject *arg)
+{
+    Py_buffer b;
+    PyObject *list = NULL;
+    if (ctx == NULL)
+        return pcc_py_raise(PCC_E_STATE, "ohttp: chunked context not initialised");
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const uint8_t *p = b.buf;
+    size_t len = (size_t)b.len, off = 0;
+    if ((list = PyList_New(0)) == NULL)
+        goto out;
+    for (;;) {
+        size_t need = 0, missing = 0, used = 0, got = 0;
+        PyObject *chunk = NULL;
+        pcc_status st;
+        if (rx->next(ctx, &need, &missing) && missing <= len - off &&
+            (chunk = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)need)) == NULL) {
+            Py_CLEAR(list);
+            goto out;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        PyThread_acquire_lock(lock, WAIT_LOCK);
+        st = rx->open(ctx, chunk ? (uint8_t *)PyBytes_AS_STRING(chunk) : NULL, &got,
+                      chunk ? need : 0, off < len ? p + off : NULL, len - off, &used);
+        PyThread_release_lock(lock);
+        Py_END_ALLOW_THREADS
+        off += used;
+        if (st != PCC_OK) {
+            Py_XDECREF(chunk);
+            Py_CLEAR(list);
+            pcc_py_raise(st, chunked_error(st));
+            goto out;
+        }
+        if (got > 0) {
+            if (chunk == NULL || got != need) { /* the core wrote what it said it would */
+                Py_XDECREF(chunk);
+                Py_CLEAR(list);
+                pcc_py_raise(PCC_E_CRYPTO, "ohttp: chunked");
+                goto out;
+            }
+            int rc = PyList_Append(list, chunk);
+            Py_DECREF(chunk);
+            if (rc < 0) {
+                Py_CLEAR(list);
+                goto out;
+            }
+            continue;
+        }
+        Py_XDECREF(chunk);
+        if (used == 0)
+            break; /* input used up */
+    }
+out:
+    PyBuffer_Release(&b);
+    return list;
+}
+
+static PyObject *rx_finish(const chunked_rx *rx, void *ctx, PyThread_type_lock lock)
+{
+    PyObject *out;
+    size_t got = 0;
+    pcc_status st;
+    if (ctx == NULL)
+        return pcc_py_raise(PCC_E_STATE, "ohttp: chunked context not initialised");
+    size_t need = rx->final_len(ctx);
+    if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)need)) == NULL)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(lock, WAIT_LOCK);
+    st = rx->finish(ctx, (uint8_t *)PyBytes_AS_STRING(out), &got, need);
+    PyThread_release_lock(lock);
+    Py_END_ALLOW_THREADS
+    if (st != PCC_OK || got != need) {
+        Py_DECREF(out);
+        return pcc_py_raise(st != PCC_OK ? st : PCC_E_CRYPTO,
+                            st == PCC_E_FORMAT ? "ohttp: chunked message truncated (no final chunk)"
+                                               : chunked_error(st));
+    }
+    return out;
+}
+
+typedef struct {
+    PyObject_HEAD
+    pcc_ohttp_chunked_client *c;
+    PyThread_type_lock lock;
+} ChunkedClientObject;
+
+static void chunked_client_dealloc(ChunkedClientObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    pcc_ohttp_chunked_client_free(self->c);
+    if (self->lock)
+        PyThread_free_lock(self->lock);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *chunked_client_seal(ChunkedClientObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"chunk", "final", NULL};
+    Py_buffer chunk = {0};
+    int final = 0;
+    PyObject *out = NULL;
+    size_t need = 0, wrote = 0;
+    pcc_status st;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|p:seal", kwlist, &chunk, &final))
+        return NULL;
+    if (self->c == NULL) {
+        pcc_py_raise(PCC_E_STATE, "ohttp: chunked context not initialised");
+        goto out;
+    }
+    if ((st = pcc_ohttp_chunked_seal_len((size_t)chunk.len, final, &need)) != PCC_OK) {
+        pcc_py_raise(st, "ohttp: chunk too large");
+        goto out;
+    }
+    if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)need)) == NULL)
+        goto out;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    st = pcc_ohttp_chunked_client_seal(self->c, (uint8_t *)PyBytes_AS_STRING(out), &wrote, need,
+                                       chunk.buf, (size_t)chunk.len, final);
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    if (st != PCC_OK || wrote != need) {
+        Py_CLEAR(out);
+        pcc_py_raise(st != PCC_OK ? st : PCC_E_CRYPTO,
+                     st == PCC_E_STATE     ? "ohttp: the request's final chunk was already sealed"
+                     : st == PCC_E_INVALID ? "ohttp: a non-final chunk must not be empty"
+                                           : "ohttp: seal chunk");
+    }
+out:
+    PyBuffer_Release(&chunk);
+    return out;
+}
+
+static PyObject *chunked_client_open(ChunkedClientObject *self, PyObject *arg)
+{
+    return rx_open(&CLIENT_RX, self->c, self->lock, arg);
+}
+
+static PyObject *chunked_client_finish(ChunkedClientObject *self, PyObject *unused)
+{
+    (void)unused;
+    return rx_finish(&CLIENT_RX, self->c, self->lock);
+}
+
+static PyObject *chunked_client_suite(ChunkedClientObject *self, void *c)
+{
+    (void)c;
+    if (self->c == NULL)
+        Py_RETURN_NONE;
+    pcc_hpke_suite s = pcc_ohttp_chunked_client_suite(self->c);
+    return Py_BuildValue("(III)", (unsigned)s.kem, (unsigned)s.kdf, (unsigned)s.aead);
+}
+
+static PyMethodDef chunked_client_methods[] = {
+    {"seal", (PyCFunction)(void (*)(void))chunked_client_seal, METH_VARARGS | METH_KEYWORDS,
+     "seal(chunk, final=False) -> bytes: the next request chunk, length-prefixed."},
+    {"open", (PyCFunction)chunked_client_open, METH_O,
+     "open(data) -> [bytes]: response chunks completed by the next bytes of the response."},
+    {"finish", (PyCFunction)chunked_client_finish, METH_NOARGS,
+     "finish() -> bytes: the final response chunk, once the response stream has ended."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef chunked_client_getset[] = {
+    {"suite", (getter)chunked_client_suite, NULL, "(kem, kdf, aead) of the exchange.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot chunked_client_slots[] = {
+    {Py_tp_doc, "The client's state for one chunked OHTTP exchange (ohttp_chunked_client)."},
+    {Py_tp_dealloc, chunked_client_dealloc},
+    {Py_tp_methods, chunked_client_methods},
+    {Py_tp_getset, chunked_client_getset},
+    {0, NULL},
+};
+
+static PyType_Spec chunked_client_spec = {
+    "pcc._core.OhttpChunkedClient", sizeof(ChunkedClientObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, chunked_client_slots,
+};
+
+static PyObject *py_chunked_client(PyObject *mod, PyObject *args)
+{
+    PyObject *t, *ikm_obj, *sk_e_obj = Py_None, *hdr = NULL, *obj = NULL, *result = NULL;
+    Py_buffer ikm = {0};
+    int kdf, aead;
+    pcc_ohttp_key_config cfg;
+    pcc_ohttp_suite suite;
+    pcc_ohttp_chunked_client *c = NULL;
+    const pcc_hpke_key *sk_e = NULL;
+    uint8_t buf[PCC_OHTTP_HEADER_LEN + PCC_HPKE_MAX_ENC];
+    size_t hdr_len = 0;
+    pcc_status st;
+    if (!PyArg_ParseTuple(args, "OiiO|O:ohttp_chunked_client", &t, &kdf, &aead, &ikm_obj,
+                          &sk_e_obj))
+        return NULL;
+    if (ikm_obj != Py_None && PyObject_GetBuffer(ikm_obj, &ikm, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (sk_e_obj != Py_None) {
+        if (pcc_py_hpke_key(mod, sk_e_obj, &sk_e) < 0)
+            goto out;
+        if (ikm.obj) {
+            pcc_py_raise(PCC_E_INVALID, "ohttp: give ikm_e or _sk_e, not both");
+            goto out;
+        }
+    }
+    if (config_from_tuple(t, &cfg) < 0)
+        goto out;
+    if ((st = pcc_ohttp_key_config_check(&cfg)) != PCC_OK) {
+        pcc_py_raise(st, config_error(st));
+        goto out;
+    }
+    if (kdf < 0 || kdf > 0xFFFF || aead < 0 || aead > 0xFFFF ||
+        pcc_ohttp_select_suite(&cfg, (uint16_t)kdf, (uint16_t)aead, &suite) != PCC_OK) {
+        pcc_py_raise(PCC_E_UNSUPPORTED, "ohttp: suite not offered by the key configuration or not supported");
+        goto out;
+    }
+    PyTypeObject *tp = pcc_py_module_type(mod, "OhttpChunkedClient");
+    if (tp == NULL)
+        goto out;
+    obj = tp->tp_alloc(tp, 0);
+    Py_DECREF(tp);
+    if (obj == NULL)
+        goto out;
+    if ((((ChunkedClientObject *)obj)->lock = PyThread_allocate_lock()) == NULL) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (sk_e != NULL)
+        st = pcc_ohttp_chunked_client_new_ephemeral(&c, buf, &hdr_len, sizeof buf, &cfg, suite, sk_e);
+    else
+        st = pcc_ohttp_chunked_client_new(&c, buf, &hdr_len, sizeof buf, &cfg, suite,
+                                          ikm.obj ? ikm.buf : NULL, ikm.obj ? (size_t)ikm.len : 0);
+    Py_END_ALLOW_THREADS
+    if (st != PCC_OK) {
+        pcc_py_raise(st, st == PCC_E_INVALID ? "ohttp: ephemeral key or ikm_e does not fit the KEM"
+                                             : "ohttp: chunked request setup");
+        goto out;
+    }
+    ((ChunkedClientObject *)obj)->c = c;
+    if ((hdr = PyBytes_FromStringAndSize((const char *)buf, (Py_ssize_t)hdr_len)) == NULL)
+        goto out;
+    result = PyTuple_Pack(2, hdr, obj);
+out:
+    Py_XDECREF(hdr);
+    Py_XDECREF(obj);
+    if (ikm.obj)
+        PyBuffer_Release(&ikm);
+    return result;
+}
+
+typedef struct {
+    PyObject_HEAD
+    pcc_ohttp_chunked_gateway_ctx *g;
+    PyThread_type_lock lock;
+    PyObject *gateway; /* the OhttpGateway the context borrows from */
+} ChunkedGatewayObject;
+
+static int chunked_gateway_traverse(ChunkedGatewayObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->gateway);
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int chunked_gateway_clear(ChunkedGatewayObject *self)
+{
+    pcc_ohttp_chunked_gateway_ctx_free(self->g); /* before the gateway it borrows */
+    self->g = NULL;
+    Py_CLEAR(self->gateway);
+    return 0;
+}
+
+static void chunked_gateway_dealloc(ChunkedGatewayObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    chunked_gateway_clear(self);
+    if (self->lock)
+        PyThread_free_lock(self->lock);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *chunked_gateway_open(ChunkedGatewayObject *self, PyObject *arg)
+{
+    return rx_open(&GATEWAY_RX, self->g, self->lock, arg);
+}
+
+static PyObject *chunked_gateway_finish(ChunkedGatewayObject *self, PyObject *unused)
+{
+    (void)unused;
+    return rx_finish(&GATEWAY_RX, self->g, self->lock);
+}
+
+static PyObject *chunked_gateway_seal(ChunkedGatewayObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"chunk", "final", "nonce", NULL};
+    Py_buffer chunk = {0}, nonce = {0};
+    PyObject *nonce_obj = Py_None, *out = NULL;
+    int final = 0;
+    size_t need = 0, wrote = 0;
+    pcc_status st;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|pO:seal", kwlist, &chunk, &final, &nonce_obj))
+        return NULL;
+    if (self->g == NULL) {
+        pcc_py_raise(PCC_E_STATE, "ohttp: chunked context not initialised");
+        goto out;
+    }
+    if (nonce_obj != Py_None && PyObject_GetBuffer(nonce_obj, &nonce, PyBUF_SIMPLE) < 0)
+        goto out;
+    if ((st = pcc_ohttp_chunked_gateway_seal_len(self->g, (size_t)chunk.len, final, &need)) != PCC_OK) {
+        pcc_py_raise(st, st == PCC_E_STATE ? "ohttp: the request header has not been read"
+                                           : "ohttp: chunk too large");
+        goto out;
+    }
+    if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)need)) == NULL)
+        goto out;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(self->lock, WAIT_LOCK);
+    if (nonce.obj) /* known-answer tests only: pcc.ohttp._testing_chunked_seal */
+        st = pcc_ohttp_testing_chunked_gateway_seal_nonce(
+            self->g, (uint8_t *)PyBytes_AS_STRING(out), &wrote, need, chunk.buf,
+            (size_t)chunk.len, final, nonce.buf, (size_t)nonce.len);
+    else
+        st = pcc_ohttp_chunked_gateway_seal(self->g, (uint8_t *)PyBytes_AS_STRING(out), &wrote,
+                                            need, chunk.buf, (size_t)chunk.len, final);
+    PyThread_release_lock(self->lock);
+    Py_END_ALLOW_THREADS
+    if (st != PCC_OK || wrote != need) {
+        Py_CLEAR(out);
+        pcc_py_raise(st != PCC_OK ? st : PCC_E_CRYPTO,
+                     st == PCC_E_STATE ? "ohttp: the response's final chunk was already sealed"
+                     : st == PCC_E_INVALID
+                         ? "ohttp: a non-final chunk must not be empty; a nonce is max(Nn, Nk) "
+                           "bytes and only for the first chunk"
+                         : "ohttp: seal chunk");
+    }
+out:
+    PyBuffer_Release(&chunk);
+    if (nonce.obj)
+        PyBuffer_Release(&nonce);
+    return out;
+}
+
+static PyObject *chunked_gateway_key_id(ChunkedGatewayObject *self, void *c)
+{
+    (void)c;
+    uint8_t key_id;
+    pcc_hpke_suite s;
+    if (self->g == NULL || !pcc_ohttp_chunked_gateway_header(self->g, &key_id, &s))
+        Py_RETURN_NONE;
+    return PyLong_FromLong(key_id);
+}
+
+static PyObject *chunked_gateway_suite(ChunkedGatewayObject *self, void *c)
+{
+    (void)c;
+    uint8_t key_id;
+    pcc_hpke_suite s;
+    if (self->g == NULL || !pcc_ohttp_chunked_gateway_header(self->g, &key_id, &s))
+        Py_RETURN_NONE;
+    return Py_BuildValue("(III)", (unsigned)s.kem, (unsigned)s.kdf, (unsigned)s.aead);
+}
+
+static PyMethodDef chunked_gateway_methods[] = {
+    {"open", (PyCFunction)chunked_gateway_open, METH_O,
+     "open(data) -> [bytes]: request chunks completed by the next bytes of the request."},
+    {"finish", (PyCFunction)chunked_gateway_finish, METH_NOARGS,
+     "finish() -> bytes: the final request chunk, once the request stream has ended."},
+    {"seal", (PyCFunction)(void (*)(void))chunked_gateway_seal, METH_VARARGS | METH_KEYWORDS,
+     "seal(chunk, final=False, nonce=None) -> bytes: the next response chunk (the first one "
+     "preceded by the response nonce)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef chunked_gateway_getset[] = {
+    {"key_id", (getter)chunked_gateway_key_id, NULL, "Key identifier (None before the header).", NULL},
+    {"suite", (getter)chunked_gateway_suite, NULL, "(kem, kdf, aead) (None before the header).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot chunked_gateway_slots[] = {
+    {Py_tp_doc, "The gateway's state for one chunked OHTTP exchange (OhttpGateway.chunked)."},
+    {Py_tp_dealloc, chunked_gateway_dealloc},
+    {Py_tp_traverse, chunked_gateway_traverse},
+    {Py_tp_clear, chunked_gateway_clear},
+    {Py_tp_methods, chunked_gateway_methods},
+    {Py_tp_getset, chunked_gateway_getset},
+    {0, NULL},
+};
+
+static PyType_Spec chunked_gateway_spec = {
+    "pcc._core.OhttpChunkedGatewayContext", sizeof(ChunkedGatewayObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    chunked_gateway_slots,
 };
 
 /* ---- OhttpGateway ---- */
@@ -651,9 +1111,37 @@ out:
     return result;
 }
 
+static PyObject *gateway_chunked(GatewayObject *self, PyObject *unused)
+{
+    (void)unused;
+    ChunkedGatewayObject *obj = NULL;
+    pcc_status st;
+    if (self->gw == NULL)
+        return pcc_py_raise(PCC_E_STATE, "ohttp: gateway not initialised");
+    PyTypeObject *tp = pcc_py_module_type(PyType_GetModule(Py_TYPE(self)), "OhttpChunkedGatewayContext");
+    if (tp == NULL)
+        return NULL;
+    obj = (ChunkedGatewayObject *)tp->tp_alloc(tp, 0);
+    Py_DECREF(tp);
+    if (obj == NULL)
+        return NULL;
+    if ((obj->lock = PyThread_allocate_lock()) == NULL) {
+        Py_DECREF(obj);
+        return PyErr_NoMemory();
+    }
+    if ((st = pcc_ohttp_chunked_gateway_ctx_new(&obj->g, self->gw)) != PCC_OK) {
+        Py_DECREF(obj);
+        return pcc_py_raise(st, NULL);
+    }
+    obj->gateway = Py_NewRef((PyObject *)self);
+    return (PyObject *)obj;
+}
+
 static PyMethodDef gateway_methods[] = {
     {"decapsulate", (PyCFunction)gateway_decapsulate, METH_O,
      "decapsulate(enc_request) -> (request bytes, OhttpResponseContext)."},
+    {"chunked", (PyCFunction)gateway_chunked, METH_NOARGS,
+     "chunked() -> OhttpChunkedGatewayContext for one chunked request."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -673,6 +1161,26 @@ static PyType_Spec gateway_spec = {
     gateway_slots,
 };
 
+/* _testing_ohttp_encapsulate_response(rctx, response, nonce) -> bytes: known-answer tests only
+ * (RFC 9458 Appendix A prints the response nonce). See the WARNING on
+ * pcc_ohttp_testing_response_encapsulate_nonce. */
+static PyObject *py_testing_encapsulate_response(PyObject *mod, PyObject *args)
+{
+    PyObject *ctx_obj, *out = NULL;
+    Py_buffer resp = {0}, nonce = {0};
+    PyTypeObject *tp = pcc_py_module_type(mod, "OhttpResponseContext");
+    if (tp == NULL)
+        return NULL;
+    if (PyArg_ParseTuple(args, "O!y*y*:_testing_ohttp_encapsulate_response", tp, &ctx_obj, &resp,
+                         &nonce)) {
+        out = response_run((ResponseObject *)ctx_obj, &resp, &nonce);
+        PyBuffer_Release(&resp);
+        PyBuffer_Release(&nonce);
+    }
+    Py_DECREF(tp);
+    return out;
+}
+
 static PyMethodDef ohttp_funcs[] = {
     {"ohttp_key_config_encode", py_key_config_encode, METH_O,
      "ohttp_key_config_encode((key_id, kem, public_key, suites)) -> bytes"},
@@ -688,6 +1196,12 @@ static PyMethodDef ohttp_funcs[] = {
      "ohttp_encapsulate_request(config, request, kdf, aead, ikm_e, sk_e=None) -> "
      "(bytes, OhttpClientContext); kdf/aead 0 means the first usable suite; ikm_e or sk_e pins "
      "the ephemeral key (tests only)"},
+    {"_testing_ohttp_encapsulate_response", py_testing_encapsulate_response, METH_VARARGS,
+     "_testing_ohttp_encapsulate_response(rctx, response, nonce) -> bytes: known-answer tests "
+     "only (a fixed nonce repeats key and nonce if a request is replayed)."},
+    {"ohttp_chunked_client", py_chunked_client, METH_VARARGS,
+     "ohttp_chunked_client(config, kdf, aead, ikm_e, sk_e=None) -> (header bytes, "
+     "OhttpChunkedClient); kdf/aead 0 means the first usable suite"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -695,7 +1209,12 @@ int pcc_py_ohttp_exec(PyObject *m)
 {
     if (pcc_py_add_type(m, &client_spec, NULL) == NULL ||
         pcc_py_add_type(m, &response_spec, NULL) == NULL ||
-        pcc_py_add_type(m, &gateway_spec, NULL) == NULL)
+        pcc_py_add_type(m, &gateway_spec, NULL) == NULL ||
+        pcc_py_add_type(m, &chunked_client_spec, NULL) == NULL ||
+        pcc_py_add_type(m, &chunked_gateway_spec, NULL) == NULL)
+        return -1;
+    if (PyModule_AddIntConstant(m, "OHTTP_CHUNKED_CHUNK", PCC_OHTTP_CHUNKED_CHUNK) < 0 ||
+        PyModule_AddIntConstant(m, "OHTTP_CHUNKED_MAX_CHUNK", PCC_OHTTP_CHUNKED_MAX_CHUNK) < 0)
         return -1;
     return PyModule_AddFunctions(m, ohttp_funcs);
 }

@@ -3,6 +3,7 @@
 #include "pymod.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "pcc/secure.h"
 
@@ -296,37 +297,128 @@ static PyObject *py_wipe(PyObject *m, PyObject *arg)
 {
     (void)m;
     Py_buffer b;
-    if (PyObject_GetBuffer(arg, &b, PyBUF_WRITABLE) < 0)
+    if (PyObject_GetBuffer(arg, &b, PyBUF_WRITABLE) < 0) {
+        /* a read-only buffer (bytes) is a wrong type here, not a buffer-protocol failure */
+        if (PyErr_ExceptionMatches(PyExc_BufferError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "wipe needs a writable buffer (bytearray, "
+                                             "writable memoryview), not a read-only one");
+        }
         return NULL;
+    }
     pcc_wipe(b.buf, (size_t)b.len);
     PyBuffer_Release(&b);
     Py_RETURN_NONE;
 }
 
-/* Test hook: take a small secure object, write one byte just before it (into its slot's canary)
- * and free it, which must abort. Returns only if the canary check is broken. */
-static PyObject *py_small_slot_smash_test(PyObject *m, PyObject *unused)
+/* smash_byte flips one byte at p (unpoisoned under ASan, so that pcc's own check is what fires). */
+static void smash_byte(uint8_t *p)
+{
+    volatile uint8_t *b = p;
+#ifdef PY_SECURE_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(p, 1);
+#endif
+    *b ^= 0x5a;
+}
+
+/* Test hook: damage a small secure object's slot in one way and take the step that must detect
+ * it (and abort). where: "front" (the byte before the object), "rear" (the byte after it),
+ * "slack" (a byte past the rear canary), "free-alloc" / "free-free" (a byte in the middle of the
+ * free slot after it, then an allocation that takes that slot, or the free of the object).
+ * Returns only if the check is broken (or, for the free-* cases, if no free neighbour could be
+ * arranged: RuntimeError). */
+static PyObject *py_small_slot_smash_test(PyObject *m, PyObject *args)
 {
     (void)m;
-    (void)unused;
+    const char *where = "front";
+    if (!PyArg_ParseTuple(args, "|s:_small_slot_smash_test", &where))
+        return NULL;
+    int front = !strcmp(where, "front"), rear = !strcmp(where, "rear");
+    int slack = !strcmp(where, "slack"), fa = !strcmp(where, "free-alloc");
+    int ff = !strcmp(where, "free-free");
+    if (!(front || rear || slack || fa || ff))
+        return pcc_py_raise(PCC_E_INVALID, "where: front, rear, slack, free-alloc or free-free");
     uint8_t *p = pcc_secure_small_alloc(32);
     if (p == NULL)
         return pcc_py_raise(PCC_E_NOMEM, NULL);
-    volatile uint8_t *before = p - 1;
-#ifdef PY_SECURE_ASAN
-    /* The slot header is poisoned: let the write through so the canary check is what fires. */
-    ASAN_UNPOISON_MEMORY_REGION(p - 1, 1);
-#endif
-    *before ^= 0x5a;
+    if (front || rear || slack) {
+        smash_byte(front ? p - 1 : rear ? p + 32 : p + 32 + 8 + 3);
+        pcc_secure_small_free(p);
+        Py_RETURN_NONE;
+    }
+    uint8_t *q = pcc_secure_small_alloc(32);
+    if (q != p + PCC_SECURE_SMALL_SLOT) {
+        pcc_secure_small_free(q);
+        pcc_secure_small_free(p);
+        PyErr_SetString(PyExc_RuntimeError, "no free slot next to the object");
+        return NULL;
+    }
+    pcc_secure_small_free(q); /* the neighbour is free now */
+    smash_byte(p + PCC_SECURE_SMALL_SLOT + 100);
+    if (fa) {
+        uint8_t *r = pcc_secure_small_alloc(32); /* takes the damaged slot: must abort */
+        pcc_secure_small_free(r);
+    }
     pcc_secure_small_free(p);
     Py_RETURN_NONE;
+}
+
+/* thread_ns reads the calling thread's CPU clock. */
+static uint64_t thread_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* _bench_secure_alloc(n) -> {"small_ns", "guarded_ns"}: thread CPU time of n allocate / write /
+ * free rounds of a 200-byte object, from pcc_secure_small_alloc and from pcc_secure_alloc (its
+ * own guard pages: what a guard page per small object would cost). */
+static PyObject *py_bench_secure_alloc(PyObject *m, PyObject *arg)
+{
+    (void)m;
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 1 || n > 10000000)
+        return pcc_py_raise(PCC_E_INVALID, "n must be 1..10000000");
+    uint64_t t0, small_ns = 0, guarded_ns = 0;
+    int ok = 1;
+    Py_BEGIN_ALLOW_THREADS
+    t0 = thread_ns();
+    for (long i = 0; i < n && ok; i++) {
+        uint8_t *p = pcc_secure_small_alloc(200);
+        ok = p != NULL;
+        if (ok)
+            p[0] = (uint8_t)i;
+        pcc_secure_small_free(p);
+    }
+    small_ns = thread_ns() - t0;
+    t0 = thread_ns();
+    for (long i = 0; i < n && ok; i++) {
+        uint8_t *p = pcc_secure_alloc(200);
+        ok = p != NULL;
+        if (ok)
+            p[0] = (uint8_t)i;
+        pcc_secure_free(p);
+    }
+    guarded_ns = thread_ns() - t0;
+    Py_END_ALLOW_THREADS
+    if (!ok)
+        return pcc_py_raise(PCC_E_NOMEM, NULL);
+    return Py_BuildValue("{s:K,s:K}", "small_ns", (unsigned long long)small_ns, "guarded_ns",
+                         (unsigned long long)guarded_ns);
 }
 
 static PyMethodDef secure_funcs[] = {
     {"ct_equal", py_ct_equal, METH_VARARGS, "ct_equal(a, b) -> bool, constant time in the length."},
     {"wipe", py_wipe, METH_O, "wipe(buffer): zero a writable buffer (bytearray, memoryview)."},
-    {"_small_slot_smash_test", py_small_slot_smash_test, METH_NOARGS,
-     "Test hook: smash a small secure object's canary and free it (aborts the process)."},
+    {"_bench_secure_alloc", py_bench_secure_alloc, METH_O,
+     "_bench_secure_alloc(n) -> {'small_ns', 'guarded_ns'}: thread CPU time of n "
+     "allocate/write/free rounds of a 200-byte object, small slot vs pcc_secure_alloc."},
+    {"_small_slot_smash_test", py_small_slot_smash_test, METH_VARARGS,
+     "_small_slot_smash_test(where='front'): test hook; damages a small secure object's slot "
+     "(front, rear, slack, free-alloc, free-free) and aborts the process when pcc detects it."},
     {NULL, NULL, 0, NULL},
 };
 

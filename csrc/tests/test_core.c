@@ -4,9 +4,27 @@
 #include <string.h>
 
 #include "pcc/buf.h"
+#include "pcc/hpke.h"
 #include "pcc/secure.h"
 
 static int failures;
+
+/* Under ASan the allocator poisons everything but live objects; the canary checks below read
+ * around objects on purpose. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(TEST_ASAN)
+#define TEST_ASAN 1
+#endif
+#ifdef TEST_ASAN
+#include <sanitizer/asan_interface.h>
+#define PEEK(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define PEEK(p, n) ((void)(p), (void)(n))
+#endif
 
 #define CHECK(cond)                                                          \
     do {                                                                     \
@@ -155,9 +173,52 @@ static void test_secure_small(void)
         CHECK(b[k] == 0);
     pcc_secure_small_free(b);
     pcc_secure_small_free(NULL);
+    /* Canaries differ between neighbouring slots and between two uses of one slot. */
+    uint8_t *c = pcc_secure_small_alloc(40), *d = pcc_secure_small_alloc(40);
+    CHECK(c != NULL && d != NULL && d == c + PCC_SECURE_SMALL_SLOT);
+    if (c != NULL && d != NULL) {
+        uint8_t front_c[16], rear_c[8];
+        PEEK(c - 16, 2 * PCC_SECURE_SMALL_SLOT);
+        memcpy(front_c, c - 16, 16);
+        memcpy(rear_c, c + 40, 8);
+        CHECK(memcmp(c - 16, d - 16, 16) != 0);
+        CHECK(memcmp(c + 40, d + 40, 8) != 0);
+        CHECK(memcmp(c + 48, d + 48, 8) != 0); /* slack patterns too */
+        memset(c, 0xEE, 40); /* the object itself may be written up to its size */
+        pcc_secure_small_free(c);
+        uint8_t *e = pcc_secure_small_alloc(40);
+        CHECK(e == c);
+        if (e != NULL) {
+            PEEK(e - 16, PCC_SECURE_SMALL_SLOT);
+            CHECK(memcmp(e - 16, front_c, 16) != 0 && memcmp(e + 40, rear_c, 8) != 0);
+            for (size_t k = 0; k < 40; k++)
+                CHECK(e[k] == 0);
+        }
+        pcc_secure_small_free(e);
+    }
+    pcc_secure_small_free(d);
     CHECK(pcc_secure_small_alloc(0) == NULL);
     CHECK(pcc_secure_small_alloc(PCC_SECURE_SMALL_MAX + 1) == NULL);
     CHECK(pcc_secure_small_alloc(SIZE_MAX) == NULL);
+}
+
+/* OpenSSL's secure heap: size checks, first size wins, and an imported X25519 key's OpenSSL copy
+ * is counted in it (and released with the key). */
+static void test_openssl_heap(void)
+{
+    static const uint8_t sk[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                   17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+    pcc_hpke_key *k = NULL;
+    CHECK(pcc_secure_openssl_init(0) == PCC_E_INVALID);
+    CHECK(pcc_secure_openssl_init(4095) == PCC_E_INVALID);
+    CHECK(pcc_secure_openssl_init(3u << 12) == PCC_E_INVALID); /* not a power of two */
+    CHECK(pcc_secure_openssl_init((size_t)1 << 16) == PCC_OK);
+    CHECK(pcc_secure_openssl_init((size_t)1 << 20) == PCC_OK); /* already set up: no change */
+    size_t before = pcc_secure_openssl_used();
+    CHECK(pcc_hpke_key_from_bytes(&k, PCC_HPKE_KEM_X25519_SHA256, sk, sizeof sk) == PCC_OK);
+    CHECK(pcc_secure_openssl_used() >= before + 32);
+    pcc_hpke_key_free(k);
+    CHECK(pcc_secure_openssl_used() == before);
 }
 
 int main(void)
@@ -167,6 +228,7 @@ int main(void)
     test_writer();
     test_secure();
     test_secure_small();
+    test_openssl_heap();
     if (failures) {
         printf("core: %d failed\n", failures);
         return 1;

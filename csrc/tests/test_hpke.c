@@ -270,11 +270,47 @@ static void test_bad_enc(void)
     pcc_hpke_key_free(p);
 }
 
+/* pcc_hpke_testing_ctx_start_at moves only fresh contexts, never a sender with a chosen key. */
+static void test_start_at(void)
+{
+    pcc_hpke_key *k = NULL;
+    pcc_hpke_ctx *s = NULL, *pinned = NULL, *r = NULL;
+    pcc_hpke_suite su = {PCC_HPKE_KEM_X25519_SHA256, 1, 1};
+    uint8_t pk[32], enc[32], ikm[32] = {1}, ct[32], pt[16];
+    size_t pk_len = 0, enc_len = 0, ct_len = 0, pt_len = 0;
+    CHECK_ST(pcc_hpke_key_generate(&k, su.kem), PCC_OK);
+    if (k == NULL)
+        return;
+    CHECK_ST(pcc_hpke_key_public(k, pk, &pk_len, sizeof pk), PCC_OK);
+    CHECK_ST(pcc_hpke_setup_sender(&pinned, enc, &enc_len, sizeof enc, su, pk, pk_len, NULL, 0,
+                                   NULL, 0, NULL, 0, NULL, ikm, sizeof ikm), PCC_OK);
+    CHECK_ST(pcc_hpke_testing_ctx_start_at(pinned, 5), PCC_E_STATE);
+    CHECK(pcc_hpke_ctx_seq(pinned) == 0);
+    CHECK_ST(pcc_hpke_setup_sender(&s, enc, &enc_len, sizeof enc, su, pk, pk_len, NULL, 0, NULL,
+                                   0, NULL, 0, NULL, NULL, 0), PCC_OK);
+    CHECK_ST(pcc_hpke_setup_recipient(&r, su, enc, enc_len, k, NULL, 0, NULL, 0, NULL, 0, NULL, 0),
+             PCC_OK);
+    CHECK_ST(pcc_hpke_testing_ctx_start_at(s, UINT64_MAX - 1), PCC_OK);
+    CHECK_ST(pcc_hpke_testing_ctx_start_at(r, UINT64_MAX - 1), PCC_OK);
+    CHECK_ST(pcc_hpke_testing_ctx_start_at(s, 0), PCC_E_STATE); /* no way back */
+    CHECK_ST(pcc_hpke_seal(s, ct, &ct_len, sizeof ct, NULL, 0, (const uint8_t *)"m", 1), PCC_OK);
+    CHECK_ST(pcc_hpke_seal(s, ct, &ct_len, sizeof ct, NULL, 0, (const uint8_t *)"m", 1),
+             PCC_E_STATE);
+    CHECK_ST(pcc_hpke_open(r, pt, &pt_len, sizeof pt, NULL, 0, ct, 17), PCC_OK);
+    CHECK(pt_len == 1 && pt[0] == 'm');
+    CHECK_ST(pcc_hpke_testing_ctx_start_at(NULL, 1), PCC_E_INVALID);
+    pcc_hpke_ctx_free(s);
+    pcc_hpke_ctx_free(r);
+    pcc_hpke_ctx_free(pinned);
+    pcc_hpke_key_free(k);
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof KATS / sizeof KATS[0]; i++)
         run_kat(&KATS[i]);
     test_round_trips();
     test_bad_enc();
+    test_start_at();
     return ctest_done("hpke");
 }

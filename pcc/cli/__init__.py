@@ -23,6 +23,7 @@ GROUPS: dict[str, str] = {
     "witness": "pcc.cli.witness",
     "release": "pcc.cli.release",
     "ca": "pcc.cli.ca",
+    "issuer": "pcc.cli.issuer",
     "attest": "pcc.cli.attest",
 }
 

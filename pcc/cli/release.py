@@ -1,14 +1,15 @@
 """``pcc release``: measure an installation, publish its release to the log once, verify it."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pathlib
 import sys
 import time
 
-from pcc.cli._common import EXIT_FAIL, EXIT_OK, _err, _guard, _key_arg
+from pcc.errors import PccError
+from pcc.cli._common import (EXIT_FAIL, EXIT_OK, INSECURE_NO_WITNESSES_HELP, _err, _guard,
+                             _key_arg, witness_quorum)
 
 
 def _progress(msg: str) -> None:
@@ -78,7 +79,6 @@ def _models(args) -> list[tuple[str, str]]:
 def cmd_release_publish(args) -> int:
     """``release publish``: measure, then log the release once; save leaf and proof."""
     from pcc import transparency
-    from pcc.errors import PccError
     from pcc.transparency import _note as tlognote
     from pcc.transparency import leaves
     from pcc.transparency import release as rel
@@ -119,7 +119,7 @@ def cmd_release_publish(args) -> int:
             log_vkey=log_vkey, witness_vkeys=wits, progress=progress,
             before_submit=lambda leaf: _write(leaf_path, leaf))
         if log_vkey:
-            quorum = len(wits) if args.quorum is None else args.quorum
+            wits, quorum = witness_quorum(args)
             transparency.verify_proof(result.leaf, result.proof, log_vkey, wits, quorum, None)
     except rel.PublishError as e:
         msg = str(e)
@@ -164,11 +164,15 @@ def cmd_release_verify(args) -> int:
             manifest = guess.read_bytes() if guess.is_file() else None
     except (OSError, ValueError, UnicodeDecodeError) as e:
         return _err(str(e))
+    try:
+        wits, quorum = witness_quorum(args)
+    except PccError as e:
+        return _err(str(e))
     package = args.package
     if package is None and args.installed:
         package = rel.installed_package_dir()
-    report = rel.verify(leaf, proof, _key_arg(args.log_vkey), [_key_arg(w) for w in args.witness],
-                        args.quorum, package_dir=package, models=models, config=config,
+    report = rel.verify(leaf, proof, _key_arg(args.log_vkey), [_key_arg(w) for w in wits],
+                        quorum, package_dir=package, models=models, config=config,
                         manifest=manifest, max_age_s=args.max_age)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
@@ -218,6 +222,8 @@ def register(subparsers) -> None:
                         "which witness is missing; repeatable")
     p.add_argument("--quorum", type=int, default=None, metavar="N",
                    help="witness cosignatures the proof needs (default: all --witness)")
+    p.add_argument("--insecure-no-witnesses", action="store_true",
+                   help=INSECURE_NO_WITNESSES_HELP)
     p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
                    help="seconds to wait in all for the log and its witnesses (default: 120)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -241,6 +247,8 @@ def register(subparsers) -> None:
                    help="witness cosigner vkey (or file); repeatable")
     p.add_argument("--quorum", type=int, default=None, metavar="N",
                    help="witness cosignatures required (default: all --witness)")
+    p.add_argument("--insecure-no-witnesses", action="store_true",
+                   help=INSECURE_NO_WITNESSES_HELP)
     p.add_argument("--max-age", type=float, default=None, metavar="SECONDS",
                    help="also require the cosignatures to be at most this old")
     g = p.add_mutually_exclusive_group()

@@ -129,6 +129,50 @@ PCC_API void pcc_bhttp_msg_content(const pcc_bhttp_msg *m, const uint8_t **p, si
 /* pcc_bhttp_msg_free wipes and frees a message. Accepts NULL. */
 PCC_API void pcc_bhttp_msg_free(pcc_bhttp_msg *m);
 
+
+/* ---- incremental decoding of an indeterminate-length response ----
+ *
+ * A response that arrives in pieces (a chunked OHTTP response): the head (informational
+ * responses, final status, header section) is reported once whole, content as it arrives, then
+ * the trailers. Only indeterminate-length framing (3) is taken (PCC_E_FORMAT otherwise). The head
+ * and trailers are validated and limited exactly as pcc_bhttp_decode does for a whole message;
+ * content is not limited here (the caller bounds what it accepts). */
+
+typedef struct pcc_bhttp_stream pcc_bhttp_stream;
+
+/* Events of pcc_bhttp_stream_feed. */
+#define PCC_BHTTP_EV_NONE 0     /* input used up */
+#define PCC_BHTTP_EV_HEAD 1     /* the head is whole: pcc_bhttp_stream_head */
+#define PCC_BHTTP_EV_CONTENT 2  /* *content, *content_len: content bytes (pointing into in) */
+#define PCC_BHTTP_EV_TRAILERS 3 /* the trailers are whole: pcc_bhttp_stream_trailers */
+
+/* pcc_bhttp_stream_new makes a decoder. Caller frees with pcc_bhttp_stream_free. */
+PCC_API pcc_status pcc_bhttp_stream_new(pcc_bhttp_stream **out) PCC_WUR;
+
+/* pcc_bhttp_stream_feed consumes in up to and including the next event and returns it in
+ * *event (PCC_BHTTP_EV_NONE when in is used up); call again with the rest of the input. Errors
+ * (PCC_E_FORMAT, PCC_E_LIMIT) are final: later calls return PCC_E_STATE, as after the end. */
+PCC_API pcc_status pcc_bhttp_stream_feed(pcc_bhttp_stream *s, const uint8_t *in, size_t in_len,
+                                         size_t *in_used, unsigned *event,
+                                         const uint8_t **content, size_t *content_len) PCC_WUR;
+
+/* pcc_bhttp_stream_finish ends the stream: PCC_OK for a whole message or one cut where RFC 9292
+ * §3.8 allows (after the final status, the header section, or the content; *head_now is true
+ * when the head only became whole now), PCC_E_FORMAT for a message cut anywhere else. */
+PCC_API pcc_status pcc_bhttp_stream_finish(pcc_bhttp_stream *s, bool *head_now) PCC_WUR;
+
+/* pcc_bhttp_stream_head gives the head as a response without content or trailers once it is
+ * whole (NULL before); pcc_bhttp_stream_trailers gives a response whose trailer section holds the
+ * trailers (NULL before). Both belong to the decoder. */
+PCC_API const pcc_bhttp_msg *pcc_bhttp_stream_head(const pcc_bhttp_stream *s);
+PCC_API const pcc_bhttp_msg *pcc_bhttp_stream_trailers(const pcc_bhttp_stream *s);
+
+/* pcc_bhttp_stream_done returns true once pcc_bhttp_stream_finish has succeeded. */
+PCC_API bool pcc_bhttp_stream_done(const pcc_bhttp_stream *s);
+
+/* pcc_bhttp_stream_free wipes and frees. Accepts NULL. */
+PCC_API void pcc_bhttp_stream_free(pcc_bhttp_stream *s);
+
 #ifdef __cplusplus
 }
 #endif

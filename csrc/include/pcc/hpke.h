@@ -123,8 +123,13 @@ PCC_API pcc_status pcc_hpke_export(const pcc_hpke_ctx *ctx, uint8_t *out, size_t
                                    const uint8_t *exporter_context, size_t ec_len) PCC_WUR;
 /* pcc_hpke_ctx_suite returns the suite a context was set up with. */
 PCC_API pcc_hpke_suite pcc_hpke_ctx_suite(const pcc_hpke_ctx *ctx);
-/* pcc_hpke_ctx_set_seq sets the sequence number (tests of overflow only). */
-PCC_API pcc_status pcc_hpke_ctx_set_seq(pcc_hpke_ctx *ctx, uint64_t seq) PCC_WUR;
+/* pcc_hpke_testing_ctx_start_at makes a fresh context's next sequence number seq, for tests of
+ * the sequence number's end (2^64 - 1) without sealing 2^64 messages. It refuses (PCC_E_STATE) a
+ * context that has already sealed or opened a message, and a sender context whose ephemeral key
+ * the caller chose (ikm_e, pcc_hpke_setup_sender_ephemeral): a sender it accepts has a new random
+ * key, so it can never repeat a nonce, and nothing moves a sequence number back. Not exported
+ * from the Python extension (no PCC_API); reached only through _core._testing_hpke_pair_at. */
+pcc_status pcc_hpke_testing_ctx_start_at(pcc_hpke_ctx *ctx, uint64_t seq) PCC_WUR;
 /* pcc_hpke_ctx_seq returns the sequence number of the next seal or open (0 for NULL). */
 PCC_API uint64_t pcc_hpke_ctx_seq(const pcc_hpke_ctx *ctx);
 /* pcc_hpke_ctx_is_sender returns 1 for a context made by pcc_hpke_setup_sender, 0 otherwise. */

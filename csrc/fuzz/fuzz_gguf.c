@@ -1,12 +1,11 @@
 /* fuzz_gguf.c: libFuzzer harness for the GGUF loader and the tokenizer built from its metadata.
  * Not part of the extension build (setup.py and `make lib` skip paths containing /fuzz/).
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
- *       -Icsrc/include \
- *       csrc/llm/fuzz/fuzz_gguf.c csrc/llm/gguf.c csrc/llm/tokenizer.c csrc/llm/unicode_tables.c \
- *       csrc/core/buf.c csrc/core/secure.c csrc/core/status.c $(pkg-config --libs libcrypto) \
- *       -o build/fuzz_gguf
- *   build/fuzz_gguf -max_total_time=60 corpus/
+ *   make fuzz FUZZERS=gguf FUZZ_SECONDS=60     (seeds: csrc/fuzz/corpus/gguf/)
+ *
+ * The input is opened as a GGUF; an accepted file must be self-consistent (every key and tensor
+ * found again by name), every accessor is walked, and when the metadata makes a tokenizer the
+ * input itself is encoded, decoded and stream-decoded with it.
  *
  * Without libFuzzer, -DPCC_FUZZ_MAIN builds a main() that runs each file named on the command
  * line once (for reproducing a crash under valgrind or gdb). */
