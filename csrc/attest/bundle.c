@@ -235,8 +235,10 @@ pcc_status pcc_attest_body_encode(pcc_writer *w, const pcc_attest_body *b, const
 {
     pcc_status st = PCC_E_INVALID;
     uint8_t node_id[PCC_ATTEST_NODE_ID];
+    size_t start;
     if (w == NULL || b == NULL || key == NULL)
         return PCC_E_INVALID;
+    start = w->len;
     if (!name_ok(b->serial, b->serial_len, PCC_ATTEST_MAX_NAME) ||
         b->n_events > PCC_ATTEST_MAX_EVENTS || (b->n_events > 0 && b->events == NULL) ||
         b->n_models > PCC_ATTEST_MAX_MODELS || (b->n_models > 0 && b->models == NULL) ||
@@ -329,6 +331,8 @@ pcc_status pcc_attest_body_encode(pcc_writer *w, const pcc_attest_body *b, const
     PUT(pcc_wire_put_cstr(w, "v"));
     PUT(pcc_wire_put_uint(w, 1));
 out:
+    if (st != PCC_OK)
+        w->len = start; /* nothing half-written */
     return st;
 }
 
@@ -338,11 +342,12 @@ pcc_status pcc_attest_bundle_encode(pcc_writer *w, const pcc_attest_body *b,
 {
     pcc_writer body;
     uint8_t sig[PCC_ATTEST_MAX_SIG];
-    size_t sig_len = 0;
+    size_t sig_len = 0, start;
     pcc_status st;
     if (w == NULL || chain == NULL || chain_lens == NULL || n_chain == 0 ||
         n_chain > PCC_ATTEST_MAX_CHAIN)
         return PCC_E_INVALID;
+    start = w->len;
     for (size_t i = 0; i < n_chain; i++)
         if (chain[i] == NULL || chain_lens[i] == 0 || chain_lens[i] > PCC_ATTEST_MAX_CERT)
             return PCC_E_INVALID;
@@ -358,9 +363,11 @@ pcc_status pcc_attest_bundle_encode(pcc_writer *w, const pcc_attest_body *b,
         PUT(pcc_wire_put_bin(w, chain[i], chain_lens[i]));
     PUT(pcc_wire_put_cstr(w, "sig"));
     PUT(pcc_wire_put_bin(w, sig, sig_len));
-    if (w->len > PCC_ATTEST_MAX_BUNDLE)
+    if (w->len - start > PCC_ATTEST_MAX_BUNDLE)
         st = PCC_E_LIMIT;
 out:
+    if (st != PCC_OK)
+        w->len = start; /* nothing half-written */
     pcc_writer_cleanup(&body);
     return st;
 }

@@ -356,6 +356,27 @@ static void test_bundle(void)
     CHECK(failed_at(verify(t, b.data, b.len, NULL, NOW, &rep), "signature"));
     pcc_writer_cleanup(&b);
 
+    /* a failed encode leaves the writer as it was */
+    {
+        pcc_writer f;
+        uint8_t small[600];
+        pcc_writer_init_fixed(&f, small, sizeof small);
+        CHECK_ST(pcc_wire_put_nil(&f), PCC_OK);
+        pcc_attest_body bb;
+        memset(&bb, 0, sizeof bb);
+        bb.serial = "S";
+        bb.serial_len = 1;
+        bb.release = wd.release;
+        bb.release_len = wd.release_len;
+        bb.tlog_proof = wd.proof;
+        bb.tlog_proof_len = wd.proof_len;
+        CHECK(pcc_attest_body_encode(&f, &bb, wd.node) != PCC_OK); /* the proof does not fit */
+        CHECK(f.len == 1);
+        bb.serial_len = 0;
+        CHECK_ST(pcc_attest_body_encode(&f, &bb, wd.node), PCC_E_INVALID);
+        CHECK(f.len == 1);
+    }
+
     kn = good;
     kn.bad_register = 1;
     build(&wd, &kn, &b);

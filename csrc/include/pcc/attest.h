@@ -144,13 +144,14 @@ typedef struct pcc_attest_body {
  * (names 1..256 bytes, at most 256 events and 64 models, register index above 2, a tpm value
  * that is not one strict msgpack bin or map, ...). Keys are sorted, so the encoding of a Body
  * with a tpm value, minus that key and value, is exactly the encoding without one (what a TPM
- * quote over the body binds). */
+ * quote over the body binds). On failure w is as it was. */
 PCC_API pcc_status pcc_attest_body_encode(pcc_writer *w, const pcc_attest_body *b,
                                           const pcc_p384_key *key) PCC_WUR;
 
 /* pcc_attest_bundle_encode encodes Body as above, signs it with key and appends the bundle
  * {"body", "sig", "chain"} to w. chain holds n_chain DER certificates (node certificate first,
- * 1..PCC_ATTEST_MAX_CHAIN, each 1..PCC_ATTEST_MAX_CERT bytes); they are not checked here. */
+ * 1..PCC_ATTEST_MAX_CHAIN, each 1..PCC_ATTEST_MAX_CERT bytes); they are not checked here.
+ * On failure w is as it was. */
 PCC_API pcc_status pcc_attest_bundle_encode(pcc_writer *w, const pcc_attest_body *b,
                                             const pcc_p384_key *key,
                                             const uint8_t *const *chain, const size_t *chain_lens,
