@@ -4,7 +4,7 @@ PYTEST  := .venv/bin/pytest
 CC      ?= cc
 CFLAGS_CORE := -std=c11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow \
 	-Wno-unused-parameter -Wno-missing-field-initializers -D_GNU_SOURCE -Icsrc/include -pthread
-PKGS    := $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack) libcrypto openblas
+PKGS    := $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack) libcrypto openblas libseccomp
 CORE_SRC := $(shell find csrc -name '*.c' -not -path 'csrc/py/*' -not -path '*/fuzz/*' -not -path '*/tests/*' 2>/dev/null | sort)
 CORE_OBJ := $(patsubst csrc/%.c,build/core/%.o,$(CORE_SRC))
 ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
@@ -31,11 +31,18 @@ bench: setup
 
 # The C core alone as a static library (no Python), for sanitizers and fuzzers.
 lib: build/libpcc.a
-build/core/%.o: csrc/%.c $(wildcard csrc/include/pcc/*.h)
+build/core/%.o: csrc/%.c $(wildcard csrc/include/pcc/*.h) | pkgs-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_CORE) $(CFLAGS_EXTRA) $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
 build/libpcc.a: $(CORE_OBJ)
 	ar rcs $@ $^
+
+# Fail closed when a library is missing, naming the Debian package that provides it.
+.PHONY: pkgs-check
+pkgs-check:
+	@for p in libcrypto:libssl-dev openblas:libopenblas-dev libseccomp:libseccomp-dev; do \
+	  pkg-config --exists $${p%%:*} || { echo "pcc build error: $${p%%:*} not found by pkg-config: install it with 'apt-get install $${p##*:}'" >&2; exit 1; }; \
+	done
 
 # C tests of the core (csrc/tests/test_*.c, one program each), linked against the static
 # library only (no Python); each prints "<name>: all passed" or exits non-zero.

@@ -16,6 +16,7 @@ REQUIRED = [
     (("libcrypto",), "libssl-dev", "OpenSSL libcrypto >= 3.0"),
     (("msgpack-c", "msgpack"), "libmsgpack-dev", "msgpack-c"),
     (("openblas",), "libopenblas-dev", "OpenBLAS"),
+    (("libseccomp",), "libseccomp-dev", "libseccomp (the worker's system-call filter)"),
 ]
 
 

@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from typing import Any, Sequence
 from typing import Any, Sequence, TypedDict
 from typing import Optional, Tuple, Union
+from typing import Sequence
 from typing import Union
 from typing import final
 
@@ -374,6 +375,22 @@ def _testing_chat_parse(payload: _Buf) -> Tuple[List[Tuple[str, str]], Dict[str,
 def _testing_answer_encode(event: Tuple[Any, ...]) -> bytes: ...
 def _testing_answer_seal(dk: RequestKey, node_id: _Buf, chunks: Sequence[Tuple[_Buf, bool]],
                          rnonce: Optional[_Buf] = ...) -> bytes: ...
+
+
+# ---- py_sandbox.pyi
+# pcc._core: the worker sandbox (csrc/py/py_sandbox.c).
+
+SANDBOX_NETNS: int
+SANDBOX_LANDLOCK: int
+SANDBOX_NO_NEW_PRIVS: int
+SANDBOX_NOT_DUMPABLE: int
+SANDBOX_RLIMITS: int
+SANDBOX_SECCOMP: int
+SANDBOX_ALL: int
+
+def sandbox_apply(layers: int = ..., optional: int = ..., fds: Sequence[int] = ...,
+                  nofile: int = ...) -> int: ...
+def sandbox_landlock_abi() -> int: ...
 
 
 # ---- py_secure.pyi

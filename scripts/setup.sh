@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(build-essential pkg-config libssl-dev libmsgpack-dev libopenblas-dev redis-server)
+APT_PACKAGES=(build-essential pkg-config libssl-dev libmsgpack-dev libopenblas-dev libseccomp-dev redis-server)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
