@@ -5,8 +5,8 @@ from os import PathLike
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from typing import Any, Sequence
 from typing import Any, Sequence, TypedDict
+from typing import List, Sequence
 from typing import Optional, Tuple, Union
-from typing import Sequence
 from typing import Union
 from typing import final
 
@@ -389,8 +389,10 @@ SANDBOX_SECCOMP: int
 SANDBOX_ALL: int
 
 def sandbox_apply(layers: int = ..., optional: int = ..., fds: Sequence[int] = ...,
-                  nofile: int = ...) -> int: ...
+                  nofile: int = ..., netns_fd: int = ...) -> int: ...
+def sandbox_netns_prepare() -> int: ...
 def sandbox_landlock_abi() -> int: ...
+def _bench_fork(n: int, layers: int, netns_fd: int = ...) -> List[int]: ...
 
 
 # ---- py_secure.pyi

@@ -55,14 +55,14 @@ def fatal(name, fn):
 """
 
 
-def run_child(setup, body, layers=ALL, optional=0, extra_fds=(), send=b""):
+def run_child(setup, body, layers=ALL, optional=0, extra_fds=(), send=b"", netns_fd=-1):
     """Run setup, apply the sandbox (layers) with the channel as its only fd, run body; return
     (list of reports, returncode)."""
     parent, child = socket.socketpair()
     code = PRELUDE + textwrap.dedent(setup) + textwrap.dedent(f"""
         out["applied"] = _core.sandbox_apply(layers={layers}, optional={optional},
-                                             fds=[chan.fileno()])
-        """) + "def _body():\n" + textwrap.indent(textwrap.dedent(body), "    ") + """
+                                             fds=[chan.fileno()], netns_fd={netns_fd})
+        """) + "def _body():\n    pass\n" + textwrap.indent(textwrap.dedent(body), "    ") + """
 try:
     _body()
 except Exception:
@@ -250,6 +250,60 @@ def test_netns_alone_has_no_route_even_for_root():
     assert rep["interfaces"] == ["lo"]
     assert rep["connect_host_loopback"] == "ENETUNREACH"
     assert rep["connect_outside"] == "ENETUNREACH"
+
+
+@pytest.fixture
+def empty_netns():
+    fd = _core.sandbox_netns_prepare()
+    yield fd
+    os.close(fd)
+
+
+def test_prepared_empty_netns(empty_netns):
+    assert os.readlink(f"/proc/self/fd/{empty_netns}") != os.readlink("/proc/self/ns/net")
+    setup = """
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0)); srv.listen(1)
+    port = srv.getsockname()[1]
+    """
+    body = """
+    out["ns"] = os.readlink("/proc/self/ns/net")
+    out["interfaces"] = [n for _, n in socket.if_nameindex()]
+    probe("connect_host_loopback", lambda: socket.create_connection(("127.0.0.1", port), timeout=5))
+    """
+    (rep,), rc, err = run_child(setup, body, layers=NETNS, extra_fds=(empty_netns,),
+                                netns_fd=empty_netns)
+    assert rc == 0, err
+    assert rep["ns"] == os.readlink(f"/proc/self/fd/{empty_netns}")
+    assert rep["interfaces"] == ["lo"] and rep["connect_host_loopback"] == "ENETUNREACH"
+    # the full sandbox with it
+    (rep,), rc, err = run_child("", "", extra_fds=(empty_netns,), netns_fd=empty_netns)
+    assert rc == 0 and rep["applied"] == ALL, err
+
+
+def test_joining_something_else_than_a_netns_fails():
+    r, w = os.pipe()
+    try:
+        parent, child = socket.socketpair()
+        code = PRELUDE + f"""
+try:
+    _core.sandbox_apply(layers={NETNS}, fds=[chan.fileno()], netns_fd={r})
+    out["result"] = "applied"
+except Exception as e:
+    out["result"] = type(e).__name__ + ": " + str(e)
+report()
+"""
+        proc = subprocess.Popen([sys.executable, "-c", code, str(child.fileno())],
+                                pass_fds=(child.fileno(), r))
+        child.close()
+        parent.settimeout(60)
+        line = parent.makefile("rb").readline()
+        assert proc.wait(timeout=60) == 0
+        assert json.loads(line)["result"] == \
+            "StateError: sandbox layer netns could not be applied"
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 def test_seccomp_alone_refuses_root_the_namespace_door():

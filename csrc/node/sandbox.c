@@ -7,25 +7,70 @@
 
 #include <errno.h>
 #include <linux/landlock.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <seccomp.h>
 
 /* ---- network namespace ------------------------------------------------------------------- */
 
-/* A fresh network namespace has only a loopback interface, and it is down: no route anywhere. */
+/* A fresh network namespace has only a loopback interface, and it is down: no route anywhere.
+ * Either a new one, or the empty one the host prepared (setns checks that the descriptor names
+ * a network namespace). */
 static pcc_status layer_netns(const pcc_sandbox_policy *p)
 {
-    (void)p;
-    if (unshare(CLONE_NEWNET) != 0)
-        return errno == EINVAL || errno == ENOSYS ? PCC_E_UNSUPPORTED : PCC_E_STATE;
+    int rc = p->join_netns ? setns(p->netns_fd, CLONE_NEWNET) : unshare(CLONE_NEWNET);
+    if (rc != 0)
+        return errno == ENOSYS ? PCC_E_UNSUPPORTED : PCC_E_STATE;
     return PCC_OK;
+}
+
+pcc_status pcc_sandbox_netns_prepare(int *fd)
+{
+    int ready[2] = {-1, -1}, done[2] = {-1, -1}, status = 0;
+    char c = 0, path[64];
+    pcc_status st = PCC_E_STATE;
+    pid_t pid = -1;
+    if (fd == NULL)
+        return PCC_E_INVALID;
+    *fd = -1;
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(done, O_CLOEXEC) != 0)
+        goto out;
+    /* a child makes the namespace, says so, and lives until the parent has opened it (the
+     * namespace of a process that exited can no longer be opened) */
+    if ((pid = fork()) == 0) {
+        char ok = unshare(CLONE_NEWNET) == 0 ? 1 : 0;
+        if (write(ready[1], &ok, 1) != 1 || !ok)
+            _exit(1);
+        (void)close(done[1]);
+        (void)read(done[0], &c, 1); /* EOF once the parent closes its end */
+        _exit(0);
+    }
+    if (pid < 0)
+        goto out;
+    if (read(ready[0], &c, 1) == 1 && c == 1) {
+        (void)snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
+        if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0)
+            st = PCC_OK;
+    }
+out:
+    for (int i = 0; i < 2; i++) {
+        if (ready[i] >= 0)
+            (void)close(ready[i]);
+        if (done[i] >= 0)
+            (void)close(done[i]);
+    }
+    if (pid > 0)
+        (void)waitpid(pid, &status, 0);
+    return st;
 }
 
 /* ---- Landlock ------------------------------------------------------------------------------ */

@@ -6,19 +6,23 @@
 #include "pymod.h"
 
 #include <limits.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "pcc/sandbox.h"
 
 static PyObject *py_sandbox_apply(PyObject *m, PyObject *args, PyObject *kw)
 {
     (void)m;
-    static char *kwlist[] = {"layers", "optional", "fds", "nofile", NULL};
+    static char *kwlist[] = {"layers", "optional", "fds", "nofile", "netns_fd", NULL};
     unsigned int layers = PCC_SANDBOX_ALL, optional = 0, nofile = 0;
+    int netns_fd = -1;
     PyObject *fds_o = NULL;
     int fds[PCC_SANDBOX_MAX_FDS];
     size_t n_fds = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|IIOI:sandbox_apply", kwlist, &layers, &optional,
-                                     &fds_o, &nofile))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|IIOIi:sandbox_apply", kwlist, &layers, &optional,
+                                     &fds_o, &nofile, &netns_fd))
         return NULL;
     if (fds_o != NULL) {
         PyObject *fast = PySequence_Fast(fds_o, "fds must be a sequence of int");
@@ -43,7 +47,7 @@ static PyObject *py_sandbox_apply(PyObject *m, PyObject *args, PyObject *kw)
         }
         Py_DECREF(fast);
     }
-    pcc_sandbox_policy p = {layers, optional, fds, n_fds, nofile};
+    pcc_sandbox_policy p = {layers, optional, fds, n_fds, nofile, netns_fd >= 0, netns_fd};
     uint32_t applied = 0;
     pcc_status st;
     Py_BEGIN_ALLOW_THREADS
@@ -65,6 +69,20 @@ static PyObject *py_sandbox_apply(PyObject *m, PyObject *args, PyObject *kw)
     return PyLong_FromUnsignedLong(applied);
 }
 
+static PyObject *py_sandbox_netns_prepare(PyObject *m, PyObject *unused)
+{
+    (void)m;
+    (void)unused;
+    int fd = -1;
+    pcc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = pcc_sandbox_netns_prepare(&fd);
+    Py_END_ALLOW_THREADS
+    if (st != PCC_OK)
+        return pcc_py_raise(st, "could not make an empty network namespace");
+    return PyLong_FromLong(fd);
+}
+
 static PyObject *py_sandbox_landlock_abi(PyObject *m, PyObject *unused)
 {
     (void)m;
@@ -72,10 +90,62 @@ static PyObject *py_sandbox_landlock_abi(PyObject *m, PyObject *unused)
     return PyLong_FromLong(pcc_sandbox_landlock_abi());
 }
 
+/* _bench_fork(n, layers, netns_fd=-1) -> [ns per run...]: fork a child that applies layers
+ * (0: nothing) and exits, and wait for it; wall-clock nanoseconds of each of n runs. For
+ * benchmarks/bench_node_crypto.py. */
+static PyObject *py_bench_fork(PyObject *m, PyObject *args)
+{
+    (void)m;
+    int n, netns_fd = -1;
+    unsigned int layers;
+    if (!PyArg_ParseTuple(args, "iI|i:_bench_fork", &n, &layers, &netns_fd))
+        return NULL;
+    if (n < 1 || n > 100000)
+        return pcc_py_raise(PCC_E_INVALID, "n out of range");
+    PyObject *out = PyList_New(n);
+    if (out == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        struct timespec t0, t1;
+        int status = 0;
+        pid_t pid;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        Py_BEGIN_ALLOW_THREADS
+        pid = fork();
+        if (pid == 0) {
+            pcc_sandbox_policy p = {layers, 0, NULL, 0, 0, netns_fd >= 0, netns_fd};
+            uint32_t applied;
+            _exit(layers == 0 || (pcc_sandbox_apply(&p, &applied) == PCC_OK && applied == layers)
+                      ? 0 : 1);
+        }
+        if (pid > 0)
+            (void)waitpid(pid, &status, 0);
+        Py_END_ALLOW_THREADS
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            Py_DECREF(out);
+            return pcc_py_raise(PCC_E_STATE, "the benchmark child failed");
+        }
+        long long ns = (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+        PyObject *v = PyLong_FromLongLong(ns);
+        if (v == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+    return out;
+}
+
 static PyMethodDef sandbox_funcs[] = {
+    {"_bench_fork", py_bench_fork, METH_VARARGS,
+     "_bench_fork(n, layers) -> list: ns per fork + sandbox + exit + wait (benchmarks)."},
     {"sandbox_apply", (PyCFunction)(void (*)(void))py_sandbox_apply, METH_VARARGS | METH_KEYWORDS,
      "sandbox_apply(layers=SANDBOX_ALL, optional=0, fds=(), nofile=0) -> int: sandbox the "
      "calling process for good; returns the layers applied. Only in a child process."},
+    {"sandbox_netns_prepare", py_sandbox_netns_prepare, METH_NOARGS,
+     "sandbox_netns_prepare() -> int: a descriptor of a new, empty network namespace for "
+     "workers to enter (sandbox_apply(netns_fd=...)); the caller closes it."},
     {"sandbox_landlock_abi", py_sandbox_landlock_abi, METH_NOARGS,
      "sandbox_landlock_abi() -> int: the kernel's Landlock ABI (0 without Landlock)."},
     {NULL, NULL, 0, NULL},

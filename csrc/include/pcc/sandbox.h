@@ -33,6 +33,8 @@ typedef struct pcc_sandbox_policy {
     const int *fds;    /* the worker's channels: the only descriptors it may read and write */
     size_t n_fds;      /* at most PCC_SANDBOX_MAX_FDS */
     unsigned nofile;   /* RLIMIT_NOFILE; 0 for PCC_SANDBOX_DEFAULT_NOFILE */
+    int join_netns;    /* nonzero: enter netns_fd instead of creating a namespace */
+    int netns_fd;      /* an empty namespace from pcc_sandbox_netns_prepare */
 } pcc_sandbox_policy;
 
 /* pcc_sandbox_apply applies the layers of p to the calling process, in the order above, and
@@ -43,6 +45,13 @@ typedef struct pcc_sandbox_policy {
  * calling thread and its future children only.
  * WARNING: irreversible. After a failure the process is partly sandboxed; it must _exit. */
 PCC_API pcc_status pcc_sandbox_apply(const pcc_sandbox_policy *p, uint32_t *applied) PCC_WUR;
+
+/* pcc_sandbox_netns_prepare makes an empty network namespace (only a loopback interface, down)
+ * without entering it, and sets *fd to a descriptor that keeps it alive (O_CLOEXEC). A host makes
+ * one at start-up; each worker then enters it (join_netns), which costs a few microseconds where
+ * creating a namespace costs milliseconds. Workers cannot bring its interface up or create a
+ * socket in it (seccomp), so sharing it gives them nothing. Needs CAP_SYS_ADMIN. */
+PCC_API pcc_status pcc_sandbox_netns_prepare(int *fd) PCC_WUR;
 
 /* pcc_sandbox_landlock_abi returns the kernel's Landlock ABI version (0 without Landlock). */
 PCC_API int pcc_sandbox_landlock_abi(void);
