@@ -209,6 +209,7 @@ static int text_ok(const msgpack_object *o)
 struct pcc_chat_request {
     uint8_t *buf; /* secure copy of the payload; strings point into it */
     pcc_chat_message *msgs; /* secure */
+    int msgs_small;         /* msgs came from pcc_secure_small_alloc */
     size_t n;
     pcc_chat_params params;
 };
@@ -258,7 +259,11 @@ static pcc_status parse_messages(const msgpack_object *o, pcc_chat_request *r)
         o->via.array.size > PCC_CHAT_MAX_MESSAGES)
         return PCC_E_FORMAT;
     size_t n = o->via.array.size;
-    if ((r->msgs = pcc_secure_alloc(n * sizeof *r->msgs)) == NULL)
+    /* the message table is small for most requests: a slot then, a guarded mapping beyond */
+    r->msgs_small = n * sizeof *r->msgs <= PCC_SECURE_SMALL_MAX;
+    r->msgs = r->msgs_small ? pcc_secure_small_alloc(n * sizeof *r->msgs)
+                            : pcc_secure_alloc(n * sizeof *r->msgs);
+    if (r->msgs == NULL)
         return PCC_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         const msgpack_object *v[2];
@@ -276,40 +281,61 @@ static pcc_status parse_messages(const msgpack_object *o, pcc_chat_request *r)
     return PCC_OK;
 }
 
-pcc_status pcc_chat_request_parse(pcc_chat_request **out, const uint8_t *payload, size_t len)
+/* parse_into decodes r->buf (r->len bytes) into r. */
+static pcc_status parse_into(pcc_chat_request *r, size_t len)
 {
     static const char *const names[] = {"messages", "params"};
     msgpack_unpacked u;
-    int decoded = 0;
+    msgpack_unpacked_init(&u);
+    pcc_status st = mp_decode(&u, r->buf, len);
+    int decoded = st == PCC_OK;
+    const msgpack_object *v[2];
+    if (st == PCC_OK && (st = map_fields(&u.data, names, 2, v)) == PCC_OK &&
+        (st = parse_messages(v[0], r)) == PCC_OK)
+        st = parse_params(v[1], &r->params);
+    mp_release(&u, decoded);
+    return st;
+}
+
+pcc_status pcc_chat_request_parse_owned(pcc_chat_request **out, uint8_t *payload, size_t len)
+{
     pcc_chat_request *r = NULL;
     pcc_status st;
-    if (out == NULL || (payload == NULL && len))
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL || payload == NULL || pcc_secure_size(payload) < len) {
+        pcc_secure_free(payload);
         return PCC_E_INVALID;
-    *out = NULL;
-    if (len == 0)
-        return PCC_E_FORMAT;
-    msgpack_unpacked_init(&u);
-    if ((r = pcc_secure_small_alloc(sizeof *r)) == NULL || (r->buf = pcc_secure_alloc(len)) == NULL) {
-        st = PCC_E_NOMEM;
-        goto out;
     }
-    memcpy(r->buf, payload, len);
-    if ((st = mp_decode(&u, r->buf, len)) != PCC_OK)
-        goto out;
-    decoded = 1;
-    const msgpack_object *v[2];
-    if ((st = map_fields(&u.data, names, 2, v)) != PCC_OK ||
-        (st = parse_messages(v[0], r)) != PCC_OK || (st = parse_params(v[1], &r->params)) != PCC_OK)
-        goto out;
-    st = PCC_OK;
-out:
-    mp_release(&u, decoded);
-    if (st != PCC_OK) {
+    if (len == 0) {
+        pcc_secure_free(payload);
+        return PCC_E_FORMAT;
+    }
+    if ((r = pcc_secure_small_alloc(sizeof *r)) == NULL) {
+        pcc_secure_free(payload);
+        return PCC_E_NOMEM;
+    }
+    r->buf = payload;
+    if ((st = parse_into(r, len)) != PCC_OK) {
         pcc_chat_request_free(r);
         return st;
     }
     *out = r;
     return PCC_OK;
+}
+
+pcc_status pcc_chat_request_parse(pcc_chat_request **out, const uint8_t *payload, size_t len)
+{
+    uint8_t *copy;
+    if (out == NULL || (payload == NULL && len))
+        return PCC_E_INVALID;
+    *out = NULL;
+    if (len == 0)
+        return PCC_E_FORMAT;
+    if ((copy = pcc_secure_alloc(len)) == NULL)
+        return PCC_E_NOMEM;
+    memcpy(copy, payload, len);
+    return pcc_chat_request_parse_owned(out, copy, len);
 }
 
 size_t pcc_chat_request_count(const pcc_chat_request *r) { return r ? r->n : 0; }
@@ -334,7 +360,10 @@ void pcc_chat_request_free(pcc_chat_request *r)
 {
     if (r == NULL)
         return;
-    pcc_secure_free(r->msgs);
+    if (r->msgs_small)
+        pcc_secure_small_free(r->msgs);
+    else
+        pcc_secure_free(r->msgs);
     pcc_secure_free(r->buf);
     pcc_secure_small_free(r);
 }

@@ -10,7 +10,11 @@
  * them outside tests. The public wrapper is pcc._request. */
 #include "pymod.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
 
 #include "pcc/buf.h"
 #include "pcc/chat.h"
@@ -871,6 +875,281 @@ out:
     return r;
 }
 
+/* ---- benchmark hook --------------------------------------------------------------------- */
+
+/* _bench_request_c(n, content_len) times, in C on the thread's CPU clock, n rounds of each
+ * step of one request (sealed to 2 nodes, a payload with content_len bytes of content, an
+ * answer of 63 text frames and a final one) and of the raw primitives the step is built from
+ * (pcc's HPKE and one-shot AES-GCM / HKDF calls on OpenSSL). */
+#define BENCH_NODES 2
+#define BENCH_FRAMES 64
+
+typedef struct {
+    int n;
+    size_t content_len;
+    pcc_status st;
+    uint64_t ns[10];
+} req_bench;
+
+enum { B_SEAL, B_UNWRAP, B_OPEN, B_ASEAL, B_AOPEN, R_SEAL, R_UNWRAP, R_OPEN, R_ASEAL, R_AOPEN };
+static const char *const BENCH_NAMES[10] = {
+    "seal", "unwrap", "open_parse", "answer_seal", "answer_open",
+    "raw_seal", "raw_unwrap", "raw_open", "raw_answer_seal", "raw_answer_open"};
+
+static uint64_t tnow(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+#define BCHK(x)                        \
+    do {                               \
+        if ((b->st = (x)) != PCC_OK)   \
+            goto out;                  \
+    } while (0)
+
+static void req_bench_run(req_bench *b)
+{
+    const pcc_hpke_suite suite = {PCC_HPKE_KEM_X25519_SHA256, PCC_HPKE_KDF_HKDF_SHA256,
+                                  PCC_HPKE_AEAD_AES128GCM};
+    pcc_hpke_key *sk[BENCH_NODES] = {NULL};
+    uint8_t pk[BENCH_NODES][32], node_id[BENCH_NODES][32], enc[BENCH_NODES][32],
+        ct[BENCH_NODES][32], nonce[12], rnonce[16], dkraw[16] = {1}, tmp[64];
+    size_t len = 0, chunk_len[64];
+    pcc_writer payload, frames, plain[BENCH_FRAMES];
+    uint8_t *sealed = NULL, *pt = NULL, *content = NULL;
+    pcc_request_key *dk = NULL;
+    size_t n_chunks = 0, stream_len = 0;
+    pcc_writer_init_dynamic(&payload, true, PCC_REQUEST_PAYLOAD_MAX);
+    pcc_writer_init_dynamic(&frames, false, (size_t)1 << 24);
+    for (int i = 0; i < BENCH_FRAMES; i++)
+        pcc_writer_init_dynamic(&plain[i], true, 256);
+    memset(node_id, 7, sizeof node_id);
+    memset(nonce, 3, sizeof nonce);
+    memset(rnonce, 5, sizeof rnonce);
+    b->st = PCC_E_NOMEM;
+    if ((content = calloc(1, b->content_len + 1)) == NULL)
+        goto out;
+    memset(content, 'a', b->content_len);
+    for (int i = 0; i < BENCH_NODES; i++) {
+        node_id[i][0] = (uint8_t)i;
+        BCHK(pcc_hpke_key_generate(&sk[i], suite.kem));
+        BCHK(pcc_hpke_key_public(sk[i], pk[i], &len, 32));
+    }
+    pcc_chat_message msg = {"user", 4, (const char *)content, b->content_len};
+    pcc_chat_params params = {64, 0.0, 1.0, 0, 0, 0};
+    BCHK(pcc_chat_request_encode(&payload, &msg, 1, &params));
+    for (int i = 0; i < BENCH_FRAMES - 1; i++)
+        BCHK(pcc_answer_encode_text(&plain[i], " token", 6));
+    BCHK(pcc_answer_encode_done(&plain[BENCH_FRAMES - 1], 100, BENCH_FRAMES - 1));
+    n_chunks = (payload.len + PCC_REQUEST_CHUNK_MAX - 1) / PCC_REQUEST_CHUNK_MAX;
+    b->st = PCC_E_LIMIT;
+    if (n_chunks > 64)
+        goto out;
+    b->st = PCC_E_NOMEM;
+    if ((sealed = malloc(n_chunks * PCC_REQUEST_SEALED_MAX)) == NULL ||
+        (pt = malloc(PCC_REQUEST_SEALED_MAX)) == NULL)
+        goto out;
+    BCHK(pcc_request_key_from_bytes(&dk, dkraw, 16));
+    pcc_request_node_key nk = {{0}, sk[0], suite};
+
+    for (int it = 0; it < b->n; it++) {
+        uint64_t t0 = tnow();
+        /* the client seals */
+        pcc_request_key *k = NULL;
+        pcc_request_sealer *s = NULL;
+        BCHK(pcc_request_key_generate(&k));
+        for (int i = 0; i < BENCH_NODES; i++) {
+            size_t el, cl;
+            BCHK(pcc_request_key_wrap(k, suite, pk[i], 32, node_id[i], 32, enc[i], &el, 32, ct[i],
+                                      &cl, 32));
+        }
+        BCHK(pcc_request_sealer_new(&s, k));
+        for (size_t c = 0; c < n_chunks; c++) {
+            size_t m = payload.len - c * PCC_REQUEST_CHUNK_MAX;
+            m = m > PCC_REQUEST_CHUNK_MAX ? PCC_REQUEST_CHUNK_MAX : m;
+            BCHK(pcc_request_sealer_seal(s, sealed + c * PCC_REQUEST_SEALED_MAX, &chunk_len[c],
+                                         PCC_REQUEST_SEALED_MAX,
+                                         payload.data + c * PCC_REQUEST_CHUNK_MAX, m,
+                                         c + 1 == n_chunks));
+        }
+        BCHK(pcc_request_sealer_nonce(s, nonce, &len, sizeof nonce));
+        pcc_request_sealer_free(s);
+        uint64_t t1 = tnow();
+        /* the node unwraps, decrypts and parses */
+        pcc_request_key *k2 = NULL;
+        BCHK(pcc_request_key_unwrap(&k2, &nk, 1, nk.key_id, 8, enc[0], 32, ct[0], 32, node_id[0],
+                                    32));
+        uint64_t t2 = tnow();
+        pcc_request_chunk chunks[64];
+        for (size_t c = 0; c < n_chunks; c++) {
+            chunks[c].data = sealed + c * PCC_REQUEST_SEALED_MAX;
+            chunks[c].len = chunk_len[c];
+        }
+        uint8_t *body = NULL;
+        size_t body_len = 0;
+        pcc_chat_request *req = NULL;
+        BCHK(pcc_request_open(&body, &body_len, k2, nonce, 12, chunks, n_chunks,
+                              PCC_REQUEST_PAYLOAD_MAX));
+        b->st = pcc_chat_request_parse_owned(&req, body, body_len);
+        pcc_chat_request_free(req);
+        if (b->st != PCC_OK)
+            goto out;
+        uint64_t t3 = tnow();
+        /* the node answers */
+        pcc_answer_sealer *as = NULL;
+        frames.len = 0;
+        BCHK(pcc_answer_sealer_new(&as, k2, node_id[0], 32));
+        BCHK(pcc_writer_reserve(&frames, 16 + BENCH_FRAMES * 300));
+        BCHK(pcc_answer_sealer_rnonce(as, frames.data, &frames.len, 16));
+        for (int f = 0; f < BENCH_FRAMES; f++) {
+            size_t fl = 0;
+            BCHK(pcc_answer_sealer_frame(as, frames.data + frames.len, &fl,
+                                         frames.cap - frames.len, plain[f].data, plain[f].len,
+                                         f == BENCH_FRAMES - 1));
+            frames.len += fl;
+        }
+        pcc_answer_sealer_free(as);
+        stream_len = frames.len;
+        uint64_t t4 = tnow();
+        /* the client reads it */
+        pcc_answer_opener *o = NULL;
+        BCHK(pcc_answer_opener_new(&o, k, node_id[0], 32));
+        size_t off = 0;
+        int seen = 0;
+        while (off < stream_len || seen < BENCH_FRAMES) {
+            size_t used = 0, got = 0;
+            int have = 0, final = 0;
+            BCHK(pcc_answer_opener_push(o, frames.data + off, stream_len - off, &used));
+            off += used;
+            BCHK(pcc_answer_opener_next(o, pt, &got, PCC_REQUEST_SEALED_MAX, &have, &final));
+            if (have) {
+                pcc_answer_event ev;
+                BCHK(pcc_answer_decode(&ev, pt, got, final));
+                seen++;
+            } else if (used == 0 && off >= stream_len) {
+                break;
+            }
+        }
+        BCHK(pcc_answer_opener_finish(o));
+        pcc_answer_opener_free(o);
+        pcc_request_key_free(k);
+        pcc_request_key_free(k2);
+        uint64_t t5 = tnow();
+        b->ns[B_SEAL] += t1 - t0;
+        b->ns[B_UNWRAP] += t2 - t1;
+        b->ns[B_OPEN] += t3 - t2;
+        b->ns[B_ASEAL] += t4 - t3;
+        b->ns[B_AOPEN] += t5 - t4;
+
+        /* the raw primitives of the same steps */
+        t0 = tnow();
+        BCHK(RAND_priv_bytes(dkraw, 16) == 1 && RAND_bytes(nonce, 12) == 1 ? PCC_OK : PCC_E_CRYPTO);
+        for (int i = 0; i < BENCH_NODES; i++) {
+            pcc_hpke_ctx *c = NULL;
+            size_t el, cl;
+            BCHK(pcc_hpke_setup_sender(&c, enc[i], &el, 32, suite, pk[i], 32, node_id[i], 32, NULL,
+                                       0, NULL, 0, NULL, NULL, 0));
+            b->st = pcc_hpke_seal(c, ct[i], &cl, 32, NULL, 0, dkraw, 16);
+            pcc_hpke_ctx_free(c);
+            if (b->st != PCC_OK)
+                goto out;
+        }
+        for (size_t c = 0; c < n_chunks; c++) {
+            size_t m = payload.len - c * PCC_REQUEST_CHUNK_MAX;
+            m = m > PCC_REQUEST_CHUNK_MAX ? PCC_REQUEST_CHUNK_MAX : m;
+            BCHK(pcc_aead_seal(1, dkraw, 16, nonce, 12, NULL, 0,
+                               payload.data + c * PCC_REQUEST_CHUNK_MAX, m,
+                               sealed + c * PCC_REQUEST_SEALED_MAX, &chunk_len[c],
+                               PCC_REQUEST_SEALED_MAX));
+        }
+        t1 = tnow();
+        {
+            pcc_hpke_ctx *c = NULL;
+            BCHK(pcc_hpke_setup_recipient(&c, suite, enc[0], 32, sk[0], node_id[0], 32, NULL, 0,
+                                          NULL, 0, NULL, 0));
+            b->st = pcc_hpke_open(c, tmp, &len, sizeof tmp, NULL, 0, ct[0], 32);
+            pcc_hpke_ctx_free(c);
+            if (b->st != PCC_OK)
+                goto out;
+        }
+        t2 = tnow();
+        for (size_t c = 0; c < n_chunks; c++)
+            BCHK(pcc_aead_open(1, dkraw, 16, nonce, 12, NULL, 0,
+                               sealed + c * PCC_REQUEST_SEALED_MAX, chunk_len[c], pt, &len,
+                               PCC_REQUEST_SEALED_MAX));
+        t3 = tnow();
+        uint8_t prk[32], rk[16], rn[12];
+        BCHK(pcc_hkdf_extract(1, prk, &len, 32, rnonce, 16, dkraw, 16));
+        BCHK(pcc_hkdf_expand(1, rk, 16, prk, 32, node_id[0], 32));
+        BCHK(pcc_hkdf_expand(1, rn, 12, prk, 32, node_id[0], 32));
+        size_t aoff = 0;
+        for (int f = 0; f < BENCH_FRAMES; f++) {
+            size_t cl = 0;
+            BCHK(pcc_aead_seal(1, rk, 16, rn, 12, NULL, 0, plain[f].data, plain[f].len,
+                               frames.data + aoff, &cl, frames.cap - aoff));
+            chunk_len[f % 64] = cl;
+            aoff += cl;
+        }
+        t4 = tnow();
+        BCHK(pcc_hkdf_extract(1, prk, &len, 32, rnonce, 16, dkraw, 16));
+        BCHK(pcc_hkdf_expand(1, rk, 16, prk, 32, node_id[0], 32));
+        BCHK(pcc_hkdf_expand(1, rn, 12, prk, 32, node_id[0], 32));
+        aoff = 0;
+        for (int f = 0; f < BENCH_FRAMES; f++) {
+            BCHK(pcc_aead_open(1, rk, 16, rn, 12, NULL, 0, frames.data + aoff, chunk_len[f],
+                               pt, &len, PCC_REQUEST_SEALED_MAX));
+            aoff += chunk_len[f];
+        }
+        t5 = tnow();
+        pcc_wipe(prk, sizeof prk);
+        b->ns[R_SEAL] += t1 - t0;
+        b->ns[R_UNWRAP] += t2 - t1;
+        b->ns[R_OPEN] += t3 - t2;
+        b->ns[R_ASEAL] += t4 - t3;
+        b->ns[R_AOPEN] += t5 - t4;
+    }
+    b->st = PCC_OK;
+out:
+    pcc_request_key_free(dk);
+    for (int i = 0; i < BENCH_NODES; i++)
+        pcc_hpke_key_free(sk[i]);
+    for (int i = 0; i < BENCH_FRAMES; i++)
+        pcc_writer_cleanup(&plain[i]);
+    pcc_writer_cleanup(&payload);
+    pcc_writer_cleanup(&frames);
+    free(sealed);
+    free(pt);
+    free(content);
+}
+
+static PyObject *py_bench_request_c(PyObject *m, PyObject *args)
+{
+    (void)m;
+    req_bench b;
+    Py_ssize_t content_len;
+    memset(&b, 0, sizeof b);
+    if (!PyArg_ParseTuple(args, "in:_bench_request_c", &b.n, &content_len))
+        return NULL;
+    if (b.n <= 0 || content_len < 0 || content_len > 512 * 1024)
+        return pcc_py_raise(PCC_E_INVALID, "n > 0 and content_len <= 512 KiB");
+    b.content_len = (size_t)content_len;
+    Py_BEGIN_ALLOW_THREADS
+    req_bench_run(&b);
+    Py_END_ALLOW_THREADS
+    if (b.st != PCC_OK)
+        return pcc_py_raise(b.st, "bench");
+    PyObject *d = PyDict_New();
+    for (int i = 0; d != NULL && i < 10; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(b.ns[i]);
+        if (v == NULL || PyDict_SetItemString(d, BENCH_NAMES[i], v) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(v);
+    }
+    return d;
+}
+
 static PyMethodDef request_funcs[] = {
     {"request_seal", (PyCFunction)(void (*)(void))py_request_seal, METH_VARARGS | METH_KEYWORDS,
      "request_seal(node_keys, messages, max_tokens, temperature, top_p, top_k, seed=None) -> "
@@ -883,6 +1162,9 @@ static PyMethodDef request_funcs[] = {
     {"_testing_chat_parse", py_testing_chat_parse, METH_O, "Tests only."},
     {"_testing_answer_encode", py_testing_answer_encode, METH_O, "Tests only."},
     {"_testing_answer_seal", py_testing_answer_seal, METH_VARARGS, "Tests only."},
+    {"_bench_request_c", py_bench_request_c, METH_VARARGS,
+     "_bench_request_c(n, content_len) -> {step: ns}: thread CPU time of n rounds of each request "
+     "step and of the raw primitives it is built from (benchmarks)."},
     {NULL, NULL, 0, NULL},
 };
 

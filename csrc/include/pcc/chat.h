@@ -53,6 +53,12 @@ typedef struct pcc_chat_request pcc_chat_request;
 PCC_API pcc_status pcc_chat_request_parse(pcc_chat_request **out, const uint8_t *payload,
                                           size_t len) PCC_WUR;
 
+/* pcc_chat_request_parse_owned is pcc_chat_request_parse without the copy: it takes payload, a
+ * pcc_secure_alloc block holding len bytes (what pcc_request_open returns), and frees it with
+ * the request, or at once on failure. */
+PCC_API pcc_status pcc_chat_request_parse_owned(pcc_chat_request **out, uint8_t *payload,
+                                                size_t len) PCC_WUR;
+
 /* pcc_chat_request_count returns the number of messages (0 for NULL). */
 PCC_API size_t pcc_chat_request_count(const pcc_chat_request *r);
 
