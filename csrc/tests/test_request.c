@@ -153,6 +153,22 @@ static void test_chat_round_trip(void)
         CHECK_ST(pcc_chat_request_parse(&r, w.data, n), PCC_E_FORMAT);
         CHECK(r == NULL);
     }
+    /* parse_owned takes the buffer, on success and on failure alike (ASan checks the leak) */
+    uint8_t *own = pcc_secure_alloc(w.len);
+    CHECK(own != NULL);
+    if (own != NULL) {
+        memcpy(own, w.data, w.len);
+        CHECK_ST(pcc_chat_request_parse_owned(&r, own, w.len), PCC_OK);
+        CHECK(pcc_chat_request_count(r) == 2);
+        pcc_chat_request_free(r);
+    }
+    own = pcc_secure_alloc(w.len);
+    if (own != NULL) {
+        memcpy(own, w.data, w.len);
+        own[0] = 0x83; /* a map of three: truncated */
+        CHECK_ST(pcc_chat_request_parse_owned(&r, own, w.len), PCC_E_FORMAT);
+        CHECK(r == NULL);
+    }
     pcc_writer_cleanup(&w);
     /* bad role and bad parameters are refused when encoding */
     pcc_writer_init_dynamic(&w, true, 1 << 20);
