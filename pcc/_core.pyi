@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from os import PathLike
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from typing import Any, Sequence
+from typing import Any, Sequence, Tuple, Union
 from typing import Any, Sequence, TypedDict
 from typing import List, Sequence
 from typing import Optional, Tuple, Union
@@ -424,3 +425,22 @@ class Arena:
 def ct_equal(a: bytes, b: bytes) -> bool: ...
 def wipe(buffer: Union[bytearray, memoryview]) -> None: ...
 def _small_slot_smash_test() -> None: ...
+
+
+# ---- py_worker.pyi
+# pcc._core: request workers (csrc/py/py_worker.c).
+
+_Buf = Union[bytes, bytearray, memoryview]
+
+WORKER_EXIT_SANDBOX: int
+WORKER_EXIT_INVOKE: int
+WORKER_EXIT_KEY: int
+WORKER_EXIT_IO: int
+
+class WorkerHost:
+    def spawn(self, chan_fd: int, enclave_fd: int) -> int: ...
+
+def worker_host(model_path: str, node_id: _Buf, layers: int = ..., optional: int = ...,
+                netns_fd: int = ..., max_payload: int = ...) -> WorkerHost: ...
+def worker_unwrap_reply(fd: int, keys: Sequence[Tuple[_Buf, Any, int, int, int]],
+                        node_id: _Buf) -> None: ...
