@@ -6,8 +6,8 @@ parts of the invoke body and a :class:`RequestState` that keeps DK in secure mem
 becomes a Python object. ``state.reader(node_id)`` makes an :class:`AnswerReader` for the answer
 of whichever node served the request; feed it the answer bytes as they arrive::
 
-    body, state = seal_request(node_keys, [("user", "Hello")], Params(max_tokens=64))
-    body = {"v": 1, "model": "smollm2", **body}            # the invoke body, msgpack-encoded
+    body, state = seal_request(node_keys, [("user", "Hello")], Params(max_tokens=64),
+                               model="smollm2")           # the invoke body, msgpack-encode it
     reader = state.reader(node_id_from_the_pcc_node_header)
     for data in stream:
         for event in reader.feed(data):
@@ -189,21 +189,25 @@ def _check_params(p: Params) -> None:
 def seal_request(node_keys: Sequence[Union[NodeKey, Tuple]],
                  messages: Iterable[Union[Mapping[str, str], Tuple[str, str]]],
                  params: Union[Params, Mapping[str, object], None] = None,
-                 ) -> Tuple[dict, RequestState]:
+                 *, model: Optional[str] = None) -> Tuple[dict, RequestState]:
     """Seal a chat request to 1-16 nodes.
 
     ``node_keys`` are :class:`NodeKey` or ``(node_id, key_id, public_key[, suite])`` tuples;
     ``messages`` are ``{"role", "content"}`` mappings or ``(role, content)`` pairs. Returns
     ``({"keys": [{"node", "key_id", "enc", "ct"}...], "nonce": bytes, "body": [bytes...]},
-    state)``; the caller adds ``"v"`` and ``"model"`` and sends, to each node, only its own entry
-    of ``"keys"`` (the gateway does that).
+    state)``, with ``"v": 1`` and ``"model"`` first when ``model`` is given: the invoke body,
+    ready to msgpack-encode. The gateway sends each node only its own entry of ``"keys"``.
     """
+    if model is not None and not isinstance(model, str):
+        raise TypeError("model must be str")
     keys = [_node_tuple(k) for k in node_keys]
     msgs = [_message(m) for m in messages]
     p = _params(params)
     _check_params(p)
     body, dk = _core.request_seal(keys, msgs, p.max_tokens, float(p.temperature),
                                   float(p.top_p), p.top_k, p.seed)
+    if model is not None:
+        body = {"v": 1, "model": model, **body}
     return body, RequestState(dk, tuple(k[0] for k in keys))
 
 

@@ -266,6 +266,14 @@ def test_pcc_client_large_payload_chunks(node):
                                                                            max_tokens=256)
 
 
+def test_seal_request_builds_the_invoke_body(node):
+    body, _ = _request.seal_request([node.key()], [("user", "x")], model="smollm2")
+    assert list(body) == ["v", "model", "keys", "nonce", "body"]
+    assert body["v"] == 1 and body["model"] == "smollm2"
+    with pytest.raises(TypeError):
+        _request.seal_request([node.key()], [("user", "x")], model=b"smollm2")
+
+
 def test_fresh_key_and_nonce_per_request(node):
     a, _ = _request.seal_request([node.key()], [("user", "same")])
     b, _ = _request.seal_request([node.key()], [("user", "same")])

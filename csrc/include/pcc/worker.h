@@ -70,7 +70,9 @@ PCC_API int pcc_worker_serve(const pcc_worker_config *cfg);
 /* pcc_worker_spawn forks a worker: the child moves chan_fd and enclave_fd (and netns_fd) to
  * PCC_WORKER_CHAN_FD / _ENCLAVE_FD (/ _NETNS_FD), closes every other descriptor above 2, runs
  * pcc_worker_serve and _exits with its code. *pid is the child's. The caller keeps its copies of
- * the channel ends it handed over and should close them. */
+ * the channel ends it handed over and should close them.
+ * WARNING: call it from a single-threaded host: a lock another thread holds at fork (OpenSSL's,
+ * libseccomp's) would stay held forever in the child. */
 PCC_API pcc_status pcc_worker_spawn(const pcc_worker_config *cfg, pid_t *pid) PCC_WUR;
 
 /* pcc_worker_unwrap_reply is the enclave's side of one unwrap: reads the message from fd, opens
