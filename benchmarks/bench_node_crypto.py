@@ -11,8 +11,9 @@
 2. The same from Python: ``pcc._request.seal_request`` and ``AnswerReader.feed`` against their C
    steps (the Python-call overhead).
 3. Fork + sandbox: a child forked from this process applies the whole sandbox and exits, vs a
-   bare fork + exit, both waited for (wall clock): once creating a new network namespace per
-   worker, once entering one prepared empty namespace. Needs root; skipped otherwise.
+   bare fork + exit, both waited for (wall clock): creating a new network namespace per worker;
+   entering one prepared empty namespace; and that plus a seccomp program compiled once before
+   the forks. Needs root; skipped otherwise.
 
 Medians over repeats; ratios are medians of per-repeat ratios. The machine may be shared: read
 ratios, not absolute figures.
@@ -83,12 +84,15 @@ def bench_fork(repeats: int, batch: int) -> dict | None:
     netns = _core.sandbox_netns_prepare()
     try:
         _core._bench_fork(3, _core.SANDBOX_ALL)
-        out: dict = {"bare": [], "sandbox_new_netns": [], "sandbox_joined_netns": []}
+        out: dict = {"bare": [], "sandbox_new_netns": [], "sandbox_joined_netns": [],
+                     "sandbox_joined_prepared": []}
         for _ in range(repeats):
             out["bare"].append(med(_core._bench_fork(batch, 0)) / 1e3)
             out["sandbox_new_netns"].append(med(_core._bench_fork(batch, _core.SANDBOX_ALL)) / 1e3)
             out["sandbox_joined_netns"].append(
                 med(_core._bench_fork(batch, _core.SANDBOX_ALL, netns)) / 1e3)
+            out["sandbox_joined_prepared"].append(
+                med(_core._bench_fork(batch, _core.SANDBOX_ALL, netns, True)) / 1e3)
         return out
     finally:
         os.close(netns)
@@ -129,7 +133,8 @@ def main() -> None:
           f"Landlock ABI {_core.sandbox_landlock_abi()}")
     base = med(fk["bare"])
     print(f"{'bare fork':<26}{base:>10.0f}")
-    for k in ("sandbox_new_netns", "sandbox_joined_netns"):
+    # the seccomp program is compiled by libseccomp in each child for the first two rows
+    for k in ("sandbox_new_netns", "sandbox_joined_netns", "sandbox_joined_prepared"):
         ratio = med([x / y for x, y in zip(fk[k], fk["bare"])])
         print(f"{k:<26}{med(fk[k]):>10.0f}   ratio {ratio:.2f}   added {med(fk[k]) - base:.0f}")
 

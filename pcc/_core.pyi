@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from typing import Any, Sequence
 from typing import Any, Sequence, Tuple, Union
 from typing import Any, Sequence, TypedDict
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 from typing import Optional, Tuple, Union
 from typing import Union
 from typing import final
@@ -390,11 +390,15 @@ SANDBOX_RLIMITS: int
 SANDBOX_SECCOMP: int
 SANDBOX_ALL: int
 
+class SandboxFilter: ...
+
+def sandbox_filter_new(fds: Sequence[int]) -> SandboxFilter: ...
 def sandbox_apply(layers: int = ..., optional: int = ..., fds: Sequence[int] = ...,
-                  nofile: int = ..., netns_fd: int = ...) -> int: ...
+                  nofile: int = ..., netns_fd: int = ...,
+                  filter: Optional[SandboxFilter] = ...) -> int: ...
 def sandbox_netns_prepare() -> int: ...
 def sandbox_landlock_abi() -> int: ...
-def _bench_fork(n: int, layers: int, netns_fd: int = ...) -> List[int]: ...
+def _bench_fork(n: int, layers: int, netns_fd: int = ..., prepared: bool = ...) -> List[int]: ...
 
 
 # ---- py_secure.pyi

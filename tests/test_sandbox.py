@@ -55,13 +55,16 @@ def fatal(name, fn):
 """
 
 
-def run_child(setup, body, layers=ALL, optional=0, extra_fds=(), send=b"", netns_fd=-1):
+def run_child(setup, body, layers=ALL, optional=0, extra_fds=(), send=b"", netns_fd=-1,
+              prepared=False):
     """Run setup, apply the sandbox (layers) with the channel as its only fd, run body; return
     (list of reports, returncode)."""
     parent, child = socket.socketpair()
     code = PRELUDE + textwrap.dedent(setup) + textwrap.dedent(f"""
+        flt = _core.sandbox_filter_new([chan.fileno()]) if {prepared} else None
         out["applied"] = _core.sandbox_apply(layers={layers}, optional={optional},
-                                             fds=[chan.fileno()], netns_fd={netns_fd})
+                                             fds=[chan.fileno()], netns_fd={netns_fd},
+                                             filter=flt)
         """) + "def _body():\n    pass\n" + textwrap.indent(textwrap.dedent(body), "    ") + """
 try:
     _body()
@@ -95,7 +98,8 @@ def test_landlock_abi_probe():
     assert _core.sandbox_landlock_abi() >= 1, "this kernel has no Landlock: a node would refuse"
 
 
-def test_full_sandbox_blocks_files_sockets_fork_and_other_fds(tmp_path):
+@pytest.mark.parametrize("prepared", [False, True], ids=["filter-built-here", "filter-prepared"])
+def test_full_sandbox_blocks_files_sockets_fork_and_other_fds(tmp_path, prepared):
     (tmp_path / "secret").write_text("s")
     setup = f"""
     d = os.open({str(tmp_path)!r}, os.O_RDONLY | os.O_DIRECTORY)
@@ -123,7 +127,7 @@ def test_full_sandbox_blocks_files_sockets_fork_and_other_fds(tmp_path):
     probe("dumpable_again", lambda: libc.prctl(4, 1, 0, 0, 0))   # PR_SET_DUMPABLE
     probe("kill_parent", lambda: os.kill(os.getppid(), 0))
     """
-    (rep,), rc, err = run_child(setup, body)
+    (rep,), rc, err = run_child(setup, body, prepared=prepared)
     assert rc == 0, err
     assert rep["applied"] == ALL and rep["uid"] == 0
     for name in ("open_dev_null", "open_via_dirfd", "create_file", "socket_inet", "socket_unix",
@@ -189,8 +193,9 @@ def resource_core_is_zero():
     return resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)
 
 
+@pytest.mark.parametrize("prepared", [False, True], ids=["filter-built-here", "filter-prepared"])
 @pytest.mark.parametrize("call", ["execve", "ptrace", "setns", "unshare", "process_vm_readv"])
-def test_fatal_calls_kill_the_worker(call):
+def test_fatal_calls_kill_the_worker(call, prepared):
     setup = """
     netns = os.open("/proc/self/ns/net", os.O_RDONLY)
     """
@@ -201,7 +206,7 @@ def test_fatal_calls_kill_the_worker(call):
         "unshare": "lambda: libc.unshare(0x40000000)",
         "process_vm_readv": "lambda: libc.syscall(310, os.getppid(), 0, 0, 0, 0, 0)",
     }
-    reports, rc, err = run_child(setup, f'fatal("{call}", {calls[call]})')
+    reports, rc, err = run_child(setup, f'fatal("{call}", {calls[call]})', prepared=prepared)
     assert reports[0]["about_to"] == call and all("survived" not in r for r in reports)
     assert rc == -signal.SIGSYS, (rc, err)
 
@@ -355,6 +360,26 @@ def test_a_layer_that_fails_is_an_error_unless_optional():
     assert rc == 0, err
     assert rep["strict"] == "StateError: sandbox layer rlimits could not be applied"
     assert rep["weaker"] == 0
+
+
+def test_abort_still_kills_the_worker():
+    # tgkill is not on the list: abort() cannot raise SIGABRT, and glibc's fallback ends the
+    # process by a fault instead; either way a worker with a smashed canary does not live on
+    reports, rc, _ = run_child("", 'fatal("abort", lambda: libc.abort())')
+    assert reports[0]["about_to"] == "abort" and all("survived" not in r for r in reports)
+    assert rc < 0 and -rc in (signal.SIGSEGV, signal.SIGILL, signal.SIGABRT, signal.SIGKILL), rc
+
+
+def test_prepared_filter_must_match_the_channels():
+    from pcc.errors import InvalidArgument
+    flt = _core.sandbox_filter_new([3, 4])
+    # layers=0: checked before anything is applied, and this is the test process itself
+    with pytest.raises(InvalidArgument):
+        _core.sandbox_apply(layers=0, fds=[4, 3], filter=flt)
+    with pytest.raises(TypeError):
+        _core.sandbox_apply(layers=0, fds=[3, 4], filter=object())
+    with pytest.raises(InvalidArgument):
+        _core.sandbox_filter_new([-1])
 
 
 def test_invalid_policy():

@@ -11,7 +11,12 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdint.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -177,7 +182,6 @@ enum rule_kind {
     NO_EXEC,       /* mprotect: the new protection is never executable */
     ANON_NO_EXEC,  /* mmap: anonymous and never executable (no file can be mapped) */
     THREAD,        /* clone: only with CLONE_THREAD, so a thread and never a process */
-    SELF,          /* tgkill: only to this process */
     READ_LIMITS,   /* prlimit64: this process, read only (no new limit) */
     FAIL_ENOSYS,   /* answered ENOSYS so that libc falls back to a call we can check */
     KILL           /* the process is killed on the spot */
@@ -235,7 +239,6 @@ static const struct sc_rule {
     RULE(restart_syscall, ALLOW, NULL),
     RULE(getpid, ALLOW, NULL),
     RULE(gettid, ALLOW, NULL),
-    RULE(tgkill, SELF, "abort() after a smashed canary signals itself"),
     RULE(prlimit64, READ_LIMITS, "getrlimit; raising a limit again is refused"),
     /* fatal: running other code, reading or writing another process, leaving the namespace */
     RULE(execve, KILL, NULL),
@@ -251,16 +254,15 @@ static const struct sc_rule {
     RULE(finit_module, KILL, NULL),
 };
 
-static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, const pcc_sandbox_policy *p,
-                    pid_t self)
+static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, const int *fds, size_t n_fds)
 {
     switch (r->kind) {
     case ALLOW:
         return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 0);
     case CHANNEL:
-        for (size_t i = 0; i < p->n_fds; i++) {
+        for (size_t i = 0; i < n_fds; i++) {
             int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
-                                      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)p->fds[i]));
+                                      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fds[i]));
             if (rc != 0)
                 return rc;
         }
@@ -275,9 +277,6 @@ static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, const pcc_sand
     case THREAD:
         return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
                                 SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
-    case SELF:
-        return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
-                                SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
     case READ_LIMITS:
         return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 2, SCMP_A0(SCMP_CMP_EQ, 0),
                                 SCMP_A2(SCMP_CMP_EQ, 0));
@@ -289,26 +288,110 @@ static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, const pcc_sand
     return -EINVAL;
 }
 
-static pcc_status layer_seccomp(const pcc_sandbox_policy *p)
+/* filter_build makes the libseccomp filter for these channel descriptors. */
+static pcc_status filter_build(scmp_filter_ctx *out, const int *fds, size_t n_fds)
 {
-    pcc_status st = PCC_E_STATE;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+    *out = NULL;
     if (ctx == NULL)
         return PCC_E_NOMEM;
     /* a system call made through another ABI (int 0x80, x32) kills the process */
     if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0)
+        goto fail;
+    for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++)
+        if (add_rule(ctx, &RULES[i], fds, n_fds) != 0)
+            goto fail;
+    *out = ctx;
+    return PCC_OK;
+fail:
+    seccomp_release(ctx);
+    return PCC_E_STATE;
+}
+
+struct pcc_sandbox_filter {
+    struct sock_fprog prog;
+    int fds[PCC_SANDBOX_MAX_FDS];
+    size_t n_fds;
+};
+
+pcc_status pcc_sandbox_filter_new(pcc_sandbox_filter **out, const int *fds, size_t n_fds)
+{
+    scmp_filter_ctx ctx = NULL;
+    pcc_sandbox_filter *f = NULL;
+    int mfd = -1;
+    struct stat sb;
+    if (out == NULL || (fds == NULL && n_fds) || n_fds > PCC_SANDBOX_MAX_FDS)
+        return PCC_E_INVALID;
+    *out = NULL;
+    for (size_t i = 0; i < n_fds; i++)
+        if (fds[i] < 0)
+            return PCC_E_INVALID;
+    pcc_status st = filter_build(&ctx, fds, n_fds);
+    if (st != PCC_OK)
+        return st;
+    st = PCC_E_STATE;
+    /* libseccomp 2.5 exports the program to a descriptor only: an anonymous memory file */
+    if ((mfd = memfd_create("pcc-seccomp", MFD_CLOEXEC)) < 0 || seccomp_export_bpf(ctx, mfd) != 0 ||
+        fstat(mfd, &sb) != 0 || sb.st_size <= 0 ||
+        (size_t)sb.st_size % sizeof(struct sock_filter) != 0 ||
+        (size_t)sb.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS)
         goto out;
-    pid_t self = getpid();
-    for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++) {
-        if (add_rule(ctx, &RULES[i], p, self) != 0)
-            goto out;
-    }
-    if (seccomp_load(ctx) != 0) {
-        st = errno == EINVAL ? PCC_E_UNSUPPORTED : PCC_E_STATE;
+    if ((f = calloc(1, sizeof *f)) == NULL ||
+        (f->prog.filter = malloc((size_t)sb.st_size)) == NULL) {
+        st = PCC_E_NOMEM;
         goto out;
     }
+    f->prog.len = (unsigned short)((size_t)sb.st_size / sizeof(struct sock_filter));
+    if (pread(mfd, f->prog.filter, (size_t)sb.st_size, 0) != sb.st_size)
+        goto out;
+    memcpy(f->fds, fds, n_fds * sizeof *fds);
+    f->n_fds = n_fds;
+    *out = f;
+    f = NULL;
     st = PCC_OK;
 out:
+    pcc_sandbox_filter_free(f);
+    if (mfd >= 0)
+        (void)close(mfd);
+    seccomp_release(ctx);
+    return st;
+}
+
+void pcc_sandbox_filter_free(pcc_sandbox_filter *f)
+{
+    if (f == NULL)
+        return;
+    free(f->prog.filter);
+    free(f);
+}
+
+/* filter_matches: the prepared filter was made for exactly the policy's descriptors. */
+static int filter_matches(const pcc_sandbox_filter *f, const pcc_sandbox_policy *p)
+{
+    if (f->n_fds != p->n_fds)
+        return 0;
+    for (size_t i = 0; i < p->n_fds; i++)
+        if (f->fds[i] != p->fds[i])
+            return 0;
+    return 1;
+}
+
+static pcc_status layer_seccomp(const pcc_sandbox_policy *p)
+{
+    if (p->filter != NULL) {
+        /* the program the host compiled once: loading it is one system call (no_new_privs
+         * first, as libseccomp would do) */
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) != 0 ||
+            syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &p->filter->prog) != 0)
+            return errno == EINVAL || errno == ENOSYS ? PCC_E_UNSUPPORTED : PCC_E_STATE;
+        return PCC_OK;
+    }
+    scmp_filter_ctx ctx = NULL;
+    pcc_status st = filter_build(&ctx, p->fds, p->n_fds);
+    if (st != PCC_OK)
+        return st;
+    if (seccomp_load(ctx) != 0)
+        st = errno == EINVAL ? PCC_E_UNSUPPORTED : PCC_E_STATE;
     seccomp_release(ctx);
     return st;
 }
@@ -344,6 +427,8 @@ pcc_status pcc_sandbox_apply(const pcc_sandbox_policy *p, uint32_t *applied)
     for (size_t i = 0; i < p->n_fds; i++)
         if (p->fds[i] < 0)
             return PCC_E_INVALID;
+    if (p->filter != NULL && !filter_matches(p->filter, p))
+        return PCC_E_INVALID;
     *applied = 0;
     for (size_t i = 0; i < sizeof LAYERS / sizeof LAYERS[0]; i++) {
         if ((p->layers & LAYERS[i].bit) == 0)

@@ -333,7 +333,7 @@ int pcc_worker_serve(const pcc_worker_config *cfg)
     /* 1. the sandbox, before a single byte of the request is read */
     int fds[2] = {cfg->chan_fd, cfg->enclave_fd};
     pcc_sandbox_policy pol = {cfg->sandbox_layers, cfg->sandbox_optional, fds, 2, 0,
-                              cfg->join_netns, cfg->netns_fd};
+                              cfg->join_netns, cfg->netns_fd, cfg->filter};
     uint32_t applied = 0;
     if (pcc_sandbox_apply(&pol, &applied) != PCC_OK) {
         code = PCC_WORKER_EXIT_SANDBOX;

@@ -16,6 +16,7 @@
 typedef struct {
     PyObject_HEAD
     pcc_llm_model *model;
+    pcc_sandbox_filter *filter;
     pcc_worker_config cfg;
 } HostObject;
 
@@ -23,6 +24,7 @@ static void host_dealloc(HostObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     pcc_llm_model_free(self->model);
+    pcc_sandbox_filter_free(self->filter);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
@@ -100,6 +102,14 @@ static PyObject *py_worker_host(PyObject *m, PyObject *args, PyObject *kw)
         goto out;
     }
     h->model = model;
+    /* the allow-list, compiled once for the numbers every worker's channels get */
+    static const int worker_fds[2] = {PCC_WORKER_CHAN_FD, PCC_WORKER_ENCLAVE_FD};
+    if ((st = pcc_sandbox_filter_new(&h->filter, worker_fds, 2)) != PCC_OK) {
+        Py_DECREF(h);
+        pcc_py_raise(st, "could not compile the system-call filter");
+        goto out;
+    }
+    h->cfg.filter = h->filter;
     memcpy(h->cfg.node_id, node_id.buf, PCC_REQUEST_NODE_ID_LEN);
     h->cfg.max_payload = (size_t)max_payload;
     h->cfg.sandbox_layers = layers;

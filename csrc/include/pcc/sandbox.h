@@ -26,6 +26,10 @@ extern "C" {
 #define PCC_SANDBOX_MAX_FDS 8
 #define PCC_SANDBOX_DEFAULT_NOFILE 16
 
+/* A seccomp program compiled once (opaque): loading it in a worker is one system call, where
+ * building it with libseccomp in every worker costs a few hundred microseconds. */
+typedef struct pcc_sandbox_filter pcc_sandbox_filter;
+
 /* What to apply. */
 typedef struct pcc_sandbox_policy {
     uint32_t layers;   /* layers to apply: PCC_SANDBOX_ALL on a node */
@@ -35,7 +39,18 @@ typedef struct pcc_sandbox_policy {
     unsigned nofile;   /* RLIMIT_NOFILE; 0 for PCC_SANDBOX_DEFAULT_NOFILE */
     int join_netns;    /* nonzero: enter netns_fd instead of creating a namespace */
     int netns_fd;      /* an empty namespace from pcc_sandbox_netns_prepare */
+    const pcc_sandbox_filter *filter; /* NULL: build the filter here; else made for these fds */
 } pcc_sandbox_policy;
+
+/* pcc_sandbox_filter_new compiles the system-call allow-list for channel descriptors fds (the
+ * numbers the workers will have) in the host, before any fork. Free with
+ * pcc_sandbox_filter_free. A policy that uses it must name the same descriptors, in the same
+ * order (PCC_E_INVALID otherwise). */
+PCC_API pcc_status pcc_sandbox_filter_new(pcc_sandbox_filter **out, const int *fds,
+                                          size_t n_fds) PCC_WUR;
+
+/* pcc_sandbox_filter_free frees a compiled filter. Accepts NULL. */
+PCC_API void pcc_sandbox_filter_free(pcc_sandbox_filter *f);
 
 /* pcc_sandbox_apply applies the layers of p to the calling process, in the order above, and
  * sets *applied to those that took effect. A layer that fails is an error (PCC_E_UNSUPPORTED if

@@ -59,6 +59,7 @@ typedef struct pcc_worker_config {
     uint32_t sandbox_layers;                 /* PCC_SANDBOX_ALL on a node */
     uint32_t sandbox_optional;               /* layers allowed to be missing */
     int join_netns, netns_fd;                /* see pcc_sandbox_policy */
+    const struct pcc_sandbox_filter *filter; /* compiled for the channels' numbers, or NULL */
     pcc_worker_generator gen;
 } pcc_worker_config;
 
