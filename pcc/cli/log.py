@@ -85,7 +85,7 @@ def cmd_add_key(args) -> int:
 
 def cmd_audit(args) -> int:
     """``log audit``: replay and check the log; exit 1 on any inconsistency."""
-    import httpx
+    from pcc.errors import PeerError
     from pcc.transparency import leaves
     from pcc.transparency.client import AuditFailure, Auditor, AuditState, TileReader
 
@@ -102,9 +102,8 @@ def cmd_audit(args) -> int:
 
     wits, quorum = witness_quorum(args)
     try:
-        with httpx.Client(timeout=30.0) as client:
-            auditor = Auditor(TileReader(args.log, client), args.vkey, wits, quorum,
-                              on_entry=on_entry)
+        with TileReader(args.log) as reader:
+            auditor = Auditor(reader, args.vkey, wits, quorum, on_entry=on_entry)
             state = AuditState.load(args.state) if args.state else None
             while True:
                 try:
@@ -122,9 +121,8 @@ def cmd_audit(args) -> int:
                 if not args.follow:
                     return EXIT_OK
                 time.sleep(args.interval)
-    except httpx.HTTPError as e:
-        return _err(f"cannot reach the log at {args.log} ({type(e).__name__}: {e}); check "
-                    f"--log")
+    except PeerError as e:
+        return _err(f"cannot read the log at {args.log} ({e.problem}); check --log")
 
 
 # ----------------------------------------------------------------------------- verify
