@@ -197,8 +197,11 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def _serve(app, host: str, port: int, lines: Sequence[str] = ()) -> int:
     """Start ``app`` (a pcc Service: its state is created before listening, so a locked database
-    or a bad key is one error line), print the start-up lines, serve until SIGINT/SIGTERM."""
+    or a bad key is one error line), print the start-up lines, serve until SIGINT/SIGTERM.
+    The service's :class:`pcc.services.Limits` set uvicorn's connection limits."""
     import uvicorn
+
+    from pcc.services._limits import uvicorn_options
 
     async def main() -> None:
         sock = _listen(host, port)
@@ -211,7 +214,8 @@ def _serve(app, host: str, port: int, lines: Sequence[str] = ()) -> int:
             for line in lines:
                 print(f"  {line}", flush=True)
             cfg = uvicorn.Config(app, log_level=os.environ.get("PCC_LOG_LEVEL", "warning"),
-                                 access_log=False, lifespan="on")
+                                 access_log=False, lifespan="on",
+                                 **uvicorn_options(getattr(app, "limits", None)))
             await uvicorn.Server(cfg).serve(sockets=[sock])
         finally:
             sock.close()

@@ -45,6 +45,7 @@ from pcc.services._tlogstore import LogStore, ProcessLock
 from pcc.errors import FormatError, InvalidArgument, PccError, PeerError, StateError
 from pcc._internal.peer import Peer, PeerLimits
 from pcc.services._app import Service
+from pcc.services._limits import Limits
 from pcc.services._http import HTTPError, json_error, pcc_error_handler, read_body
 
 log = logging.getLogger("pcc.tlog")
@@ -74,6 +75,9 @@ class LogConfig:
     checkpoints no client accepts: both are refused with :class:`pcc.errors.InvalidArgument`
     unless ``insecure_no_witnesses`` / ``insecure_origin_mismatch`` says it is meant (tests,
     local experiments).
+
+    ``limits`` are the inbound limits every request passes first (docs/limits.md); ``max_body``
+    is the tighter cap of ``POST /add`` itself.
     """
 
     db_path: str
@@ -94,6 +98,7 @@ class LogConfig:
     tile_cache_bytes: int = 64 << 20
     insecure_no_witnesses: bool = False
     insecure_origin_mismatch: bool = False
+    limits: Limits = Limits()
 
     def resolved_quorum(self) -> int:
         """The quorum actually required (all witnesses when ``quorum`` is None)."""
@@ -618,7 +623,7 @@ def create_app(config: LogConfig) -> Service[Log]:
             "witnesses": [u for u, _ in config.witnesses],
             "quorum": config.resolved_quorum()}
     svc: Service[Log] = Service(
-        "log", routes, start, stop, info=info,
+        "log", routes, start, stop, info=info, limits=config.limits,
         exception_handlers={PccError: pcc_error_handler, HTTPError: pcc_error_handler,
                             404: not_found})
     return svc

@@ -34,6 +34,7 @@ from pcc.transparency import _note as tlognote
 from pcc.services._tlogstore import connect
 from pcc.errors import FormatError, InvalidArgument, PccError, VerifyError
 from pcc.services._app import Service
+from pcc.services._limits import Limits
 from pcc.services._http import HTTPError, pcc_error_handler, read_body
 
 log = logging.getLogger("pcc.witness")
@@ -52,12 +53,14 @@ CREATE TABLE IF NOT EXISTS rejected(id INTEGER PRIMARY KEY, origin TEXT NOT NULL
 @dataclasses.dataclass(frozen=True)
 class WitnessConfig:
     """Witness configuration: its cosigner skey (type 0x04) and the logs it follows as
-    ``(origin, log vkey)`` pairs (several vkeys per origin are allowed)."""
+    ``(origin, log vkey)`` pairs (several vkeys per origin are allowed). ``limits`` are the
+    inbound limits every request passes first (docs/limits.md)."""
 
     db_path: str
     skey: str
     logs: tuple[tuple[str, str], ...] = ()
     max_body: int = MAX_BODY
+    limits: Limits = Limits()
 
     def __repr__(self) -> str:  # never shows the skey
         return f"WitnessConfig(db_path={self.db_path!r}, logs={sorted({o for o, _ in self.logs})!r})"
@@ -244,6 +247,6 @@ def create_app(config: WitnessConfig) -> Service[Witness]:
     routes = [Route("/add-checkpoint", add_checkpoint, methods=["POST"])]
     info = {"key": signer.vkey, "logs": sorted({origin for origin, _ in config.logs})}
     svc: Service[Witness] = Service(
-        "witness", routes, start, stop, info=info,
+        "witness", routes, start, stop, info=info, limits=config.limits,
         exception_handlers={PccError: pcc_error_handler, HTTPError: pcc_error_handler})
     return svc
