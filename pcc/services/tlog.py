@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pcc import merkle
+from pcc import merkle, note
 from pcc.transparency import leaves as leafmod
 from pcc.transparency import tiles as tilemod
 from pcc.transparency import _note as tlognote
@@ -58,7 +58,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 class LogConfig:
     """Configuration of a log instance.
 
-    ``skey`` is the log's signed-note private key; its key name must equal ``origin`` (clients
+    ``skey`` is the log's signed-note private key: a :class:`pcc.note.Signer` (for instance
+    from :func:`pcc.transparency.read_signer_file`, which never makes a Python string of the
+    key), or the skey text, parsed at once into such a signer so the config holds no key text
+    (the caller's own string is theirs to drop). Its key name must equal ``origin`` (clients
     check a checkpoint's origin against the log key's name). ``publishers`` are the vkeys
     allowed to add leaves; ``witnesses`` are ``(url, vkey)`` pairs (cosigner vkeys, type 0x04);
     ``quorum`` is how many witnesses must cosign a checkpoint before it is published (``None``:
@@ -82,7 +85,7 @@ class LogConfig:
 
     db_path: str
     origin: str
-    skey: str
+    skey: "str | note.Signer" = dataclasses.field(repr=False)
     publishers: tuple[str, ...] = ()
     witnesses: tuple[tuple[str, str], ...] = ()
     quorum: int | None = None
@@ -99,6 +102,10 @@ class LogConfig:
     insecure_no_witnesses: bool = False
     insecure_origin_mismatch: bool = False
     limits: Limits = Limits()
+
+    def __post_init__(self) -> None:
+        # keep the signer (seed in secure C memory), never the key text
+        object.__setattr__(self, "skey", tlognote.load_signer(self.skey))
 
     def resolved_quorum(self) -> int:
         """The quorum actually required (all witnesses when ``quorum`` is None)."""
@@ -213,6 +220,11 @@ class Log:
         self._retry_at = 0.0
         self._backoff = 0.0
         self.stats = {"batches": 0, "sequenced": 0, "published": 0, "witness_errors": 0}
+
+    def __repr__(self) -> str:
+        size = self.published.size if self.published is not None else None
+        return (f"<pcc Log {self.config.origin} key={tlognote.key_name(self.signer)} "
+                f"published={size}>")
 
     def _open_store(self) -> None:
         config = self.config
@@ -617,7 +629,7 @@ def create_app(config: LogConfig) -> Service[Log]:
         Route("/tile/{rest:path}", tile, methods=["GET", "HEAD"]),
         Route("/add", add, methods=["POST"]),
     ]
-    signer = tlognote.load_signer(config.skey)
+    signer = tlognote.load_signer(config.skey)     # already a signer: see __post_init__
     info = {"origin": config.origin, "key": signer.vkey,
             "publishers": len(config.publishers),
             "witnesses": [u for u, _ in config.witnesses],
