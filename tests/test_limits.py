@@ -240,3 +240,22 @@ def test_connection_limit_gives_503():
             s.close()
         time.sleep(0.2)
         assert httpx.post(srv.url + "/echo", content=b"x", timeout=5).status_code == 200
+
+
+def test_cli_serve_passes_the_connection_limits(monkeypatch, capsys):
+    """``pcc ... serve`` (the one _serve helper) hands the service's limits to uvicorn."""
+    import uvicorn
+
+    from pcc.cli._common import _serve
+    seen = {}
+
+    async def fake_serve(self, sockets=None):
+        c = self.config
+        seen.update(http=c.http, limit=c.limit_concurrency, keep_alive=c.timeout_keep_alive,
+                    head=c.h11_max_incomplete_event_size)
+    monkeypatch.setattr(uvicorn.Server, "serve", fake_serve)
+    app = echo_service(Limits(max_connections=7, keep_alive_s=2.0, max_header_bytes=8192))
+    assert _serve(app, "127.0.0.1", 0) == 0
+    assert (seen["limit"], seen["keep_alive"], seen["head"]) == (7, 2.0, 8192)
+    assert seen["http"].__name__ == "HeadTimeoutH11Protocol"
+    assert "echo serving http://127.0.0.1:" in capsys.readouterr().out
