@@ -311,3 +311,23 @@ def test_peer_error_maps_to_502():
     from pcc.services._http import status_for
     assert status_for(PeerError("x", "slow", "deadline")) == 502
     assert not isinstance(PeerError("x", "y"), FormatError)
+
+
+def test_sync_peer_threads_end():
+    """close() ends the loop thread; so does dropping an unclosed client."""
+    import gc
+    import threading
+
+    def peer_threads():
+        return [t for t in threading.enumerate() if t.name.startswith("pcc-peer leak")]
+    p = SyncPeer("leak a")
+    assert len(peer_threads()) == 1
+    p.close()
+    p.close()                                          # idempotent
+    assert peer_threads() == []
+    SyncPeer("leak b")
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while peer_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert peer_threads() == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+import weakref
 import zlib
 from typing import Any, Mapping
 
@@ -203,6 +204,16 @@ class Peer:
         await self.aclose()
 
 
+def _stop_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    if loop.is_closed():
+        return
+    loop.call_soon_threadsafe(loop.stop)
+    if thread is not threading.current_thread():
+        thread.join(10)
+        if not thread.is_alive():
+            loop.close()
+
+
 class SyncPeer:
     """The blocking twin of :class:`Peer`: same limits, same overall deadline.
 
@@ -220,6 +231,8 @@ class SyncPeer:
         self._thread.start()
         self._peer = Peer(name, self.limits)
         self._closed = False
+        # a client dropped without close() still stops its loop thread
+        self._finalizer = weakref.finalize(self, _stop_loop, self._loop, self._thread)
 
     def __repr__(self) -> str:
         return f"<pcc SyncPeer {self.name} deadline={self.limits.deadline_s:g}s>"
@@ -252,9 +265,7 @@ class SyncPeer:
         try:
             asyncio.run_coroutine_threadsafe(self._peer.aclose(), self._loop).result(10)
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop.close()
+            self._finalizer()
 
     def __enter__(self) -> "SyncPeer":
         return self
