@@ -73,9 +73,11 @@ def read_all(s: socket.socket, timeout: float) -> bytes:
 
 
 def test_limits_are_checked():
-    for bad in ({"max_body": 0}, {"body_timeout_s": -1}, {"max_requests": 1.5},
-                {"keep_alive_s": True}):
+    for bad in ({"max_body": 0}, {"body_timeout_s": -1}, {"max_requests": -3}):
         with pytest.raises(InvalidArgument):
+            Limits(**bad)
+    for bad in ({"max_requests": 1.5}, {"keep_alive_s": True}, {"max_body": "1"}):
+        with pytest.raises(TypeError):
             Limits(**bad)
     assert "Limits(" in repr(Limits())
 

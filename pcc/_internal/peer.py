@@ -50,12 +50,16 @@ class PeerLimits:
     def __post_init__(self) -> None:
         for name in ("deadline_s", "connect_s"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0:
-                raise InvalidArgument(f"PeerLimits.{name} must be a positive number of seconds")
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise TypeError(f"PeerLimits.{name} must be a number of seconds")
+            if not v > 0:
+                raise InvalidArgument(f"PeerLimits.{name} must be positive")
         for name in ("max_body", "max_decoded"):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise InvalidArgument(f"PeerLimits.{name} must be a positive number of bytes")
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise TypeError(f"PeerLimits.{name} must be an int (bytes)")
+            if v <= 0:
+                raise InvalidArgument(f"PeerLimits.{name} must be positive")
 
 
 @dataclasses.dataclass(frozen=True)

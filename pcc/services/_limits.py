@@ -54,10 +54,12 @@ class Limits:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or \
-                    (f.type == "int" and not isinstance(v, int)):
-                raise InvalidArgument(f"Limits.{f.name} must be a positive "
-                                      f"{'integer' if f.type == 'int' else 'number'}")
+            want = int if f.type == "int" else (int, float)
+            if isinstance(v, bool) or not isinstance(v, want):
+                raise TypeError(f"Limits.{f.name} must be "
+                                f"{'an int' if want is int else 'a number'}")
+            if not v > 0:
+                raise InvalidArgument(f"Limits.{f.name} must be positive")
 
 
 def _reply_messages(status: int, message: str, extra: dict[str, str] | None = None
