@@ -44,6 +44,7 @@ def cmd_log_serve(args) -> int:
                     publishers=tuple(args.publisher), witnesses=tuple(args.witness),
                     quorum=args.quorum, batch_interval_ms=args.batch_ms,
                     batch_max=args.batch_max, add_timeout_s=args.add_timeout,
+                    witness_timeout_s=args.witness_timeout,
                     refresh_interval_s=args.refresh_interval,
                     insecure_no_witnesses=args.insecure_no_witnesses,
                     insecure_origin_mismatch=args.insecure_origin_mismatch)
@@ -243,6 +244,9 @@ def register(subparsers) -> None:
                    help="most entries per batch")
     p.add_argument("--add-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="seconds an add waits for a witnessed checkpoint before answering 503")
+    p.add_argument("--witness-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="deadline of one cosigning round (every call to every witness); once "
+                        "the quorum is in, slower witnesses are cancelled")
     p.add_argument("--refresh-interval", type=float, default=600.0, metavar="SECONDS",
                    help="seconds after which an unchanged checkpoint is cosigned again")
     p.set_defaults(func=_guard(cmd_log_serve))
