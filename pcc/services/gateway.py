@@ -1,0 +1,637 @@
+"""Oblivious gateway resource (RFC 9458) and load balancer in front of the compute nodes.
+
+``create_app(GatewayConfig(...))`` returns an ASGI app with:
+
+- ``POST /``: an Encapsulated Request (``message/ohttp-req``, answered with one
+  ``message/ohttp-res``) or a chunked one (``message/ohttp-chunked-req``, answered with a
+  ``message/ohttp-chunked-res`` stream carrying an indeterminate-length binary HTTP response,
+  so that answer frames reach the client as the node produces them). Errors outside the
+  encryption (bad media type, a request that does not decapsulate) are plain HTTP statuses;
+- ``GET /ohttp-keys``: the gateway's key configurations (``application/ohttp-keys``);
+- ``GET /v1/key-proof``: ``msgpack({"leaf", "proof"})``, the ``ohttp-keys`` log leaf holding
+  exactly those configurations and its tlog-proof (503 until one is configured).
+
+Inside the encryption (binary HTTP; the authority is ignored):
+
+- ``GET /v1/models``: JSON ``{"models": [name…]}``, the models some healthy node serves;
+- ``GET /v1/nodes?model=M&k=K``: ``application/pcc-nodes+msgpack`` ``{"nodes": [bundle…]}``,
+  K (1..16, default 3) attestation bundles chosen uniformly at random (``secrets``) among the
+  healthy nodes serving M; 404 for a model no node serves, 503 when none is healthy;
+- ``POST /v1/invoke``: ``authorization: PrivateToken token=…`` and an
+  ``application/pcc-request+msgpack`` body. The token's signature is checked first (401 with
+  ``WWW-Authenticate: PrivateToken challenge=…, token-key=…`` when it is missing or invalid),
+  then the body (400, 415, 404 for an unknown model), then the token is spent (403 when it was
+  spent before); the request goes to the first node it names that is healthy, with only that
+  node's key entry, the next one being tried if it is down or refuses before the first answer
+  byte (503 when none is left). The answer is streamed back with ``pcc-node: <hex node id>``.
+
+Nodes come from the configuration and, with ``redis_url``, from a Redis set
+(``<prefix>nodes``, managed with ``pcc gateway node add``); their health comes from
+``/healthz`` and their bundles from ``/v1/attestation``, re-fetched periodically and before
+their HPKE key expires, so a rotated key is picked up. The spend store is SQLite (one gateway)
+or Redis (``SET NX`` with expiry; any number of gateways). The gateway never holds a key that
+opens a prompt and logs nothing per request.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+import os
+import secrets
+import time
+import urllib.parse
+from typing import AsyncIterator, Callable, Optional, Sequence, Tuple, Union
+
+import httpx
+import msgpack
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from pcc import bhttp, hpke, ohttp, tokens
+from pcc._internal.peer import Peer, PeerLimits
+from pcc.errors import (DecryptError, FormatError, InvalidArgument, LimitError, PccError,
+                        PeerError, StateError, UnknownKeyError, UnsupportedError, VerifyError)
+from pcc.services._app import Service
+from pcc.services._http import HTTPError, json_error, pcc_error_handler, read_body
+from pcc.services._limits import Limits
+from pcc.services._spend import RedisSpendStore, SQLiteSpendStore, SpendStore
+from pcc.transparency import leaves
+
+__all__ = ["GatewayConfig", "GatewayState", "create_app", "generate_key", "load_key",
+           "key_configs", "token_challenge", "NODES_MEDIA_TYPE", "REQUEST_MEDIA_TYPE",
+           "ANSWER_MEDIA_TYPE", "ATTESTATION_MEDIA_TYPE", "KEY_PROOF_MEDIA_TYPE", "MAX_K"]
+
+NODES_MEDIA_TYPE = "application/pcc-nodes+msgpack"
+REQUEST_MEDIA_TYPE = "application/pcc-request+msgpack"
+ANSWER_MEDIA_TYPE = "application/pcc-answer"
+ATTESTATION_MEDIA_TYPE = "application/pcc-attestation+msgpack"
+KEY_PROOF_MEDIA_TYPE = "application/msgpack"
+MAX_K = 16
+DEFAULT_K = 3
+ORIGIN_INFO = "pcc"
+
+KeyProof = Tuple[bytes, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class GatewayConfig:
+    """Gateway configuration.
+
+    name: the gateway's name in its ``ohttp-keys`` log leaf.
+    key_path: the OHTTP key file (a 32-byte seed, see :func:`generate_key`).
+    issuer_name, issuer_spki: the token issuer whose tokens are accepted (the ``issuer-key``
+        leaf's ``issuer`` and ``spki``).
+    nodes: node base URLs (``http://host:port``).
+    key_id: the OHTTP key identifier (0..255).
+    db_path: SQLite spend store (used unless ``redis_url`` is set).
+    redis_url: keep spent tokens and the node registry in Redis, shared by every gateway.
+    key_proof: the ohttp-keys leaf and its tlog-proof, or a callable returning them (or None).
+    spend_ttl_s: how long a spent token is remembered (at least the issuer key's lifetime).
+    health_interval_s: how often nodes are probed; attestation_refresh_s: how often their
+        bundles are fetched again (and always shortly before their key expires).
+    invoke_timeout_s: a whole answer from a node; connect_s: connecting to a node.
+    max_answer: the most answer bytes relayed from a node.
+    limits: inbound limits.
+    redis_prefix: prefix of every Redis key.
+    """
+
+    name: str
+    key_path: str
+    issuer_name: str
+    issuer_spki: bytes
+    nodes: Tuple[str, ...] = ()
+    key_id: int = 1
+    db_path: str = "gateway.db"
+    redis_url: Optional[str] = None
+    key_proof: Union[KeyProof, Callable[[], Optional[KeyProof]], None] = None
+    spend_ttl_s: int = 30 * 86400
+    health_interval_s: float = 2.0
+    attestation_refresh_s: float = 300.0
+    invoke_timeout_s: float = 600.0
+    connect_s: float = 2.0
+    max_answer: int = 64 << 20
+    limits: Optional[Limits] = None
+    redis_prefix: str = "pcc:gateway:"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InvalidArgument("gateway: name must be a non-empty str")
+        if not isinstance(self.issuer_spki, (bytes, bytearray)):
+            raise TypeError("gateway: issuer_spki must be bytes (DER SPKI)")
+        tokens.token_key_id(bytes(self.issuer_spki))       # parses as an RSA key
+        if isinstance(self.nodes, str):
+            raise TypeError("gateway: nodes must be a list of URLs")
+        for u in self.nodes:
+            if not isinstance(u, str) or not u.startswith(("http://", "https://")):
+                raise InvalidArgument("gateway: each node must be an http:// or https:// URL")
+        if not isinstance(self.key_id, int) or not 0 <= self.key_id <= 255:
+            raise InvalidArgument("gateway: key_id must be 0..255")
+
+
+def generate_key(path: str) -> None:
+    """Write a fresh OHTTP key seed to ``path`` (32 random bytes, mode 0600, never overwriting)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_bytes(32))
+
+
+def load_key(path: str) -> hpke.PrivateKey:
+    """The X25519 key derived from the seed in ``path``."""
+    with open(path, "rb") as f:
+        seed = bytearray(f.read())
+    try:
+        if len(seed) != 32:
+            raise InvalidArgument("gateway: the key file must hold a 32-byte seed")
+        return hpke.PrivateKey.derive(hpke.KEM_X25519_SHA256, seed)
+    finally:
+        seed[:] = bytes(len(seed))
+
+
+def key_configs(config: GatewayConfig) -> bytes:
+    """The gateway's ``application/ohttp-keys`` (what its ``ohttp-keys`` leaf must hold)."""
+    sk = load_key(config.key_path)
+    cfg = ohttp.KeyConfig(config.key_id, hpke.KEM_X25519_SHA256, sk.public_bytes(),
+                          suites=list(ohttp.DEFAULT_SUITES))
+    return ohttp.encode_key_configs([cfg])
+
+
+def token_challenge(issuer_name: str) -> tokens.TokenChallenge:
+    """The one TokenChallenge every client fetches tokens for: type 2, this issuer, no
+    redemption context, origin ``pcc``."""
+    return tokens.TokenChallenge(issuer_name, redemption_context=b"", origin_info=[ORIGIN_INFO],
+                                 token_type=tokens.TOKEN_TYPE)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+@dataclasses.dataclass
+class _Node:
+    url: str
+    healthy: bool = False
+    bundle: Optional[bytes] = None
+    node_id: Optional[bytes] = None
+    models: Tuple[str, ...] = ()
+    not_after: int = 0
+    fetched: float = 0.0
+
+
+def _bundle_facts(bundle: bytes) -> Tuple[bytes, Tuple[str, ...], int]:
+    """node_id, models and key expiry read from a bundle (unverified: clients verify)."""
+    outer = msgpack.unpackb(bundle, raw=False, strict_map_key=True)
+    body = msgpack.unpackb(outer["body"], raw=False, strict_map_key=True)
+    node_id, models, nb = body["node_id"], body["models"], body["hpke"]["not_after"]
+    if (not isinstance(node_id, bytes) or len(node_id) != 32 or not isinstance(models, list)
+            or not all(isinstance(m, str) for m in models) or not isinstance(nb, int)):
+        raise FormatError("bundle fields")
+    return node_id, tuple(models), nb
+
+
+class _Inner:
+    """An inner (binary HTTP) response: status, headers and either whole content or a stream."""
+
+    def __init__(self, status: int, headers: Sequence[Tuple[str, str]] = (),
+                 content: bytes = b"", stream: Optional[AsyncIterator[bytes]] = None) -> None:
+        self.status = status
+        self.headers = list(headers)
+        self.content = content
+        self.stream = stream
+
+
+def _inner_error(status: int, message: str, headers: Sequence[Tuple[str, str]] = ()) -> _Inner:
+    body = (json.dumps({"error": message}) + "\n").encode()
+    return _Inner(status, [("content-type", "application/json")] + list(headers), body)
+
+
+class GatewayState:
+    """The running gateway: OHTTP keys, the spend store, the node table and its poller."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        sk = load_key(config.key_path)
+        cfg = ohttp.KeyConfig(config.key_id, hpke.KEM_X25519_SHA256, sk.public_bytes(),
+                              suites=list(ohttp.DEFAULT_SUITES))
+        self.ohttp = ohttp.Gateway([(cfg, sk)])
+        self.configs = ohttp.encode_key_configs([cfg])
+        self.issuer_spki = bytes(config.issuer_spki)
+        self.challenge = token_challenge(config.issuer_name)
+        self.token_key_id = tokens.token_key_id(self.issuer_spki)
+        self.www_authenticate = (f'PrivateToken challenge="{_b64(self.challenge.encode())}", '
+                                 f'token-key="{_b64(self.issuer_spki)}"')
+        self.store: SpendStore = (RedisSpendStore(config.redis_url, config.redis_prefix)
+                                  if config.redis_url else SQLiteSpendStore(config.db_path))
+        self.nodes: dict[str, _Node] = {u.rstrip("/"): _Node(u.rstrip("/")) for u in config.nodes}
+        self.peer = Peer("node", PeerLimits(deadline_s=5.0, connect_s=config.connect_s,
+                                            max_body=1 << 20))
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(config.invoke_timeout_s, connect=config.connect_s),
+            follow_redirects=False, trust_env=False,
+            limits=httpx.Limits(max_connections=1024, max_keepalive_connections=128))
+        for h in list(self.client.headers):
+            del self.client.headers[h]
+        self.poller: Optional[asyncio.Task] = None
+
+    async def close(self) -> None:
+        if self.poller is not None:
+            self.poller.cancel()
+            try:
+                await self.poller
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.peer.aclose()
+        await self.client.aclose()
+        await run_in_threadpool(self.store.close)
+
+    def key_proof(self) -> Optional[KeyProof]:
+        kp = self.config.key_proof
+        if callable(kp):
+            kp = kp()
+        if kp is None:
+            return None
+        leaf, proof = kp
+        d = leaves.decode(leaf)
+        if d["type"] != "ohttp-keys" or d["configs"] != self.configs:
+            raise HTTPError(500, "the configured key proof is not for this gateway's keys")
+        return leaf, proof
+
+    # ---------------------------------------------------------------- nodes
+
+    def _registry(self) -> list[str]:
+        if not self.config.redis_url:
+            return []
+        st = self.store
+        assert isinstance(st, RedisSpendStore)
+        try:
+            urls = st.redis.smembers(self.config.redis_prefix + "nodes")
+        except Exception:
+            return []
+        return [u.decode() if isinstance(u, bytes) else str(u) for u in urls]
+
+    async def _probe(self, node: _Node) -> None:
+        try:
+            r = await self.peer.get(node.url + "/healthz", deadline_s=2.0)
+            ok = r.status_code == 200
+        except PeerError:
+            ok = False
+        if not ok:
+            node.healthy = False
+            return
+        now = time.time()
+        due = (node.bundle is None or now - node.fetched > self.config.attestation_refresh_s
+               or now > node.not_after - 60)
+        if due:
+            try:
+                r = await self.peer.get(node.url + "/v1/attestation", deadline_s=5.0)
+                if r.status_code != 200:
+                    raise FormatError("status")
+                facts = _bundle_facts(r.content)
+            except (PeerError, PccError, ValueError, KeyError, TypeError,
+                    msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+                node.healthy = False
+                return
+            node.bundle = bytes(r.content)
+            node.node_id, node.models, node.not_after = facts
+            node.fetched = now
+        node.healthy = node.bundle is not None and time.time() < node.not_after
+
+    async def poll_once(self) -> None:
+        """Probe every node once (health, and the bundle when due)."""
+        for u in await run_in_threadpool(self._registry):
+            u = u.rstrip("/")
+            if u.startswith(("http://", "https://")) and u not in self.nodes:
+                self.nodes[u] = _Node(u)
+        await asyncio.gather(*(self._probe(n) for n in list(self.nodes.values())))
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.health_interval_s)
+            try:
+                await self.poll_once()
+            except Exception:       # a probe round never stops the poller
+                pass
+
+    def add_node(self, url: str) -> None:
+        """Add a node by URL (it serves once a probe finds it healthy)."""
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise InvalidArgument("gateway: a node is an http:// or https:// URL")
+        self.nodes.setdefault(url.rstrip("/"), _Node(url.rstrip("/")))
+
+    def mark_down(self, node: _Node) -> None:
+        node.healthy = False
+
+    def healthy(self, model: Optional[str] = None) -> list[_Node]:
+        now = time.time()
+        return [n for n in self.nodes.values()
+                if n.healthy and n.bundle is not None and now < n.not_after
+                and (model is None or model in n.models)]
+
+    def known_model(self, model: str) -> Optional[bool]:
+        """True if some node serves ``model``; None when it is not known yet (a node has not
+        been reached); False otherwise."""
+        if any(model in n.models for n in self.nodes.values()):
+            return True
+        return None if any(n.bundle is None for n in self.nodes.values()) else False
+
+    def by_id(self, node_id: bytes) -> Optional[_Node]:
+        for n in self.nodes.values():
+            if n.node_id == node_id:
+                return n
+        return None
+
+
+# ---------------------------------------------------------------- invoke body
+
+
+def _check_invoke(body: bytes) -> dict:
+    try:
+        obj = msgpack.unpackb(body, raw=False, strict_map_key=True)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError,
+            UnicodeDecodeError, TypeError):
+        raise FormatError("the invoke body is not msgpack") from None
+    if not isinstance(obj, dict) or set(obj) != {"v", "model", "keys", "nonce", "body"}:
+        raise FormatError("the invoke body must be a map of v, model, keys, nonce, body")
+    if obj["v"] != 1 or not isinstance(obj["model"], str) or not obj["model"]:
+        raise FormatError("invoke: v must be 1 and model a name")
+    if not isinstance(obj["nonce"], bytes) or len(obj["nonce"]) != 12:
+        raise FormatError("invoke: nonce must be 12 bytes")
+    chunks = obj["body"]
+    if (not isinstance(chunks, list) or not chunks or len(chunks) > 256
+            or not all(isinstance(c, bytes) for c in chunks)):
+        raise FormatError("invoke: body must be a list of 1..256 byte strings")
+    keys = obj["keys"]
+    if not isinstance(keys, list) or not 1 <= len(keys) <= MAX_K:
+        raise FormatError(f"invoke: keys must list 1..{MAX_K} nodes")
+    seen = set()
+    for k in keys:
+        if (not isinstance(k, dict) or set(k) != {"node", "key_id", "enc", "ct"}
+                or not isinstance(k["node"], bytes) or len(k["node"]) != 32
+                or not isinstance(k["key_id"], bytes) or len(k["key_id"]) != 8
+                or not isinstance(k["enc"], bytes) or not 0 < len(k["enc"]) <= 133
+                or not isinstance(k["ct"], bytes) or not 0 < len(k["ct"]) <= 64):
+            raise FormatError("invoke: each key is {node: 32 bytes, key_id: 8 bytes, enc, ct}")
+        if k["node"] in seen:
+            raise FormatError("invoke: a node is named twice")
+        seen.add(k["node"])
+    return obj
+
+
+def _header(req: bhttp.Request, name: bytes) -> Optional[bytes]:
+    found = [v for n, v in req.headers if n == name]
+    if len(found) > 1:
+        raise FormatError("duplicate header")
+    return found[0] if found else None
+
+
+def create_app(config: GatewayConfig) -> Service[GatewayState]:
+    """The gateway's ASGI app (see the module documentation)."""
+    if not isinstance(config, GatewayConfig):
+        raise TypeError("create_app takes a GatewayConfig")
+    base = config.limits or Limits()
+    limits = dataclasses.replace(base, max_body=max(base.max_body, 4 << 20))
+
+    async def start() -> GatewayState:
+        st = await run_in_threadpool(GatewayState, config)
+        await st.poll_once()
+        st.poller = asyncio.get_running_loop().create_task(st._poll_forever())
+        return st
+
+    async def stop(st: GatewayState) -> None:
+        await st.close()
+
+    # ------------------------------------------------------------ inner requests
+
+    async def models(st: GatewayState, req: bhttp.Request, query: dict) -> _Inner:
+        names = sorted({m for n in st.healthy() for m in n.models})
+        return _Inner(200, [("content-type", "application/json")],
+                      json.dumps({"models": names}).encode())
+
+    async def nodes(st: GatewayState, req: bhttp.Request, query: dict) -> _Inner:
+        model = query.get("model")
+        try:
+            k = int(query.get("k", str(DEFAULT_K)))
+        except ValueError:
+            return _inner_error(400, "k must be an integer")
+        if not model:
+            return _inner_error(400, "model is required")
+        if not 1 <= k <= MAX_K:
+            return _inner_error(400, f"k must be 1..{MAX_K}")
+        known = st.known_model(model)
+        if known is None:
+            return _inner_error(503, "no node available")
+        if not known:
+            return _inner_error(404, "unknown model")
+        live = st.healthy(model)
+        if not live:
+            return _inner_error(503, "no node available")
+        chosen = secrets.SystemRandom().sample(live, min(k, len(live)))
+        body = msgpack.packb({"nodes": [n.bundle for n in chosen]}, use_bin_type=True)
+        return _Inner(200, [("content-type", NODES_MEDIA_TYPE), ("cache-control", "no-store")],
+                      body)
+
+    def unauthorized(st: GatewayState, why: str) -> _Inner:
+        return _inner_error(401, why, [("www-authenticate", st.www_authenticate)])
+
+    async def invoke(st: GatewayState, req: bhttp.Request, query: dict) -> _Inner:
+        # 1. the token's signature
+        try:
+            auth = _header(req, b"authorization")
+        except FormatError:
+            return unauthorized(st, "one authorization header, please")
+        if auth is None:
+            return unauthorized(st, "a token is required")
+        try:
+            token = tokens.parse_authorization(auth)
+            tokens.verify(token, st.issuer_spki, st.challenge)
+        except (FormatError, VerifyError, UnsupportedError, InvalidArgument):
+            return unauthorized(st, "invalid token")
+        # 2. the body
+        ctype = (_header(req, b"content-type") or b"").split(b";")[0].strip().lower()
+        if ctype != REQUEST_MEDIA_TYPE.encode():
+            return _inner_error(415, f"content-type must be {REQUEST_MEDIA_TYPE}")
+        try:
+            obj = _check_invoke(req.content)
+        except FormatError as e:
+            return _inner_error(400, str(e))
+        known = st.known_model(obj["model"])
+        if not known:
+            return _inner_error(503 if known is None else 404,
+                                "no node available" if known is None else "unknown model")
+        candidates = []
+        for entry in obj["keys"]:
+            n = st.by_id(entry["node"])
+            if n is not None and n.healthy and obj["model"] in n.models:
+                candidates.append((n, entry))
+        if not candidates:
+            return _inner_error(503, "none of the nodes named is available")
+        # 3. the spend
+        try:
+            fresh = await run_in_threadpool(st.store.spend, token.token_key_id, token.nonce,
+                                            config.spend_ttl_s)
+        except StateError:
+            return _inner_error(503, "the spend store is unavailable")
+        if not fresh:
+            return _inner_error(403, "token already spent")
+        # 4. forward, failing over before the first answer byte
+        last = 503
+        for node, entry in candidates:
+            fwd = msgpack.packb({"v": 1, "model": obj["model"], "keys": [entry],
+                                 "nonce": obj["nonce"], "body": obj["body"]}, use_bin_type=True)
+            r = st.client.build_request("POST", node.url + "/v1/invoke", content=fwd,
+                                        headers={"content-type": REQUEST_MEDIA_TYPE})
+            try:
+                resp = await st.client.send(r, stream=True)
+            except httpx.HTTPError:
+                st.mark_down(node)
+                continue
+            if resp.status_code != 200:
+                last = resp.status_code
+                await resp.aclose()
+                continue
+            it = resp.aiter_raw()
+            try:
+                first = await it.__anext__()
+            except (StopAsyncIteration, httpx.HTTPError):
+                await resp.aclose()
+                st.mark_down(node)
+                continue
+            return _Inner(200, [("content-type", ANSWER_MEDIA_TYPE),
+                                ("pcc-node", node.node_id.hex() if node.node_id else "")],
+                          stream=_answer(first, it, resp))
+        if 400 <= last < 500:
+            return _inner_error(400, "no node accepted the request")
+        return _inner_error(503, "no node available")
+
+    async def _answer(first: bytes, it: AsyncIterator[bytes],
+                      resp: httpx.Response) -> AsyncIterator[bytes]:
+        sent = len(first)
+        try:
+            yield first
+            while True:
+                try:
+                    chunk = await it.__anext__()
+                except (StopAsyncIteration, httpx.HTTPError):
+                    return          # a cut answer: the client sees no final frame
+                sent += len(chunk)
+                if sent > config.max_answer:
+                    return
+                yield chunk
+        finally:
+            await resp.aclose()
+
+    routes_inner = {("GET", "/v1/models"): models, ("GET", "/v1/nodes"): nodes,
+                    ("POST", "/v1/invoke"): invoke}
+
+    async def handle_inner(st: GatewayState, req: bhttp.Request) -> _Inner:
+        path, _, qs = req.path.partition("?")
+        handler = routes_inner.get((req.method, path))
+        if handler is None:
+            known = any(p == path for _, p in routes_inner)
+            return _inner_error(405 if known else 404,
+                                "method not allowed" if known else "not found")
+        try:
+            query = dict(urllib.parse.parse_qsl(qs, keep_blank_values=True, strict_parsing=False,
+                                                max_num_fields=8))
+        except ValueError:
+            return _inner_error(400, "bad query")
+        try:
+            return await handler(st, req, query)
+        except Exception:
+            return _inner_error(500, "internal error")
+
+    # ------------------------------------------------------------ outer resource
+
+    async def gateway(request: Request) -> Response:
+        st = svc.state
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media == ohttp.REQUEST_MEDIA_TYPE:
+            return await plain(st, request)
+        if media == ohttp.CHUNKED_REQUEST_MEDIA_TYPE:
+            return await chunked(st, request)
+        raise HTTPError(415, "content-type must be message/ohttp-req or message/ohttp-chunked-req")
+
+    def _decap_error(e: Exception) -> HTTPError:
+        if isinstance(e, UnknownKeyError):
+            return HTTPError(422, "unknown key configuration")
+        if isinstance(e, LimitError):
+            return HTTPError(413, "request too large")
+        return HTTPError(400, "the request does not decapsulate")
+
+    async def plain(st: GatewayState, request: Request) -> Response:
+        enc = await read_body(request, limits.max_body)
+        try:
+            raw, rctx = st.ohttp.decapsulate(enc)
+            inner_req = bhttp.Request.decode(raw)
+        except (FormatError, DecryptError, UnknownKeyError, UnsupportedError, LimitError) as e:
+            raise _decap_error(e) from None
+        inner = await handle_inner(st, inner_req)
+        content = inner.content
+        if inner.stream is not None:
+            buf = bytearray()
+            async for piece in inner.stream:
+                buf += piece
+            content = bytes(buf)
+        out = bhttp.Response(inner.status, inner.headers, content).encode()
+        return Response(rctx.encapsulate(out), media_type=ohttp.RESPONSE_MEDIA_TYPE,
+                        headers={"cache-control": "no-store"})
+
+    async def chunked(st: GatewayState, request: Request) -> Response:
+        enc = await read_body(request, limits.max_body)
+        gctx = st.ohttp.decapsulate_chunked()
+        try:
+            parts = gctx.open(enc)
+            parts.append(gctx.finish())
+            inner_req = bhttp.Request.decode(b"".join(parts))
+        except (FormatError, DecryptError, UnknownKeyError, UnsupportedError, LimitError) as e:
+            raise _decap_error(e) from None
+        inner = await handle_inner(st, inner_req)
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield gctx.seal(bhttp.encode_response_head(inner.status, inner.headers))
+            if inner.stream is None:
+                if inner.content:
+                    yield gctx.seal(bhttp.encode_content_chunk(inner.content))
+            else:
+                async for piece in inner.stream:
+                    if piece:
+                        yield gctx.seal(bhttp.encode_content_chunk(piece))
+            yield gctx.seal(bhttp.encode_response_end(), final=True)
+
+        return StreamingResponse(stream(), media_type=ohttp.CHUNKED_RESPONSE_MEDIA_TYPE,
+                                 headers={"cache-control": "no-store"})
+
+    async def keys(request: Request) -> Response:
+        return Response(svc.state.configs, media_type=ohttp.KEYS_MEDIA_TYPE,
+                        headers={"cache-control": "public, max-age=300"})
+
+    async def key_proof(request: Request) -> Response:
+        kp = await run_in_threadpool(svc.state.key_proof)
+        if kp is None:
+            raise HTTPError(503, "no key proof yet")
+        body = msgpack.packb({"leaf": kp[0], "proof": kp[1]}, use_bin_type=True)
+        return Response(body, media_type=KEY_PROOF_MEDIA_TYPE,
+                        headers={"cache-control": "no-cache"})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPError):
+            return json_error(exc.status, exc.message)
+        if isinstance(exc, HTTPException):
+            return json_error(exc.status_code, {404: "not found", 405: "method not allowed"}.get(
+                exc.status_code, "bad request"))
+        return await pcc_error_handler(request, exc)
+
+    routes = [Route("/", gateway, methods=["POST"]),
+              Route("/ohttp-keys", keys, methods=["GET"]),
+              Route("/v1/key-proof", key_proof, methods=["GET"])]
+    store = f"redis {config.redis_url}" if config.redis_url else f"sqlite {config.db_path}"
+    svc: Service[GatewayState] = Service(
+        "gateway", routes, start, stop, limits=limits,
+        info={"gateway": config.name, "store": store, "nodes": len(config.nodes)},
+        exception_handlers={HTTPError: http_error, HTTPException: http_error,
+                            PccError: http_error, Exception: http_error})
+    return svc
