@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from pcc import provision
-from pcc.errors import InvalidArgument, PccError
+from pcc.errors import InvalidArgument, PccError, StateError
 
 __all__ = ["Cell", "SERVICE_ORDER", "ISSUER_NAME", "GATEWAY_NAME", "LOG_ORIGIN"]
 
@@ -68,13 +68,15 @@ class Cell:
 
     ``nodes``: how many compute nodes (``pcc node serve`` processes); ``model``: the GGUF file
     they serve (default: SmolLM2-135M-Instruct, fetched once into the cache); ``port_base``:
-    the first of consecutive ports (None: free ports). ``progress`` receives a line for every
+    the first of consecutive ports (None: free ports); ``redis_url``: keep the gateway's spend
+    store in Redis (default SQLite in the folder). ``progress`` receives a line for every
     slow step.
     """
 
     def __init__(self, directory: str | os.PathLike, *, nodes: int = 2,
                  model: Optional[str] = None, host: str = "127.0.0.1",
-                 port_base: Optional[int] = None, progress: Progress = _quiet) -> None:
+                 port_base: Optional[int] = None, redis_url: Optional[str] = None,
+                 progress: Progress = _quiet) -> None:
         if not isinstance(nodes, int) or not 0 <= nodes <= 64:
             raise InvalidArgument("cell: nodes must be 0..64")
         self.dir = pathlib.Path(directory)
@@ -83,6 +85,7 @@ class Cell:
         self.host = host
         self.port_base = port_base
         self.progress = progress
+        self.redis_url = redis_url
         self.services: list[tuple[str, str]] = []
         self._servers: list = []
         self._procs: list[subprocess.Popen] = []
@@ -245,11 +248,13 @@ class Cell:
         # relay, then gateway (with the nodes' URLs: they join as soon as they are healthy)
         self._serve("relay", relay.create_app(relay.RelayConfig(gateway_url=url["gateway"] + "/")),
                     ports["relay"])
+        redis_url = self.redis_url
         gcfg = gateway.GatewayConfig(
             name=GATEWAY_NAME, key_path=str(d / "gateway.key"), issuer_name=ISSUER_NAME,
             issuer_spki=issuer_spki, db_path=str(d / "gateway.db"),
             nodes=tuple(url[f"node-{i + 1}"] for i in range(self.n_nodes)),
-            key_proof=lambda: self._proof_of("ohttp-keys"))
+            key_proof=lambda: self._proof_of("ohttp-keys"), redis_url=redis_url)
+        self.gateway_config = gcfg
         configs = gateway.key_configs(gcfg)
         self.progress("publishing the gateway's OHTTP keys to the log")
         self._logged["ohttp-keys"] = self._key_leaf(
@@ -267,10 +272,19 @@ class Cell:
                 self.urls[name] = node_url
                 self.services.append((name, node_url))
             _cellnodes.wait_ready(self, timeout=600.0)
+            self._wait_gateway()
         self._write_client_json()
         self._refresher = threading.Thread(target=self._refresh_loop, name="pcc-cell-proofs",
                                            daemon=True)
         self._refresher.start()
+
+    def _wait_gateway(self, timeout: float = 30.0) -> None:
+        """Wait until the gateway has found every node healthy (its probe runs every 2 s)."""
+        deadline = time.monotonic() + timeout
+        while len(self.gateway_app.state.healthy()) < self.n_nodes:
+            if time.monotonic() > deadline:
+                raise StateError("the gateway did not see the nodes healthy in time")
+            time.sleep(0.1)
 
     def _proof_of(self, kind: str) -> Optional[tuple[bytes, str]]:
         logged = self._logged.get(kind)
@@ -279,13 +293,18 @@ class Cell:
     def client_config(self) -> dict:
         """The ``client.json`` object for this cell."""
         assert self.ca is not None
-        return {"v": 1, "relay": self.urls["relay"] + "/", "gateway": self.urls["gateway"],
+        cfg = {"v": 1, "relay": self.urls["relay"] + "/", "gateway": self.urls["gateway"],
                 "issuer": self.urls["issuer"], "log": self.urls["log"],
                 "account": (self.dir / "account.key").read_text().strip(),
                 "model": self.model_name(),
                 "trust": {"provisioning_roots": [self.ca.root_pem], "log": self.vkey("log"),
                           "witnesses": [self.vkey("witness-1"), self.vkey("witness-2")],
                           "quorum": 2, "max_checkpoint_age_s": 86400}}
+        if self.n_nodes:
+            from pcc._cellnodes import _weaker
+            if _weaker():
+                cfg["trust"]["relax"] = _weaker()
+        return cfg
 
     def model_name(self) -> str:
         """The name clients ask for: the model file's name as the release names it."""

@@ -306,3 +306,60 @@ def test_concurrent_clients(cell):
     for t in ts:
         t.join(120)
     assert not errors and len(outs) == 10
+
+
+# ---- proxy (the official openai package) ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def proxy(cell):
+    from pcc.proxy import create_app
+    from pcc.services import serve_in_thread
+    c = Client.from_config(cell.dir / "client.json")
+    wait_nodes(c)
+    with serve_in_thread(create_app(c)) as srv:
+        yield srv.url
+    c.close()
+
+
+def test_proxy_with_openai_package(proxy, tiny):
+    import openai
+    oa = openai.OpenAI(base_url=proxy + "/v1", api_key="unused")
+    want = "".join(llm.Model.load(str(tiny), threads=1).generate(messages=MSGS, max_tokens=6,
+                                                                  temperature=0.0))
+    r = oa.chat.completions.create(model="tiny-chat", messages=MSGS, max_tokens=6,
+                                   temperature=0)
+    assert r.choices[0].message.content == want and r.usage.completion_tokens >= 1
+    stream = oa.chat.completions.create(model="tiny-chat", messages=MSGS, max_tokens=6,
+                                        temperature=0, stream=True)
+    text = "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices)
+    assert text == want
+    assert [m.id for m in oa.models.list()] == ["tiny-chat"]
+
+
+def test_proxy_errors_in_openai_shape(proxy):
+    import openai
+    oa = openai.OpenAI(base_url=proxy + "/v1", api_key="unused")
+    with pytest.raises(openai.BadRequestError):
+        oa.chat.completions.create(model="tiny-chat", messages=[], max_tokens=2)
+    r = httpx.post(proxy + "/v1/chat/completions", content=b"{not json")
+    assert r.status_code == 400 and set(r.json()["error"]) == {"message", "type", "param", "code"}
+    r = httpx.post(proxy + "/v1/chat/completions", json={"model": "nope", "messages": MSGS})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_value"
+
+
+# ---- canary ---------------------------------------------------------------------------------
+
+def test_canary_not_in_logs_or_files(cell, client, capfd):
+    canary = "CANARY-" + __import__("secrets").token_hex(8)
+    client.complete([{"role": "user", "content": canary}], max_tokens=2)
+    out, err = capfd.readouterr()
+    assert canary not in out and canary not in err
+    for f in pathlib.Path(cell.dir).rglob("*"):
+        if f.is_file():
+            assert canary.encode() not in f.read_bytes(), f
+    import gc
+    gc.collect()
+    # nothing the relay, gateway or issuer keep alive holds the canary
+    leaks = [o for o in gc.get_objects() if isinstance(o, (bytes, bytearray, str))
+             and canary.encode() in (o if isinstance(o, (bytes, bytearray)) else o.encode())]
+    assert not leaks or all(isinstance(o, str) and o == canary for o in leaks)

@@ -25,6 +25,10 @@ GROUPS: dict[str, str] = {
     "ca": "pcc.cli.ca",
     "issuer": "pcc.cli.issuer",
     "attest": "pcc.cli.attest",
+    "relay": "pcc.cli.relay",
+    "gateway": "pcc.cli.gateway",
+    "up": "pcc.cli.cell",
+    "proxy": "pcc.cli.proxy",
 }
 
 

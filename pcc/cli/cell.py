@@ -1,0 +1,111 @@
+"""``pcc up`` (a whole cell on this machine) and ``pcc chat`` (one prompt through it)."""
+from __future__ import annotations
+
+import json
+import pathlib
+import signal
+import sys
+import threading
+
+from pcc.cli._common import EXIT_OK, _err, _guard
+
+
+def _progress(msg: str) -> None:
+    print(f"... {msg}", file=sys.stderr, flush=True)
+
+
+def cmd_up(args) -> int:
+    """``up``: start the cell, print one ``<name> <url>`` line per service and ``ready``, run
+    until SIGINT or SIGTERM, then stop everything."""
+    from pcc.cell import Cell
+    stop = threading.Event()
+
+    def on_signal(signum, frame) -> None:
+        stop.set()
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    cell = Cell(args.dir, nodes=args.nodes, model=args.model, host=args.host,
+                port_base=args.port_base, progress=_progress)
+    try:
+        cell.start()
+        for name, url in cell.services:
+            print(f"{name} {url}", flush=True)
+        print("ready", flush=True)
+        _progress(f"client configuration in {pathlib.Path(args.dir) / 'client.json'}; try "
+                  f"`pcc chat --cell {args.dir} \"Hello\"`; Ctrl-C stops the cell")
+        while not stop.wait(0.5):
+            pass
+    finally:
+        _progress("stopping")
+        cell.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+    _progress("stopped")
+    return EXIT_OK
+
+
+def _client_config(args) -> str:
+    if args.config:
+        return args.config
+    path = pathlib.Path(args.cell) / "client.json"
+    if not path.exists():
+        raise FileNotFoundError(path)
+    return str(path)
+
+
+def cmd_chat(args) -> int:
+    """``chat``: send PROMPT through the private path and stream the answer."""
+    from pcc.client import Client
+    try:
+        cfg = _client_config(args)
+    except FileNotFoundError as e:
+        return _err(f"{e.args[0]} not found: start a cell with `pcc up --dir {args.cell}` "
+                    f"or give --config FILE")
+    with Client.from_config(cfg) as client:
+        messages = [{"role": "user", "content": args.prompt}]
+        pieces = []
+        for piece in client.chat(messages, max_tokens=args.max_tokens):
+            pieces.append(piece)
+            if not args.json:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+        if args.json:
+            out = {"text": "".join(pieces), "report": client.last_report}
+            print(json.dumps(out, indent=1 if args.explain else None))
+            return EXIT_OK
+        print()
+        if args.explain:
+            print()
+            print(client.explain())
+    return EXIT_OK
+
+
+def register(subparsers) -> None:
+    """Add ``up`` and ``chat`` to the top-level sub-parsers."""
+    p = subparsers.add_parser("up", help="start a whole cell on this machine (log, witnesses, "
+                                         "issuer, relay, gateway, nodes)")
+    p.add_argument("--dir", default="pcc-cell",
+                   help="folder for the cell's keys, databases and client.json (reused when "
+                        "it exists)")
+    p.add_argument("--nodes", type=int, default=2, help="number of compute nodes")
+    p.add_argument("--model", default=None, metavar="PATH",
+                   help="GGUF model file the nodes serve (default: SmolLM2-135M-Instruct, "
+                        "fetched once)")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address to serve on")
+    p.add_argument("--port-base", type=int, default=None, metavar="P",
+                   help="first of consecutive ports: log, witness-1, witness-2, issuer, relay, "
+                        "gateway, node-1... (default: free ports)")
+    p.set_defaults(func=_guard(cmd_up))
+    p = subparsers.add_parser("chat", help="send one prompt through the private path")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--config", default=None, metavar="FILE", help="a client.json")
+    src.add_argument("--cell", default="pcc-cell", metavar="DIR",
+                     help="a cell folder (uses DIR/client.json)")
+    p.add_argument("--explain", action="store_true",
+                   help="also print what was verified, which node answered and what the relay "
+                        "and the gateway could see")
+    p.add_argument("--max-tokens", type=int, default=256, metavar="N",
+                   help="most tokens in the answer")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: the text and the report")
+    p.add_argument("prompt", help="the prompt")
+    p.set_defaults(func=_guard(cmd_chat))
