@@ -31,6 +31,25 @@ typedef struct {
     uint64_t id;
 } running;
 
+/* A generator that refuses requests over the node's max_tokens (sealed as too_long). */
+typedef struct {
+    pcc_worker_generator inner;
+    uint32_t max_tokens;
+} capped_gen;
+
+static pcc_status capped_run(void *ctx, const pcc_chat_request *req, pcc_worker_emit_fn emit,
+                             void *sink, uint64_t *prompt_tokens, uint64_t *completion_tokens)
+{
+    const capped_gen *c = ctx;
+    pcc_chat_params p;
+    pcc_status st = pcc_chat_request_params(req, &p);
+    if (st != PCC_OK)
+        return st;
+    if (p.max_tokens > c->max_tokens)
+        return PCC_E_LIMIT;
+    return c->inner.run(c->inner.ctx, req, emit, sink, prompt_tokens, completion_tokens);
+}
+
 static pcc_status sha384(const uint8_t *p, size_t n, uint8_t out[PCC_ATTEST_DIGEST])
 {
     unsigned int ol = 0;
@@ -160,6 +179,7 @@ out:
 pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
 {
     pcc_llm_model *models[PCC_NODE_MAX_MODELS] = {0};
+    capped_gen gens[PCC_NODE_MAX_MODELS];
     uint8_t digests[PCC_NODE_MAX_MODELS][PCC_ATTEST_DIGEST];
     pcc_sandbox_filter *filter = NULL;
     running *run = NULL;
@@ -188,6 +208,8 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
         opt.kernels = PCC_KV_BEST;
         if ((st = pcc_llm_model_load(&models[i], cfg->models[i].path, &opt)) != PCC_OK)
             goto out;
+        gens[i].inner = pcc_worker_llm_generator(models[i]);
+        gens[i].max_tokens = cfg->max_tokens ? cfg->max_tokens : UINT32_MAX;
         pcc_gguf_file(pcc_llm_model_gguf(models[i]), &data, &len);
         if ((st = sha384(data, len, digests[i])) != PCC_OK ||
             (st = send_extend(cfg->enclave_fd, cfg->models[i].name, digests[i], buf)) != PCC_OK)
@@ -312,7 +334,8 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
             wc.join_netns = nsfd >= 0;
             wc.netns_fd = nsfd;
             wc.filter = filter;
-            wc.gen = pcc_worker_llm_generator(models[mi]);
+            wc.gen.run = capped_run;
+            wc.gen.ctx = &gens[mi];
             if (pcc_chan_send(cfg->enclave_fd, chan_msg, sizeof chan_msg, sp[1]) != PCC_OK ||
                 pcc_worker_spawn(&wc, &pid) != PCC_OK)
                 code = PCC_NODE_EXIT_SPAWN;

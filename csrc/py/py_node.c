@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include "../node/chan_internal.h"
 #include "pcc/node.h"
 #include "pcc/sandbox.h"
 
@@ -26,19 +27,20 @@ static PyObject *py_enclave_run(PyObject *m, PyObject *args, PyObject *kw)
     _exit(st == PCC_OK ? 0 : 1);
 }
 
-/* host_run(ctrl_fd, enclave_fd, models, layers, optional, max_payload, max_workers): never
+/* host_run(ctrl_fd, enclave_fd, models, layers, optional, max_payload, max_workers, max_tokens): never
  * returns. models: a sequence of (name, path). */
 static PyObject *py_host_run(PyObject *m, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"ctrl_fd", "enclave_fd", "models", "layers", "optional",
-                             "max_payload", "max_workers", NULL};
+                             "max_payload", "max_workers", "max_tokens", NULL};
     int ctrl, enclave;
     PyObject *models_o, *fast = NULL;
-    unsigned int layers = PCC_SANDBOX_ALL, optional = 0, max_workers = 4;
+    unsigned int layers = PCC_SANDBOX_ALL, optional = 0, max_workers = 4, max_tokens = 0;
     Py_ssize_t max_payload = 0;
     pcc_node_model models[PCC_NODE_MAX_MODELS];
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiO|IInI:host_run", kwlist, &ctrl, &enclave,
-                                     &models_o, &layers, &optional, &max_payload, &max_workers))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiO|IInII:host_run", kwlist, &ctrl, &enclave,
+                                     &models_o, &layers, &optional, &max_payload, &max_workers,
+                                     &max_tokens))
         return NULL;
     if ((fast = PySequence_Fast(models_o, "models must be a sequence of (name, path)")) == NULL)
         return NULL;
@@ -57,17 +59,29 @@ static PyObject *py_host_run(PyObject *m, PyObject *args, PyObject *kw)
         models[i].path = path;
     }
     pcc_node_host_config c = {ctrl, enclave, models, (size_t)n, layers, optional,
-                              (size_t)max_payload, max_workers};
+                              (size_t)max_payload, max_workers, max_tokens};
     pcc_status st = pcc_node_host_run(&c);
     _exit(st == PCC_OK ? 0 : 1);
 }
 
+/* node_harden(): this process non-dumpable, without core files (the node's service). */
+static PyObject *py_node_harden(PyObject *m, PyObject *unused)
+{
+    pcc_status st = pcc_chan_harden();
+    if (st != PCC_OK)
+        return pcc_py_raise(st, "node_harden");
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef node_funcs[] = {
+    {"node_harden", py_node_harden, METH_NOARGS,
+     "node_harden(): make this process non-dumpable, without core files."},
     {"enclave_run", (PyCFunction)(void (*)(void))py_enclave_run, METH_VARARGS | METH_KEYWORDS,
      "enclave_run(ctrl_fd, host_fd, key_lifetime, aead=1): run the node's enclave loop in this "
      "process; never returns (the process exits when the control channel closes)."},
     {"host_run", (PyCFunction)(void (*)(void))py_host_run, METH_VARARGS | METH_KEYWORDS,
-     "host_run(ctrl_fd, enclave_fd, models, layers, optional, max_payload, max_workers): run the "
+     "host_run(ctrl_fd, enclave_fd, models, layers, optional, max_payload, max_workers, "
+     "max_tokens): run the "
      "node's host loop in this process; never returns."},
     {NULL, NULL, 0, NULL},
 };

@@ -84,6 +84,7 @@ typedef struct pcc_node_host_config {
     uint32_t optional;      /* layers allowed to be missing (a node told to run weaker) */
     size_t max_payload;     /* request payload limit, 0 for the default */
     unsigned max_workers;   /* workers at once (1 .. 1024) */
+    uint32_t max_tokens;    /* a request asking for more gets the sealed error too_long */
 } pcc_node_host_config;
 
 /* pcc_node_host_run is the whole life of the host process: non-dumpable, no core dumps; loads
