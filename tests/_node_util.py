@@ -29,6 +29,8 @@ CHATML = (
 ORIGIN = "log.example/node-test"
 SERIAL = "NODE-TEST-1"
 MODEL = "tiny"
+# a tiny random Llama with a long context, so that a generation lasts long enough to watch
+SLOW = T.TinyConfig(seed=4, n_layers=4, dim=256, hidden=512, ctx=2048, zero_output_norm=True)
 
 
 class World:
@@ -38,6 +40,8 @@ class World:
         self.d = d
         self.model_path = model_path or str(
             T.build(d, T.F32, T.TinyConfig(seed=3), chat_template=CHATML, name="tiny.gguf").path)
+        # "slow": greedy never stops (all logits equal), for generations long enough to watch
+        self.slow_path = str(T.build(d, T.F32, SLOW, chat_template=CHATML, name="slow.gguf").path)
         self.ca = provision.CA.generate("pcc node test root")
         self.ca.add_serial(SERIAL)
         self.ca.save(d / "ca")
@@ -48,12 +52,12 @@ class World:
                models: dict | None = None, **over) -> pathlib.Path:
         """Write a node.json and a release logged for it (or for ``release_for``'s changes)."""
         cfg = {"v": 1, "serial": SERIAL, "host": "127.0.0.1", "port": 0,
-               "models": models or {MODEL: self.model_path},
+               "models": models or {MODEL: self.model_path, "slow": self.slow_path},
                "release": {"leaf": f"{name}.leaf", "proof": f"{name}.proof"},
                "trust": {"log": self.log_vk, "witnesses": [v for _, v in self.wits],
                          "quorum": 2},
-               "ca": {"dir": "ca"},
-               "limits": {"max_workers": 2, "queue": 2, "max_tokens": 64}}
+               "ca": {"dir": "ca"}, "metrics_refresh_s": 0,
+               "limits": {"max_workers": 2, "queue": 2, "max_tokens": 1900, "max_payload": 65536}}
         cfg.update(over)
         logged = dict(cfg, **(release_for or {}))
         nc = parse_config(logged, "node.json", self.d)

@@ -16,7 +16,7 @@ DEFAULT_METRICS = ("pcc_node_requests_total", "pcc_node_request_seconds",
                    "pcc_node_key_rotations_total")
 
 _TOP = {"v", "serial", "host", "port", "models", "release", "trust", "ca", "limits", "keys",
-        "sandbox", "metrics"}
+        "sandbox", "metrics", "metrics_refresh_s"}
 _REQUIRED = {"v", "serial", "models", "release", "trust", "ca"}
 _LIMITS = {"max_workers": 4, "queue": 16, "max_payload": 1 << 20, "max_tokens": 4096}
 _KEYS = {"lifetime_s": 48 * 3600, "rotate_s": 24 * 3600}
@@ -52,6 +52,7 @@ class NodeConfig:
     keys: Mapping[str, int]
     weaker: tuple[str, ...]
     metrics: tuple[str, ...]
+    metrics_refresh_s: int = 10
 
     def measured(self) -> dict:
         """The frozen configuration that is measured into register 2 (``node-config``): what
@@ -62,7 +63,7 @@ class NodeConfig:
                 "limits": dict(sorted(self.limits.items())),
                 "keys": dict(sorted(self.keys.items())),
                 "sandbox": {"weaker": sorted(self.weaker)},
-                "metrics": sorted(self.metrics),
+                "metrics": sorted(self.metrics), "metrics_refresh_s": self.metrics_refresh_s,
                 "log_events": _log.table()}
 
 
@@ -131,6 +132,8 @@ def parse(obj: Any, where: str = "node.json", base: str | os.PathLike = ".") -> 
     if not isinstance(metrics, list) or not set(metrics) <= set(DEFAULT_METRICS):
         raise _fail(where, f"metrics is an allow-list among {', '.join(DEFAULT_METRICS)}")
 
+    refresh = _int({"r": obj.get("metrics_refresh_s", 10)}, "r", 0, 3600, where)
+
     def path(p: str) -> str:
         return str((base / p).resolve())
 
@@ -139,7 +142,8 @@ def parse(obj: Any, where: str = "node.json", base: str | os.PathLike = ".") -> 
                       release_leaf=path(rel["leaf"]), release_proof=path(rel["proof"]),
                       log_vkey=tr["log"], witnesses=tuple(tr["witnesses"]), quorum=quorum,
                       max_checkpoint_age_s=age, ca_dir=path(ca["dir"]), limits=limits, keys=keys,
-                      weaker=tuple(sorted(set(sb.get("weaker", [])))), metrics=tuple(metrics))
+                      weaker=tuple(sorted(set(sb.get("weaker", [])))), metrics=tuple(metrics),
+                      metrics_refresh_s=refresh)
 
 
 def load(path: str | os.PathLike) -> NodeConfig:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (CollectorRegistry, Counter, Histogram, disable_created_metrics,
+                               generate_latest)
 
 OUTCOMES = ("ok", "bad_request", "not_found", "overloaded", "internal")
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -16,6 +17,7 @@ class Metrics:
     """The allow-listed registry (names from node.json ``metrics``)."""
 
     def __init__(self, allow: tuple[str, ...], refresh_s: float = REFRESH_S) -> None:
+        disable_created_metrics()      # creation timestamps are gauges: counters only here
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests = self._seconds = self._rotations = None
         if "pcc_node_requests_total" in allow:

@@ -47,7 +47,7 @@ class NodeState:
         self.node = node
         self.cfg = node.cfg
         self.loop = loop
-        self.metrics = Metrics(node.cfg.metrics)
+        self.metrics = Metrics(node.cfg.metrics, node.cfg.metrics_refresh_s)
         self.ids = itertools.count(1)
         self.exits: dict[int, asyncio.Future] = {}
         self.running = 0
