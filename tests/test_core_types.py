@@ -28,7 +28,7 @@ SKIP = {
 
 CHILD = r'''
 import itertools, json, sys, time, traceback
-from pcc import _core, errors, hpke, ohttp
+from pcc import _core, errors, hpke, ohttp, provision
 
 class Boom(Exception):
     """Raised by Weird.__index__: propagating it unchanged is correct."""
@@ -36,6 +36,7 @@ class Boom(Exception):
 ALLOWED = (TypeError, ValueError, OverflowError, OSError, errors.PccError, Boom)
 SKIP = set(json.loads(sys.argv[1]))
 model_path = sys.argv[2] or None
+tcti = sys.argv[3]
 
 class Weird:
     def __index__(self):
@@ -118,6 +119,12 @@ def instances():
         "BlindRSAPrivateKey": lambda: RSA_SK,
         "BlindRSAPublicKey": lambda: RSA_SK.public_key(),
         "BlindRSAState": None,  # no methods; made by blindrsa_blind
+        "BhttpResponseStream": lambda: _core.BhttpResponseStream(),
+        "OhttpChunkedClient": lambda: ohttp.encapsulate_request_chunked(cfg)[1]._ctx,
+        "OhttpChunkedGatewayContext": lambda: gw.decapsulate_chunked()._ctx,
+        "ProvisionCA": lambda: provision.CA.generate("types.example")._core,
+        # a real swtpm started by the test; without swtpm the Tpm methods are skipped by name
+        "Tpm": (lambda: _core.tpm_open(tcti)) if tcti else None,
     }
     if model_path:
         g = _core.GGUFFile(model_path)
@@ -191,9 +198,24 @@ def model_path(tmp_path_factory):
     return str(tm.path)
 
 
-def test_every_core_callable_rejects_wrong_types(model_path):
+@pytest.fixture(scope="module")
+def tcti(tmp_path_factory):
+    """A real swtpm for the Tpm methods; "" when swtpm is not installed (they are then skipped)."""
+    import _swtpm
+    if _swtpm.missing_tools():
+        yield ""
+        return
+    d = tmp_path_factory.mktemp("walk-tpm")
+    with _swtpm.LocalCA(d / "ca") as ca, _swtpm.Swtpm(d / "tpm", ca) as sw:
+        yield sw.tcti
+
+
+def test_every_core_callable_rejects_wrong_types(model_path, tcti):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.run([sys.executable, "-c", CHILD, json.dumps(sorted(SKIP)), model_path],
+    skip = set(SKIP)
+    if not tcti:
+        skip |= {f"Tpm.{m}" for m in vars(_core.Tpm) if not m.startswith("__")}
+    p = subprocess.run([sys.executable, "-c", CHILD, json.dumps(sorted(skip)), model_path, tcti],
                        capture_output=True, text=True, env=env, timeout=600, cwd=str(ROOT))
     lines = p.stdout.splitlines()
     last = next((ln for ln in reversed(lines) if ln.startswith("CALL ")), "(none)")
