@@ -4,13 +4,14 @@ PYTEST  := .venv/bin/pytest
 CC      ?= cc
 CFLAGS_CORE := -std=c11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow -Wconversion \
 	-Wno-unused-parameter -Wno-missing-field-initializers -D_GNU_SOURCE -Icsrc/include -pthread
-PKGS    := $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack) libcrypto openblas \
+PKGS    := $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack) libcrypto openblas libseccomp \
 	tss2-esys tss2-mu tss2-tctildr
 # pkg-config name -> Debian package, for the error when one is missing (the build fails closed).
 DEB_libcrypto := libssl-dev
 DEB_msgpack-c := libmsgpack-dev
 DEB_msgpack   := libmsgpack-dev
 DEB_openblas  := libopenblas-dev
+DEB_libseccomp := libseccomp-dev
 DEB_tss2-esys := libtss2-dev
 DEB_tss2-mu   := libtss2-dev
 DEB_tss2-tctildr := libtss2-dev

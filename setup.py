@@ -19,6 +19,7 @@ REQUIRED = [
     (("tss2-esys",), "libtss2-dev", "tpm2-tss ESAPI (tss2-esys)"),
     (("tss2-mu",), "libtss2-dev", "tpm2-tss marshalling (tss2-mu)"),
     (("tss2-tctildr",), "libtss2-dev", "tpm2-tss TCTI loader (tss2-tctildr)"),
+    (("libseccomp",), "libseccomp-dev", "libseccomp (the worker's system-call filter)"),
 ]
 
 

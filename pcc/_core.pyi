@@ -3,8 +3,11 @@ from collections.abc import Iterable, Sequence
 from collections.abc import Sequence
 from os import PathLike
 from typing import Any
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from typing import Any, Sequence
+from typing import Any, Sequence, Tuple, Union
 from typing import Any, Sequence, TypedDict
+from typing import List, Optional, Sequence
 from typing import Optional, Tuple, Union
 from typing import Sequence, final
 from typing import Union
@@ -400,6 +403,62 @@ def provision_csr_serial(csr_der: bytes, /) -> str: ...
 def provision_serial_ok(serial: str, /) -> bool: ...
 
 
+# ---- py_request.pyi
+# pcc._core: request and answer cryptography (csrc/py/py_request.c). Use pcc._request instead.
+
+_Buf = Union[bytes, bytearray, memoryview]
+_NodeKey = Tuple[_Buf, _Buf, _Buf, int, int, int]
+_AnswerEvent = Union[str, Tuple[str, int, int], Tuple[str, str]]
+
+class RequestKey:
+    def answer_reader(self, node_id: _Buf) -> AnswerReader: ...
+
+class AnswerReader:
+    @property
+    def done(self) -> bool: ...
+    def feed(self, data: _Buf) -> List[_AnswerEvent]: ...
+    def finish(self) -> None: ...
+
+def request_seal(node_keys: Sequence[_NodeKey], messages: Sequence[Tuple[str, str]],
+                 max_tokens: int, temperature: float, top_p: float, top_k: int,
+                 seed: Optional[int] = ...) -> Tuple[Dict[str, Any], RequestKey]: ...
+def _testing_request_key(raw: _Buf) -> RequestKey: ...
+def _testing_request_key_bytes(dk: RequestKey) -> bytes: ...
+def _testing_request_seal(dk: RequestKey, node_keys: Sequence[_NodeKey], payload: _Buf,
+                          nonce: _Buf, ikm_e: List[_Buf]) -> Dict[str, Any]: ...
+def _testing_unwrap(keys: Sequence[Tuple[_Buf, Any, int, int, int]], key_id: _Buf, enc: _Buf,
+                    ct: _Buf, node_id: _Buf) -> RequestKey: ...
+def _testing_request_open(dk: RequestKey, nonce: _Buf, chunks: Sequence[_Buf],
+                          max_payload: int) -> bytes: ...
+def _testing_chat_parse(payload: _Buf) -> Tuple[List[Tuple[str, str]], Dict[str, Any]]: ...
+def _testing_answer_encode(event: Tuple[Any, ...]) -> bytes: ...
+def _testing_answer_seal(dk: RequestKey, node_id: _Buf, chunks: Sequence[Tuple[_Buf, bool]],
+                         rnonce: Optional[_Buf] = ...) -> bytes: ...
+def _bench_request_c(n: int, content_len: int) -> Dict[str, int]: ...
+
+
+# ---- py_sandbox.pyi
+# pcc._core: the worker sandbox (csrc/py/py_sandbox.c).
+
+SANDBOX_NETNS: int
+SANDBOX_LANDLOCK: int
+SANDBOX_NO_NEW_PRIVS: int
+SANDBOX_NOT_DUMPABLE: int
+SANDBOX_RLIMITS: int
+SANDBOX_SECCOMP: int
+SANDBOX_ALL: int
+
+class SandboxFilter: ...
+
+def sandbox_filter_new(fds: Sequence[int]) -> SandboxFilter: ...
+def sandbox_apply(layers: int = ..., optional: int = ..., fds: Sequence[int] = ...,
+                  nofile: int = ..., netns_fd: int = ...,
+                  filter: Optional[SandboxFilter] = ...) -> int: ...
+def sandbox_netns_prepare() -> int: ...
+def sandbox_landlock_abi() -> int: ...
+def _bench_fork(n: int, layers: int, netns_fd: int = ..., prepared: bool = ...) -> List[int]: ...
+
+
 # ---- py_secure.pyi
 # pcc._core: secure memory test access (csrc/py/py_secure.c).
 
@@ -462,3 +521,22 @@ def tpm_ek_cert_check(cert: bytes, roots_pem: bytes, intermediates_pem: bytes, n
                       /) -> bytes: ...
 def tpm_event_data(name: bytes, digest: bytes, /) -> bytes: ...
 def _bench_tpm_raw_verify(n: int, spki: bytes, msg: bytes, der_sig: bytes, /) -> float: ...
+
+
+# ---- py_worker.pyi
+# pcc._core: request workers (csrc/py/py_worker.c).
+
+_Buf = Union[bytes, bytearray, memoryview]
+
+WORKER_EXIT_SANDBOX: int
+WORKER_EXIT_INVOKE: int
+WORKER_EXIT_KEY: int
+WORKER_EXIT_IO: int
+
+class WorkerHost:
+    def spawn(self, chan_fd: int, enclave_fd: int) -> int: ...
+
+def worker_host(model_path: str, node_id: _Buf, layers: int = ..., optional: int = ...,
+                netns_fd: int = ..., max_payload: int = ...) -> WorkerHost: ...
+def worker_unwrap_reply(fd: int, keys: Sequence[Tuple[_Buf, Any, int, int, int]],
+                        node_id: _Buf) -> None: ...

@@ -1,0 +1,28 @@
+/* mp_internal.h: msgpack-c helpers for hostile input, shared by csrc/node (not installed). */
+#ifndef PCC_NODE_MP_INTERNAL_H
+#define PCC_NODE_MP_INTERNAL_H
+
+#include <msgpack.h>
+
+#include "pcc/common.h"
+
+/* pcc_mp_decode pre-scans data (exactly one object, no trailing bytes, counts within the bytes
+ * left, nesting at most 8) and decodes it into u (strings point into data). PCC_E_FORMAT. */
+pcc_status pcc_mp_decode(msgpack_unpacked *u, const uint8_t *data, size_t len) PCC_WUR;
+
+/* pcc_mp_release wipes the decoded tree (when decoded) and frees u's zone. */
+void pcc_mp_release(msgpack_unpacked *u, int decoded);
+
+/* pcc_mp_str_is is 1 when o is the string s. */
+int pcc_mp_str_is(const msgpack_object *o, const char *s);
+
+/* pcc_mp_map_fields matches the keys of map o against names exactly (each once, nothing else)
+ * and sets vals[i] to the value of names[i]; PCC_E_FORMAT otherwise. */
+pcc_status pcc_mp_map_fields(const msgpack_object *o, const char *const *names, size_t n,
+                             const msgpack_object **vals) PCC_WUR;
+
+/* pcc_mp_utf8_ok is 1 for well-formed UTF-8; pcc_mp_text_ok for a str object holding it. */
+int pcc_mp_utf8_ok(const uint8_t *s, size_t n);
+int pcc_mp_text_ok(const msgpack_object *o);
+
+#endif
