@@ -4,17 +4,17 @@ PYTEST  := .venv/bin/pytest
 CC      ?= cc
 CFLAGS_CORE := -std=c11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Wshadow -Wconversion \
 	-Wno-unused-parameter -Wno-missing-field-initializers -D_GNU_SOURCE -Icsrc/include -pthread
-PKGS    := $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack) libcrypto openblas \
-	tss2-esys tss2-mu tss2-tctildr libseccomp
+PKGS    := $(shell pkg-config --exists msgpack-c && echo msgpack-c || echo msgpack) libcrypto openblas libseccomp \
+	tss2-esys tss2-mu tss2-tctildr
 # pkg-config name -> Debian package, for the error when one is missing (the build fails closed).
 DEB_libcrypto := libssl-dev
 DEB_msgpack-c := libmsgpack-dev
 DEB_msgpack   := libmsgpack-dev
 DEB_openblas  := libopenblas-dev
+DEB_libseccomp := libseccomp-dev
 DEB_tss2-esys := libtss2-dev
 DEB_tss2-mu   := libtss2-dev
 DEB_tss2-tctildr := libtss2-dev
-DEB_libseccomp := libseccomp-dev
 CORE_SRC := $(shell find csrc -name '*.c' -not -path 'csrc/py/*' -not -path '*/fuzz/*' -not -path '*/tests/*' 2>/dev/null | sort)
 CORE_OBJ := $(patsubst csrc/%.c,build/core/%.o,$(CORE_SRC))
 ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
@@ -37,7 +37,6 @@ demo: setup
 bench: setup
 	$(PY) benchmarks/bench_crypto.py
 	$(PY) benchmarks/bench_tlog.py
-	$(PY) benchmarks/bench_attest.py
 	$(PY) benchmarks/bench_llm.py
 
 # Every C library the core needs, found by pkg-config, or an error naming its Debian package.

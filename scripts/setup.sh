@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 
 # libtss2-dev (tpm2-tss), swtpm and swtpm-tools (swtpm_setup, swtpm_localca: the TPM tests' software
 # TPM and its manufacturer CA) carry the same names on Debian 12 and 13.
-APT_PACKAGES=(build-essential pkg-config libssl-dev libmsgpack-dev libopenblas-dev redis-server
-              libseccomp-dev libtss2-dev swtpm swtpm-tools)
+APT_PACKAGES=(build-essential pkg-config libssl-dev libmsgpack-dev libopenblas-dev libseccomp-dev
+              redis-server libtss2-dev swtpm swtpm-tools)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -24,6 +24,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SKIP = {
     "_small_slot_smash_test",          # smashes a canary and aborts on purpose
     "SecureBuffer._unchecked_write",   # writes without bounds checks on purpose
+    "sandbox_apply",                   # sandboxes the calling process (tests/test_sandbox.py)
+    "sandbox_netns_prepare",           # creates a network namespace (tests/test_sandbox.py)
+    "_bench_fork",                     # forks sandboxed children (a benchmark hook)
+    "WorkerHost.spawn",                # forks a worker on the given fds (tests/test_worker.py)
+    "worker_unwrap_reply",             # writes a reply to the fd it is given (could be stdout)
 }
 
 CHILD = r'''
@@ -123,6 +128,9 @@ def instances():
         "OhttpChunkedClient": lambda: ohttp.encapsulate_request_chunked(cfg)[1]._ctx,
         "OhttpChunkedGatewayContext": lambda: gw.decapsulate_chunked()._ctx,
         "ProvisionCA": lambda: provision.CA.generate("types.example")._core,
+        "RequestKey": lambda: _core._testing_request_key(bytes(16)),
+        "AnswerReader": lambda: _core._testing_request_key(bytes(16)).answer_reader(bytes(32)),
+        "SandboxFilter": None,  # no methods; made by sandbox_filter_new
         # a real swtpm started by the test; without swtpm the Tpm methods are skipped by name
         "Tpm": (lambda: _core.tpm_open(tcti)) if tcti else None,
     }
@@ -135,6 +143,7 @@ def instances():
             "TokenDecoder": lambda: _core.Tokenizer(g).decoder(),
             "LlmModel": lambda: m,
             "LlmGeneration": lambda: m.generate("hi", max_tokens=2),
+            "WorkerHost": lambda: _core.worker_host(model_path, bytes(32)),
         })
     return out
 

@@ -324,6 +324,12 @@ static int node_args(PyObject *seq, node_arg *a, size_t *n, PyObject *ikms)
         int kem, kdf, aead;
         size_t nenc, npk, nsk;
         *n = (size_t)i + 1;
+        if (!PyTuple_Check(PySequence_Fast_GET_ITEM(fast, i))) {
+            *n = (size_t)i; /* nothing of this entry is held */
+            PyErr_SetString(PyExc_TypeError, "a node key is a tuple "
+                            "(node_id, key_id, public_key, kem, kdf, aead)");
+            goto fail;
+        }
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "y*y*y*iii;a node key is "
                               "(node_id, key_id, public_key, kem, kdf, aead)",
                               &x->node_id, &x->key_id, &x->pk, &kem, &kdf, &aead))
@@ -513,6 +519,10 @@ static int messages_encode(pcc_writer *w, PyObject *messages, const pcc_chat_par
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *role, *content;
         Py_ssize_t rl, cl;
+        if (!PyTuple_Check(PySequence_Fast_GET_ITEM(fast, i))) {
+            PyErr_SetString(PyExc_TypeError, "a message is a tuple (role, content), both str");
+            goto out;
+        }
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i),
                               "UU;a message is (role, content), both str", &role, &content))
             goto out;
@@ -652,6 +662,10 @@ static PyObject *py_testing_unwrap(PyObject *m, PyObject *args)
         Py_buffer kid;
         PyObject *sk;
         int kem, kdf, aead;
+        if (!PyTuple_Check(PySequence_Fast_GET_ITEM(fast, i))) {
+            PyErr_SetString(PyExc_TypeError, "a key is a tuple (key_id, key, kem, kdf, aead)");
+            goto out;
+        }
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "y*Oiii", &kid, &sk, &kem, &kdf,
                               &aead))
             goto out;

@@ -25,6 +25,7 @@ GROUPS: dict[str, str] = {
     "ca": "pcc.cli.ca",
     "issuer": "pcc.cli.issuer",
     "attest": "pcc.cli.attest",
+    "node": "pcc.cli.node",
     "relay": "pcc.cli.relay",
     "gateway": "pcc.cli.gateway",
     "up": "pcc.cli.cell",

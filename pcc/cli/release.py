@@ -9,7 +9,7 @@ import time
 
 from pcc.errors import PccError
 from pcc.cli._common import (EXIT_FAIL, EXIT_OK, INSECURE_NO_WITNESSES_HELP, _err, _guard,
-                             _key_arg, witness_quorum)
+                             _key_arg, skey_arg, witness_quorum)
 
 
 def _progress(msg: str) -> None:
@@ -79,7 +79,6 @@ def _models(args) -> list[tuple[str, str]]:
 def cmd_release_publish(args) -> int:
     """``release publish``: measure, then log the release once; save leaf and proof."""
     from pcc import transparency
-    from pcc.transparency import _note as tlognote
     from pcc.transparency import leaves
     from pcc.transparency import release as rel
     progress = (lambda m: None) if args.quiet else _progress
@@ -114,7 +113,7 @@ def cmd_release_publish(args) -> int:
         wits = [_key_arg(w) for w in args.witness]
         log_vkey = _key_arg(args.log_vkey) if args.log_vkey else None
         result = rel.publish(
-            args.log, tlognote.read_key_file(args.key), name, version, comps,
+            args.log, args.key, name, version, comps,
             created=args.created, pending_leaf=pending, timeout=args.timeout,
             log_vkey=log_vkey, witness_vkeys=wits, progress=progress,
             before_submit=lambda leaf: _write(leaf_path, leaf))
@@ -198,7 +197,8 @@ def register(subparsers) -> None:
                     "command fails. Writes PREFIX.leaf, PREFIX.tlog-proof and PREFIX.manifest "
                     "(the package's file list). Progress goes to stderr.")
     p.add_argument("--log", required=True, metavar="URL", help="log URL (prefix of /add)")
-    p.add_argument("--key", required=True, metavar="SKEY_FILE", help="publisher skey file")
+    p.add_argument("--key", required=True, metavar="SKEY_FILE", type=skey_arg("--key"),
+                   help="publisher skey file (read into wiped memory, parsed at once)")
     p.add_argument("--name", help="release name, e.g. pcc-node")
     p.add_argument("--version", help="release version, e.g. 0.3.0")
     p.add_argument("--package", metavar="DIR",

@@ -21,14 +21,15 @@ import pathlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-import httpx
 import msgpack
 
-from pcc import _measure
-from pcc.errors import FormatError, InvalidArgument, PccError, VerifyError
+from pcc import _measure, note
+from pcc._internal.peer import PeerLimits, SyncPeer
+from pcc.errors import FormatError, InvalidArgument, PccError, PeerError, VerifyError
 from pcc.transparency import _note as tlognote
 from pcc.transparency import leaves as leafmod
 from pcc.transparency import tiles as tilemod
+from pcc.transparency.client import CHECKPOINT_MAX, TileReader
 
 #: Component names of the code and config measurements (also the attestation event names).
 CODE_NAME = "pcc"
@@ -173,12 +174,14 @@ class LoggedRelease:
     components: tuple[Component, ...]
 
 
-def _log_size(client: httpx.Client, base: str, log_vkey: str | None) -> int:
-    r = client.get(base + "/checkpoint")
+def _log_size(reader: TileReader, log_vkey: str | None) -> int:
+    r = reader.client.get(reader.base + "/checkpoint",
+                          limits=dataclasses.replace(reader.client.limits,
+                                                     max_body=CHECKPOINT_MAX))
     if r.status_code == 503:
         return 0                                    # nothing published yet
     if r.status_code != 200:
-        raise PublishError(f"GET {base}/checkpoint: HTTP {r.status_code}")
+        raise PublishError(f"GET {reader.base}/checkpoint: HTTP {r.status_code}")
     try:
         n = tlognote.split_note(r.text)
         if log_vkey:
@@ -191,22 +194,23 @@ def _log_size(client: httpx.Client, base: str, log_vkey: str | None) -> int:
 
 
 def find_releases(log_url: str, name: str | None = None, version: str | None = None, *,
-                  log_vkey: str | None = None, client: httpx.Client | None = None
+                  log_vkey: str | None = None, reader: TileReader | None = None
                   ) -> list[LoggedRelease]:
     """Every ``release`` leaf in the log's published tree (with ``name`` / ``version`` when
-    given), read from its entry bundles. With ``log_vkey`` the checkpoint's signature is
-    checked. (A full audit, with every hash recomputed, is :class:`client.Auditor`.)"""
-    base = log_url.rstrip("/")
-    own = client is None
-    c = client or httpx.Client(timeout=30.0)
+    given), read from its entry bundles through a bounded :class:`client.TileReader` (each
+    answer capped, each request under a deadline). With ``log_vkey`` the checkpoint's signature
+    is checked. (A full audit, with every hash recomputed, is :class:`client.Auditor`.)"""
+    own = reader is None
+    rd = reader or TileReader(log_url)
     try:
-        size = _log_size(c, base, log_vkey)
+        size = _log_size(rd, log_vkey)
         out = []
         for t in tilemod.entry_bundles_for_size(size):
-            r = c.get(f"{base}/{t.path}")
-            if r.status_code != 200:
-                raise PublishError(f"GET {base}/{t.path}: HTTP {r.status_code}")
-            for i, leaf in enumerate(tilemod.decode_bundle(r.content, t.width)):
+            try:
+                data = rd.tile(t)
+            except FormatError as e:
+                raise PublishError(f"{rd.base}/{t.path}: {e}") from None
+            for i, leaf in enumerate(tilemod.decode_bundle(data, t.width)):
                 try:
                     d = leafmod.decode(leaf)
                 except FormatError:
@@ -219,7 +223,7 @@ def find_releases(log_url: str, name: str | None = None, version: str | None = N
         return out
     finally:
         if own:
-            c.close()
+            rd.close()
 
 
 # ----------------------------------------------------------------------------- publishing
@@ -235,19 +239,19 @@ class Published:
     existing: bool
 
 
-def _waiting_for(client: httpx.Client, base: str, witness_vkeys: Sequence[str]) -> str:
+def _waiting_for(client: SyncPeer, base: str, witness_vkeys: Sequence[str]) -> str:
     """Which of the given witnesses cosigned the log's current checkpoint (for progress)."""
     if not witness_vkeys:
         return ""
     try:
-        r = client.get(base + "/checkpoint", timeout=5.0)
+        r = client.get(base + "/checkpoint", deadline_s=5.0)
         if r.status_code != 200:
             return ""
         n = tlognote.split_note(r.text)
         wits = [tlognote.load_verifier(w) for w in witness_vkeys]
         have = tlognote.verify_cosignatures(n.text, n.lines, wits)
         size = tlognote.parse_checkpoint(n.text).size
-    except (httpx.HTTPError, PccError):
+    except PccError:                                # PeerError included
         return ""
     missing = [w.name for w in wits if w.name not in have]
     return (f"; the latest checkpoint it published has size {size} and is cosigned by "
@@ -258,7 +262,7 @@ def _waiting_for(client: httpx.Client, base: str, witness_vkeys: Sequence[str]) 
 
 def submit_until(log_url: str, leaf: bytes, sig: bytes, deadline: float, *,
                  progress: Progress = _quiet, witness_vkeys: Sequence[str] = (),
-                 client: httpx.Client | None = None) -> tuple[int, str]:
+                 client: SyncPeer | None = None) -> tuple[int, str]:
     """POST the leaf until the log answers with its index and proof, or ``deadline``
     (``time.monotonic()``) passes (:class:`PublishError`). 503 answers (the log sequenced the
     entry but has no checkpoint cosigned by its witness quorum yet, or is busy) and connection
@@ -267,7 +271,8 @@ def submit_until(log_url: str, leaf: bytes, sig: bytes, deadline: float, *,
     base = log_url.rstrip("/")
     body = msgpack.packb({"leaf": bytes(leaf), "sig": bytes(sig)}, use_bin_type=True)
     own = client is None
-    c = client or httpx.Client()
+    c = client or SyncPeer(base, PeerLimits(deadline_s=max(deadline - time.monotonic(), 0.1),
+                                            max_body=CHECKPOINT_MAX))
     index = None
     last = "no answer"
     delay = 0.5
@@ -277,14 +282,14 @@ def submit_until(log_url: str, leaf: bytes, sig: bytes, deadline: float, *,
             if left <= 0:
                 break
             try:
-                r = c.post(base + "/add", content=body, timeout=max(left, 0.1),
+                r = c.post(base + "/add", body, deadline_s=max(left, 0.1),
                            headers={"content-type": "application/msgpack"})
-            except httpx.TimeoutException:
-                if index is None:
-                    last = "the log did not answer in time"
-                continue
-            except httpx.HTTPError as e:
-                last = f"the log is unreachable ({type(e).__name__})"
+            except PeerError as e:
+                if e.limit == "deadline":
+                    if index is None:
+                        last = "the log did not answer in time"
+                    continue
+                last = f"the log is unreachable ({e.problem})"
                 progress(f"{last}; retrying")
             else:
                 if r.status_code == 200:
@@ -294,7 +299,7 @@ def submit_until(log_url: str, leaf: bytes, sig: bytes, deadline: float, *,
                     except (ValueError, KeyError, TypeError) as e:
                         raise PublishError(f"the log answered an unreadable body: {e}") from None
                 try:
-                    err = r.json()
+                    err = json.loads(r.content)
                 except ValueError:
                     err = {"error": r.text[:200]}
                 msg = str(err.get("error", ""))[:300] if isinstance(err, dict) else ""
@@ -318,12 +323,13 @@ def submit_until(log_url: str, leaf: bytes, sig: bytes, deadline: float, *,
     raise PublishError(f"gave up waiting: {last}", index=index)
 
 
-def publish(log_url: str, skey: str, name: str, version: str, components: list[Component], *,
+def publish(log_url: str, skey: str | note.Signer, name: str, version: str,
+            components: list[Component], *,
             created: int | None = None, pending_leaf: bytes | None = None,
             timeout: float = 120.0, log_vkey: str | None = None,
             witness_vkeys: Sequence[str] = (), progress: Progress = _quiet,
             before_submit: Callable[[bytes], None] | None = None) -> Published:
-    """Log a release once.
+    """Log a release once, signed with ``skey`` (a publisher ``note.Signer``, or skey text).
 
     Looks for releases named ``name`` ``version`` in the log first: identical components → the
     existing entry is returned (``existing=True``) and nothing is added; different components →
@@ -333,19 +339,20 @@ def publish(log_url: str, skey: str, name: str, version: str, components: list[C
     save it), and submitted until the log returns its proof or ``timeout`` seconds have passed.
     """
     deadline = time.monotonic() + timeout
-    signer = tlognote.load_signer(skey)
+    signer = tlognote.load_signer(skey) if isinstance(skey, str) else skey
     progress(f"looking for {name} {version} in the log {log_url}")
     found: list[LoggedRelease] = []
-    with httpx.Client(timeout=min(30.0, max(timeout, 1.0))) as c:
+    with TileReader(log_url, deadline_s=min(30.0, max(timeout, 1.0))) as reader:
+        c = reader.client
         while True:
             try:
-                found = find_releases(log_url, name, version, log_vkey=log_vkey, client=c)
+                found = find_releases(log_url, name, version, log_vkey=log_vkey, reader=reader)
                 break
-            except httpx.HTTPError as e:
+            except PeerError as e:
                 if time.monotonic() >= deadline:
                     raise PublishError(f"the log {log_url} is unreachable "
-                                       f"({type(e).__name__})") from None
-                progress(f"the log is unreachable ({type(e).__name__}); retrying")
+                                       f"({e.problem})") from None
+                progress(f"the log is unreachable ({e.problem}); retrying")
                 time.sleep(min(1.0, max(deadline - time.monotonic(), 0)))
         same = [r for r in found if same_components(r.components, components)]
         other = [r for r in found if r not in same]
