@@ -1,73 +1,59 @@
-"""`make demo`: the end-to-end demo of what pcc can do today.
+"""`make demo`: one real prompt answered through the private path, end to end.
 
-A client OHTTP-encapsulates a binary-HTTP request to a gateway's key configuration; the gateway
-decapsulates it, answers, and the client opens the answer. Each side prints what it saw, so you
-can check that the relay in the middle only ever carries ciphertext. Then the inference engine
-answers the prompt with SmolLM2, greedily, with the defaults of ``pcc.llm.DEFAULTS`` (the full
-cell arrives with a later issue).
+A whole cell starts in a temporary folder on loopback (provisioning CA, transparency log with two
+witnesses, token issuer, relay, gateway and two compute nodes serving SmolLM2-135M-Instruct); the
+client checks the gateway's and the issuer's keys against the log, fetches anonymous tokens,
+discovers and verifies the nodes, seals the prompt to them and sends it through the relay; the
+answer streams back, decrypted as it arrives (greedy, :data:`pcc.llm.DEFAULTS`). Then it prints
+what was verified, which node answered and what the relay and the gateway could see, and stops
+the cell. ``--dir`` keeps the cell in a folder of your choice instead (reused when run again).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 
 
-def _show(label: str, data: bytes, limit: int = 48) -> str:
-    head = data[:limit].hex()
-    return f"{label} ({len(data)} bytes): {head}{'…' if len(data) > limit else ''}"
+def _say(msg: str) -> None:
+    print(f"... {msg}", file=sys.stderr, flush=True)
 
 
-def crypto_demo(prompt: str) -> bytes:
-    """Run one OHTTP round trip carrying a BHTTP request; return the answer's content."""
-    from pcc import bhttp, hpke, ohttp
+def run(prompt: str, max_tokens: int, directory: str, nodes: int = 2) -> int:
+    """Start a cell in ``directory``, answer ``prompt`` through it with the explanation, stop."""
+    from pcc.cell import Cell
+    from pcc.client import Client
+    from pcc.errors import PccError
 
-    # Gateway: one X25519 key, offering AES-128-GCM and ChaCha20-Poly1305.
-    sk = hpke.PrivateKey.generate(0x0020)
-    cfg = ohttp.KeyConfig(key_id=1, kem=0x0020, public_key=sk.public_bytes(),
-                          suites=[(0x0001, 0x0001), (0x0001, 0x0003)])
-    keys = ohttp.encode_key_configs([cfg])
-    gateway = ohttp.Gateway([(cfg, sk)])
-    print("gateway: publishes application/ohttp-keys", _show("", keys).strip())
-
-    # Client: fetches the key list, builds and encapsulates the request.
-    client_cfg = ohttp.decode_key_configs(keys)[0]
-    req = bhttp.Request("POST", "https", "pcc.example", "/v1/echo",
-                        headers=[("content-type", "text/plain")], content=prompt.encode())
-    enc_req, cctx = ohttp.encapsulate_request(client_cfg, req.encode())
-    print("client : sends", _show("message/ohttp-req", enc_req))
-    print("relay  : forwards only that ciphertext; it cannot read the prompt")
-
-    # Gateway: decapsulates and answers.
-    inner, rctx = gateway.decapsulate(enc_req)
-    got = bhttp.Request.decode(inner)
-    print(f"gateway: decrypted {got.method} {got.path} with {len(got.content)} bytes of content")
-    answer = b"echo: " + got.content
-    resp = bhttp.Response(200, headers=[("content-type", "text/plain")], content=answer)
-    enc_resp = rctx.encapsulate(resp.encode())
-    print("gateway: returns", _show("message/ohttp-res", enc_resp))
-
-    # Client: opens the answer.
-    out = bhttp.Response.decode(cctx.decapsulate_response(enc_resp))
-    print(f"client : status {out.status}, answer {out.content.decode()!r}")
-    return out.content
-
-
-def llm_demo(prompt: str, max_tokens: int) -> None:
-    """Answer prompt with the real SmolLM2 model, streaming the text."""
-    from pcc import llm
-
-    model = llm.Model.load(llm.default_model())
-    print(f"model  : {model.info.get('name', 'SmolLM2')} loaded; answering {prompt!r}")
-    n = 0
+    cell = Cell(directory, nodes=nodes, progress=_say)
     t0 = time.perf_counter()
-    for piece in model.generate(messages=[{"role": "user", "content": prompt}],
-                                max_tokens=max_tokens):          # greedy: pcc.llm.DEFAULTS
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-        n += 1
-    dt = time.perf_counter() - t0
-    print(f"\nmodel  : {n} pieces in {dt:.2f} s")
+    try:
+        cell.start()
+        _say(f"cell up in {time.perf_counter() - t0:.1f} s:")
+        for name, url in cell.services:
+            print(f"  {name:<10} {url}")
+        with Client.from_config(cell.dir / "client.json") as client:
+            print(f"\nprompt : {prompt}\nanswer : ", end="", flush=True)
+            t1 = time.perf_counter()
+            for piece in client.chat([{"role": "user", "content": prompt}],
+                                     max_tokens=max_tokens):
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+            dt = time.perf_counter() - t1
+            print(f"\n\n(answered through relay -> gateway -> node in {dt:.2f} s)\n")
+            print(client.explain())
+    except PccError as e:
+        print(f"\ndemo: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ndemo: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        _say("stopping the cell")
+        cell.stop()
+    _say("stopped")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,10 +65,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="the prompt the model answers")
     ap.add_argument("--max-tokens", type=int, default=DEFAULTS.max_tokens,
                     help="most tokens the model generates (greedy decoding)")
+    ap.add_argument("--dir", default=None,
+                    help="keep the cell in this folder (default: a temporary one, removed)")
+    ap.add_argument("--nodes", type=int, default=2, help="compute nodes in the cell")
     args = ap.parse_args(argv)
-    crypto_demo(args.prompt)
-    llm_demo(args.prompt, args.max_tokens)
-    return 0
+    if args.dir:
+        return run(args.prompt, args.max_tokens, args.dir, args.nodes)
+    with tempfile.TemporaryDirectory(prefix="pcc-demo-") as d:
+        return run(args.prompt, args.max_tokens, d, args.nodes)
 
 
 if __name__ == "__main__":
