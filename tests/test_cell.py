@@ -94,6 +94,20 @@ def test_chat_cli_explain(up):
     assert out["text"] and out["report"]["usage"]["completion_tokens"] >= 1
 
 
+def test_load_every_request_answered_or_refused(up):
+    """~100 requests from 20 concurrent clients: each is answered or refused with a clear
+    status (a pcc error naming it); none is lost."""
+    _, d, _ = up
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_load import run_load
+    lat, outcomes, wall = run_load(str(d / "client.json"), 100, 20, 2)
+    assert sum(outcomes.values()) == 100
+    assert outcomes.get("answered", 0) >= 50, outcomes
+    for k in outcomes:
+        assert k == "answered" or ("refused:" in k and ("overloaded" in k or "available" in k
+                                                        or "Error" in k)), k
+
+
 def test_node_killed_fails_over(up):
     _, d, lines = up
     urls = dict(ln.split(" ") for ln in lines)
