@@ -22,7 +22,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from pcc import provision
 from pcc.errors import InvalidArgument, PccError, StateError
@@ -293,7 +293,7 @@ class Cell:
     def client_config(self) -> dict:
         """The ``client.json`` object for this cell."""
         assert self.ca is not None
-        cfg = {"v": 1, "relay": self.urls["relay"] + "/", "gateway": self.urls["gateway"],
+        cfg: dict[str, Any] = {"v": 1, "relay": self.urls["relay"] + "/", "gateway": self.urls["gateway"],
                 "issuer": self.urls["issuer"], "log": self.urls["log"],
                 "account": (self.dir / "account.key").read_text().strip(),
                 "model": self.model_name(),

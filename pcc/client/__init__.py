@@ -364,16 +364,18 @@ class Client:
                     raise TypeError
             except Exception:
                 raise FormatError("gateway: malformed discovery answer") from None
-            good, bad = [], []
+            good: list[attest.Report] = []
+            bad: list[attest.Report] = []
             for b in bundles:
                 rep = attest.verify(b, self.trust, model=model)
                 (good if rep.ok else bad).append(rep)
-            seen, uniq = set(), []
+            seen: set[Any] = set()
+            uniq: list[attest.Report] = []
             for rep in good:
                 if rep.node_id not in seen:
                     seen.add(rep.node_id)
                     uniq.append(rep)
-            expires = min([r.key_not_after for r in uniq], default=now + 5)
+            expires = min([float(r.key_not_after or 0) for r in uniq], default=now + 5)
             d = _Discovery(uniq, min(expires - 30, now + 3600), bad)
             self._nodes[model] = d
             return d
@@ -457,7 +459,9 @@ class Client:
                 if head.status == 503:
                     raise StateError(f"no node available: {why}")
                 raise PeerError("gateway", f"{head.status}: {why}")
-            node_hex = dict(head.headers).get(b"pcc-node", b"").decode("ascii", "replace")
+            raw = dict((bytes(n) if not isinstance(n, str) else n.encode(), v)
+                       for n, v in head.headers).get(b"pcc-node", b"")
+            node_hex = raw if isinstance(raw, str) else bytes(raw).decode("ascii", "replace")
             try:
                 node_id = bytes.fromhex(node_hex)
                 reader = state.reader(node_id)

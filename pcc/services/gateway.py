@@ -382,7 +382,8 @@ def _check_invoke(body: bytes) -> dict:
 
 
 def _header(req: bhttp.Request, name: bytes) -> Optional[bytes]:
-    found = [v for n, v in req.headers if n == name]
+    found = [bytes(v) if not isinstance(v, str) else v.encode("latin-1")
+             for n, v in req.headers if n == name]
     if len(found) > 1:
         raise FormatError("duplicate header")
     return found[0] if found else None
