@@ -363,3 +363,40 @@ def test_canary_not_in_logs_or_files(cell, client, capfd):
     leaks = [o for o in gc.get_objects() if isinstance(o, (bytes, bytearray, str))
              and canary.encode() in (o if isinstance(o, (bytes, bytearray)) else o.encode())]
     assert not leaks or all(isinstance(o, str) and o == canary for o in leaks)
+
+
+# ---- bad input changes nothing; no per-request logs ---------------------------------------
+
+def test_relay_limits_and_methods(cell):
+    rl = cell.urls["relay"]
+    r = httpx.post(rl + "/", content=b"x" * (5 << 20), headers={"content-type": "message/ohttp-req"})
+    assert r.status_code == 413 and "error" in r.json()
+    assert httpx.get(rl + "/").status_code == 405
+    assert httpx.post(rl + "/other", content=b"x").status_code == 404
+
+
+def test_gateway_endpoints_refuse_bad_input(cell):
+    g = cell.urls["gateway"]
+    assert httpx.get(g + "/").status_code == 405
+    assert httpx.post(g + "/ohttp-keys").status_code == 405
+    r = httpx.post(g + "/", content=b"x" * (5 << 20), headers={"content-type": "message/ohttp-req"})
+    assert r.status_code == 413
+    # an unknown key id: 422 per RFC 9458's guidance for key mismatch is fine, never 5xx
+    cfg = ohttp.decode_key_configs(httpx.get(g + "/ohttp-keys").content)[0]
+    other = ohttp.KeyConfig((cfg.key_id + 1) % 256, cfg.kem, cfg.public_key, suites=cfg.suites)
+    enc, _ = ohttp.encapsulate_request(other, b"\x00")
+    r = httpx.post(g + "/", content=enc, headers={"content-type": "message/ohttp-req"})
+    assert 400 <= r.status_code < 500
+    # a request that decapsulates but is not binary HTTP
+    enc, _ = ohttp.encapsulate_request(cfg, b"\xff\xff not bhttp")
+    r = httpx.post(g + "/", content=enc, headers={"content-type": "message/ohttp-req"})
+    assert r.status_code == 400
+
+
+def test_no_log_record_per_request(client, caplog):
+    import logging
+    with caplog.at_level(logging.DEBUG):
+        client.complete(MSGS, max_tokens=2)
+    noisy = [r for r in caplog.records if r.name.startswith(("pcc.services", "uvicorn.access",
+                                                              "pcc.relay", "pcc.gateway"))]
+    assert not noisy, [r.getMessage() for r in noisy]
