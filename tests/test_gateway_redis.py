@@ -97,3 +97,40 @@ def test_two_gateways_one_redis(redis_url, tmp_path):
         c1.close(), c2.close()
     finally:
         rl2.stop(), gw2.stop(), node.stop(), cell.stop()
+
+
+# ---- the gateway's invoke-body parser on hostile input ---------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from pcc.errors import FormatError  # noqa: E402
+from pcc.services.gateway import _check_invoke  # noqa: E402
+
+_GOOD = {"v": 1, "model": "m", "keys": [{"node": b"\x01" * 32, "key_id": b"k" * 8,
+                                         "enc": b"e" * 32, "ct": b"c" * 32}],
+         "nonce": b"n" * 12, "body": [b"x"]}
+
+
+def test_invoke_parser_accepts_the_format():
+    import msgpack
+    assert _check_invoke(msgpack.packb(_GOOD, use_bin_type=True))["model"] == "m"
+
+
+@pytest.mark.parametrize("change", [
+    {"v": 2}, {"model": ""}, {"model": 5}, {"nonce": b"short"}, {"body": []}, {"body": ["text"]},
+    {"keys": []}, {"keys": [{"node": b"\x01" * 31, "key_id": b"k" * 8, "enc": b"e", "ct": b"c"}]},
+    {"keys": [_GOOD["keys"][0], _GOOD["keys"][0]]}, {"extra": 1}])
+def test_invoke_parser_refuses(change):
+    import msgpack
+    bad = dict(_GOOD, **change)
+    with pytest.raises(FormatError):
+        _check_invoke(msgpack.packb(bad, use_bin_type=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_invoke_parser_random_bytes(data):
+    try:
+        _check_invoke(data)
+    except FormatError:
+        pass
