@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import pathlib
 import statistics
 import sys
 import tempfile
@@ -23,7 +24,23 @@ from _cell import UpCell  # noqa: E402
 MSGS = [{"role": "user", "content": "Say one word."}]
 
 
-def run_load(config: str, requests: int, clients: int, tokens: int) -> tuple[list, dict, float]:
+def _outcome(e: Exception) -> str:
+    import re
+    return f"refused: {type(e).__name__}: " + re.sub(r"\d+", "N", str(e))
+
+
+def bench_account(cell_dir: str, tokens_per_hour: int = 1_000_000) -> str:
+    """A second issuer account for the load (the cell's own allows 1,000 tokens an hour)."""
+    from pcc.services.issuer import SQLiteStore, add_account
+    import secrets
+    store = SQLiteStore(str(pathlib.Path(cell_dir) / "issuer.db"))
+    try:
+        return add_account(store, "load-" + secrets.token_hex(4), tokens_per_hour)
+    finally:
+        store.close()
+
+
+def run_load(config, requests: int, clients: int, tokens: int) -> tuple[list, dict, float]:
     from pcc.client import Client
     from pcc.errors import PccError
     lat: list[float] = []
@@ -45,7 +62,7 @@ def run_load(config: str, requests: int, clients: int, tokens: int) -> tuple[lis
                 c.complete(MSGS, max_tokens=tokens)
                 out = "answered"
             except PccError as e:
-                out = f"refused: {type(e).__name__}: {e}"
+                out = _outcome(e)
             dt = time.perf_counter() - t0
             with lock:
                 outcomes[out] += 1
@@ -84,8 +101,10 @@ def main() -> int:
             t0 = time.perf_counter()
             "".join(model.generate(messages=MSGS, max_tokens=args.tokens))
             bare.append(time.perf_counter() - t0)
-        lat, outcomes, wall = run_load(str(cell.dir / "client.json"), args.requests,
-                                       args.clients, args.tokens)
+        import json
+        cfg = json.loads((cell.dir / "client.json").read_text())
+        cfg["account"] = bench_account(str(cell.dir))
+        lat, outcomes, wall = run_load(cfg, args.requests, args.clients, args.tokens)
     total = sum(outcomes.values())
     print(f"{args.requests} requests, {args.clients} concurrent clients, {args.nodes} nodes, "
           f"max_tokens {args.tokens}")

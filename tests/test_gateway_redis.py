@@ -47,6 +47,8 @@ def test_redis_spend_store_is_shared(redis_url):
     assert a.spend(b"k" * 32, b"n" * 32, 60)
     assert not b.spend(b"k" * 32, b"n" * 32, 60)
     assert b.spend(b"k" * 32, b"m" * 32, 60)
+    b.unspend(b"k" * 32, b"m" * 32)               # given back: spendable once more
+    assert a.spend(b"k" * 32, b"m" * 32, 60) and not b.spend(b"k" * 32, b"m" * 32, 60)
     assert a.redis.ttl(b"t1:spent:" + (b"k" * 32).hex().encode() + b":" +
                        (b"n" * 32).hex().encode()) > 0
     a.close(), b.close()
@@ -54,6 +56,8 @@ def test_redis_spend_store_is_shared(redis_url):
 
 def test_sqlite_spend_store(tmp_path):
     s = SQLiteSpendStore(str(tmp_path / "s.db"))
+    assert s.spend(b"k", b"n", 60) and not s.spend(b"k", b"n", 60)
+    s.unspend(b"k", b"n")
     assert s.spend(b"k", b"n", 60) and not s.spend(b"k", b"n", 60)
     s.close()
     s = SQLiteSpendStore(str(tmp_path / "s.db"))      # survives a restart

@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import json
 import pathlib
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -79,12 +80,15 @@ class _Discovery:
 
 class Client:
     """A client of one cell: relay, gateway, issuer and log URLs, an issuer account, the default
-    model and the pinned trust (:class:`pcc.attest.Trust`). Thread-safe for sequential use from
+    model and the pinned trust (:class:`pcc.attest.Trust`). ``k``: nodes asked for at discovery
+    (the request is sealed to every one that verifies); ``wallet_batch``: tokens fetched at a
+    time; ``busy_retries``: how often a request no node could take (503; its token is given
+    back) is retried, with jittered backoff. Thread-safe for sequential use from
     several threads (one request at a time per client is the common case)."""
 
     def __init__(self, *, relay: str, gateway: str, issuer: str, log: str, account: str,
                  model: str, trust: attest.Trust, k: int = 3, wallet_batch: int = 8,
-                 timeout_s: float = 600.0) -> None:
+                 timeout_s: float = 600.0, busy_retries: int = 4) -> None:
         for name, url in (("relay", relay), ("gateway", gateway), ("issuer", issuer),
                           ("log", log)):
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -103,6 +107,7 @@ class Client:
         self.trust = trust
         self.k = k
         self.wallet_batch = max(1, int(wallet_batch))
+        self.busy_retries = max(0, int(busy_retries))
         self._account = account
         self._http = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=5.0),
                                   follow_redirects=False, trust_env=False)
@@ -407,6 +412,8 @@ class Client:
                                   "model": model}
         self.last_report = report
         retried: set[str] = set()
+        token: Optional[tokens.Token] = None
+        busy = 0
         while True:
             disc = self._discover(model)
             report["nodes"] = [r.to_dict() for r in disc.reports]
@@ -418,7 +425,8 @@ class Client:
             keys = [NodeKey(r.node_id, r.key_id, r.hpke_public_key, hpke.Suite(*r.hpke_suite))
                     for r in disc.reports]
             body, state = seal_request(keys, messages, params, model=model)
-            token = self._token()
+            if token is None:
+                token = self._token()
             ok = self._ohttp
             report["ohttp_keys"] = {"log_index": ok[1].index if ok else None,
                                     "not_after": ok[1].not_after if ok else None}
@@ -442,16 +450,22 @@ class Client:
                 except Exception:
                     why = f"status {head.status}"
                 key = str(head.status)
-                if head.status in (401, 403, 503) and key not in retried:
+                if head.status == 503 and busy < self.busy_retries:
+                    # nothing was answered, so the gateway gave the token back: wait, retry
+                    busy += 1
+                    time.sleep(min(2.0, 0.1 * 2 ** busy) * (0.5 + secrets.randbelow(1000) / 1000))
+                    if busy >= 2:
+                        self._discover(model, fresh=True)
+                    continue
+                if head.status in (401, 403) and key not in retried:
                     retried.add(key)
+                    token = None                # spent or not ours: take another one
                     if head.status == 401:      # the issuer key may have rotated
                         with self._lock:
                             self._issuer_key = None
                             self._wallet.clear()
-                    if head.status == 503:
-                        self._discover(model, fresh=True)
                     continue
-                report["token"]["spent"] = head.status not in (401, 403)
+                report["token"]["spent"] = head.status not in (401, 403, 503)
                 if head.status == 404:
                     raise InvalidArgument(f"unknown model {model!r}")
                 if head.status in (401, 403):

@@ -17,6 +17,10 @@ class SpendStore(Protocol):
         """Record the token as spent; True the first time, False if it was spent before."""
         ...
 
+    def unspend(self, key_id: bytes, nonce: bytes) -> None:
+        """Give a token back: the request it paid for was answered by no node."""
+        ...
+
     def close(self) -> None:
         """Release the store."""
         ...
@@ -55,6 +59,11 @@ class SQLiteSpendStore:
                 return False
             return True
 
+    def unspend(self, key_id: bytes, nonce: bytes) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM spent WHERE key_id = ? AND nonce = ?",
+                             (bytes(key_id), bytes(nonce)))
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -75,10 +84,20 @@ class RedisSpendStore:
     def __repr__(self) -> str:
         return f"<RedisSpendStore {self.url}>"
 
+    def _key(self, key_id: bytes, nonce: bytes) -> bytes:
+        return ((self.prefix + "spent:").encode() + bytes(key_id).hex().encode() + b":"
+                + bytes(nonce).hex().encode())
+
+    def unspend(self, key_id: bytes, nonce: bytes) -> None:
+        import redis
+        try:
+            self.redis.delete(self._key(key_id, nonce))
+        except redis.RedisError:
+            pass        # the token stays spent: the client loses one token, nothing more
+
     def spend(self, key_id: bytes, nonce: bytes, ttl_s: int) -> bool:
         import redis
-        key = (self.prefix + "spent:").encode() + bytes(key_id).hex().encode() + b":" + \
-            bytes(nonce).hex().encode()
+        key = self._key(key_id, nonce)
         try:
             return bool(self.redis.set(key, b"1", nx=True, ex=max(1, int(ttl_s))))
         except redis.RedisError:

@@ -23,7 +23,8 @@ Inside the encryption (binary HTTP; the authority is ignored):
   then the body (400, 415, 404 for an unknown model), then the token is spent (403 when it was
   spent before); the request goes to the first node it names that is healthy, with only that
   node's key entry, the next one being tried if it is down or refuses before the first answer
-  byte (503 when none is left). The answer is streamed back with ``pcc-node: <hex node id>``.
+  byte (503 when none is left; the token is then given back, as nothing was answered). The
+  answer is streamed back with ``pcc-node: <hex node id>``.
 
 Nodes come from the configuration and, with ``redis_url``, from a Redis set
 (``<prefix>nodes``, managed with ``pcc gateway node add``); their health comes from
@@ -480,6 +481,8 @@ def create_app(config: GatewayConfig) -> Service[GatewayState]:
             return _inner_error(403, "token already spent")
         # 4. forward, failing over before the first answer byte
         last = 503
+        overloaded = 0
+        maybe_served = False        # a node may have worked on it: the token stays spent
         for node, entry in candidates:
             fwd = msgpack.packb({"v": 1, "model": obj["model"], "keys": [entry],
                                  "nonce": obj["nonce"], "body": obj["body"]}, use_bin_type=True)
@@ -487,11 +490,15 @@ def create_app(config: GatewayConfig) -> Service[GatewayState]:
                                         headers={"content-type": REQUEST_MEDIA_TYPE})
             try:
                 resp = await st.client.send(r, stream=True)
+            except httpx.ConnectError:
+                st.mark_down(node)          # down until its next good probe
+                continue
             except httpx.HTTPError:
-                st.mark_down(node)
+                maybe_served = True
                 continue
             if resp.status_code != 200:
                 last = resp.status_code
+                overloaded += resp.status_code == 503
                 await resp.aclose()
                 continue
             it = resp.aiter_raw()
@@ -500,12 +507,21 @@ def create_app(config: GatewayConfig) -> Service[GatewayState]:
             except (StopAsyncIteration, httpx.HTTPError):
                 await resp.aclose()
                 st.mark_down(node)
+                maybe_served = True
                 continue
             return _Inner(200, [("content-type", ANSWER_MEDIA_TYPE),
                                 ("pcc-node", node.node_id.hex() if node.node_id else "")],
                           stream=_answer(first, it, resp))
+        # every node refused or was unreachable: give the token back for the client's retry
+        if not maybe_served:
+            try:
+                await run_in_threadpool(st.store.unspend, token.token_key_id, token.nonce)
+            except Exception:
+                pass
         if 400 <= last < 500:
             return _inner_error(400, "no node accepted the request")
+        if overloaded:
+            return _inner_error(503, "the nodes named are overloaded; retry later")
         return _inner_error(503, "no node available")
 
     async def _answer(first: bytes, it: AsyncIterator[bytes],
