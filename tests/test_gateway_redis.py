@@ -67,7 +67,7 @@ def test_sqlite_spend_store(tmp_path):
 
 def test_two_gateways_one_redis(redis_url, tmp_path):
     """A token spent through one gateway is refused (403) at a second one sharing the Redis
-    spend store (each behind its own relay)."""
+    spend store (each behind its own relay); the second finds the node in the Redis registry."""
     import dataclasses
     import llm_tiny
     from _testnode import LocalNode
@@ -81,8 +81,10 @@ def test_two_gateways_one_redis(redis_url, tmp_path):
     node = LocalNode(cell, str(tiny), "tiny-chat", "SN-REDIS")
     cell.gateway_app.state.add_node(node.url)
     cell._write_client_json()
-    gw2 = serve_in_thread(gateway.create_app(dataclasses.replace(
-        cell.gateway_config, nodes=(node.url,))))
+    # the second gateway knows no node: it finds it in the shared Redis registry
+    import redis
+    redis.Redis.from_url(redis_url).sadd(cell.gateway_config.redis_prefix + "nodes", node.url)
+    gw2 = serve_in_thread(gateway.create_app(dataclasses.replace(cell.gateway_config, nodes=())))
     rl2 = serve_in_thread(relay.create_app(relay.RelayConfig(gateway_url=gw2.url + "/")))
     try:
         c1 = Client.from_config(cell.dir / "client.json")
