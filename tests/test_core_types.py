@@ -115,6 +115,11 @@ def instances():
         "OhttpClientContext": lambda: ohttp.encapsulate_request(cfg, b"r")[1]._ctx,
         "OhttpResponseContext": lambda: gw.decapsulate(ohttp.encapsulate_request(cfg, b"r")[0])[1]._ctx,
         "NoteKey": lambda: _core.note_key_generate(b"example.com/log", 1),
+        "P384Key": lambda: _core.p384_generate(),
+        "AttestTrust": lambda: _core.attest_trust_new(
+            [_core.provision_ca_generate("root", 1_800_000_000, 30).root_der()],
+            _core.note_key_generate(b"example.com/log", 1).vkey().encode(),
+            [_core.note_key_generate(b"w.example", 4).vkey().encode()], 1, 86400, 0),
         "MerkleTree": lambda: _core.MerkleTree(),
         "BlindRSAPrivateKey": lambda: RSA_SK,
         "BlindRSAPublicKey": lambda: RSA_SK.public_key(),

@@ -24,6 +24,7 @@ GROUPS: dict[str, str] = {
     "release": "pcc.cli.release",
     "ca": "pcc.cli.ca",
     "issuer": "pcc.cli.issuer",
+    "attest": "pcc.cli.attest",
 }
 
 
