@@ -24,6 +24,8 @@ GROUPS: dict[str, str] = {
     "release": "pcc.cli.release",
     "ca": "pcc.cli.ca",
     "issuer": "pcc.cli.issuer",
+    "roster": "pcc.cli.roster",
+    "audit": "pcc.cli.audit",
 }
 
 
