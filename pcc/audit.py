@@ -311,6 +311,15 @@ def read_roster(text: str) -> list[bytes]:
     return ids
 
 
+def history_line(offered: Sequence[bytes]) -> str:
+    """One line of a history file for the node ids a gateway offered in one request (what a
+    client that opted in appends, newline included)."""
+    ids = [bytes(o) for o in offered]
+    if not ids or any(len(i) != 32 for i in ids):
+        raise InvalidArgument("offered must be one or more 32-byte node ids")
+    return json.dumps({"offered": [i.hex() for i in ids]}) + "\n"
+
+
 def read_history(text: str) -> list[list[bytes]]:
     """Offers from a history file: one JSON object a line, ``{"offered": ["<hex>", …]}``
     (other keys are ignored; blank lines are skipped). Raises :class:`FormatError` naming the

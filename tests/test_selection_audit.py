@@ -257,6 +257,15 @@ def test_cli_accepts_upper_case_blank_lines_and_extra_keys(tmp_path, capsys):
     assert code in (0, 3) and lines[-1].startswith("selection: n=120 nodes=6 ")
 
 
+def test_history_line_roundtrip():
+    rows = [GOOD[:2], GOOD[3:6], [GOOD[5]]]
+    text = "".join(audit.history_line(r) for r in rows)
+    assert audit.read_history(text) == rows and text.count("\n") == 3
+    for bad in ([], [b"x" * 31]):
+        with pytest.raises(InvalidArgument):
+            audit.history_line(bad)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=300))
 def test_read_history_hostile_text(text):
