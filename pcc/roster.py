@@ -21,7 +21,7 @@ import random
 import secrets
 import urllib.parse
 from collections.abc import Iterable, Sequence
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import msgpack
 
@@ -122,14 +122,29 @@ def verify(leaf: bytes, proof: str, log_vkey, witness_vkeys: Sequence = (), quor
     to an older roster). Raises :class:`pcc.errors.VerifyError` (a failed proof, naming the
     check), :class:`FormatError` (not a roster leaf) or :class:`StateError` (other model, old
     epoch)."""
-    r = from_leaf(leaf)
     transparency.verify_proof(leaf, proof, log_vkey, witness_vkeys, quorum, max_age_s, now=now)
+    r = from_leaf(leaf)                  # decoded only once the log vouches for the bytes
     if model is not None and r.model != model:
         raise StateError(f"roster: the roster is for model {r.model!r}, not {model!r}")
     if min_epoch is not None and r.epoch < min_epoch:
         raise StateError(f"roster: epoch {r.epoch} is older than epoch {min_epoch} already "
                          "seen (a rolled-back roster)")
     return r
+
+
+def verify_trusted(leaf: bytes, proof: str, trust: Any, *, model: Optional[str] = None,
+                   min_epoch: Optional[int] = None, now: Optional[float] = None) -> Roster:
+    """:func:`verify` with the pinned keys of a client trust policy: any object with
+    ``log_vkey``, ``witness_vkeys``, ``quorum`` and ``max_checkpoint_age_s`` attributes (the
+    fields of ``pcc.attest.Trust``)."""
+    try:
+        log_vkey, wits = trust.log_vkey, list(trust.witness_vkeys)
+        quorum, max_age = trust.quorum, trust.max_checkpoint_age_s
+    except AttributeError as e:
+        raise TypeError(f"trust lacks {e.name or 'a field'}: it needs log_vkey, witness_vkeys, "
+                        "quorum and max_checkpoint_age_s") from None
+    return verify(leaf, proof, log_vkey, wits, quorum, max_age, model=model,
+                  min_epoch=min_epoch, now=now)
 
 
 # ----------------------------------------------------------------------------- the wire

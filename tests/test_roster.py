@@ -4,6 +4,7 @@ publish to a real log with a witness."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import json
 import random
@@ -88,6 +89,32 @@ def test_verify_ok(keys):
     assert (r.model, r.epoch, r.nodes) == ("smollm2", 7, tuple(IDS))
 
 
+@dataclasses.dataclass(frozen=True)
+class PinnedKeys:
+    """The trust-policy fields roster.verify_trusted reads (as pcc.attest.Trust holds them)."""
+
+    log_vkey: str
+    witness_vkeys: tuple
+    quorum: int
+    max_checkpoint_age_s: int
+
+
+def test_verify_trusted(keys):
+    leaf = leaves.roster("smollm2", 7, IDS)
+    proof = make_proof(keys, leaf)
+    r = roster.verify_trusted(leaf, proof, PinnedKeys(keys["log_vk"], (keys["w_vk"],), 1, 600),
+                              model="smollm2")
+    assert r.epoch == 7
+    with pytest.raises(VerifyError, match="witness quorum"):
+        other = tlognote.generate("w.other", cosigner=True)[1]
+        roster.verify_trusted(leaf, proof, PinnedKeys(keys["log_vk"], (other,), 1, 600))
+    stale = make_proof(keys, leaf, stamp=int(time.time()) - 7200)
+    with pytest.raises(VerifyError, match="freshness"):
+        roster.verify_trusted(leaf, stale, PinnedKeys(keys["log_vk"], (keys["w_vk"],), 1, 600))
+    with pytest.raises(TypeError, match="log_vkey"):
+        roster.verify_trusted(leaf, proof, object())
+
+
 @pytest.mark.parametrize("case,exc,match", [
     ("other leaf", VerifyError, "inclusion"),
     ("wrong log key", VerifyError, "checkpoint signature"),
@@ -95,7 +122,8 @@ def test_verify_ok(keys):
     ("stale", VerifyError, "freshness"),
     ("other model", StateError, "not 'other'"),
     ("rolled back", StateError, "rolled-back"),
-    ("not a leaf", FormatError, "leaf"),
+    ("not a roster", FormatError, "not a roster"),
+    ("garbage", VerifyError, "inclusion"),
 ])
 def test_verify_failures(keys, case, exc, match):
     leaf = leaves.roster("smollm2", 7, IDS)
@@ -111,7 +139,10 @@ def test_verify_failures(keys, case, exc, match):
         kw["model"] = "other"
     if case == "rolled back":
         kw["min_epoch"] = 8
-    if case == "not a leaf":
+    if case == "not a roster":
+        leaf = leaves.release("r", "1", 5, [("pcc", "code", b"\x01" * 48)])
+        proof = make_proof(keys, leaf)
+    if case == "garbage":
         leaf = b"\xc1"
     with pytest.raises(exc, match=match):
         roster.verify(leaf, proof, log_vk, wits, 1, 600, **kw)
