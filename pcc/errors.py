@@ -48,6 +48,24 @@ class UnknownKeyError(PccError, KeyError):
         return str(self.args[0]) if self.args else "unknown key"
 
 
+class PeerError(PccError):
+    """Another service (a witness, a log, a gateway) answered outside the caller's limits: too
+    slow for the call's deadline, a body or decompressed body above its cap, or unreachable.
+
+    ``peer`` names the service, ``limit`` the limit it broke (``"deadline"``, ``"max_body"``,
+    ``"max_decoded"``, ``"encoding"`` or ``"connect"``); the message never quotes the body.
+    """
+
+    def __init__(self, peer: str, problem: str, limit: str = "connect") -> None:
+        super().__init__(f"{peer}: {problem}")
+        self.peer = peer
+        self.problem = problem
+        self.limit = limit
+
+    def __reduce__(self):
+        return (type(self), (self.peer, self.problem, self.limit))
+
+
 class OutOfMemory(PccError, MemoryError):
     """Secure memory could not be allocated."""
 
@@ -55,4 +73,5 @@ class OutOfMemory(PccError, MemoryError):
 __all__ = [
     "PccError", "InvalidArgument", "FormatError", "VerifyError", "DecryptError", "CryptoError",
     "StateError", "LimitError", "UnsupportedError", "UnknownKeyError", "OutOfMemory",
+    "PeerError",
 ]

@@ -203,14 +203,63 @@ def test_lifespan_takes_only_services():
 
 
 def test_repr_hides_keys(tmp_path):
+    """repr and str of every config, service, state and client object: no key material, and
+    the configs keep a signer (seed in C), not the key text."""
+    from pcc.services import Limits, LimitsMiddleware, serve_in_thread
+    from pcc.transparency.client import TileReader
+    from pcc._internal.peer import Peer, SyncPeer
     keys = Keys()
     log_app, w_app = make_apps(tmp_path, keys, "http://127.0.0.1:1")
     cfg = tlog.LogConfig(db_path="x.db", origin=ORIGIN, skey=keys.log_skey,
                          witnesses=(("http://w", keys.w_vkey),))
-    for obj in (log_app, w_app, cfg, witness.WitnessConfig("w.db", keys.w_skey)):
-        text = repr(obj)
-        assert "PRIVATE" not in text and keys.log_skey not in text and keys.w_skey not in text
-        assert "object at 0x" not in text
+    wcfg = witness.WitnessConfig("w.db", keys.w_skey)
+    assert not isinstance(cfg.skey, str) and not isinstance(wcfg.skey, str)
+    secrets = [k for sk in (keys.log_skey, keys.w_skey) for k in (sk, sk.rsplit("+", 1)[1])]
+
+    async def states():
+        log_state = await log_app.start()
+        w_state = await w_app.start()
+        out = [log_state, w_state, *log_state.witnesses, log_state.witnesses[0].peer]
+        await log_app.stop()
+        await w_app.stop()
+        return out
+
+    with SyncPeer("p") as sp, TileReader("http://127.0.0.1:1") as tr:
+        objs = [log_app, w_app, cfg, wcfg, Limits(), LimitsMiddleware(None), Peer("p"), sp, tr, cfg.skey, wcfg.skey,
+                *asyncio.run(states())]
+        with serve_in_thread(witness.create_app(witness.WitnessConfig(
+                str(tmp_path / "w2.db"), keys.w_skey))) as srv:
+            objs.append(srv)
+        for obj in objs:
+            for text in (repr(obj), str(obj)):
+                assert "PRIVATE" not in text and not any(s in text for s in secrets), text
+                assert "object at 0x" not in text, text
+
+
+def test_configs_take_signers_and_key_files(tmp_path):
+    """The configs take a signer loaded from a file through a wiped bytearray; a witness needs a
+    cosigner; a bad key fails at construction."""
+    from pcc import note
+    from pcc.errors import FormatError, InvalidArgument
+    from pcc.transparency import read_signer_file
+    keys = Keys()
+    (tmp_path / "log.skey").write_text(keys.log_skey + "\n")
+    (tmp_path / "w.skey").write_text(keys.w_skey + "\n")
+    (tmp_path / "log.vkey").write_text(keys.log_vkey + "\n")
+    signer = read_signer_file(tmp_path / "log.skey")
+    assert signer.vkey == keys.log_vkey
+    cfg = tlog.LogConfig(db_path="x.db", origin=ORIGIN, skey=signer,
+                         witnesses=(("http://w", keys.w_vkey),))
+    assert cfg.skey is signer
+    cos = read_signer_file(tmp_path / "w.skey", cosigner=True)
+    assert isinstance(cos, note.Cosigner) and cos.vkey == keys.w_vkey
+    assert witness.WitnessConfig("w.db", cos).skey is cos
+    with pytest.raises(InvalidArgument):
+        witness.WitnessConfig("w.db", signer)                 # a note key, not a cosigner
+    with pytest.raises(FormatError, match="not a private key"):
+        read_signer_file(tmp_path / "log.vkey")
+    with pytest.raises(FormatError):
+        tlog.LogConfig(db_path="x.db", origin=ORIGIN, skey="PRIVATE+KEY+nope")
 
 
 def test_serve_in_thread(tmp_path):

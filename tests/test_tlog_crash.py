@@ -93,7 +93,7 @@ def test_kill9_during_appends(tmp_path):
             assert tlognote.verify_cosignatures(n.text, n.lines,
                                                 [tlognote.load_verifier(wit_vk)])
             # full audit, consistent with the previous round's checkpoint
-            auditor = Auditor(TileReader(srv.url, reader_client), log_vk, [wit_vk], 1)
+            auditor = Auditor(TileReader(srv.url), log_vk, [wit_vk], 1)
             state = auditor.run_once(state)
             # every acknowledged entry is present at its index, its proof still verifies
             for idx, leaf, proof in acked:

@@ -77,8 +77,7 @@ def env(tmp_path_factory):
 
 
 def add(env, leaf):
-    index, proof = submit(env["url"], leaf, tlognote.raw_sign(env["signer"], leaf),
-                          client=env["client"])
+    index, proof = submit(env["url"], leaf, tlognote.raw_sign(env["signer"], leaf))
     env["added"][index] = leaf
     return index, proof
 
@@ -294,7 +293,7 @@ def test_quorum_not_reached_gives_503(env, tmp_path):
 def test_auditor_follows_incrementally(env):
     from pcc.transparency.client import Auditor, TileReader
     seen = []
-    a = Auditor(TileReader(env["url"], env["client"]), env["log_vk"], env["wits"], 2,
+    a = Auditor(TileReader(env["url"]), env["log_vk"], env["wits"], 2,
                 on_entry=lambda i, leaf, d, err: seen.append(i))
     s1 = a.run_once(None)
     assert seen == list(range(s1.size)) and not a.invalid_leaves
@@ -305,7 +304,7 @@ def test_auditor_follows_incrementally(env):
     s2 = a.run_once(s1)
     assert s2.size >= s1.size + 300 and seen == list(range(s2.size))
     # a fresh auditor starting from the first state reaches the same root
-    b = Auditor(TileReader(env["url"], env["client"]), env["log_vk"], env["wits"], 2)
+    b = Auditor(TileReader(env["url"]), env["log_vk"], env["wits"], 2)
     assert b.run_once(s1).root == s2.root
     assert sum(a.counts.values()) == s2.size
 

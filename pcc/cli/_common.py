@@ -61,6 +61,40 @@ def add_commands(parser: argparse.ArgumentParser, dest: str) -> argparse._SubPar
 
 # ----------------------------------------------------------------------------- keys
 
+def read_signer(value: str, what: str = "key", *, cosigner: bool = False):
+    """The signer in an skey file (or, for tests, an inline skey), with a message that says how
+    to fix a wrong one. A file is read into a wiped bytearray and parsed in C: no Python string
+    of the key is made (an inline skey is in the process arguments anyway).
+
+    Raises :class:`argparse.ArgumentTypeError` (argparse prints it as ``pcc: error: ...``)."""
+    from pcc import note
+    from pcc.transparency import _note as tlognote
+    from pcc.errors import FormatError, PccError
+    p = pathlib.Path(value)
+    if not value.strip():
+        raise argparse.ArgumentTypeError(f"{what}: empty value; give an skey file")
+    not_private = (f"{what}: {value} is not a private key; pass the .skey file that "
+                   f"`pcc log keygen` or `pcc witness keygen` wrote")
+    if value.strip().startswith(SKEY_PREFIX):
+        try:
+            return (note.Cosigner.from_skey(value.strip()) if cosigner
+                    else tlognote.load_signer(value))
+        except PccError:
+            raise argparse.ArgumentTypeError(f"{what}: not a valid skey") from None
+    try:
+        return tlognote.read_signer_file(p, cosigner=cosigner)
+    except FormatError as e:
+        if "not a private key" in str(e):
+            raise argparse.ArgumentTypeError(not_private) from None
+        raise argparse.ArgumentTypeError(f"{what}: {value} is not a valid skey ({e})") from None
+    except IsADirectoryError:
+        raise argparse.ArgumentTypeError(not_private) from None
+    except FileNotFoundError:
+        raise argparse.ArgumentTypeError(f"{what}: no such file: {value}") from None
+    except (OSError, PccError) as e:
+        raise argparse.ArgumentTypeError(f"{what}: cannot read {value}: {_reason(e)}") from None
+
+
 def read_key(value: str, what: str = "key", *, private: bool = False) -> str:
     """A key given inline or as a path to a file with one key line; checked to be a vkey (or an
     skey when ``private``), with a message that says how to fix a wrong one.
@@ -113,10 +147,11 @@ def vkey_arg(what: str):
     return parse
 
 
-def skey_arg(what: str):
-    """An argparse ``type`` for an skey file (or inline skey)."""
-    def parse(value: str) -> str:
-        return read_key(value, what, private=True)
+def skey_arg(what: str, *, cosigner: bool = False):
+    """An argparse ``type`` for an skey file (or inline skey): the value is the loaded signer
+    (a :class:`pcc.note.Cosigner` when ``cosigner``), never the key text."""
+    def parse(value: str):
+        return read_signer(value, what, cosigner=cosigner)
     parse.__name__ = "skey"
     return parse
 
@@ -197,8 +232,11 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def _serve(app, host: str, port: int, lines: Sequence[str] = ()) -> int:
     """Start ``app`` (a pcc Service: its state is created before listening, so a locked database
-    or a bad key is one error line), print the start-up lines, serve until SIGINT/SIGTERM."""
+    or a bad key is one error line), print the start-up lines, serve until SIGINT/SIGTERM.
+    The service's :class:`pcc.services.Limits` set uvicorn's connection limits."""
     import uvicorn
+
+    from pcc.services._limits import uvicorn_options
 
     async def main() -> None:
         sock = _listen(host, port)
@@ -211,7 +249,8 @@ def _serve(app, host: str, port: int, lines: Sequence[str] = ()) -> int:
             for line in lines:
                 print(f"  {line}", flush=True)
             cfg = uvicorn.Config(app, log_level=os.environ.get("PCC_LOG_LEVEL", "warning"),
-                                 access_log=False, lifespan="on")
+                                 access_log=False, lifespan="on",
+                                 **uvicorn_options(getattr(app, "limits", None)))
             await uvicorn.Server(cfg).serve(sockets=[sock])
         finally:
             sock.close()
@@ -247,9 +286,7 @@ def witness_quorum(args) -> tuple[list[str], int]:
 def _submit(args, leaf: bytes) -> tuple[int, str]:
     from pcc.transparency import _note as tlognote
     from pcc.transparency.client import submit
-    key = args.key if args.key.startswith(SKEY_PREFIX) else tlognote.read_key_file(args.key)
-    signer = tlognote.load_signer(key)   # seed held in C
-    sig = tlognote.raw_sign(signer, leaf)
+    sig = tlognote.raw_sign(args.key, leaf)      # args.key: a signer, seed held in C
     index, proof = submit(args.log, leaf, sig, timeout=args.timeout)
     if args.log_vkey:
         from pcc import transparency

@@ -44,6 +44,7 @@ def cmd_log_serve(args) -> int:
                     publishers=tuple(args.publisher), witnesses=tuple(args.witness),
                     quorum=args.quorum, batch_interval_ms=args.batch_ms,
                     batch_max=args.batch_max, add_timeout_s=args.add_timeout,
+                    witness_timeout_s=args.witness_timeout,
                     refresh_interval_s=args.refresh_interval,
                     insecure_no_witnesses=args.insecure_no_witnesses,
                     insecure_origin_mismatch=args.insecure_origin_mismatch)
@@ -86,7 +87,7 @@ def cmd_add_key(args) -> int:
 def cmd_audit(args) -> int:
     """``log audit``: replay and check the log; exit 1 on any inconsistency or on a release
     name/version logged more than once."""
-    import httpx
+    from pcc.errors import PeerError
     from pcc.transparency import leaves
     from pcc.transparency.client import AuditFailure, Auditor, AuditState, TileReader
 
@@ -103,9 +104,8 @@ def cmd_audit(args) -> int:
 
     wits, quorum = witness_quorum(args)
     try:
-        with httpx.Client(timeout=30.0) as client:
-            auditor = Auditor(TileReader(args.log, client), args.vkey, wits, quorum,
-                              on_entry=on_entry)
+        with TileReader(args.log) as reader:
+            auditor = Auditor(reader, args.vkey, wits, quorum, on_entry=on_entry)
             state = AuditState.load(args.state) if args.state else None
             reported = 0
             while True:
@@ -129,9 +129,8 @@ def cmd_audit(args) -> int:
                 if not args.follow:
                     return EXIT_FAIL if reported else EXIT_OK
                 time.sleep(args.interval)
-    except httpx.HTTPError as e:
-        return _err(f"cannot reach the log at {args.log} ({type(e).__name__}: {e}); check "
-                    f"--log")
+    except PeerError as e:
+        return _err(f"cannot read the log at {args.log} ({e.problem}); check --log")
 
 
 # ----------------------------------------------------------------------------- verify
@@ -252,6 +251,9 @@ def register(subparsers) -> None:
                    help="most entries per batch")
     p.add_argument("--add-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="seconds an add waits for a witnessed checkpoint before answering 503")
+    p.add_argument("--witness-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="deadline of one cosigning round (every call to every witness); once "
+                        "the quorum is in, slower witnesses are cancelled")
     p.add_argument("--refresh-interval", type=float, default=600.0, metavar="SECONDS",
                    help="seconds after which an unchanged checkpoint is cosigned again")
     p.set_defaults(func=_guard(cmd_log_serve))

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=_guard(cmd_keygen), cosigner=True)
     p = ws.add_parser("serve", help="run the witness service (C2SP tlog-witness)")
     p.add_argument("--db", required=True, metavar="FILE", help="SQLite database of the witness")
-    p.add_argument("--key", required=True, metavar="SKEY_FILE", type=skey_arg("--key"),
+    p.add_argument("--key", required=True, metavar="SKEY_FILE", type=skey_arg("--key", cosigner=True),
                    help="the witness's cosigner private key file (`pcc witness keygen NAME`)")
     p.add_argument("--log", action="append", default=[], metavar="ORIGIN=VKEY", required=True,
                    type=pair_arg("--log"),

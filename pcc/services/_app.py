@@ -20,6 +20,10 @@ three set-ups without any change to the service itself:
 
 Routes read their own path parameters (never ``request.url.path``), so a service answers the same
 under any mount prefix. Handlers reach the state through :attr:`Service.state`.
+
+Every request passes through the service's :class:`~pcc.services.Limits` first (body size and
+read timeout, requests in progress, quiet disconnects: :mod:`pcc.services._limits`), mounted or
+not; :func:`serve_in_thread` and ``pcc ... serve`` also apply its per-connection limits.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from pcc.errors import StateError
+from pcc.services._limits import Limits, LimitsMiddleware, uvicorn_options
 
 S = TypeVar("S")
 
@@ -42,18 +47,22 @@ class Service(Generic[S]):
 
     ``start()`` creates the state (idempotent, safe under concurrent callers), ``stop()`` releases
     it; ``state`` is the running state. ``info`` holds the public facts a start-up line shows
-    (origin, key names, witnesses): never secrets.
+    (origin, key names, witnesses): never secrets. ``limits`` (default :class:`Limits`) guards
+    every request; ``limit_stats`` counts what it refused.
     """
 
     def __init__(self, name: str, routes: Sequence[BaseRoute],
                  start: Callable[[], Awaitable[S]], stop: Callable[[S], Awaitable[None]], *,
                  exception_handlers: Mapping[Any, Callable] | None = None,
-                 info: Mapping[str, Any] | None = None) -> None:
+                 info: Mapping[str, Any] | None = None, limits: Limits | None = None) -> None:
         self.name = name
         self.info: dict[str, Any] = dict(info or {})
+        self.limits = limits or Limits()
         self._start_fn = start
         self._stop_fn = stop
-        self._app = Starlette(routes=list(routes), exception_handlers=dict(exception_handlers or {}))
+        self._guarded = LimitsMiddleware(
+            Starlette(routes=list(routes), exception_handlers=dict(exception_handlers or {})),
+            self.limits)
         self._state: S | None = None
         self._guard = threading.Lock()          # creates the asyncio lock exactly once
         self._alock: asyncio.Lock | None = None
@@ -121,7 +130,13 @@ class Service(Generic[S]):
             return
         if self._state is None:
             await self.start()
-        await self._app(scope, receive, send)
+        await self._guarded(scope, receive, send)
+
+    @property
+    def limit_stats(self) -> dict[str, int]:
+        """Requests refused by the limits so far: ``busy`` (503), ``too_large`` (413),
+        ``body_timeouts`` (408), ``disconnects`` (clients gone mid-request)."""
+        return dict(self._guarded.stats)
 
     async def _lifespan_protocol(self, receive: Receive, send: Send) -> None:
         while True:
@@ -165,10 +180,13 @@ def lifespan(*services: Service) -> Callable[[Any], contextlib.AbstractAsyncCont
 class BackgroundServer:
     """An ASGI app served by uvicorn in a background thread on a loopback port: for notebooks,
     tests and tools that need a live service next to their own code. Use as a context manager
-    or call :meth:`stop`. ``url`` is ``http://host:port`` (port 0 picks a free one)."""
+    or call :meth:`stop`. ``url`` is ``http://host:port`` (port 0 picks a free one).
+
+    The connection limits are ``limits``, else the app's own (a :class:`Service`'s), else the
+    :class:`Limits` defaults."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, limits: Limits | None = None) -> None:
         import socket
         import time
 
@@ -181,8 +199,10 @@ class BackgroundServer:
         self._sock = sock
         self._app = app
         self._error: BaseException | None = None
+        lim = limits or getattr(app, "limits", None)
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
-                                                     access_log=False, lifespan="on"))
+                                                     access_log=False, lifespan="on",
+                                                     **uvicorn_options(lim)))
         self._thread = threading.Thread(target=self._run, name=f"pcc-serve {self.url}",
                                         daemon=True)
         self._thread.start()
@@ -224,12 +244,14 @@ class BackgroundServer:
         self.stop()
 
 
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> BackgroundServer:
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, *,
+                    limits: Limits | None = None) -> BackgroundServer:
     """Serve ``app`` on ``host:port`` in a background thread; returns once it accepts requests.
 
-    ``with serve_in_thread(tlog.create_app(cfg)) as log: httpx.get(log.url + "/checkpoint")``
+    ``with serve_in_thread(tlog.create_app(cfg)) as log: httpx.get(log.url + "/checkpoint")``.
+    Connection limits: ``limits``, else the app's own, else the :class:`Limits` defaults.
     """
-    return BackgroundServer(app, host, port)
+    return BackgroundServer(app, host, port, limits=limits)
 
 
 __all__ = ["Service", "lifespan", "BackgroundServer", "serve_in_thread"]

@@ -6,8 +6,8 @@ import json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pcc.errors import (FormatError, InvalidArgument, LimitError, PccError, StateError,
-                        UnknownKeyError, UnsupportedError, VerifyError)
+from pcc.errors import (FormatError, InvalidArgument, LimitError, PccError, PeerError,
+                        StateError, UnknownKeyError, UnsupportedError, VerifyError)
 
 
 class HTTPError(Exception):
@@ -28,6 +28,7 @@ _STATUS = (
     (UnknownKeyError, 404),
     (UnsupportedError, 400),
     (StateError, 503),
+    (PeerError, 502),
 )
 
 

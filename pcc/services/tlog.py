@@ -32,19 +32,20 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-import httpx
 import msgpack
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pcc import merkle
+from pcc import merkle, note
 from pcc.transparency import leaves as leafmod
 from pcc.transparency import tiles as tilemod
 from pcc.transparency import _note as tlognote
 from pcc.services._tlogstore import LogStore, ProcessLock
-from pcc.errors import FormatError, InvalidArgument, PccError, StateError
+from pcc.errors import FormatError, InvalidArgument, PccError, PeerError, StateError
+from pcc._internal.peer import Peer, PeerLimits
 from pcc.services._app import Service
+from pcc.services._limits import Limits
 from pcc.services._http import HTTPError, json_error, pcc_error_handler, read_body
 
 log = logging.getLogger("pcc.tlog")
@@ -57,22 +58,34 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 class LogConfig:
     """Configuration of a log instance.
 
-    ``skey`` is the log's signed-note private key; its key name must equal ``origin`` (clients
+    ``skey`` is the log's signed-note private key: a :class:`pcc.note.Signer` (for instance
+    from :func:`pcc.transparency.read_signer_file`, which never makes a Python string of the
+    key), or the skey text, parsed at once into such a signer so the config holds no key text
+    (the caller's own string is theirs to drop). Its key name must equal ``origin`` (clients
     check a checkpoint's origin against the log key's name). ``publishers`` are the vkeys
     allowed to add leaves; ``witnesses`` are ``(url, vkey)`` pairs (cosigner vkeys, type 0x04);
     ``quorum`` is how many witnesses must cosign a checkpoint before it is published (``None``:
     all of them).
+
+    Witnesses are asked in parallel; ``witness_timeout_s`` bounds a whole round (every call to
+    every witness), and once the quorum has cosigned the others get ``witness_grace_s`` more
+    before they are cancelled, so a slow witness never holds the log while the quorum is met.
+    A witness that failed is skipped (with a growing back-off, up to a minute) while the others
+    can still make the quorum. A witness answer above ``witness_max_answer`` bytes is refused.
 
     A log without witnesses (or with a quorum of 0) can show different histories to different
     clients without anyone noticing, and a log whose origin differs from its key name produces
     checkpoints no client accepts: both are refused with :class:`pcc.errors.InvalidArgument`
     unless ``insecure_no_witnesses`` / ``insecure_origin_mismatch`` says it is meant (tests,
     local experiments).
+
+    ``limits`` are the inbound limits every request passes first (docs/limits.md); ``max_body``
+    is the tighter cap of ``POST /add`` itself.
     """
 
     db_path: str
     origin: str
-    skey: str
+    skey: "str | note.Signer" = dataclasses.field(repr=False)
     publishers: tuple[str, ...] = ()
     witnesses: tuple[tuple[str, str], ...] = ()
     quorum: int | None = None
@@ -81,11 +94,18 @@ class LogConfig:
     max_body: int = 66 * 1024          # a 65535-byte leaf, its signature and msgpack framing
     add_timeout_s: float = 30.0
     witness_timeout_s: float = 10.0
+    witness_grace_s: float = 0.25
+    witness_max_answer: int = 64 * 1024
     refresh_interval_s: float = 600.0
     checkpoint_max_age_s: int = 2
     tile_cache_bytes: int = 64 << 20
     insecure_no_witnesses: bool = False
     insecure_origin_mismatch: bool = False
+    limits: Limits = Limits()
+
+    def __post_init__(self) -> None:
+        # keep the signer (seed in secure C memory), never the key text
+        object.__setattr__(self, "skey", tlognote.load_signer(self.skey))
 
     def resolved_quorum(self) -> int:
         """The quorum actually required (all witnesses when ``quorum`` is None)."""
@@ -130,7 +150,17 @@ class Published:
 class _Witness:
     url: str
     verifier: Any
+    peer: Peer
     size: int = 0
+    retry_at: float = 0.0          # monotonic time before which a failed witness is skipped
+    backoff: float = 0.0
+
+    def failed(self) -> None:
+        self.backoff = min(max(self.backoff * 2, 1.0), 60.0)
+        self.retry_at = time.monotonic() + self.backoff
+
+    def succeeded(self) -> None:
+        self.backoff, self.retry_at = 0.0, 0.0
 
 
 class _ByteLRU:
@@ -165,7 +195,11 @@ class Log:
         config.check()
         self.signer = tlognote.load_signer(config.skey)
         self.publishers = [tlognote.load_verifier(v) for v in config.publishers]
-        self.witnesses = [_Witness(url.rstrip("/"), tlognote.load_verifier(vk))
+        limits = PeerLimits(deadline_s=config.witness_timeout_s,
+                            connect_s=min(5.0, config.witness_timeout_s),
+                            max_body=config.witness_max_answer)
+        self.witnesses = [_Witness(url.rstrip("/"), tlognote.load_verifier(vk),
+                                   Peer(f"witness {url.rstrip('/')}", limits))
                           for url, vk in config.witnesses]
         if any(not w.verifier.is_cosigner for w in self.witnesses):
             raise InvalidArgument("witness vkeys must be cosigner (type 0x04) keys")
@@ -182,11 +216,15 @@ class Log:
         self._wake = asyncio.Event()
         self._pub_event = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._http: httpx.AsyncClient | None = None
         self._cache = _ByteLRU(config.tile_cache_bytes)
         self._retry_at = 0.0
         self._backoff = 0.0
         self.stats = {"batches": 0, "sequenced": 0, "published": 0, "witness_errors": 0}
+
+    def __repr__(self) -> str:
+        size = self.published.size if self.published is not None else None
+        return (f"<pcc Log {self.config.origin} key={tlognote.key_name(self.signer)} "
+                f"published={size}>")
 
     def _open_store(self) -> None:
         config = self.config
@@ -217,7 +255,6 @@ class Log:
                         tlognote.key_name(self.signer), self.config.origin)
         if self.config.resolved_quorum() == 0:
             log.warning("INSECURE: checkpoints are published without a witness quorum")
-        self._http = httpx.AsyncClient(timeout=self.config.witness_timeout_s)
         self._task = asyncio.create_task(self._run(), name="tlog-sequencer")
 
     async def stop(self) -> None:
@@ -226,8 +263,9 @@ class Log:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self._http is not None:
-            await self._http.aclose()
+        for w in self.witnesses:
+            with contextlib.suppress(Exception):
+                await w.peer.aclose()
         for _, _, fut in self._queue:
             if not fut.done():
                 fut.set_exception(StateError("log is shutting down"))
@@ -373,19 +411,15 @@ class Log:
         lines = list(signed.lines)
         sizes: list[tuple[str, int]] = []
         if self.witnesses:
-            results = await asyncio.gather(
-                *(self._cosign(w, size, signed) for w in self.witnesses))
-            ok = 0
-            for w, res in zip(self.witnesses, results):
-                if res:
-                    ok += 1
-                    lines.extend(res)
-                    sizes.append((w.url, size))
-            if ok < self.config.resolved_quorum():
+            got = await self._cosign_quorum(size, signed)
+            for w, res in got:
+                lines.extend(res)
+                sizes.append((w.url, size))
+            if len(got) < self.config.resolved_quorum():
                 self._backoff = min(max(self._backoff * 2, 0.2), 10.0)
                 self._retry_at = time.monotonic() + self._backoff
                 log.warning("checkpoint %d: %d of %d witnesses cosigned (quorum %d); retrying",
-                            size, ok, len(self.witnesses), self.config.resolved_quorum())
+                            size, len(got), len(self.witnesses), self.config.resolved_quorum())
                 return
         self._backoff = 0.0
         note_text = tlognote.SignedNote(text, tuple(lines)).format()
@@ -399,6 +433,60 @@ class Log:
         ev, self._pub_event = self._pub_event, asyncio.Event()
         ev.set()
 
+    async def _cosign_quorum(self, size: int, signed: tlognote.SignedNote
+                             ) -> list[tuple[_Witness, list[str]]]:
+        """Ask the witnesses in parallel; return ``(witness, lines)`` for those that cosigned.
+
+        Returns as soon as every asked witness has answered, or the quorum is in and the grace
+        period has passed, or the round deadline (``witness_timeout_s``) has passed; the calls
+        still running then are cancelled. Witnesses in back-off are left out while the others
+        can still make the quorum.
+        """
+        quorum = self.config.resolved_quorum()
+        now = time.monotonic()
+        ask = [w for w in self.witnesses if w.retry_at <= now]
+        if len(ask) < quorum:
+            ask = list(self.witnesses)
+        tasks = {asyncio.create_task(self._cosign(w, size, signed),
+                                     name=f"cosign {w.url}"): w for w in ask}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.witness_timeout_s
+        got: list[tuple[_Witness, list[str]]] = []
+        pending = set(tasks)
+        try:
+            while pending:
+                if len(got) >= quorum:
+                    deadline = min(deadline, loop.time() + self.config.witness_grace_s)
+                elif len(got) + len(pending) < quorum:
+                    break                             # the quorum cannot be reached any more
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                done, pending = await asyncio.wait(pending, timeout=left,
+                                                   return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    w = tasks[t]
+                    try:
+                        res = t.result()
+                    except Exception:
+                        log.exception("cosigning with witness %s failed", w.url)
+                        res = []
+                    if res:
+                        w.succeeded()
+                        got.append((w, res))
+                    else:
+                        w.failed()
+        finally:
+            for t in pending:
+                t.cancel()
+                w = tasks[t]
+                log.warning("witness %s did not answer within the round; skipped", w.url)
+                self.stats["witness_errors"] += 1
+                w.failed()
+            if pending:
+                await asyncio.wait(pending)
+        return got
+
     async def _cosign(self, w: _Witness, size: int, signed: tlognote.SignedNote) -> list[str]:
         """Ask one witness to cosign; returns its verified cosignature lines (or [])."""
         old = w.size
@@ -411,16 +499,14 @@ class Log:
                 self.tree.consistency_proof, old, size)
             body = f"old {old}\n" + "".join(tlognote.b64(h) + "\n" for h in proof) + "\n" + \
                 signed.format()
-            assert self._http is not None    # set by start()
             try:
-                r = await self._http.post(w.url + "/add-checkpoint", content=body.encode(),
-                                          headers={"content-type": "text/plain"})
-            except httpx.HTTPError as e:
-                log.warning("witness %s unreachable: %s", w.url, type(e).__name__)
+                r = await w.peer.post(w.url + "/add-checkpoint", body.encode(),
+                                      headers={"content-type": "text/plain"})
+            except PeerError as e:
+                log.warning("%s", e)
                 self.stats["witness_errors"] += 1
                 return []
-            if r.status_code == 409 and \
-                    r.headers.get("content-type", "").startswith("text/x.tlog.size"):
+            if r.status_code == 409 and r.content_type == "text/x.tlog.size":
                 try:
                     old = tlognote.decimal(r.text.rstrip("\n"), "witness size")
                 except FormatError:
@@ -428,7 +514,7 @@ class Log:
                 w.size = old
                 continue
             if r.status_code != 200:
-                log.warning("witness %s answered %d: %s", w.url, r.status_code, r.text[:200])
+                log.warning("witness %s answered %d: %r", w.url, r.status_code, r.text[:200])
                 self.stats["witness_errors"] += 1
                 return []
             try:
@@ -543,13 +629,13 @@ def create_app(config: LogConfig) -> Service[Log]:
         Route("/tile/{rest:path}", tile, methods=["GET", "HEAD"]),
         Route("/add", add, methods=["POST"]),
     ]
-    signer = tlognote.load_signer(config.skey)
+    signer = tlognote.load_signer(config.skey)     # already a signer: see __post_init__
     info = {"origin": config.origin, "key": signer.vkey,
             "publishers": len(config.publishers),
             "witnesses": [u for u, _ in config.witnesses],
             "quorum": config.resolved_quorum()}
     svc: Service[Log] = Service(
-        "log", routes, start, stop, info=info,
+        "log", routes, start, stop, info=info, limits=config.limits,
         exception_handlers={PccError: pcc_error_handler, HTTPError: pcc_error_handler,
                             404: not_found})
     return svc

@@ -34,6 +34,7 @@ from pcc.transparency import _note as tlognote
 from pcc.services._tlogstore import connect
 from pcc.errors import FormatError, InvalidArgument, PccError, VerifyError
 from pcc.services._app import Service
+from pcc.services._limits import Limits
 from pcc.services._http import HTTPError, pcc_error_handler, read_body
 
 log = logging.getLogger("pcc.witness")
@@ -51,13 +52,31 @@ CREATE TABLE IF NOT EXISTS rejected(id INTEGER PRIMARY KEY, origin TEXT NOT NULL
 
 @dataclasses.dataclass(frozen=True)
 class WitnessConfig:
-    """Witness configuration: its cosigner skey (type 0x04) and the logs it follows as
-    ``(origin, log vkey)`` pairs (several vkeys per origin are allowed)."""
+    """Witness configuration: its cosigner key and the logs it follows as ``(origin, log vkey)``
+    pairs (several vkeys per origin are allowed).
+
+    ``skey`` is a :class:`pcc.note.Cosigner` (for instance from
+    ``pcc.transparency.read_signer_file(path, cosigner=True)``, which never makes a Python string
+    of the key) or the skey text (type 0x04, or a type 0x01 skey for the same seed), parsed at
+    once into a cosigner so the config holds no key text. ``limits`` are the
+    inbound limits every request passes first (docs/limits.md)."""
 
     db_path: str
-    skey: str
+    skey: "str | note.Cosigner" = dataclasses.field(repr=False)
     logs: tuple[tuple[str, str], ...] = ()
     max_body: int = MAX_BODY
+    limits: Limits = Limits()
+
+    def __post_init__(self) -> None:
+        k = self.skey
+        if isinstance(k, note.Signer) and not isinstance(k, note.Cosigner):
+            raise InvalidArgument("a witness signs with a note.Cosigner (tlog-cosignature) key, "
+                                  "not a note.Signer: pass the skey text or a Cosigner")
+        if isinstance(k, str):
+            k = note.Cosigner.from_skey(k.strip())
+        elif not isinstance(k, note.Cosigner):
+            raise TypeError("WitnessConfig.skey must be a note.Cosigner or the skey text")
+        object.__setattr__(self, "skey", k)
 
     def __repr__(self) -> str:  # never shows the skey
         return f"WitnessConfig(db_path={self.db_path!r}, logs={sorted({o for o, _ in self.logs})!r})"
@@ -114,7 +133,8 @@ class Witness:
         self.config = config
         # A witness cosigns with a tlog-cosignature/v1 key (a type 0x01 skey is taken as the
         # same seed, as transparency-dev/formats does).
-        self.signer = note.Cosigner.from_skey(config.skey.strip())
+        assert isinstance(config.skey, note.Cosigner)     # see WitnessConfig.__post_init__
+        self.signer = config.skey
         self.name = tlognote.key_name(self.signer)
         self.logs: dict[str, list] = {}
         for origin, vkey in config.logs:
@@ -129,6 +149,9 @@ class Witness:
         self._local = threading.local()
         self._conns: list = []
         self._conns_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<pcc Witness {self.name} logs={sorted(self.logs)}>"
 
     def _conn(self):
         c = getattr(self._local, "conn", None)
@@ -212,7 +235,8 @@ def create_app(config: WitnessConfig) -> Service[Witness]:
     """The witness's ASGI app, a :class:`pcc.services.Service` whose state is the
     :class:`Witness`: serve it alone, or mount it under any prefix in a host app and compose
     ``app.lifespan`` (or let the first request open the store)."""
-    signer = note.Cosigner.from_skey(config.skey.strip())   # fail on a bad key before serving
+    signer = config.skey                                    # parsed by the config
+    assert isinstance(signer, note.Cosigner)
     for _, vkey in config.logs:
         if tlognote.load_verifier(vkey).is_cosigner:
             raise InvalidArgument("log vkeys must be signed-note (type 0x01) keys, not "
@@ -244,6 +268,6 @@ def create_app(config: WitnessConfig) -> Service[Witness]:
     routes = [Route("/add-checkpoint", add_checkpoint, methods=["POST"])]
     info = {"key": signer.vkey, "logs": sorted({origin for origin, _ in config.logs})}
     svc: Service[Witness] = Service(
-        "witness", routes, start, stop, info=info,
+        "witness", routes, start, stop, info=info, limits=config.limits,
         exception_handlers={PccError: pcc_error_handler, HTTPError: pcc_error_handler})
     return svc

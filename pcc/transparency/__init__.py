@@ -32,6 +32,7 @@ from typing import Iterable, Sequence
 from pcc import merkle, note
 from pcc.transparency import _note as tlognote
 from pcc.errors import FormatError, InvalidArgument, PccError, VerifyError
+from pcc.transparency._note import read_signer_file
 
 CHECKS = ("proof format", "checkpoint signature", "checkpoint format", "checkpoint origin",
           "inclusion", "witness quorum", "freshness")
@@ -147,4 +148,4 @@ def cosignature_times(proof_or_note: str, witness_vkeys: Iterable) -> dict[str, 
     return tlognote.verify_cosignatures(n.text, n.lines, wits)
 
 
-__all__ = ["verify_proof", "cosignature_times", "CHECKS"]
+__all__ = ["verify_proof", "cosignature_times", "CHECKS", "read_signer_file"]

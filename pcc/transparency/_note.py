@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import pathlib
 import re
+import typing
 
 from pcc import note
 from pcc.errors import FormatError, InvalidArgument, PccError, UnsupportedError, VerifyError
@@ -54,13 +55,78 @@ def read_key_file(path: str | pathlib.Path) -> str:
     return text
 
 
-def load_signer(skey: str):
+def load_signer(skey):
     """A note signer from an skey: :class:`note.Signer` for type 0x01, :class:`note.Cosigner`
-    for type 0x04."""
+    for type 0x04. ``skey`` may be the text, a bytes-like holding it (parsed in place: no
+    Python ``str`` of it is made; wiping it is the caller's job), or a signer (returned as is).
+    """
+    if isinstance(skey, note.Signer):
+        return skey
+    if isinstance(skey, (bytes, bytearray, memoryview)):
+        return _signer_from_buffer(skey, cosigner=False)
     try:
         return note.Signer.from_skey(skey.strip())
     except UnsupportedError:
         return note.Cosigner.from_skey(skey.strip())
+
+
+_SPACE = b" \t\r\n"
+_KEY_FILE_MAX = 4096
+_SKEY_PREFIX = b"PRIVATE+KEY+"
+
+
+def _buf(view: memoryview) -> bytes:
+    """The C parser takes any contiguous buffer (its stub says bytes): no copy is made."""
+    return typing.cast(bytes, view)
+
+
+def _signer_from_buffer(buf, *, cosigner: bool):
+    """Parse an skey held in a bytes-like without copying it into Python objects: surrounding
+    white space is skipped by slicing a memoryview. ``cosigner``: always a :class:`note.Cosigner`
+    (a type 0x01 skey gives the cosigner of the same seed)."""
+    from pcc import _core
+    with memoryview(buf) as mv:
+        a, b = 0, len(mv)
+        while a < b and mv[a] in _SPACE:
+            a += 1
+        while b > a and mv[b - 1] in _SPACE:
+            b -= 1
+        with mv[a:b] as key:
+            if key[:len(_SKEY_PREFIX)] != _SKEY_PREFIX:
+                raise FormatError("not a private key (an skey starts with PRIVATE+KEY+)")
+            if any(c in _SPACE for c in key):
+                raise FormatError("key file must hold exactly one key line")
+            if not cosigner:
+                try:
+                    return note.Signer(_core.note_key_from_skey(_buf(key), note.ALG_ED25519))
+                except UnsupportedError:
+                    pass
+            return note.Cosigner(_core.note_key_from_skey(_buf(key), note.ALG_COSIGNATURE_V1))
+
+
+def read_signer_file(path: str | pathlib.Path, *, cosigner: bool = False):
+    """Load the signer in an skey file, keeping the key text out of Python strings.
+
+    The file is read straight into a ``bytearray``, parsed in place into a signer whose seed
+    lives in secure C memory, and the ``bytearray`` is overwritten with zeroes on every path.
+    ``cosigner`` asks for a :class:`note.Cosigner` (a witness key). Raises
+    :class:`FormatError` for anything but one skey line, ``OSError`` when unreadable.
+    """
+    buf = bytearray(_KEY_FILE_MAX + 1)
+    try:
+        n = 0
+        with open(path, "rb", buffering=0) as f, memoryview(buf) as mv:
+            while n < len(buf):
+                k = f.readinto(mv[n:])
+                if not k:
+                    break
+                n += k
+        if n > _KEY_FILE_MAX:
+            raise FormatError(f"key file is larger than {_KEY_FILE_MAX} bytes")
+        with memoryview(buf) as mv, mv[:n] as key:
+            return _signer_from_buffer(key, cosigner=cosigner)
+    finally:
+        buf[:] = bytes(len(buf))
 
 
 def load_verifier(vkey: str) -> note.Verifier:

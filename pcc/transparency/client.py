@@ -17,14 +17,20 @@ import tempfile
 import time
 from typing import Callable
 
-import httpx
 import msgpack
 
 from pcc import merkle, note
 from pcc.transparency import leaves as leafmod
 from pcc.transparency import tiles as tilemod
 from pcc.transparency import _note as tlognote
-from pcc.errors import FormatError, PccError, VerifyError
+from pcc.errors import FormatError, PccError, PeerError, VerifyError
+from pcc._internal.peer import PeerLimits, SyncPeer
+
+# Caps on what a log may send: a hash tile is 256 hashes; an entry bundle 256 entries of at most
+# 65535 bytes, each with a 2-byte length; a checkpoint a note with at most 100 signature lines.
+HASH_TILE_MAX = tilemod.TILE_WIDTH * tilemod.HASH_SIZE
+BUNDLE_MAX = tilemod.TILE_WIDTH * (2 + 65535)
+CHECKPOINT_MAX = 1 << 20
 
 
 class SubmitError(PccError):
@@ -32,22 +38,31 @@ class SubmitError(PccError):
 
 
 def submit(log_url: str, leaf: bytes, sig: bytes, *, timeout: float = 60.0, retries: int = 5,
-           client: httpx.Client | None = None) -> tuple[int, str]:
+           client: SyncPeer | None = None) -> tuple[int, str]:
     """POST ``leaf`` with its publisher signature ``sig`` to ``log_url``/add and return
     ``(index, tlog-proof)``. 503 answers (sequenced but not yet witnessed, or a busy log) and
-    connection errors are retried: the log answers a repeated leaf with its existing index."""
+    connection errors are retried: the log answers a repeated leaf with its existing index.
+
+    ``timeout`` bounds the whole submission, retries included; each answer is capped at 1 MiB.
+    """
+    if client is not None and not isinstance(client, SyncPeer):
+        raise TypeError("client must be a bounded pcc client (see TileReader.client)")
     body = msgpack.packb({"leaf": bytes(leaf), "sig": bytes(sig)}, use_bin_type=True)
     own = client is None
-    c = client or httpx.Client(timeout=timeout)
+    c = client or SyncPeer(log_url, PeerLimits(deadline_s=timeout, max_body=CHECKPOINT_MAX))
+    end = time.monotonic() + timeout
     try:
         last = ""
         for attempt in range(retries + 1):
+            left = end - time.monotonic()
+            if left <= 0:
+                break
             try:
-                r = c.post(log_url.rstrip("/") + "/add", content=body,
+                r = c.post(log_url.rstrip("/") + "/add", body, deadline_s=left,
                            headers={"content-type": "application/msgpack"})
-            except httpx.HTTPError as e:
-                last = f"{type(e).__name__}: {e}"
-                time.sleep(min(0.2 * 2 ** attempt, 5.0))
+            except PeerError as e:
+                last = e.problem
+                time.sleep(max(0.0, min(0.2 * 2 ** attempt, 5.0, end - time.monotonic())))
                 continue
             if r.status_code == 200:
                 try:
@@ -55,10 +70,10 @@ def submit(log_url: str, leaf: bytes, sig: bytes, *, timeout: float = 60.0, retr
                     return int(obj["index"]), str(obj["proof"])
                 except (ValueError, KeyError, TypeError) as e:
                     raise SubmitError(f"log answered an unreadable body: {e}") from None
-            last = f"HTTP {r.status_code}: {r.text[:300]}"
+            last = f"HTTP {r.status_code}: {r.text[:300]!r}"
             if r.status_code != 503:
                 raise SubmitError(f"log refused the leaf: {last}")
-            time.sleep(min(0.2 * 2 ** attempt, 5.0))
+            time.sleep(max(0.0, min(0.2 * 2 ** attempt, 5.0, end - time.monotonic())))
         raise SubmitError(f"log did not take the leaf: {last}")
     finally:
         if own:
@@ -66,25 +81,59 @@ def submit(log_url: str, leaf: bytes, sig: bytes, *, timeout: float = 60.0, retr
 
 
 class TileReader:
-    """Fetches the checkpoint, tiles and entry bundles of a tiled log."""
+    """Fetches the checkpoint, tiles and entry bundles of a tiled log.
 
-    def __init__(self, base_url: str, client: httpx.Client | None = None) -> None:
+    Every request is bounded (:class:`pcc.errors.PeerError` past a limit): ``deadline_s`` per
+    request, and each answer capped at what its kind can hold (a checkpoint 1 MiB, a hash tile
+    8 KiB, an entry bundle 256 entries of at most 64 KiB, on the wire and after gzip decoding).
+    ``client`` shares an existing bounded client; otherwise the reader owns one: :meth:`close`
+    it or use ``with``.
+    """
+
+    def __init__(self, base_url: str, client: SyncPeer | None = None, *,
+                 deadline_s: float = 30.0) -> None:
+        if client is not None and not isinstance(client, SyncPeer):
+            raise TypeError("client must be a bounded pcc client: another TileReader's .client")
         self.base = base_url.rstrip("/")
-        self.client = client or httpx.Client(timeout=30.0)
+        self._own = client is None
+        self.client = client or SyncPeer(
+            self.base, PeerLimits(deadline_s=deadline_s, max_body=BUNDLE_MAX + 64,
+                                  max_decoded=BUNDLE_MAX))
 
-    def _get(self, path: str) -> bytes:
-        r = self.client.get(f"{self.base}/{path}")
+    def __repr__(self) -> str:
+        return f"<pcc TileReader {self.base}>"
+
+    def close(self) -> None:
+        """Close the reader's own client (a shared one stays open)."""
+        if self._own:
+            self.client.close()
+
+    def __enter__(self) -> "TileReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get(self, path: str, cap: int, *, decompress: bool = False) -> bytes:
+        lim = dataclasses.replace(self.client.limits, max_body=cap, max_decoded=cap)
+        r = self.client.get(f"{self.base}/{path}", limits=lim, decompress=decompress)
         if r.status_code != 200:
             raise FormatError(f"GET /{path}: HTTP {r.status_code}")
         return r.content
 
     def checkpoint(self) -> str:
         """The checkpoint note text."""
-        return self._get("checkpoint").decode("utf-8")
+        try:
+            return self._get("checkpoint", CHECKPOINT_MAX).decode("utf-8")
+        except UnicodeDecodeError:
+            raise FormatError("checkpoint is not UTF-8") from None
 
     def tile(self, tile: tilemod.Tile) -> bytes:
         """The bytes of a tile or bundle (checked for the right length / count)."""
-        data = self._get(tile.path)
+        if tile.is_entries:
+            data = self._get(tile.path, tile.width * (2 + 65535) + 64, decompress=True)
+        else:
+            data = self._get(tile.path, tile.width * tilemod.HASH_SIZE)
         if tile.is_entries:
             tilemod.decode_bundle(data, tile.width)
         elif len(data) != tile.width * tilemod.HASH_SIZE:
