@@ -29,8 +29,10 @@ false-alarm rate stays at most ``alpha``):
   expected count per pair is at least 5.
 
 The combined p-value is ``min(1, m · min p)`` over the m tests that ran; the verdict is
-``biased`` when it is below ``alpha``. The node tests need an expected count of at least 5 per
-node (``Σ k_r / N ≥ 5``); a shorter history is refused (:class:`InsufficientData`).
+``biased`` when it is below ``alpha``. The approximations need an expected count of at least 5
+per node (``Σ k_r / N ≥ 5``); for a shorter history the combined p-value is instead calibrated
+by simulating fair histories of the same shape (the client's exact sampling, seeded from the
+history), and a history too short even for that is refused (:class:`InsufficientData`).
 """
 from __future__ import annotations
 
@@ -47,6 +49,10 @@ from pcc.errors import FormatError, InvalidArgument
 
 #: Expected count per node (and per pair) below which the asymptotic tests are not used.
 MIN_EXPECTED = 5.0
+#: Fair histories simulated to calibrate a short history's p-value.
+MC_REPLICATES = 1999
+#: Most random numbers the calibration may draw (requests × nodes × replicates).
+MC_BUDGET = 200_000_000
 #: Longest line of a history file, in characters.
 MAX_LINE = 1 << 16
 
@@ -209,27 +215,63 @@ def audit_indices(n_nodes: int, idx, sizes=None, *, alpha: float = 0.01) -> Sele
     V = float((p_r * (1 - p_r)).sum())           # variance of one node's count
     if V <= 0:
         raise InsufficientData("every request offers the whole roster: nothing to test")
+    tests = _tests(N, flat, sz, counts, E, V)
+    p = _combined(tests)
     if E < MIN_EXPECTED:
-        need = math.ceil(MIN_EXPECTED * N / max(float(sz.mean()), 1.0))
-        raise InsufficientData(f"too few requests for a verdict: {n} requests give {E:.1f} "
-                               f"expected offers per node; at least {MIN_EXPECTED:g} are "
-                               f"needed (about {need} requests)")
-    tests = []
+        # Too few offers per node for the chi-square and normal approximations: calibrate the
+        # combined statistic by simulating the client's exact sampling with the same sizes.
+        p_mc = _monte_carlo(N, flat, sz, p)
+        tests = tests + (Test("calibration", p, None, p_mc,
+                              f"{E:.1f} expected offers per node (< {MIN_EXPECTED:g}): the "
+                              f"combined p-value (stat) is calibrated with {MC_REPLICATES} "
+                              "simulated fair histories"),)
+        p = p_mc
+    return SelectionAudit(n, N, p, float(alpha), tests, tuple(int(c) for c in counts))
+
+
+def _tests(N: int, flat: np.ndarray, sz: np.ndarray, counts: np.ndarray, E: float,
+           V: float) -> tuple[Test, ...]:
     dev = counts - E
     A = V * N / (N - 1)
     t_nodes = float((dev * dev).sum() / A)
-    tests.append(Test("nodes", t_nodes, N - 1, chi2_sf(t_nodes, N - 1),
-                      "per-node counts, chi-square with the without-replacement covariance"))
     zmax = float(np.abs(dev).max() / math.sqrt(V))
     worst = int(np.abs(dev).argmax())
-    tests.append(Test("max-node", zmax, None, min(1.0, N * normal_sf2(zmax)),
-                      f"largest deviation: node #{worst} offered {int(counts[worst])} times, "
-                      f"expected {E:.1f}"))
-    tests.append(_pair_test(N, flat, sz))
+    return (Test("nodes", t_nodes, N - 1, chi2_sf(t_nodes, N - 1),
+                 "per-node counts, chi-square with the without-replacement covariance"),
+            Test("max-node", zmax, None, min(1.0, N * normal_sf2(zmax)),
+                 f"largest deviation: node #{worst} offered {int(counts[worst])} times, "
+                 f"expected {E:.1f}"),
+            _pair_test(N, flat, sz))
+
+
+def _combined(tests: Sequence[Test]) -> float:
     ran = [t.p for t in tests if t.p is not None]
-    p = min(1.0, len(ran) * min(ran))
-    return SelectionAudit(n, N, p, float(alpha), tuple(tests),
-                          tuple(int(c) for c in counts))
+    return min(1.0, len(ran) * min(ran))
+
+
+def _monte_carlo(N: int, flat: np.ndarray, sz: np.ndarray, observed: float) -> float:
+    """P(combined p of a fair history <= observed), estimated from MC_REPLICATES histories
+    drawn as the client draws (uniform k_r-subsets), with the add-one rule so the estimate is
+    a valid p-value. Seeded from the history, so the verdict is reproducible."""
+    n = int(sz.size)
+    if n * N * MC_REPLICATES > MC_BUDGET:
+        raise InsufficientData(
+            f"too few requests for a verdict: {n} requests give {float(sz.sum()) / N:.1f} "
+            f"expected offers per node over {N} nodes; keep about "
+            f"{math.ceil(MIN_EXPECTED * N / float(sz.mean()))} requests")
+    h = hashlib.sha256(b"mc" + flat.astype("<i8").tobytes() + sz.astype("<i8").tobytes())
+    rng = np.random.default_rng(int.from_bytes(h.digest()[:16], "big"))
+    p_r = sz.astype(np.float64) / N
+    E = float(p_r.sum())
+    V = float((p_r * (1 - p_r)).sum())
+    take = np.arange(N)[None, :] < sz[:, None]
+    hits = 0
+    for _ in range(MC_REPLICATES):
+        order = np.argsort(rng.random((n, N)), axis=1)
+        sim = order[take]                    # row-major: each request's k_r ids in turn
+        counts = np.bincount(sim, minlength=N).astype(np.float64)
+        hits += _combined(_tests(N, sim, sz, counts, E, V)) <= observed
+    return (1 + hits) / (1 + MC_REPLICATES)
 
 
 def _pair_test(N: int, flat: np.ndarray, sz: np.ndarray) -> Test:

@@ -127,10 +127,33 @@ def test_varying_k_fair_and_biased():
     assert audit.audit_indices(N, x.ravel(), sizes).biased
 
 
-def test_too_few_requests_is_refused():
-    x = fair_offers(np.random.default_rng(1), 40, N, K)        # 4 expected offers per node
-    with pytest.raises(audit.InsufficientData, match="about 50 requests"):
-        audit.audit_indices(N, x)
+def test_short_history_is_calibrated_by_simulation():
+    """40 requests over 20 nodes (4 expected offers per node): the p-value comes from
+    simulated fair histories; a fair one passes, one that always offers node 0 does not."""
+    rng = np.random.default_rng(1)
+    r = audit.audit_indices(N, fair_offers(rng, 40, N, K))
+    assert r.tests[-1].name == "calibration" and r.tests[-1].p == r.p
+    assert r.p > 0.05 and not r.biased
+    x = fair_offers(rng, 40, N, K)
+    x[:, 0] = np.where(x[:, 1] == 0, x[:, 0], 0)
+    b = audit.audit_indices(N, x)
+    assert b.biased and b.p == pytest.approx(1 / (1 + audit.MC_REPLICATES))
+    assert audit.audit_indices(N, x).p == b.p                     # reproducible
+
+
+def test_short_history_false_alarms_are_bounded(monkeypatch):
+    monkeypatch.setattr(audit, "MC_REPLICATES", 199)
+    rng = np.random.default_rng(12)
+    ps = [audit.audit_indices(10, fair_offers(rng, 12, 10, 3)).p for _ in range(150)]
+    # a valid p-value: P(p <= 0.1) <= 0.1 (up to Monte-Carlo error)
+    assert sum(p <= 0.1 for p in ps) <= 0.1 * 150 + 3 * math.sqrt(150 * 0.09)
+    assert min(ps) >= 1 / 200
+
+
+def test_too_few_requests_for_a_large_roster_is_refused():
+    x = fair_offers(np.random.default_rng(1), 5000, 2000, 1)      # 2.5 expected per node
+    with pytest.raises(audit.InsufficientData, match="about 10000 requests"):
+        audit.audit_indices(2000, x)
 
 
 @pytest.mark.parametrize("idx,sizes,match", [
@@ -229,7 +252,6 @@ FAIR_ROWS = [[HEX[a], HEX[b]] for a, b in itertools.combinations(range(6), 2)] *
     ("empty roster", "", None, "fewer than 2"),
     ("bad roster line", "xyz\n" + "\n".join(HEX), None, "line 1"),
     ("duplicate roster id", "\n".join(HEX + HEX[:1]), None, "twice"),
-    ("too few requests", None, _hist(FAIR_ROWS[:10]), "too few requests"),
 ])
 def test_cli_bad_input_exit_2(tmp_path, capsys, case, roster_text, history_text, match):
     rf, hf = _write(tmp_path, GOOD, [], roster_text=roster_text,
@@ -238,6 +260,21 @@ def test_cli_bad_input_exit_2(tmp_path, capsys, case, roster_text, history_text,
     assert code == 2, (case, lines, err)
     assert err.startswith("pcc: error: ") and match in err, err
     assert not any(ln.startswith("selection:") for ln in lines)
+
+
+def test_cli_too_few_requests_exit_2(tmp_path, capsys):
+    ids = _ids(2000)
+    r = random.Random(3)
+    rf, hf = _write(tmp_path, ids, [r.sample(ids, 1) for _ in range(5000)])
+    code, lines, err = _run(capsys, rf, hf)
+    assert code == 2 and "too few requests" in err and not lines
+
+
+def test_cli_short_history_gets_a_verdict(tmp_path, capsys):
+    rf, hf = _write(tmp_path, GOOD, [], history_text=_hist(FAIR_ROWS[:10]))
+    code, lines, _ = _run(capsys, rf, hf)
+    assert code == 0 and lines[-1].startswith("selection: n=10 nodes=6 ")
+    assert any("calibration" in ln for ln in lines)
 
 
 def test_cli_missing_file_and_bad_alpha(tmp_path, capsys):
