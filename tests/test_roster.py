@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import itertools
 import json
 import random
 import subprocess
@@ -379,3 +378,23 @@ def test_cli_publish_to_a_real_log(tmp_path):
     finally:
         srv.stop()
         w.stop()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789abcdefABCDEF,xg ", max_size=400))
+def test_parse_ids_hostile(text):
+    try:
+        ids = roster.parse_ids(text)
+    except FormatError:
+        return
+    assert 1 <= len(ids) <= roster.MAX_QUERY_IDS and len(set(ids)) == len(ids)
+    assert all(len(i) == 32 for i in ids) and roster.format_ids(ids) == text.lower()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=64, unique=True),
+       st.text(min_size=1, max_size=40).filter(lambda m: all(ord(c) >= 0x20 and ord(c) != 0x7F
+                                                              for c in m)))
+def test_nodes_query_roundtrip(ids, model):
+    q = roster.nodes_query(model, ids=ids)
+    assert roster.parse_nodes_query(q) == roster.NodesQuery(model, ids=tuple(ids))
