@@ -14,6 +14,12 @@ from typing import Sequence, final
 from typing import Union
 from typing import final
 
+_Buf = Union[bytes, bytearray, memoryview]
+_KeyConfigTuple = tuple[int, int, bytes, list[tuple[int, int]]]
+_NodeKey = Tuple[_Buf, _Buf, _Buf, int, int, int]
+_AnswerEvent = Union[str, Tuple[str, int, int], Tuple[str, str]]
+
+
 # ---- py_attest.pyi
 # pcc._core: attestation (csrc/py/py_attest.c): P-384 keys, trust, bundle build and verify
 
@@ -200,7 +206,6 @@ class Tokenizer:
 # ---- py_hpke.pyi
 # pcc._core: HPKE (RFC 9180) and its primitives (csrc/py/py_hpke.c). Use pcc.hpke instead.
 
-_Buf = Union[bytes, bytearray, memoryview]
 
 class HpkeKey:
     @property
@@ -375,7 +380,6 @@ def _bench_ed25519_verify(n: int, msg: bytes, /) -> float: ...
 # ---- py_ohttp.pyi
 # pcc._core: Oblivious HTTP (RFC 9458), from csrc/py/py_ohttp.c. Use pcc.ohttp instead.
 # A key configuration travels as (key_id, kem, public_key, [(kdf, aead), ...]).
-_KeyConfigTuple = tuple[int, int, bytes, list[tuple[int, int]]]
 
 def ohttp_key_config_encode(config: _KeyConfigTuple, /) -> bytes: ...
 def ohttp_key_config_decode(data: bytes | bytearray | memoryview, /) -> _KeyConfigTuple: ...
@@ -455,9 +459,6 @@ def provision_serial_ok(serial: str, /) -> bool: ...
 # ---- py_request.pyi
 # pcc._core: request and answer cryptography (csrc/py/py_request.c). Use pcc._request instead.
 
-_Buf = Union[bytes, bytearray, memoryview]
-_NodeKey = Tuple[_Buf, _Buf, _Buf, int, int, int]
-_AnswerEvent = Union[str, Tuple[str, int, int], Tuple[str, str]]
 
 class RequestKey:
     def answer_reader(self, node_id: _Buf) -> AnswerReader: ...
@@ -575,7 +576,6 @@ def _bench_tpm_raw_verify(n: int, spki: bytes, msg: bytes, der_sig: bytes, /) ->
 # ---- py_worker.pyi
 # pcc._core: request workers (csrc/py/py_worker.c).
 
-_Buf = Union[bytes, bytearray, memoryview]
 
 WORKER_EXIT_SANDBOX: int
 WORKER_EXIT_INVOKE: int

@@ -99,7 +99,7 @@ class AnswerReader:
         for ev in self._r.feed(data):
             if isinstance(ev, str):
                 out.append(ev)
-            elif ev[0] == "done":
+            elif len(ev) == 3:                         # ("done", prompt, completion)
                 out.append(Done(int(ev[1]), int(ev[2])))
             else:
                 out.append(Failed(str(ev[1])))

@@ -1,10 +1,15 @@
 """Assemble pcc/_core.pyi from the per-module fragments csrc/py/py_<mod>.pyi.
 
-Each glue file's author keeps its stub fragment beside it; this script merges their imports and
-bodies into the one stub file that ships with the package. `--check` exits 1 if it is stale.
+Each glue file's author keeps its stub fragment beside it; this script merges their imports,
+their private type aliases (top-level ``_Name = ...`` lines, shared by name: two fragments may
+define the same alias only identically) and their bodies into the one stub file that ships with
+the package. `--check` exits 1 if it is stale.
 """
 import pathlib
+import re
 import sys
+
+ALIAS = re.compile(r"^(_[A-Za-z0-9_]+) = ")
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "pcc" / "_core.pyi"
@@ -12,13 +17,19 @@ OUT = ROOT / "pcc" / "_core.pyi"
 
 def render() -> str:
     imports: list[str] = []
+    aliases: dict[str, str] = {}
     bodies: list[str] = []
     for frag in sorted((ROOT / "csrc" / "py").glob("py_*.pyi")):
         body = []
         for line in frag.read_text().splitlines():
+            m = ALIAS.match(line)
             if line.startswith(("from ", "import ")):
                 if line not in imports:
                     imports.append(line)
+            elif m:
+                if aliases.setdefault(m.group(1), line) != line:
+                    raise SystemExit(f"{frag.name}: {m.group(1)} is defined differently in "
+                                     "another fragment")
             else:
                 body.append(line)
         bodies.append(f"# ---- {frag.name}\n" + "\n".join(body).strip() + "\n")
@@ -26,7 +37,8 @@ def render() -> str:
             'edit csrc/py/py_*.pyi)."""\n')
     future = [i for i in imports if i.startswith("from __future__")]
     rest = sorted(i for i in imports if not i.startswith("from __future__"))
-    return head + "\n".join(future + rest) + "\n\n" + "\n\n".join(bodies)
+    return (head + "\n".join(future + rest) + "\n\n" + "\n".join(aliases.values()) + "\n\n\n"
+            + "\n\n".join(bodies))
 
 
 def main(argv: list[str]) -> int:

@@ -30,6 +30,8 @@ GROUPS: dict[str, str] = {
     "gateway": "pcc.cli.gateway",
     "up": "pcc.cli.cell",
     "proxy": "pcc.cli.proxy",
+    "roster": "pcc.cli.roster",
+    "audit": "pcc.cli.audit",
 }
 
 
