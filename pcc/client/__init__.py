@@ -38,7 +38,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 import httpx
 import msgpack
 
-from pcc import attest, bhttp, hpke, ohttp, tokens, transparency
+from pcc import _padding, attest, bhttp, hpke, ohttp, tokens, transparency
 from pcc._request import Done, Failed, NodeKey, Params, seal_request
 from pcc.errors import (FormatError, InvalidArgument, LimitError, PeerError,
                         StateError, VerifyError)
@@ -287,7 +287,7 @@ class Client:
         then its content bytes as they are decrypted."""
         cfg = self.ohttp_config()
         header, cctx = ohttp.encapsulate_request_chunked(cfg)
-        body = header + cctx.close(req.encode())
+        body = header + cctx.close(_padding.encode_request(req))   # only a size bucket shows
         try:
             with self._http.stream("POST", self.relay, content=body,
                                    headers={"content-type": ohttp.CHUNKED_REQUEST_MEDIA_TYPE}) as r:
@@ -457,9 +457,13 @@ class Client:
                     if busy >= 2:
                         self._discover(model, fresh=True)
                     continue
-                if head.status in (401, 403) and key not in retried:
+                if head.status == 403 and busy + len(retried) <= self.busy_retries:
+                    retried.add(f"403-{len(retried)}")
+                    token = None                # spent (kept by a node that may have worked on
+                    continue                    # it): take another one
+                if head.status == 401 and key not in retried:
                     retried.add(key)
-                    token = None                # spent or not ours: take another one
+                    token = None                # not ours: take another one
                     if head.status == 401:      # the issuer key may have rotated
                         with self._lock:
                             self._issuer_key = None

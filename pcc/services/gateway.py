@@ -53,7 +53,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from pcc import bhttp, hpke, ohttp, tokens
+from pcc import _padding, bhttp, hpke, ohttp, tokens
 from pcc._internal.peer import Peer, PeerLimits
 from pcc.errors import (DecryptError, FormatError, InvalidArgument, LimitError, PccError,
                         PeerError, StateError, UnknownKeyError, UnsupportedError, VerifyError)
@@ -181,6 +181,7 @@ class _Node:
     models: Tuple[str, ...] = ()
     not_after: int = 0
     fetched: float = 0.0
+    misses: int = 0
 
 
 def _bundle_facts(bundle: bytes) -> Tuple[bytes, Tuple[str, ...], int]:
@@ -275,14 +276,20 @@ class GatewayState:
         return [u.decode() if isinstance(u, bytes) else str(u) for u in urls]
 
     async def _probe(self, node: _Node) -> None:
+        refused = False
         try:
             r = await self.peer.get(node.url + "/healthz", deadline_s=2.0)
             ok = r.status_code == 200
-        except PeerError:
-            ok = False
+        except PeerError as e:
+            ok, refused = False, e.limit == "connect"
         if not ok:
-            node.healthy = False
+            # a busy node may answer its probe late: down after three misses in a row, at once
+            # when nothing listens any more
+            node.misses += 1
+            if refused or node.misses >= 3:
+                node.healthy = False
             return
+        node.misses = 0
         now = time.time()
         due = (node.bundle is None or now - node.fetched > self.config.attestation_refresh_s
                or now > node.not_after - 60)
@@ -593,7 +600,7 @@ def create_app(config: GatewayConfig) -> Service[GatewayState]:
             async for piece in inner.stream:
                 buf += piece
             content = bytes(buf)
-        out = bhttp.Response(inner.status, inner.headers, content).encode()
+        out = _padding.encode_response(bhttp.Response(inner.status, inner.headers, content))
         return Response(rctx.encapsulate(out), media_type=ohttp.RESPONSE_MEDIA_TYPE,
                         headers={"cache-control": "no-store"})
 
