@@ -414,6 +414,7 @@ class Client:
         retried: set[str] = set()
         token: Optional[tokens.Token] = None
         busy = 0
+        reused = False
         while True:
             disc = self._discover(model)
             report["nodes"] = [r.to_dict() for r in disc.reports]
@@ -426,7 +427,7 @@ class Client:
                     for r in disc.reports]
             body, state = seal_request(keys, messages, params, model=model)
             if token is None:
-                token = self._token()
+                token, reused = self._token(), False
             ok = self._ohttp
             report["ohttp_keys"] = {"log_index": ok[1].index if ok else None,
                                     "not_after": ok[1].not_after if ok else None}
@@ -453,14 +454,22 @@ class Client:
                 if head.status == 503 and busy < self.busy_retries:
                     # nothing was answered, so the gateway gave the token back: wait, retry
                     busy += 1
+                    reused = True
                     time.sleep(min(2.0, 0.1 * 2 ** busy) * (0.5 + secrets.randbelow(1000) / 1000))
                     if busy >= 2:
                         self._discover(model, fresh=True)
                     continue
-                if head.status == 403 and busy + len(retried) <= self.busy_retries:
-                    retried.add(f"403-{len(retried)}")
-                    token = None                # spent (kept by a node that may have worked on
-                    continue                    # it): take another one
+                if head.status == 403 and reused:
+                    # the gateway kept the token of a busy retry (a node may have worked on
+                    # it): the cause is overload, not the token; a fresh one for the next try
+                    token, reused = None, False
+                    if busy < self.busy_retries:
+                        continue
+                    raise StateError("no node available: the nodes are overloaded; retry later")
+                if head.status == 403 and "403" not in retried:
+                    retried.add("403")
+                    token = None                # spent elsewhere: take another one
+                    continue
                 if head.status == 401 and key not in retried:
                     retried.add(key)
                     token = None                # not ours: take another one
