@@ -262,9 +262,13 @@ def test_tampered_bundle_skipped(cell, tiny, client):
     bad = LocalNode(cell, str(tiny), "tiny-chat", "SN-TAMPER", tamper=True)
     try:
         cell.gateway_app.state.add_node(bad.url)
-        time.sleep(1.5)
         c = Client.from_config(cell.dir / "client.json", k=16)
-        d = c._discover(c.model, fresh=True)
+        deadline = time.monotonic() + 30
+        while True:         # until the gateway's probe has found the new node healthy
+            d = c._discover(c.model, fresh=True)
+            if d.rejected or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert len(d.reports) == 2 and len(d.rejected) == 1
         assert d.rejected[0].failed == "signature"
         assert c.complete(MSGS, max_tokens=3)
