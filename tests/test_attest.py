@@ -5,6 +5,8 @@ import hashlib
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives import hashes
 
 from _attest_util import (DAY, EVENTS, NOW, World, make_cert, make_log, p256, p384, pem,
@@ -756,3 +758,24 @@ def test_body_format_failure_reports_no_node_fields():
     d = r.to_dict()
     assert d["node_id"] is None and d["hpke_public_key"] is None and d["log_index"] is None
     assert "FAILED at format" in str(r)
+
+
+_tpm_leaf = st.one_of(st.integers(min_value=-2, max_value=2**64 - 1), st.booleans(), st.none(),
+                      st.binary(max_size=1100), st.text(max_size=8),
+                      st.lists(st.integers(min_value=-1, max_value=20), max_size=4))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(
+    st.dictionaries(st.sampled_from(["v", "pcrs", "attest", "sig", "x"]), _tpm_leaf, max_size=5),
+    st.builds(lambda d: dict(GOOD_TPM, **d),
+              st.dictionaries(st.sampled_from(["v", "pcrs", "attest", "sig"]), _tpm_leaf,
+                              max_size=2)),
+    _tpm_leaf))
+def test_tpm_value_property(value):
+    """Whatever Body's tpm holds, verify returns a report that fails at format or tpm (the test
+    leaf is no TPM attestation key) and never raises."""
+    r = run(W.bundle(W.body(tpm=value)))
+    assert not r.ok and r.failed in ("format", "tpm")
+    if r.failed == "tpm":
+        assert [c.name for c in r.checks] == list(attest.TPM_CHECKS[:4]) and r.backend == "tpm"
