@@ -13,11 +13,73 @@ import numpy as np
 import gguf
 from gguf import quants
 
-F32, F16, Q4_0, Q4_1, Q8_0 = 0, 1, 2, 3, 8
-QTYPES = {F32: gguf.GGMLQuantizationType.F32, F16: gguf.GGMLQuantizationType.F16,
-          Q4_0: gguf.GGMLQuantizationType.Q4_0, Q4_1: gguf.GGMLQuantizationType.Q4_1,
-          Q8_0: gguf.GGMLQuantizationType.Q8_0}
-TYPE_NAMES = {F32: "F32", F16: "F16", Q4_0: "Q4_0", Q4_1: "Q4_1", Q8_0: "Q8_0"}
+F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K = 0, 1, 2, 3, 6, 7, 8, 12, 13, 14
+TYPE_NAMES = {F32: "F32", F16: "F16", Q4_0: "Q4_0", Q4_1: "Q4_1", Q5_0: "Q5_0", Q5_1: "Q5_1",
+              Q8_0: "Q8_0", Q4_K: "Q4_K", Q5_K: "Q5_K", Q6_K: "Q6_K"}
+QTYPES = {t: getattr(gguf.GGMLQuantizationType, n) for t, n in TYPE_NAMES.items()}
+K_TYPES = (Q4_K, Q5_K, Q6_K)   # rows must be a multiple of 256 elements
+
+
+def _pack_k4_scales(sc: np.ndarray, mn: np.ndarray) -> np.ndarray:
+    """(nb, 8) 6-bit scales and mins -> (nb, 12) bytes, the inverse of ggml's get_scale_min_k4."""
+    q = np.zeros((sc.shape[0], 12), np.uint8)
+    q[:, 0:4] = sc[:, 0:4] | ((sc[:, 4:8] >> 4) << 6)
+    q[:, 4:8] = mn[:, 0:4] | ((mn[:, 4:8] >> 4) << 6)
+    q[:, 8:12] = (sc[:, 4:8] & 0x0F) | ((mn[:, 4:8] & 0x0F) << 4)
+    return q
+
+
+def kquantize(w: np.ndarray, t: int) -> np.ndarray:
+    """A plain (not error-optimising) quantizer to Q4_K, Q5_K or Q6_K in ggml's block layout:
+    (rows, cols) float -> (rows, row bytes) uint8. The tests check its output through gguf's own
+    dequantizer, so the packing here is verified independently of the engine."""
+    rows, cols = w.shape
+    x = w.astype(np.float32).reshape(-1, 256).astype(np.float64)
+    nb = x.shape[0]
+
+    def half(v):
+        return np.asarray(v, np.float16).reshape(-1, 1).view(np.uint8)
+
+    if t == Q6_K:
+        sub = x.reshape(nb, 16, 16)
+        s = np.abs(sub).max(axis=2) / 31.0                       # (nb, 16) sub-block scales
+        d = np.maximum(s.max(axis=1), 1e-12) / 127.0
+        d = d.astype(np.float16).astype(np.float64)
+        sc = np.clip(np.rint(s / d[:, None]), -128, 127).astype(np.int8)
+        step = d[:, None, None] * np.maximum(sc.astype(np.float64), 1)[:, :, None]
+        q = (np.clip(np.rint(sub / step), -32, 31) + 32).astype(np.uint8).reshape(nb, 256)
+        q = np.where((sc == 0)[:, :, None].repeat(16, 2).reshape(nb, 256), 32, q).astype(np.uint8)
+        ql = np.zeros((nb, 128), np.uint8)
+        qh = np.zeros((nb, 64), np.uint8)
+        for h in range(2):
+            b = q[:, 128 * h:128 * h + 128]
+            ql[:, 64 * h:64 * h + 32] = (b[:, 0:32] & 15) | ((b[:, 64:96] & 15) << 4)
+            ql[:, 64 * h + 32:64 * h + 64] = (b[:, 32:64] & 15) | ((b[:, 96:128] & 15) << 4)
+            qh[:, 32 * h:32 * h + 32] = ((b[:, 0:32] >> 4) | ((b[:, 32:64] >> 4) << 2) |
+                                         ((b[:, 64:96] >> 4) << 4) | ((b[:, 96:128] >> 4) << 6))
+        out = np.concatenate([ql, qh, sc.view(np.uint8), half(d)], axis=1)
+        return out.reshape(rows, -1)
+    qmax = 15 if t == Q4_K else 31
+    sub = x.reshape(nb, 8, 32)
+    lo = np.minimum(sub.min(axis=2), 0.0)
+    s = (sub.max(axis=2) - lo) / qmax
+    m = -lo
+    d = (np.maximum(s.max(axis=1), 1e-12) / 63.0).astype(np.float16).astype(np.float64)
+    dmin = (np.maximum(m.max(axis=1), 1e-12) / 63.0).astype(np.float16).astype(np.float64)
+    sc = np.clip(np.rint(s / d[:, None]), 0, 63).astype(np.uint8)
+    mn = np.clip(np.rint(m / dmin[:, None]), 0, 63).astype(np.uint8)
+    step = d[:, None, None] * np.maximum(sc, 1)[:, :, None]
+    q = np.clip(np.rint((sub + (dmin[:, None] * mn)[:, :, None]) / step), 0, qmax).astype(np.uint8)
+    q = q.reshape(nb, 256)
+    qs = np.zeros((nb, 128), np.uint8)
+    qh = np.zeros((nb, 32), np.uint8)
+    for j in range(4):
+        a, b = q[:, 64 * j:64 * j + 32], q[:, 64 * j + 32:64 * j + 64]
+        qs[:, 32 * j:32 * j + 32] = (a & 15) | ((b & 15) << 4)
+        qh |= ((a >> 4) << (2 * j)) | ((b >> 4) << (2 * j + 1))
+    parts = [half(d), half(dmin), _pack_k4_scales(sc, mn)]
+    parts += [qh, qs] if t == Q5_K else [qs]
+    return np.concatenate(parts, axis=1).reshape(rows, -1)
 
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -92,7 +154,7 @@ def _quantized(w: np.ndarray, t: int):
     if t == F16:
         h = w.astype(np.float16)
         return h, h.astype(np.float64)
-    q = quants.quantize(w, QTYPES[t])
+    q = kquantize(w, t) if t in K_TYPES else quants.quantize(w, QTYPES[t])
     return q, quants.dequantize(q, QTYPES[t]).astype(np.float64)
 
 

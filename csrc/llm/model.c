@@ -54,7 +54,8 @@ static pcc_status get_f32_opt(const pcc_gguf *g, const char *key, float *out, fl
 static int type_ok(uint32_t t)
 {
     return t == PCC_DT_F32 || t == PCC_DT_F16 || t == PCC_DT_Q4_0 || t == PCC_DT_Q4_1 ||
-           t == PCC_DT_Q8_0;
+           t == PCC_DT_Q5_0 || t == PCC_DT_Q5_1 || t == PCC_DT_Q8_0 || t == PCC_DT_Q4_K ||
+           t == PCC_DT_Q5_K || t == PCC_DT_Q6_K;
 }
 
 /* find_mat looks up a 2-D tensor of cols x rows (ggml ne order) in a supported type. */
