@@ -341,9 +341,241 @@ static void dotrows_q8_0(size_t n, size_t nr, float *s, const void *w, size_t ws
     }
 }
 
+/* ---- Q4_0, Q5_0, Q5_1: two rows per register, as dotrows_q4_1 ---- */
+
+/* [d0 x8 | d1 x8] as floats */
+static inline __m512 d_pair(uint16_t d0, uint16_t d1)
+{
+    return _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)d1), _mm_set1_epi16((short)d0)));
+}
+
+/* 16 nibble bytes of two rows' blocks to [elements 0..31 of row 0 | of row 1], as u8 in [0, 15] */
+static inline __m512i nib_pair(const q41_unpack *u, const uint8_t *qs0, const uint8_t *qs1)
+{
+    const __m512i q = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qs0)),
+                                                  (__mmask16)0xFF00, _mm_loadu_si128((const __m128i *)qs1));
+    return _mm512_and_si512(_mm512_srlv_epi16(q, u->sh), u->low4);
+}
+
+/* bit e of qh0 and qh1 as byte e and 32 + e */
+static inline __mmask64 qh_pair(const uint8_t *qh0, const uint8_t *qh1)
+{
+    uint32_t a, b;
+    memcpy(&a, qh0, 4);
+    memcpy(&b, qh1, 4);
+    return (__mmask64)a | (__mmask64)b << 32;
+}
+
+/* -off * (sum of each 4 activation bytes) per 32-bit lane: added to u8 x s8 sums of q + off it
+ * gives the sums of q, exactly */
+static inline __m256i offset_corr(const int8_t *qs, int off)
+{
+    const __m256i q = _mm256_loadu_si256((const __m256i *)qs);
+    return _mm256_sub_epi32(_mm256_setzero_si256(),
+                            _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)off), q));
+}
+
+/* kind 0: Q4_0 (q - 8), 1: Q5_0 (q - 16), 2: Q5_1 (q, plus m * s) */
+static inline void dotrows_q32(int kind, size_t n, size_t nr, float *s, const void *w, size_t ws, const void *vx)
+{
+    const size_t nb = n / PCC_QK;
+    const size_t xbytes = kind == 2 ? sizeof(pcc_block_q8_1) : sizeof(pcc_block_q8_0);
+    const pcc_dtype wt = kind == 0 ? PCC_DT_Q4_0 : kind == 1 ? PCC_DT_Q5_0 : PCC_DT_Q5_1;
+    if (nb > NB_MAX) {
+        for (size_t r = 0; r < nr; r++)
+            pcc_kernels_get(PCC_KV_AVX2)->types[wt].dot(n, s + r, (const uint8_t *)w + r * ws, vx);
+        return;
+    }
+    __m256i corr[NB_MAX];
+    float dx[NB_MAX], sx[NB_MAX];
+    const int8_t *xq[NB_MAX];
+    for (size_t k = 0; k < nb; k++) {
+        const uint8_t *xb = (const uint8_t *)vx + k * xbytes;
+        uint16_t h[2];
+        memcpy(h, xb, 4);
+        dx[k] = h2f(h[0]);
+        sx[k] = kind == 2 ? h2f(h[1]) : 0.0f;
+        xq[k] = (const int8_t *)(xb + (kind == 2 ? 4 : 2));
+        corr[k] = kind == 2 ? _mm256_setzero_si256() : offset_corr(xq[k], kind == 0 ? 8 : 16);
+    }
+    const q41_unpack u = q41_consts();
+    const size_t wb = kind == 0 ? sizeof(pcc_block_q4_0) : kind == 1 ? sizeof(pcc_block_q5_0) : sizeof(pcc_block_q5_1);
+    const size_t qs_off = kind == 0 ? 2 : kind == 1 ? 6 : 8, qh_off = kind == 1 ? 2 : 4;
+    const __m512i sixteen = _mm512_set1_epi8(16);
+    const size_t h = (nr + 1) / 2; /* row i pairs with row i + h, as in dotrows_q4_1 */
+    for (size_t i = 0; i < h; i++) {
+        const size_t r = i, r1 = i + h < nr ? i + h : i;
+        const uint8_t *b0 = (const uint8_t *)w + r * ws, *b1 = (const uint8_t *)w + r1 * ws;
+        __m512 acc = _mm512_setzero_ps(), sm = _mm512_setzero_ps();
+        for (size_t k = 0; k < nb; k++, b0 += wb, b1 += wb) {
+            uint16_t h0[2], h1[2];
+            memcpy(h0, b0, 4);
+            memcpy(h1, b1, 4);
+            __m512i q = nib_pair(&u, b0 + qs_off, b1 + qs_off);
+            if (kind != 0)
+                q = _mm512_mask_add_epi8(q, qh_pair(b0 + qh_off, b1 + qh_off), q, sixteen);
+            const __m512i p = _mm512_dpbusd_epi32(_mm512_broadcast_i64x4(corr[k]), q, bcast_q(xq[k]));
+            const __m512 d = d_pair(h0[0], h1[0]);
+            acc = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(dx[k])), _mm512_cvtepi32_ps(p), acc);
+            if (kind == 2)
+                sm = _mm512_fmadd_ps(d_pair(h0[1], h1[1]), _mm512_set1_ps(sx[k]), sm);
+        }
+        store_pair(s + r, r1 != r ? s + r1 : NULL, acc, sm);
+    }
+}
+
+static void dotrows_q4_0(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
+{
+    dotrows_q32(0, n, nr, s, w, ws, x);
+}
+static void dotrows_q5_0(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
+{
+    dotrows_q32(1, n, nr, s, w, ws, x);
+}
+static void dotrows_q5_1(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
+{
+    dotrows_q32(2, n, nr, s, w, ws, x);
+}
+
+/* ---- K-quants: one row at a time, 64 elements per 512-bit step ----
+ * Each step holds two 32-element chunks (lanes 0-7 and 8-15 of the integer sums); u8 x s8 pairs
+ * (vpmaddubsw, exact here) times the chunk's scale accumulate with vpdpwssd; the two halves are
+ * added (integers, exact) into ggml's 8 lanes before the float step, which is the AVX2 one. */
+
+static inline __m512i bcast256(const void *p)
+{
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
+}
+
+static const uint16_t k_shift_lo_hi[32] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                           4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4};
+
+static inline __m256i fold_lanes(__m512i v)
+{
+    return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
+static inline __m128i k4_min_prod512(const uint8_t mn[8], const int16_t *bsums)
+{
+    const __m256i q8sums = _mm256_loadu_si256((const __m256i *)bsums);
+    const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(q8sums), _mm256_extracti128_si256(q8sums, 1));
+    return _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn)), q8s);
+}
+
+/* integer sums of a Q4_K (q5: NULL) or Q5_K super-block, in ggml's 8 lanes */
+static inline __m256i k45_sums(const uint8_t *qs, const uint8_t *qh, const uint8_t sc[8], const int8_t *q8)
+{
+    const __m512i sh = _mm512_loadu_si512(k_shift_lo_hi), m4 = _mm512_set1_epi8(0x0F);
+    const __m512i hb = qh != NULL ? bcast256(qh) : _mm512_setzero_si512();
+    __m512i sumi = _mm512_setzero_si512();
+    for (int j = 0; j < 4; j++) {
+        __m512i q = _mm512_and_si512(_mm512_srlv_epi16(bcast256(qs + 32 * j), sh), m4);
+        if (qh != NULL) {
+            const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * j))),
+                                                   _mm256_set1_epi8((char)(2 << (2 * j))), 1);
+            q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hb, bit), q, _mm512_set1_epi8(16));
+        }
+        const __m512i scale = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]), 1);
+        const __m512i p16 = _mm512_maddubs_epi16(q, _mm512_loadu_si512(q8 + 64 * j));
+        sumi = _mm512_dpwssd_epi32(sumi, scale, p16);
+    }
+    return fold_lanes(sumi);
+}
+
+static inline float dot_q4_k_1(size_t nb, const pcc_block_q4_k *w, const pcc_block_q8_k *x)
+{
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        const float d = x[i].d * h2f(w[i].d), dmin = -x[i].d * h2f(w[i].dmin);
+        uint8_t sc[8], mn[8];
+        pcc_k4_scales(w[i].scales, sc, mn);
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_min_prod512(mn, x[i].bsums)), accm);
+        const __m256i sumi = k45_sums(w[i].qs, NULL, sc, x[i].qs);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+    return hsum8(acc) + _mm_cvtss_f32(accm);
+}
+
+static inline float dot_q5_k_1(size_t nb, const pcc_block_q5_k *w, const pcc_block_q8_k *x)
+{
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0.0f;
+    for (size_t i = 0; i < nb; i++) {
+        const float d = x[i].d * h2f(w[i].d), dmin = -x[i].d * h2f(w[i].dmin);
+        uint8_t sc[8], mn[8];
+        pcc_k4_scales(w[i].scales, sc, mn);
+        const __m128i prod = k4_min_prod512(mn, x[i].bsums);
+        const __m128i hs = _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
+        summs = fmaf(dmin, (float)_mm_cvtsi128_si32(hs), summs);
+        const __m256i sumi = k45_sums(w[i].qs, w[i].qh, sc, x[i].qs);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc) + summs;
+}
+
+/* Q6_K: per 128 elements two steps, chunks (0, 1) and (2, 3) of ggml's loop; each 16-element
+ * sub-block's scale spread over its 8 int16 lanes by a word permute */
+static const uint16_t q6_sidx[4][32] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
+    {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
+    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
+static const uint16_t q6_hshift[2][32] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2},
+    {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6}};
+
+static inline float dot_q6_k_1(size_t nb, const pcc_block_q6_k *w, const pcc_block_q8_k *x)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    const __m512i hsA = _mm512_loadu_si512(q6_hshift[0]), hsB = _mm512_loadu_si512(q6_hshift[1]);
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        const float d = x[i].d * h2f(w[i].d);
+        const __m128i scales = _mm_loadu_si128((const __m128i *)w[i].scales);
+        const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(scales));
+        const __m256i sub = _mm256_slli_epi32(
+            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[i].bsums), _mm256_cvtepi8_epi16(scales)), 5);
+        __m512i sumi = _mm512_setzero_si512();
+        for (int j = 0; j < 2; j++) {
+            const __m512i l = _mm512_loadu_si512(w[i].ql + 64 * j);
+            const __m512i bh = bcast256(w[i].qh + 32 * j);
+            const __m512i hA = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(bh, hsA), m3), 4);
+            const __m512i hB = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(bh, hsB), m3), 4);
+            const __m512i qA = _mm512_or_si512(_mm512_and_si512(l, m4), hA);
+            const __m512i qB = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), hB);
+            const __m512i sA = _mm512_permutexvar_epi16(_mm512_loadu_si512(q6_sidx[2 * j]), sc16);
+            const __m512i sB = _mm512_permutexvar_epi16(_mm512_loadu_si512(q6_sidx[2 * j + 1]), sc16);
+            sumi = _mm512_dpwssd_epi32(sumi, sA, _mm512_maddubs_epi16(qA, _mm512_loadu_si512(x[i].qs + 128 * j)));
+            sumi = _mm512_dpwssd_epi32(sumi, sB, _mm512_maddubs_epi16(qB, _mm512_loadu_si512(x[i].qs + 128 * j + 64)));
+        }
+        const __m256i si = _mm256_sub_epi32(fold_lanes(sumi), sub);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(si), acc);
+    }
+    return hsum8(acc);
+}
+
+#define DOTROWS_K(name, fn)                                                                      \
+    static void name(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)  \
+    {                                                                                          \
+        for (size_t r = 0; r < nr; r++)                                                        \
+            s[r] = fn(n / PCC_QK_K, (const void *)((const uint8_t *)w + r * ws), x);           \
+    }
+DOTROWS_K(dotrows_q4_k, dot_q4_k_1)
+DOTROWS_K(dotrows_q5_k, dot_q5_k_1)
+DOTROWS_K(dotrows_q6_k, dot_q6_k_1)
+static void dot_q4_k(size_t n, float *s, const void *w, const void *x) { *s = dot_q4_k_1(n / PCC_QK_K, w, x); }
+static void dot_q5_k(size_t n, float *s, const void *w, const void *x) { *s = dot_q5_k_1(n / PCC_QK_K, w, x); }
+static void dot_q6_k(size_t n, float *s, const void *w, const void *x) { *s = dot_q6_k_1(n / PCC_QK_K, w, x); }
+
 /* single dot products through the row kernels, so one row gives the same bits either way */
 static void dot_q4_1_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q4_1(n, 1, s, w, 0, x); }
 static void dot_q8_0_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q8_0(n, 1, s, w, 0, x); }
+static void dot_q4_0_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q4_0(n, 1, s, w, 0, x); }
+static void dot_q5_0_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q5_0(n, 1, s, w, 0, x); }
+static void dot_q5_1_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q5_1(n, 1, s, w, 0, x); }
 
 /* ---- element-wise ---- */
 
@@ -410,6 +642,18 @@ void pcc_kernels_fill_avx512(pcc_kernels *k)
     t[PCC_DT_Q4_1].gemm = gemm_q4_1;
     t[PCC_DT_Q8_0].dot = dot_q8_0_rows;
     t[PCC_DT_Q8_0].dotrows = dotrows_q8_0;
+    t[PCC_DT_Q4_0].dot = dot_q4_0_rows;
+    t[PCC_DT_Q4_0].dotrows = dotrows_q4_0;
+    t[PCC_DT_Q5_0].dot = dot_q5_0_rows;
+    t[PCC_DT_Q5_0].dotrows = dotrows_q5_0;
+    t[PCC_DT_Q5_1].dot = dot_q5_1_rows;
+    t[PCC_DT_Q5_1].dotrows = dotrows_q5_1;
+    t[PCC_DT_Q4_K].dot = dot_q4_k;
+    t[PCC_DT_Q4_K].dotrows = dotrows_q4_k;
+    t[PCC_DT_Q5_K].dot = dot_q5_k;
+    t[PCC_DT_Q5_K].dotrows = dotrows_q5_k;
+    t[PCC_DT_Q6_K].dot = dot_q6_k;
+    t[PCC_DT_Q6_K].dotrows = dotrows_q6_k;
     k->softmax = softmax;
     k->swiglu = swiglu;
 }
