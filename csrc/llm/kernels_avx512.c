@@ -455,43 +455,84 @@ static inline __m256i fold_lanes(__m512i v)
     return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
-static inline __m128i k4_min_prod512(const uint8_t mn[8], const int16_t *bsums)
+/* scales (int16 lanes 0-7) and mins (8-15) of a Q4_K/Q5_K super-block, unpacked as ggml's
+ * kmask trick does */
+static inline __m256i k4_mins_scales512(const uint8_t q[12])
+{
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    const uint32_t aux = u[1] & 0x3f3f3f3fu;
+    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    u[2] = aux;
+    u[0] &= 0x3f3f3f3fu;
+    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
+}
+
+static inline __m128i k4_min_prod512(__m256i ms, const int16_t *bsums)
 {
     const __m256i q8sums = _mm256_loadu_si256((const __m256i *)bsums);
     const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(q8sums), _mm256_extracti128_si256(q8sums, 1));
-    return _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn)), q8s);
+    return _mm_madd_epi16(_mm256_extracti128_si256(ms, 1), q8s);
 }
 
-/* integer sums of a Q4_K (q5: NULL) or Q5_K super-block, in ggml's 8 lanes */
-static inline __m256i k45_sums(const uint8_t *qs, const uint8_t *qh, const uint8_t sc[8], const int8_t *q8)
+/* word indexes spreading scale 2j over lanes 0-15 and scale 2j+1 over lanes 16-31 */
+static const uint16_t k4_sidx[4][32] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+    {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5},
+    {6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7}};
+
+typedef struct k4_consts {
+    __m512i sh, m4, sixteen, sidx[4], bit[4];
+} k4_consts;
+
+static inline k4_consts k4_init(void)
 {
-    const __m512i sh = _mm512_loadu_si512(k_shift_lo_hi), m4 = _mm512_set1_epi8(0x0F);
-    const __m512i hb = qh != NULL ? bcast256(qh) : _mm512_setzero_si512();
-    __m512i sumi = _mm512_setzero_si512();
+    k4_consts c;
+    c.sh = _mm512_loadu_si512(k_shift_lo_hi);
+    c.m4 = _mm512_set1_epi8(0x0F);
+    c.sixteen = _mm512_set1_epi8(16);
     for (int j = 0; j < 4; j++) {
-        __m512i q = _mm512_and_si512(_mm512_srlv_epi16(bcast256(qs + 32 * j), sh), m4);
-        if (qh != NULL) {
-            const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * j))),
-                                                   _mm256_set1_epi8((char)(2 << (2 * j))), 1);
-            q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hb, bit), q, _mm512_set1_epi8(16));
-        }
-        const __m512i scale = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]), 1);
-        const __m512i p16 = _mm512_maddubs_epi16(q, _mm512_loadu_si512(q8 + 64 * j));
-        sumi = _mm512_dpwssd_epi32(sumi, scale, p16);
+        c.sidx[j] = _mm512_loadu_si512(k4_sidx[j]);
+        c.bit[j] = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * j))),
+                                      _mm256_set1_epi8((char)(2 << (2 * j))), 1);
     }
-    return fold_lanes(sumi);
+    return c;
+}
+
+/* integer sums of a Q4_K (qh NULL) or Q5_K super-block, in ggml's 8 lanes; ms from
+ * k4_mins_scales512 */
+static inline __m256i k45_sums(const k4_consts *c, const uint8_t *qs, const uint8_t *qh, __m256i ms,
+                               const int8_t *q8)
+{
+    const __m512i hb = qh != NULL ? bcast256(qh) : _mm512_setzero_si512();
+    const __m512i ms512 = _mm512_castsi256_si512(ms);
+    __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+    for (int j = 0; j < 4; j++) {
+        __m512i q = _mm512_and_si512(_mm512_srlv_epi16(bcast256(qs + 32 * j), c->sh), c->m4);
+        if (qh != NULL)
+            q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hb, c->bit[j]), q, c->sixteen);
+        const __m512i scale = _mm512_permutexvar_epi16(c->sidx[j], ms512);
+        const __m512i p16 = _mm512_maddubs_epi16(q, _mm512_loadu_si512(q8 + 64 * j));
+        if (j & 1)
+            s1 = _mm512_dpwssd_epi32(s1, scale, p16);
+        else
+            s0 = _mm512_dpwssd_epi32(s0, scale, p16);
+    }
+    return fold_lanes(_mm512_add_epi32(s0, s1));
 }
 
 static inline float dot_q4_k_1(size_t nb, const pcc_block_q4_k *w, const pcc_block_q8_k *x)
 {
+    const k4_consts c = k4_init();
     __m256 acc = _mm256_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (size_t i = 0; i < nb; i++) {
         const float d = x[i].d * h2f(w[i].d), dmin = -x[i].d * h2f(w[i].dmin);
-        uint8_t sc[8], mn[8];
-        pcc_k4_scales(w[i].scales, sc, mn);
-        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_min_prod512(mn, x[i].bsums)), accm);
-        const __m256i sumi = k45_sums(w[i].qs, NULL, sc, x[i].qs);
+        const __m256i ms = k4_mins_scales512(w[i].scales);
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_min_prod512(ms, x[i].bsums)), accm);
+        const __m256i sumi = k45_sums(&c, w[i].qs, NULL, ms, x[i].qs);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
     accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
@@ -501,16 +542,16 @@ static inline float dot_q4_k_1(size_t nb, const pcc_block_q4_k *w, const pcc_blo
 
 static inline float dot_q5_k_1(size_t nb, const pcc_block_q5_k *w, const pcc_block_q8_k *x)
 {
+    const k4_consts c = k4_init();
     __m256 acc = _mm256_setzero_ps();
     float summs = 0.0f;
     for (size_t i = 0; i < nb; i++) {
         const float d = x[i].d * h2f(w[i].d), dmin = -x[i].d * h2f(w[i].dmin);
-        uint8_t sc[8], mn[8];
-        pcc_k4_scales(w[i].scales, sc, mn);
-        const __m128i prod = k4_min_prod512(mn, x[i].bsums);
+        const __m256i ms = k4_mins_scales512(w[i].scales);
+        const __m128i prod = k4_min_prod512(ms, x[i].bsums);
         const __m128i hs = _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
         summs = fmaf(dmin, (float)_mm_cvtsi128_si32(hs), summs);
-        const __m256i sumi = k45_sums(w[i].qs, w[i].qh, sc, x[i].qs);
+        const __m256i sumi = k45_sums(&c, w[i].qs, w[i].qh, ms, x[i].qs);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
     return hsum8(acc) + summs;
