@@ -366,9 +366,10 @@ void pcc_run_state_layout(pcc_layout *L, const pcc_llm_model *m, pcc_run_state *
     s->xq = pcc_layout_take(L, bmax * s->xq_row);
     s->kcache = pcc_layout_take(L, (size_t)c->n_layers * n_ctx * kv_dim * esz);
     s->vcache = pcc_layout_take(L, (size_t)c->n_layers * n_ctx * kv_dim * esz);
-    s->att = pcc_layout_take(L, nt * n_ctx * 4);
-    s->att_conv = pcc_layout_take(L, nt * n_ctx * esz);
-    s->q_conv = pcc_layout_take(L, nt * c->head_dim * esz);
+    const size_t group = c->n_heads / c->n_kv_heads; /* query heads per KV head */
+    s->att = pcc_layout_take(L, nt * group * n_ctx * 4);
+    s->att_conv = pcc_layout_take(L, nt * group * n_ctx * esz);
+    s->q_conv = pcc_layout_take(L, nt * group * c->head_dim * esz);
     if (m->prefill == 2 && bmax > 1) {
         s->wtile_floats = BLAS_TILE_ROWS * cols;
         s->wtile = pcc_layout_take(L, nt * s->wtile_floats * 4);
@@ -513,6 +514,14 @@ typedef struct att_job {
     bool batch;
 } att_job;
 
+/* Attention of one (token, KV head) item covers the query heads that share the KV head (grouped-
+ * query attention): each K row and each V row is read from memory once for all of them and kept
+ * in L1 while every head of the group takes its dot products, which are the same per (head, row)
+ * as one head at a time would compute. Rows go in blocks of ATT_KB positions (K) and ATT_VB
+ * output dimensions (V). */
+#define ATT_KB 32
+#define ATT_VB 4
+
 static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
 {
     const att_job *j = ctx;
@@ -529,25 +538,40 @@ static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
     const float scale = 1.0f / sqrtf((float)hd);
     const uint8_t *kc = s->kcache + j->layer * s->n_ctx * kv_dim * esz;
     const uint8_t *vc = s->vcache + j->layer * s->n_ctx * kv_dim * esz;
-    float *att = s->att + (size_t)ith * s->n_ctx;
-    uint8_t *att_conv = s->att_conv + (size_t)ith * s->n_ctx * esz;
-    uint8_t *q_conv = s->q_conv + (size_t)ith * hd * esz;
+    float *att = s->att + (size_t)ith * group * s->n_ctx;
+    uint8_t *att_conv = s->att_conv + (size_t)ith * group * s->n_ctx * esz;
+    uint8_t *q_conv = s->q_conv + (size_t)ith * group * hd * esz;
 
-    const size_t items = j->n * c->n_heads;
+    const size_t items = j->n * c->n_kv_heads;
     const size_t a = items * chunk / nchunks, b = items * (chunk + 1) / nchunks;
     for (size_t it = a; it < b; it++) {
-        const size_t i = it / c->n_heads, h = it % c->n_heads, kh = h / group;
+        const size_t i = it / c->n_kv_heads, kh = it % c->n_kv_heads, h0 = kh * group;
         const size_t npos = j->pos0 + i + 1; /* causal: positions 0 .. pos */
-        kt->from_float(s->q + i * dim + h * hd, q_conv, hd);
-        /* scores[t] = q . k_t */
-        dotrows(hd, npos, att, kc + kh * hd * esz, kv_dim * esz, q_conv);
-        for (size_t t = 0; t < npos; t++)
-            att[t] *= scale;
-        m->k->softmax(att, npos);
-        /* out[d] = sum_t att[t] v_t[d], V stored transposed: one row of positions per d */
-        kt->from_float(att, att_conv, npos);
-        dotrows(npos, hd, s->xb2 + i * dim + h * hd, vc + kh * hd * s->n_ctx * esz,
-                s->n_ctx * esz, att_conv);
+        for (size_t g = 0; g < group; g++)
+            kt->from_float(s->q + i * dim + (h0 + g) * hd, q_conv + g * hd * esz, hd);
+        /* scores[g][t] = q_g . k_t */
+        const uint8_t *kh_base = kc + kh * hd * esz;
+        for (size_t t0 = 0; t0 < npos; t0 += ATT_KB) {
+            const size_t nt = npos - t0 < ATT_KB ? npos - t0 : ATT_KB;
+            for (size_t g = 0; g < group; g++)
+                dotrows(hd, nt, att + g * s->n_ctx + t0, kh_base + t0 * kv_dim * esz, kv_dim * esz,
+                        q_conv + g * hd * esz);
+        }
+        for (size_t g = 0; g < group; g++) {
+            float *ag = att + g * s->n_ctx;
+            for (size_t t = 0; t < npos; t++)
+                ag[t] *= scale;
+            m->k->softmax(ag, npos);
+            kt->from_float(ag, att_conv + g * s->n_ctx * esz, npos);
+        }
+        /* out_g[d] = sum_t att_g[t] v_t[d], V stored transposed: one row of positions per d */
+        const uint8_t *vh_base = vc + kh * hd * s->n_ctx * esz;
+        for (size_t d0 = 0; d0 < hd; d0 += ATT_VB) {
+            const size_t nd = hd - d0 < ATT_VB ? hd - d0 : ATT_VB;
+            for (size_t g = 0; g < group; g++)
+                dotrows(npos, nd, s->xb2 + i * dim + (h0 + g) * hd + d0, vh_base + d0 * s->n_ctx * esz,
+                        s->n_ctx * esz, att_conv + g * s->n_ctx * esz);
+        }
     }
 }
 
@@ -611,7 +635,7 @@ static void forward_batch(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids
         }
         store_kv(m, s, l, n, pos0);
         att_job aj = {m, s, l, n, pos0, batch};
-        pcc_pool_run(m->pool, att_worker, &aj, n_chunks(m, n * c->n_heads));
+        pcc_pool_run(m->pool, att_worker, &aj, n_chunks(m, n * c->n_kv_heads));
         matmul1(m, s, s->xb2, n, batch, &L->wo, s->xb);
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb[i];
