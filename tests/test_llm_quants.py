@@ -246,3 +246,18 @@ def test_q8_k_partial_block_is_refused():
 def test_weight_types_have_no_quantizer(t):
     with pytest.raises(errors.UnsupportedError):
         core._llm_k_from_float(REF, t, f32(np.zeros(256)))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("t", [2, T.Q5_0, T.Q5_1, 8], ids=["Q4_0", "Q5_0", "Q5_1", "Q8_0"])
+def test_prefill_kernel_long_rows(variant, t):
+    """Rows past the prefill kernel's prepared-activation limit (8192 columns) keep its bits."""
+    n, rows, ntok = 32 * 260, 3, 9
+    w = np.random.default_rng(t).standard_normal((rows, n)).astype(np.float32) * 0.05
+    wb = quants.quantize(w, T.QTYPES[t]).tobytes()
+    r = np.random.default_rng(1)
+    dt = {2: Q8_0, T.Q5_0: Q8_0, T.Q5_1: Q8_1, 8: Q8_0}[t]
+    xs = [core._llm_k_from_float(variant, dt, f32(r.standard_normal(n))) for _ in range(ntok)]
+    got = from_bytes(core._llm_k_gemm(variant, t, wb, rows, n, b"".join(xs), ntok)).reshape(ntok, rows)
+    for i, xb in enumerate(xs):
+        assert np.array_equal(got[i], from_bytes(core._llm_k_dotrows(REF, t, wb, rows, n, xb)))

@@ -437,6 +437,109 @@ static void dotrows_q5_1(size_t n, size_t nr, float *s, const void *w, size_t ws
     dotrows_q32(2, n, nr, s, w, ws, x);
 }
 
+/* Q4_0, Q5_0, Q5_1 and Q8_0 rows x a batch of activations (prefill): tiles of 2 rows x 8 tokens
+ * as gemm_q4_1, each (row, token) with the row kernel's bits. kind as dotrows_q32, 3: Q8_0. */
+#define GEMM_NB 256 /* blocks per row prepared on the stack (8192 columns); longer rows loop */
+static void gemm_q32(int kind, size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
+                     size_t ws, const void *vx, size_t xs)
+{
+    const size_t nb = n / PCC_QK;
+    if (nb > GEMM_NB) {
+        const pcc_dtype wt = kind == 0 ? PCC_DT_Q4_0 : kind == 1 ? PCC_DT_Q5_0 : kind == 2 ? PCC_DT_Q5_1 : PCC_DT_Q8_0;
+        const pcc_dotrows_fn fn = pcc_kernels_get(PCC_KV_AVX512)->types[wt].dotrows;
+        for (size_t t = 0; t < nt; t++)
+            fn(n, nr, y + t * ldy, w, ws, (const uint8_t *)vx + t * xs);
+        return;
+    }
+    __m256i corr[GEMM_T][GEMM_NB];
+    float dx[GEMM_T][GEMM_NB], sx[GEMM_T][GEMM_NB];
+    const uint8_t *xt[GEMM_T];
+    const size_t xbytes = kind == 2 ? sizeof(pcc_block_q8_1) : sizeof(pcc_block_q8_0);
+    const size_t xq_off = kind == 2 ? 4 : 2;
+    const size_t wb = kind == 0 ? sizeof(pcc_block_q4_0) : kind == 1 ? sizeof(pcc_block_q5_0)
+                      : kind == 2 ? sizeof(pcc_block_q5_1) : sizeof(pcc_block_q8_0);
+    const size_t qs_off = kind == 0 ? 2 : kind == 1 ? 6 : 8, qh_off = kind == 1 ? 2 : 4;
+    const int off = kind == 0 ? 8 : kind == 1 ? 16 : kind == 3 ? 128 : 0;
+    const q41_unpack u = q41_consts();
+    const __m512i sixteen = _mm512_set1_epi8(16), flip = _mm512_set1_epi8((char)0x80);
+    const __m512i pq = _mm512_loadu_si512(q80_perm_q), pd = _mm512_loadu_si512(q80_perm_d);
+    const __mmask64 m34 = (__mmask64)0x3FFFFFFFFull;
+    const size_t h = (nr + 1) / 2;
+    for (size_t t0 = 0; t0 < nt; t0 += GEMM_T) {
+        const size_t tc = nt - t0 < GEMM_T ? nt - t0 : GEMM_T;
+        for (size_t t = 0; t < GEMM_T; t++) {
+            /* a short last group repeats its last token; those sums are not stored */
+            xt[t] = (const uint8_t *)vx + (t0 + (t < tc ? t : tc - 1)) * xs;
+            for (size_t k = 0; k < nb; k++) {
+                const uint8_t *xb = xt[t] + k * xbytes;
+                uint16_t hh[2];
+                memcpy(hh, xb, 4);
+                dx[t][k] = h2f(hh[0]);
+                sx[t][k] = kind == 2 ? h2f(hh[1]) : 0.0f;
+                corr[t][k] = off ? offset_corr((const int8_t *)(xb + xq_off), off) : _mm256_setzero_si256();
+            }
+        }
+        for (size_t i = 0; i < h; i++) {
+            const size_t r = i, r1 = i + h < nr ? i + h : i;
+            const uint8_t *b0 = (const uint8_t *)w + r * ws, *b1 = (const uint8_t *)w + r1 * ws;
+            __m512 acc[GEMM_T], sm[GEMM_T];
+            for (size_t t = 0; t < GEMM_T; t++)
+                acc[t] = sm[t] = _mm512_setzero_ps();
+            for (size_t k = 0; k < nb; k++, b0 += wb, b1 += wb) {
+                __m512i q;
+                __m512 d, m = _mm512_setzero_ps();
+                if (kind == 3) {
+                    const __m512i raw0 = _mm512_maskz_loadu_epi8(m34, b0);
+                    const __m512i raw1 = _mm512_maskz_loadu_epi8(m34, b1);
+                    q = _mm512_xor_si512(_mm512_permutex2var_epi8(raw0, pq, raw1), flip);
+                    d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(raw0, pd, raw1)));
+                } else {
+                    uint16_t h0[2], h1[2];
+                    memcpy(h0, b0, 4);
+                    memcpy(h1, b1, 4);
+                    q = nib_pair(&u, b0 + qs_off, b1 + qs_off);
+                    if (kind != 0)
+                        q = _mm512_mask_add_epi8(q, qh_pair(b0 + qh_off, b1 + qh_off), q, sixteen);
+                    d = d_pair(h0[0], h1[0]);
+                    if (kind == 2)
+                        m = d_pair(h0[1], h1[1]);
+                }
+#pragma GCC unroll 8
+                for (size_t t = 0; t < GEMM_T; t++) {
+                    const __m512i p = _mm512_dpbusd_epi32(_mm512_broadcast_i64x4(corr[t][k]), q,
+                                                          bcast_q((const int8_t *)(xt[t] + k * xbytes + xq_off)));
+                    acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(dx[t][k])), _mm512_cvtepi32_ps(p), acc[t]);
+                    if (kind == 2)
+                        sm[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(sx[t][k]), sm[t]);
+                }
+            }
+            for (size_t t = 0; t < tc; t++)
+                store_pair(y + (t0 + t) * ldy + r, r1 != r ? y + (t0 + t) * ldy + r1 : NULL, acc[t], sm[t]);
+        }
+    }
+}
+
+static void gemm_q4_0(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_q32(0, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+static void gemm_q5_0(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_q32(1, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+static void gemm_q5_1(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_q32(2, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+static void gemm_q8_0(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_q32(3, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+
 /* ---- K-quants: one row at a time, 64 elements per 512-bit step ----
  * Each step holds two 32-element chunks (lanes 0-7 and 8-15 of the integer sums); u8 x s8 pairs
  * (vpmaddubsw, exact here) times the chunk's scale accumulate with vpdpwssd; the two halves are
@@ -685,6 +788,10 @@ void pcc_kernels_fill_avx512(pcc_kernels *k)
     t[PCC_DT_Q8_0].dotrows = dotrows_q8_0;
     t[PCC_DT_Q4_0].dot = dot_q4_0_rows;
     t[PCC_DT_Q4_0].dotrows = dotrows_q4_0;
+    t[PCC_DT_Q4_0].gemm = gemm_q4_0;
+    t[PCC_DT_Q5_0].gemm = gemm_q5_0;
+    t[PCC_DT_Q5_1].gemm = gemm_q5_1;
+    t[PCC_DT_Q8_0].gemm = gemm_q8_0;
     t[PCC_DT_Q5_0].dot = dot_q5_0_rows;
     t[PCC_DT_Q5_0].dotrows = dotrows_q5_0;
     t[PCC_DT_Q5_1].dot = dot_q5_1_rows;
