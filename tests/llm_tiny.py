@@ -111,6 +111,8 @@ class TinyConfig:
     eos: int = 297
     zero_output_norm: bool = False   # all logits 0: greedy always picks token 0 ("!")
     seed: int = 0
+    arch: str = "llama"              # or "qwen2" (Q/K/V biases) or "qwen3" (Q/K head norms)
+    head_dim: int = 0                # 0: dim / n_heads (qwen3 may set another width)
 
 
 @dataclass
@@ -164,8 +166,11 @@ def build(tmp: pathlib.Path, wtype: int, cfg: TinyConfig | None = None,
     cfg = cfg or TinyConfig()
     r = np.random.default_rng(cfg.seed)
     path = pathlib.Path(tmp) / (name or f"tiny-{TYPE_NAMES[wtype]}-{cfg.seed}-{int(cfg.tied)}.gguf")
-    w = gguf.GGUFWriter(str(path), "llama")
-    hd = cfg.dim // cfg.n_heads
+    w = gguf.GGUFWriter(str(path), cfg.arch)
+    hd = cfg.head_dim or cfg.dim // cfg.n_heads
+    if cfg.head_dim:
+        w.add_key_length(hd)
+        w.add_value_length(hd)
     w.add_block_count(cfg.n_layers)
     w.add_context_length(cfg.ctx)
     w.add_embedding_length(cfg.dim)
@@ -201,14 +206,27 @@ def build(tmp: pathlib.Path, wtype: int, cfg: TinyConfig | None = None,
         w.add_tensor(name, v)
         tm.weights[name] = v.astype(np.float64)
 
+    def vec(name, n, scale):
+        v = (scale * r.standard_normal(n)).astype(np.float32)
+        w.add_tensor(name, v)
+        tm.weights[name] = v.astype(np.float64)
+
     kv = cfg.n_kv_heads * hd
+    qd = cfg.n_heads * hd
     mat("token_embd.weight", cfg.vocab, cfg.dim, 1.0)
     for i in range(cfg.n_layers):
         norm(f"blk.{i}.attn_norm.weight", cfg.dim)
-        mat(f"blk.{i}.attn_q.weight", cfg.dim, cfg.dim, cfg.dim ** -0.5)
+        mat(f"blk.{i}.attn_q.weight", qd, cfg.dim, cfg.dim ** -0.5)
         mat(f"blk.{i}.attn_k.weight", kv, cfg.dim, cfg.dim ** -0.5)
         mat(f"blk.{i}.attn_v.weight", kv, cfg.dim, cfg.dim ** -0.5)
-        mat(f"blk.{i}.attn_output.weight", cfg.dim, cfg.dim, cfg.dim ** -0.5)
+        mat(f"blk.{i}.attn_output.weight", cfg.dim, qd, qd ** -0.5)
+        if cfg.arch == "qwen2":
+            vec(f"blk.{i}.attn_q.bias", qd, 0.5)
+            vec(f"blk.{i}.attn_k.bias", kv, 0.5)
+            vec(f"blk.{i}.attn_v.bias", kv, 0.5)
+        if cfg.arch == "qwen3":
+            norm(f"blk.{i}.attn_q_norm.weight", hd)
+            norm(f"blk.{i}.attn_k_norm.weight", hd)
         norm(f"blk.{i}.ffn_norm.weight", cfg.dim)
         mat(f"blk.{i}.ffn_gate.weight", cfg.hidden, cfg.dim, cfg.dim ** -0.5)
         mat(f"blk.{i}.ffn_up.weight", cfg.hidden, cfg.dim, cfg.dim ** -0.5)
@@ -226,7 +244,7 @@ def build(tmp: pathlib.Path, wtype: int, cfg: TinyConfig | None = None,
 def reference_logits(tm: TinyModel, ids: list[int]) -> np.ndarray:
     """Float64 forward pass over ids at positions 0..n-1; logits of every position (n, vocab)."""
     c, W = tm.cfg, tm.weights
-    hd = c.dim // c.n_heads
+    hd = c.head_dim or c.dim // c.n_heads
     group = c.n_heads // c.n_kv_heads
     n = len(ids)
     x = W["token_embd.weight"][ids].copy()
@@ -239,20 +257,35 @@ def reference_logits(tm: TinyModel, ids: list[int]) -> np.ndarray:
     ang = pos[:, None] * inv[None, :]                       # (n, hd/2)
     cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
 
-    def rope(v):                                            # (n, heads, hd), adjacent pairs
-        v0, v1 = v[..., 0::2], v[..., 1::2]
+    def rope(v):                                            # (n, heads, hd)
         out = np.empty_like(v)
-        out[..., 0::2] = v0 * cos - v1 * sin
-        out[..., 1::2] = v0 * sin + v1 * cos
+        if c.arch == "llama":                               # adjacent pairs
+            v0, v1 = v[..., 0::2], v[..., 1::2]
+            out[..., 0::2] = v0 * cos - v1 * sin
+            out[..., 1::2] = v0 * sin + v1 * cos
+        else:                                               # NeoX: i pairs with i + hd/2
+            v0, v1 = v[..., :hd // 2], v[..., hd // 2:]
+            out[..., :hd // 2] = v0 * cos - v1 * sin
+            out[..., hd // 2:] = v0 * sin + v1 * cos
         return out
+
+    def proj(h, name, heads):
+        y = h @ W[name + ".weight"].T
+        if c.arch == "qwen2":
+            y = y + W[name + ".bias"]
+        return y.reshape(n, heads, hd)
 
     mask = np.triu(np.full((n, n), -np.inf), 1)
     for i in range(c.n_layers):
         p = f"blk.{i}."
         h = rms(x, W[p + "attn_norm.weight"])
-        q = rope((h @ W[p + "attn_q.weight"].T).reshape(n, c.n_heads, hd))
-        k = rope((h @ W[p + "attn_k.weight"].T).reshape(n, c.n_kv_heads, hd))
-        v = (h @ W[p + "attn_v.weight"].T).reshape(n, c.n_kv_heads, hd)
+        q = proj(h, p + "attn_q", c.n_heads)
+        k = proj(h, p + "attn_k", c.n_kv_heads)
+        v = proj(h, p + "attn_v", c.n_kv_heads)
+        if c.arch == "qwen3":
+            q = rms(q, W[p + "attn_q_norm.weight"])
+            k = rms(k, W[p + "attn_k_norm.weight"])
+        q, k = rope(q), rope(k)
         out = np.empty((n, c.n_heads, hd))
         for hh in range(c.n_heads):
             kh = hh // group
@@ -260,7 +293,7 @@ def reference_logits(tm: TinyModel, ids: list[int]) -> np.ndarray:
             s = np.exp(s - s.max(axis=1, keepdims=True))
             s /= s.sum(axis=1, keepdims=True)
             out[:, hh, :] = s @ v[:, kh, :]
-        x = x + out.reshape(n, c.dim) @ W[p + "attn_output.weight"].T
+        x = x + out.reshape(n, c.n_heads * hd) @ W[p + "attn_output.weight"].T
         h = rms(x, W[p + "ffn_norm.weight"])
         g = h @ W[p + "ffn_gate.weight"].T
         u = h @ W[p + "ffn_up.weight"].T

@@ -125,6 +125,44 @@ def test_mixed_types_like_a_k_quant_mix(tiny, tmp_path):
     assert_top1(got, ref)
 
 
+@pytest.mark.parametrize("arch,cfg", [("qwen2", {}), ("qwen3", {}), ("qwen3", {"head_dim": 32}),
+                                      ("qwen3", {"head_dim": 8})],
+                         ids=["qwen2", "qwen3", "qwen3-wide-heads", "qwen3-narrow-heads"])
+@pytest.mark.parametrize("wtype", [T.F32, T.Q8_0, T.Q4_1], ids=lambda t: T.TYPE_NAMES[t])
+def test_qwen_architectures_match_float64_reference(tiny, arch, cfg, wtype):
+    """Qwen2 (Q/K/V biases, NeoX RoPE) and Qwen3 (RMSNorm of each Q and K head, NeoX RoPE, head
+    width independent of dim) against the float64 reference; every kernel variant the same bits."""
+    tm = tiny(wtype, arch=arch, **cfg)
+    ref = T.reference_logits(tm, IDS)
+    m = llm.Model.load(str(tm.path), threads=2, kv_f32=True)
+    assert m.info["architecture"] == arch
+    got = m.logits(IDS, all_positions=True)
+    assert T.nmse(got, ref) <= NMSE_BOUND[wtype]
+    assert_top1(got, ref)
+    dec = m.logits(IDS, True, decode_from=4)
+    assert T.nmse(dec, ref) <= NMSE_BOUND[wtype]
+    m0 = llm.Model.load(str(tm.path), threads=1, kernels=0)
+    want = m0.logits(IDS, True, decode_from=4)
+    for v in (1, 2):
+        try:
+            mv = llm.Model.load(str(tm.path), threads=1, kernels=v)
+        except errors.UnsupportedError:
+            continue
+        assert np.array_equal(mv.logits(IDS, True, decode_from=4), want)
+
+
+def test_qwen2_without_biases_is_refused(tiny, tmp_path):
+    p = _rewrite(tiny(T.F32, arch="qwen2"), tmp_path, "nobias.gguf", drop="blk.1.attn_k.bias")
+    with pytest.raises(errors.FormatError):
+        llm.Model.load(str(p))
+
+
+def test_qwen3_without_head_norms_is_refused(tiny, tmp_path):
+    p = _rewrite(tiny(T.F32, arch="qwen3"), tmp_path, "nonorm.gguf", drop="blk.0.attn_q_norm.weight")
+    with pytest.raises(errors.FormatError):
+        llm.Model.load(str(p))
+
+
 def test_f32_model_is_exact_to_float_rounding(tiny):
     tm = tiny(T.F32)
     m = llm.Model.load(str(tm.path), threads=1, kv_f32=True)
@@ -493,7 +531,8 @@ def _rewrite(tm, tmp_path, name, drop=None, replace=None, extra_kv=None):
     """Copy a tiny model, dropping or replacing one tensor."""
     import gguf
     r = gguf.GGUFReader(str(tm.path))
-    w = gguf.GGUFWriter(str(tmp_path / name), "llama")
+    arch = r.fields["general.architecture"].contents()
+    w = gguf.GGUFWriter(str(tmp_path / name), arch)
     for k, f in r.fields.items():
         if k.startswith("GGUF.") or k == "general.architecture":
             continue

@@ -659,6 +659,21 @@ void pcc_rope(float *x, size_t n_heads, size_t head_dim, size_t n_rot, const flo
     }
 }
 
+void pcc_rope_neox(float *x, size_t n_heads, size_t head_dim, size_t n_rot, const float *cs)
+{
+    const size_t half = n_rot / 2;
+    for (size_t h = 0; h < n_heads; h++) {
+        float *v = x + h * head_dim;
+        for (size_t i = 0; i < half; i++) {
+            /* ggml rope_neox: theta of pair i is the table's entry 2i */
+            const float c = cs[2 * i], s = cs[2 * i + 1];
+            const float x0 = v[i], x1 = v[i + half];
+            v[i] = fmaf(x0, c, -(x1 * s));
+            v[i + half] = fmaf(x0, s, x1 * c);
+        }
+    }
+}
+
 /* ---- tables ---- */
 
 static void fill_ref(pcc_kernels *k)

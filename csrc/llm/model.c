@@ -98,6 +98,13 @@ static pcc_status find_norm(const pcc_gguf *g, const char *name, size_t n, const
     return PCC_OK;
 }
 
+/* key builds "<arch>.<suffix>" */
+static const char *key(char *buf, size_t cap, const char *arch, const char *suffix)
+{
+    snprintf(buf, cap, "%s.%s", arch, suffix);
+    return buf;
+}
+
 static pcc_status read_config(const pcc_gguf *g, pcc_llm_config *c)
 {
     const char *arch;
@@ -105,18 +112,31 @@ static pcc_status read_config(const pcc_gguf *g, pcc_llm_config *c)
     pcc_status st = pcc_gguf_get_str(g, "general.architecture", &arch, &arch_len);
     if (st != PCC_OK)
         return st == PCC_E_UNKNOWN_KEY ? PCC_E_FORMAT : st;
-    if (arch_len != 5 || memcmp(arch, "llama", 5) != 0)
-        return PCC_E_UNSUPPORTED;
     memset(c, 0, sizeof *c);
-    if ((st = pcc_gguf_get_u32(g, "llama.block_count", &c->n_layers)) != PCC_OK ||
-        (st = pcc_gguf_get_u32(g, "llama.embedding_length", &c->dim)) != PCC_OK ||
-        (st = pcc_gguf_get_u32(g, "llama.feed_forward_length", &c->hidden_dim)) != PCC_OK ||
-        (st = pcc_gguf_get_u32(g, "llama.attention.head_count", &c->n_heads)) != PCC_OK ||
-        (st = pcc_gguf_get_u32(g, "llama.context_length", &c->n_ctx_train)) != PCC_OK)
+    const char *a;
+    if (arch_len == 5 && memcmp(arch, "llama", 5) == 0) {
+        c->arch = PCC_ARCH_LLAMA;
+        a = "llama";
+    } else if (arch_len == 5 && memcmp(arch, "qwen2", 5) == 0) {
+        c->arch = PCC_ARCH_QWEN2;
+        a = "qwen2";
+    } else if (arch_len == 5 && memcmp(arch, "qwen3", 5) == 0) {
+        c->arch = PCC_ARCH_QWEN3;
+        a = "qwen3";
+    } else {
+        return PCC_E_UNSUPPORTED;
+    }
+    c->rope_neox = c->arch != PCC_ARCH_LLAMA;
+    char k[96];
+    if ((st = pcc_gguf_get_u32(g, key(k, sizeof k, a, "block_count"), &c->n_layers)) != PCC_OK ||
+        (st = pcc_gguf_get_u32(g, key(k, sizeof k, a, "embedding_length"), &c->dim)) != PCC_OK ||
+        (st = pcc_gguf_get_u32(g, key(k, sizeof k, a, "feed_forward_length"), &c->hidden_dim)) != PCC_OK ||
+        (st = pcc_gguf_get_u32(g, key(k, sizeof k, a, "attention.head_count"), &c->n_heads)) != PCC_OK ||
+        (st = pcc_gguf_get_u32(g, key(k, sizeof k, a, "context_length"), &c->n_ctx_train)) != PCC_OK)
         return st == PCC_E_UNKNOWN_KEY ? PCC_E_FORMAT : st;
-    if ((st = get_u32_opt(g, "llama.attention.head_count_kv", &c->n_kv_heads, c->n_heads)) != PCC_OK ||
-        (st = get_f32_opt(g, "llama.rope.freq_base", &c->rope_base, 10000.0f)) != PCC_OK ||
-        (st = get_f32_opt(g, "llama.attention.layer_norm_rms_epsilon", &c->norm_eps, 1e-5f)) != PCC_OK)
+    if ((st = get_u32_opt(g, key(k, sizeof k, a, "attention.head_count_kv"), &c->n_kv_heads, c->n_heads)) != PCC_OK ||
+        (st = get_f32_opt(g, key(k, sizeof k, a, "rope.freq_base"), &c->rope_base, 10000.0f)) != PCC_OK ||
+        (st = get_f32_opt(g, key(k, sizeof k, a, "attention.layer_norm_rms_epsilon"), &c->norm_eps, 1e-5f)) != PCC_OK)
         return st;
     /* Bounds: hostile metadata must not drive huge or zero-sized buffers. */
     if (c->n_layers == 0 || c->n_layers > 1024 || c->dim == 0 || c->dim > 65536 ||
@@ -126,20 +146,26 @@ static pcc_status read_config(const pcc_gguf *g, pcc_llm_config *c)
         !(c->rope_base > 0.0f) || !isfinite(c->rope_base) || !(c->norm_eps >= 0.0f) ||
         !isfinite(c->norm_eps))
         return PCC_E_FORMAT;
-    uint32_t key_len;
-    if ((st = get_u32_opt(g, "llama.attention.key_length", &key_len, c->dim / c->n_heads)) != PCC_OK)
+    uint32_t key_len, val_len;
+    if ((st = get_u32_opt(g, key(k, sizeof k, a, "attention.key_length"), &key_len, c->dim / c->n_heads)) != PCC_OK ||
+        (st = get_u32_opt(g, key(k, sizeof k, a, "attention.value_length"), &val_len, key_len)) != PCC_OK)
         return st;
-    if (key_len * c->n_heads != c->dim)
-        return PCC_E_UNSUPPORTED; /* separate head width: not a Llama we run */
+    if (val_len != key_len)
+        return PCC_E_UNSUPPORTED;
+    if (key_len == 0 || key_len > 1024)
+        return PCC_E_FORMAT;
+    /* Llama and Qwen2 split dim into the heads; Qwen3's heads may be wider or narrower */
+    if (c->arch != PCC_ARCH_QWEN3 && key_len * c->n_heads != c->dim)
+        return PCC_E_UNSUPPORTED;
     c->head_dim = key_len;
-    if ((st = get_u32_opt(g, "llama.rope.dimension_count", &c->n_rot, c->head_dim)) != PCC_OK)
+    if ((st = get_u32_opt(g, key(k, sizeof k, a, "rope.dimension_count"), &c->n_rot, c->head_dim)) != PCC_OK)
         return st;
     if (c->n_rot == 0 || c->n_rot > c->head_dim || c->n_rot % 2 != 0 || c->head_dim % 2 != 0)
         return PCC_E_FORMAT;
     /* rope scaling other than none is not implemented */
     const char *sc;
     size_t sc_len;
-    st = pcc_gguf_get_str(g, "llama.rope.scaling.type", &sc, &sc_len);
+    st = pcc_gguf_get_str(g, key(k, sizeof k, a, "rope.scaling.type"), &sc, &sc_len);
     if (st == PCC_OK && !(sc_len == 4 && memcmp(sc, "none", 4) == 0))
         return PCC_E_UNSUPPORTED;
     return PCC_OK;
@@ -187,6 +213,7 @@ static pcc_status model_init(pcc_llm_model *m, const pcc_llm_options *opt)
     if ((st = read_config(g, c)) != PCC_OK)
         return st;
     const size_t dim = c->dim, kv_dim = (size_t)c->n_kv_heads * c->head_dim, hid = c->hidden_dim;
+    const size_t q_dim = (size_t)c->n_heads * c->head_dim;
 
     const pcc_gguf_tensor *te;
     if ((st = pcc_gguf_find_tensor(g, "token_embd.weight", &te)) != PCC_OK)
@@ -218,15 +245,28 @@ static pcc_status model_init(pcc_llm_model *m, const pcc_llm_options *opt)
 #define NAME(s) (snprintf(name, sizeof name, "blk.%u." s ".weight", l), name)
         if ((st = find_norm(g, NAME("attn_norm"), dim, &L->attn_norm)) != PCC_OK ||
             (st = find_norm(g, NAME("ffn_norm"), dim, &L->ffn_norm)) != PCC_OK ||
-            (st = find_mat(g, NAME("attn_q"), dim, dim, &L->wq)) != PCC_OK ||
+            (st = find_mat(g, NAME("attn_q"), dim, q_dim, &L->wq)) != PCC_OK ||
             (st = find_mat(g, NAME("attn_k"), dim, kv_dim, &L->wk)) != PCC_OK ||
             (st = find_mat(g, NAME("attn_v"), dim, kv_dim, &L->wv)) != PCC_OK ||
-            (st = find_mat(g, NAME("attn_output"), dim, dim, &L->wo)) != PCC_OK ||
+            (st = find_mat(g, NAME("attn_output"), q_dim, dim, &L->wo)) != PCC_OK ||
             (st = find_mat(g, NAME("ffn_gate"), dim, hid, &L->wg)) != PCC_OK ||
             (st = find_mat(g, NAME("ffn_up"), dim, hid, &L->wu)) != PCC_OK ||
             (st = find_mat(g, NAME("ffn_down"), hid, dim, &L->wd)) != PCC_OK)
             return st;
 #undef NAME
+#define BNAME(s) (snprintf(name, sizeof name, "blk.%u." s ".bias", l), name)
+#define WNAME(s) (snprintf(name, sizeof name, "blk.%u." s ".weight", l), name)
+        if (c->arch == PCC_ARCH_QWEN2 &&
+            ((st = find_norm(g, BNAME("attn_q"), q_dim, &L->bq)) != PCC_OK ||
+             (st = find_norm(g, BNAME("attn_k"), kv_dim, &L->bk)) != PCC_OK ||
+             (st = find_norm(g, BNAME("attn_v"), kv_dim, &L->bv)) != PCC_OK))
+            return st;
+        if (c->arch == PCC_ARCH_QWEN3 &&
+            ((st = find_norm(g, WNAME("attn_q_norm"), c->head_dim, &L->q_norm)) != PCC_OK ||
+             (st = find_norm(g, WNAME("attn_k_norm"), c->head_dim, &L->k_norm)) != PCC_OK))
+            return st;
+#undef BNAME
+#undef WNAME
         wb += mat_bytes(&L->wq) + mat_bytes(&L->wk) + mat_bytes(&L->wv) + mat_bytes(&L->wo) +
               mat_bytes(&L->wg) + mat_bytes(&L->wu) + mat_bytes(&L->wd) + 2 * dim * 4;
     }
@@ -352,15 +392,16 @@ void pcc_run_state_layout(pcc_layout *L, const pcc_llm_model *m, pcc_run_state *
     s->bmax = bmax;
     s->x = pcc_layout_take(L, bmax * dim * 4);
     s->xb = pcc_layout_take(L, bmax * dim * 4);
-    s->xb2 = pcc_layout_take(L, bmax * dim * 4);
-    s->q = pcc_layout_take(L, bmax * dim * 4);
+    const size_t q_dim = (size_t)c->n_heads * c->head_dim;
+    s->xb2 = pcc_layout_take(L, bmax * max_sz(dim, q_dim) * 4);
+    s->q = pcc_layout_take(L, bmax * q_dim * 4);
     s->k = pcc_layout_take(L, bmax * kv_dim * 4);
     s->v = pcc_layout_take(L, bmax * kv_dim * 4);
     s->hb = pcc_layout_take(L, bmax * hid * 4);
     s->hb2 = pcc_layout_take(L, bmax * hid * 4);
     s->rope_cs = pcc_layout_take(L, bmax * c->n_rot * 4);
     /* the widest quantized activation row: dot types of every matrix over dim or hid columns */
-    size_t cols = max_sz(dim, hid);
+    size_t cols = max_sz(max_sz(dim, hid), q_dim);
     s->xq_row = max_sz(max_sz(pcc_type_size(PCC_DT_Q8_0, cols), pcc_type_size(PCC_DT_Q8_1, cols)),
                        cols * 4);
     s->xq = pcc_layout_take(L, bmax * s->xq_row);
@@ -528,7 +569,7 @@ static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
     const pcc_llm_model *m = j->m;
     const pcc_llm_config *c = &m->cfg;
     pcc_run_state *s = j->s;
-    const size_t hd = c->head_dim, dim = c->dim, kv_dim = (size_t)c->n_kv_heads * hd;
+    const size_t hd = c->head_dim, q_dim = (size_t)c->n_heads * hd, kv_dim = (size_t)c->n_kv_heads * hd;
     const size_t group = c->n_heads / c->n_kv_heads;
     const size_t esz = m->kv_type == PCC_DT_F16 ? 2 : 4;
     const pcc_type_traits *kt = &m->k->types[m->kv_type];
@@ -548,7 +589,7 @@ static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
         const size_t i = it / c->n_kv_heads, kh = it % c->n_kv_heads, h0 = kh * group;
         const size_t npos = j->pos0 + i + 1; /* causal: positions 0 .. pos */
         for (size_t g = 0; g < group; g++)
-            kt->from_float(s->q + i * dim + (h0 + g) * hd, q_conv + g * hd * esz, hd);
+            kt->from_float(s->q + i * q_dim + (h0 + g) * hd, q_conv + g * hd * esz, hd);
         /* scores[g][t] = q_g . k_t */
         const uint8_t *kh_base = kc + kh * hd * esz;
         for (size_t t0 = 0; t0 < npos; t0 += ATT_KB) {
@@ -569,7 +610,7 @@ static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
         for (size_t d0 = 0; d0 < hd; d0 += ATT_VB) {
             const size_t nd = hd - d0 < ATT_VB ? hd - d0 : ATT_VB;
             for (size_t g = 0; g < group; g++)
-                dotrows(npos, nd, s->xb2 + i * dim + (h0 + g) * hd + d0, vh_base + d0 * s->n_ctx * esz,
+                dotrows(npos, nd, s->xb2 + i * q_dim + (h0 + g) * hd + d0, vh_base + d0 * s->n_ctx * esz,
                         s->n_ctx * esz, att_conv + g * s->n_ctx * esz);
         }
     }
@@ -608,6 +649,7 @@ static void forward_batch(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids
     const pcc_llm_config *c = &m->cfg;
     const pcc_kernels *k = m->k;
     const size_t dim = c->dim, kv_dim = (size_t)c->n_kv_heads * c->head_dim, hid = c->hidden_dim;
+    const size_t q_dim = (size_t)c->n_heads * c->head_dim;
 
     const pcc_type_traits *et = &k->types[m->tok_embd.type];
     for (size_t i = 0; i < n; i++) {
@@ -629,9 +671,30 @@ static void forward_batch(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids
             matmul1(m, s, s->xb, n, batch, &L->wv, s->v);
         }
         for (size_t i = 0; i < n; i++) {
+            float *q = s->q + i * q_dim, *kk = s->k + i * kv_dim;
+            if (L->bq != NULL) { /* qwen2: Q, K and V biases */
+                float *v = s->v + i * kv_dim;
+                for (size_t e = 0; e < q_dim; e++)
+                    q[e] += L->bq[e];
+                for (size_t e = 0; e < kv_dim; e++) {
+                    kk[e] += L->bk[e];
+                    v[e] += L->bv[e];
+                }
+            }
+            if (L->q_norm != NULL) { /* qwen3: RMSNorm of every Q and K head */
+                for (size_t h = 0; h < c->n_heads; h++)
+                    k->rms_norm(q + h * c->head_dim, q + h * c->head_dim, L->q_norm, c->head_dim, c->norm_eps);
+                for (size_t h = 0; h < c->n_kv_heads; h++)
+                    k->rms_norm(kk + h * c->head_dim, kk + h * c->head_dim, L->k_norm, c->head_dim, c->norm_eps);
+            }
             const float *cs = s->rope_cs + i * c->n_rot;
-            pcc_rope(s->q + i * dim, c->n_heads, c->head_dim, c->n_rot, cs);
-            pcc_rope(s->k + i * kv_dim, c->n_kv_heads, c->head_dim, c->n_rot, cs);
+            if (c->rope_neox) {
+                pcc_rope_neox(q, c->n_heads, c->head_dim, c->n_rot, cs);
+                pcc_rope_neox(kk, c->n_kv_heads, c->head_dim, c->n_rot, cs);
+            } else {
+                pcc_rope(q, c->n_heads, c->head_dim, c->n_rot, cs);
+                pcc_rope(kk, c->n_kv_heads, c->head_dim, c->n_rot, cs);
+            }
         }
         store_kv(m, s, l, n, pos0);
         att_job aj = {m, s, l, n, pos0, batch};

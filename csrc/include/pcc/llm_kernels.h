@@ -144,6 +144,10 @@ PCC_API void pcc_rope_cache(float *cs, float pos, size_t n_dims, float freq_base
  * for n_dims == n_rot. */
 PCC_API void pcc_rope(float *x, size_t n_heads, size_t head_dim, size_t n_rot, const float *cs);
 
+/* pcc_rope_neox applies rotary embedding in NeoX mode (element i pairs with i + n_rot/2), as
+ * llama.cpp does for Qwen2/Qwen3 GGUF files, with the same table as pcc_rope. */
+PCC_API void pcc_rope_neox(float *x, size_t n_heads, size_t head_dim, size_t n_rot, const float *cs);
+
 #ifdef __cplusplus
 }
 #endif
