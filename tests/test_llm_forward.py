@@ -334,6 +334,34 @@ def test_chat_template_default_system_prompt(tiny):
         assert m.chat_prompt(msgs) == want
 
 
+# Qwen2.5's chat template without its tool-calling branches
+QWEN_TEMPLATE = (
+    "{%- if messages[0]['role'] == 'system' %}"
+    "{{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }}"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{%- if (message.role == 'user') or (message.role == 'system' and not loop.first) or "
+    "(message.role == 'assistant') %}"
+    "{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}"
+    "{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}")
+
+
+def test_qwen_chat_template_default_system_prompt(tiny):
+    jinja2 = pytest.importorskip("jinja2")
+    tm = tiny(T.F32, arch="qwen2", chat=QWEN_TEMPLATE)
+    m = llm.Model.load(str(tm.path), threads=1)
+    for msgs in ([{"role": "user", "content": "hi"}],
+                 [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}],
+                 [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"},
+                  {"role": "user", "content": "R"}]):
+        want = jinja2.Template(QWEN_TEMPLATE).render(messages=msgs, add_generation_prompt=True)
+        assert m.chat_prompt(msgs) == want
+    assert "You are Qwen" in m.chat_prompt([{"role": "user", "content": "hi"}])
+
+
 def test_chat_tokens_match_rendered_prompt(tiny):
     tm = tiny(T.F32, chat=SMOL_TEMPLATE)
     m = llm.Model.load(str(tm.path), threads=1)

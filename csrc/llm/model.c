@@ -172,35 +172,43 @@ static pcc_status read_config(const pcc_gguf *g, pcc_llm_config *c)
 }
 
 /* find_default_system extracts the default system prompt of a ChatML template that inserts one
- * when the first message is not a system message (SmolLM2's). */
+ * when the first message is not a system message: SmolLM2's ("if ... != 'system'") and
+ * Qwen2/2.5's ("if ... == 'system' ... else"). The prompt is the first "<|im_start|>system\n"
+ * followed by literal text (no quote, brace or escape) up to "<|im_end|>". */
 static void find_default_system(pcc_llm_model *m)
 {
     const char *t;
     size_t n;
     if (pcc_gguf_get_str(m->gguf, "tokenizer.chat_template", &t, &n) != PCC_OK)
         return;
-    static const char cond[] = "messages[0]['role'] != 'system'";
-    static const char cond2[] = "messages[0][\"role\"] != \"system\"";
+    static const char *const conds[] = {"messages[0]['role'] != 'system'", "messages[0][\"role\"] != \"system\"",
+                                        "messages[0]['role'] == 'system'", "messages[0][\"role\"] == \"system\""};
     static const char head[] = "<|im_start|>system";
     static const char end[] = "<|im_end|>";
-    if (memmem(t, n, cond, sizeof cond - 1) == NULL && memmem(t, n, cond2, sizeof cond2 - 1) == NULL)
+    bool cond = false;
+    for (size_t i = 0; i < sizeof conds / sizeof conds[0]; i++)
+        cond = cond || memmem(t, n, conds[i], strlen(conds[i])) != NULL;
+    if (!cond)
         return;
-    const char *h = memmem(t, n, head, sizeof head - 1);
-    if (h == NULL)
+    const char *lim = t + n;
+    for (const char *h = memmem(t, n, head, sizeof head - 1); h != NULL;
+         h = memmem(h + 1, (size_t)(lim - h - 1), head, sizeof head - 1)) {
+        const char *p = h + sizeof head - 1;
+        if (p < lim && *p == '\n')
+            p++;
+        else if (lim - p >= 2 && p[0] == '\\' && p[1] == 'n')
+            p += 2;
+        else
+            continue;
+        const char *e = memmem(p, (size_t)(lim - p), end, sizeof end - 1);
+        if (e == NULL || e == p || memchr(p, '\\', (size_t)(e - p)) != NULL ||
+            memchr(p, '{', (size_t)(e - p)) != NULL || memchr(p, '\'', (size_t)(e - p)) != NULL ||
+            memchr(p, '"', (size_t)(e - p)) != NULL)
+            continue;
+        m->default_system = p;
+        m->default_system_len = (size_t)(e - p);
         return;
-    const char *p = h + sizeof head - 1, *lim = t + n;
-    if (p < lim && *p == '\n')
-        p++;
-    else if (lim - p >= 2 && p[0] == '\\' && p[1] == 'n')
-        p += 2;
-    else
-        return;
-    const char *e = memmem(p, (size_t)(lim - p), end, sizeof end - 1);
-    if (e == NULL || e == p || memchr(p, '\\', (size_t)(e - p)) != NULL ||
-        memchr(p, '{', (size_t)(e - p)) != NULL || memchr(p, '\'', (size_t)(e - p)) != NULL)
-        return;
-    m->default_system = p;
-    m->default_system_len = (size_t)(e - p);
+    }
 }
 
 static uint64_t mat_bytes(const pcc_mat *w) { return (uint64_t)w->row_bytes * w->rows; }
