@@ -714,6 +714,135 @@ static void dot_q4_k(size_t n, float *s, const void *w, const void *x) { *s = do
 static void dot_q5_k(size_t n, float *s, const void *w, const void *x) { *s = dot_q5_k_1(n / PCC_QK_K, w, x); }
 static void dot_q6_k(size_t n, float *s, const void *w, const void *x) { *s = dot_q6_k_1(n / PCC_QK_K, w, x); }
 
+/* K-quant rows x a batch of Q8_K vectors (prefill): each super-block of a row is unpacked once
+ * (4 vectors of 64 quants and their scale words) for 4 tokens at a time; per (row, token) the
+ * same integer sums and float steps as the row kernels, so the same bits. kind 0: Q4_K, 1: Q5_K,
+ * 2: Q6_K. */
+#define KGEMM_T 4
+static inline void k_unpack(int kind, const k4_consts *c, const uint8_t *blk, __m512i qv[4], __m512i sv[4],
+                            __m256i *ms)
+{
+    if (kind == 2) {
+        const pcc_block_q6_k *b = (const pcc_block_q6_k *)(const void *)blk;
+        const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+        const __m512i hsA = _mm512_loadu_si512(q6_hshift[0]), hsB = _mm512_loadu_si512(q6_hshift[1]);
+        const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales)));
+        for (int j = 0; j < 2; j++) {
+            const __m512i l = _mm512_loadu_si512(b->ql + 64 * j);
+            const __m512i bh = bcast256(b->qh + 32 * j);
+            qv[2 * j] = _mm512_or_si512(_mm512_and_si512(l, m4),
+                                        _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(bh, hsA), m3), 4));
+            qv[2 * j + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(bh, hsB), m3), 4));
+            sv[2 * j] = _mm512_permutexvar_epi16(_mm512_loadu_si512(q6_sidx[2 * j]), sc16);
+            sv[2 * j + 1] = _mm512_permutexvar_epi16(_mm512_loadu_si512(q6_sidx[2 * j + 1]), sc16);
+        }
+        return;
+    }
+    const pcc_block_q4_k *b4 = (const pcc_block_q4_k *)(const void *)blk;
+    const pcc_block_q5_k *b5 = (const pcc_block_q5_k *)(const void *)blk;
+    const uint8_t *qs = kind == 0 ? b4->qs : b5->qs;
+    *ms = k4_mins_scales512(b4->scales);
+    const __m512i ms512 = _mm512_castsi256_si512(*ms);
+    const __m512i hb = kind == 1 ? bcast256(b5->qh) : _mm512_setzero_si512();
+    for (int j = 0; j < 4; j++) {
+        __m512i q = _mm512_and_si512(_mm512_srlv_epi16(bcast256(qs + 32 * j), c->sh), c->m4);
+        if (kind == 1)
+            q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hb, c->bit[j]), q, c->sixteen);
+        qv[j] = q;
+        sv[j] = _mm512_permutexvar_epi16(c->sidx[j], ms512);
+    }
+}
+
+static inline __m256i k_sums(const __m512i qv[4], const __m512i sv[4], const int8_t *q8)
+{
+    __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+    s0 = _mm512_dpwssd_epi32(s0, sv[0], _mm512_maddubs_epi16(qv[0], _mm512_loadu_si512(q8)));
+    s1 = _mm512_dpwssd_epi32(s1, sv[1], _mm512_maddubs_epi16(qv[1], _mm512_loadu_si512(q8 + 64)));
+    s0 = _mm512_dpwssd_epi32(s0, sv[2], _mm512_maddubs_epi16(qv[2], _mm512_loadu_si512(q8 + 128)));
+    s1 = _mm512_dpwssd_epi32(s1, sv[3], _mm512_maddubs_epi16(qv[3], _mm512_loadu_si512(q8 + 192)));
+    return fold_lanes(_mm512_add_epi32(s0, s1));
+}
+
+static void gemm_k(int kind, size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
+                   size_t ws, const void *vx, size_t xs)
+{
+    const size_t nb = n / PCC_QK_K;
+    const size_t wb = kind == 0 ? sizeof(pcc_block_q4_k) : kind == 1 ? sizeof(pcc_block_q5_k) : sizeof(pcc_block_q6_k);
+    const k4_consts c = k4_init();
+    for (size_t r = 0; r < nr; r++) {
+        const uint8_t *row = (const uint8_t *)w + r * ws;
+        for (size_t t0 = 0; t0 < nt; t0 += KGEMM_T) {
+            const size_t tc = nt - t0 < KGEMM_T ? nt - t0 : KGEMM_T;
+            __m256 acc[KGEMM_T];
+            __m128 accm[KGEMM_T];
+            float summs[KGEMM_T];
+            for (size_t t = 0; t < KGEMM_T; t++) {
+                acc[t] = _mm256_setzero_ps();
+                accm[t] = _mm_setzero_ps();
+                summs[t] = 0.0f;
+            }
+            for (size_t i = 0; i < nb; i++) {
+                const uint8_t *blk = row + i * wb;
+                __m512i qv[4], sv[4];
+                __m256i ms = _mm256_setzero_si256();
+                k_unpack(kind, &c, blk, qv, sv, &ms);
+                for (size_t t = 0; t < tc; t++) {
+                    const pcc_block_q8_k *xk = (const pcc_block_q8_k *)(const void *)((const uint8_t *)vx + (t0 + t) * xs) + i;
+                    __m256i sumi = k_sums(qv, sv, xk->qs);
+                    if (kind == 2) {
+                        const pcc_block_q6_k *b = (const pcc_block_q6_k *)(const void *)blk;
+                        const __m128i scales = _mm_loadu_si128((const __m128i *)b->scales);
+                        const __m256i sub = _mm256_slli_epi32(
+                            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xk->bsums), _mm256_cvtepi8_epi16(scales)), 5);
+                        sumi = _mm256_sub_epi32(sumi, sub);
+                        const float d = xk->d * h2f(b->d);
+                        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
+                        continue;
+                    }
+                    const pcc_block_q4_k *b = (const pcc_block_q4_k *)(const void *)blk;
+                    const float d = xk->d * h2f(b->d), dmin = -xk->d * h2f(b->dmin);
+                    const __m128i prod = k4_min_prod512(ms, xk->bsums);
+                    if (kind == 0) {
+                        accm[t] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm[t]);
+                    } else {
+                        const __m128i hs = _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
+                        summs[t] = fmaf(dmin, (float)_mm_cvtsi128_si32(hs), summs[t]);
+                    }
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
+                }
+            }
+            for (size_t t = 0; t < tc; t++) {
+                float v = hsum8(acc[t]);
+                if (kind == 0) {
+                    __m128 m = _mm_add_ps(accm[t], _mm_movehl_ps(accm[t], accm[t]));
+                    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+                    v += _mm_cvtss_f32(m);
+                } else if (kind == 1) {
+                    v += summs[t];
+                }
+                y[(t0 + t) * ldy + r] = v;
+            }
+        }
+    }
+}
+
+static void gemm_q4_k(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_k(0, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+static void gemm_q5_k(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_k(1, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+static void gemm_q6_k(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_k(2, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+
 /* single dot products through the row kernels, so one row gives the same bits either way */
 static void dot_q4_1_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q4_1(n, 1, s, w, 0, x); }
 static void dot_q8_0_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q8_0(n, 1, s, w, 0, x); }
@@ -802,6 +931,9 @@ void pcc_kernels_fill_avx512(pcc_kernels *k)
     t[PCC_DT_Q5_K].dotrows = dotrows_q5_k;
     t[PCC_DT_Q6_K].dot = dot_q6_k;
     t[PCC_DT_Q6_K].dotrows = dotrows_q6_k;
+    t[PCC_DT_Q4_K].gemm = gemm_q4_k;
+    t[PCC_DT_Q5_K].gemm = gemm_q5_k;
+    t[PCC_DT_Q6_K].gemm = gemm_q6_k;
     k->softmax = softmax;
     k->swiglu = swiglu;
 }
