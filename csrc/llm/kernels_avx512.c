@@ -136,9 +136,98 @@ static void dot_f16(size_t n, float *s, const void *w, const void *x) { *s = dot
             s[r] = fn(n, (const wt *)((const uint8_t *)w + r * ws), x);                        \
     }
 DOTROWS(dotrows_f32, dot_f32_1, float)
-DOTROWS(dotrows_f16, dot_f16_1, uint16_t)
 DOTROWS(dotrows_f32_batch, dot_f32_batch_1, float)
-DOTROWS(dotrows_f16_batch, dot_f16_batch_1, uint16_t)
+
+/* F16 rows x one F16 vector (the attention products): the vector is widened to F32 once per call
+ * instead of once per row (exact either way), so each row costs one conversion per 16 elements.
+ * Same lane orders as dot_f16_1 / dot_f16_batch_1. */
+#define XF_MAX 16384
+static inline size_t widen_f16(float *xf, const uint16_t *x, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(xf + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))));
+    if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(xf + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)));
+    }
+    return n;
+}
+
+#define LDW(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define LDW_M(m, p) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((m), (p)))
+
+static inline float dot_f16_xf(size_t n, const uint16_t *w, const float *xf)
+{
+    /* four named accumulators: an indexed array would live on the stack (a store and a load
+     * in every FMA's dependency chain) */
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(LDW(w + i), _mm512_loadu_ps(xf + i), a0);
+        a1 = _mm512_fmadd_ps(LDW(w + i + 16), _mm512_loadu_ps(xf + i + 16), a1);
+        a2 = _mm512_fmadd_ps(LDW(w + i + 32), _mm512_loadu_ps(xf + i + 32), a2);
+        a3 = _mm512_fmadd_ps(LDW(w + i + 48), _mm512_loadu_ps(xf + i + 48), a3);
+    }
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        a0 = _mm512_fmadd_ps(LDW_M(m, w + i), _mm512_maskz_loadu_ps(m, xf + i), a0);
+        if (i + 16 < n) {
+            m = tail_mask(n - i - 16);
+            a1 = _mm512_fmadd_ps(LDW_M(m, w + i + 16), _mm512_maskz_loadu_ps(m, xf + i + 16), a1);
+        }
+        if (i + 32 < n) {
+            m = tail_mask(n - i - 32);
+            a2 = _mm512_fmadd_ps(LDW_M(m, w + i + 32), _mm512_maskz_loadu_ps(m, xf + i + 32), a2);
+        }
+        if (i + 48 < n) {
+            m = tail_mask(n - i - 48);
+            a3 = _mm512_fmadd_ps(LDW_M(m, w + i + 48), _mm512_maskz_loadu_ps(m, xf + i + 48), a3);
+        }
+    }
+    return hsum16(_mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3)));
+}
+
+static inline float dot_f16_batch_xf(size_t n, const uint16_t *w, const float *xf)
+{
+    __m512 a = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        a = _mm512_fmadd_ps(LDW(w + i), _mm512_loadu_ps(xf + i), a);
+    if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        a = _mm512_fmadd_ps(LDW_M(m, w + i), _mm512_maskz_loadu_ps(m, xf + i), a);
+    }
+    return hsum16(a);
+}
+#undef LDW
+#undef LDW_M
+
+static void dotrows_f16(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
+{
+    if (n > XF_MAX || nr < 2) {
+        for (size_t r = 0; r < nr; r++)
+            s[r] = dot_f16_1(n, (const uint16_t *)((const uint8_t *)w + r * ws), x);
+        return;
+    }
+    float xf[XF_MAX];
+    widen_f16(xf, x, n);
+    for (size_t r = 0; r < nr; r++)
+        s[r] = dot_f16_xf(n, (const uint16_t *)((const uint8_t *)w + r * ws), xf);
+}
+
+static void dotrows_f16_batch(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
+{
+    if (n > XF_MAX || nr < 2) {
+        for (size_t r = 0; r < nr; r++)
+            s[r] = dot_f16_batch_1(n, (const uint16_t *)((const uint8_t *)w + r * ws), x);
+        return;
+    }
+    float xf[XF_MAX];
+    widen_f16(xf, x, n);
+    for (size_t r = 0; r < nr; r++)
+        s[r] = dot_f16_batch_xf(n, (const uint16_t *)((const uint8_t *)w + r * ws), xf);
+}
 
 /* ---- quantized dot products ---- */
 

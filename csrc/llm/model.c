@@ -569,7 +569,7 @@ typedef struct att_job {
  * as one head at a time would compute. Rows go in blocks of ATT_KB positions (K) and ATT_VB
  * output dimensions (V). */
 #define ATT_KB 32
-#define ATT_VB 4
+#define ATT_VB 16
 
 static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
 {

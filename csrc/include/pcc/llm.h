@@ -1,4 +1,4 @@
-/* pcc/llm.h: Llama-architecture inference on a GGUF file (forward pass, sampling, chat).
+/* pcc/llm.h: Llama/Qwen2/Qwen3 inference on a GGUF file (forward pass, sampling, chat).
  *
  * A pcc_llm_model holds what every request shares and nobody can change: the read-only mapping
  * of the GGUF file (weights are used in place), the configuration, the tokenizer and a thread
