@@ -7,6 +7,7 @@ import pathlib
 import time
 
 from pcc import _core, _measure, attest, provision, transparency
+from pcc.attest import Trust
 from pcc.errors import PccError, StateError, VerifyError
 from pcc.node import _log
 from pcc.node._config import LAYERS, NodeConfig
@@ -53,11 +54,11 @@ class Booted:
         self.attest()
         return int(r["not_after"])
 
-    def trust(self) -> attest.Trust:
+    def trust(self) -> Trust:
         """What a client of this node pins (the node checks its own bundle with it)."""
         c = self.cfg
         relax = tuple(c.weaker)
-        return attest.Trust(provisioning_roots=[self.root_pem], log_vkey=c.log_vkey,
+        return Trust(provisioning_roots=[self.root_pem], log_vkey=c.log_vkey,
                             witness_vkeys=list(c.witnesses), quorum=c.quorum,
                             max_checkpoint_age_s=c.max_checkpoint_age_s, relax=relax)
 
