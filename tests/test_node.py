@@ -379,6 +379,7 @@ def test_enclave_death_fails_health_and_invoke(world):
         assert httpx.get(n.url + "/v1/attestation").status_code == 503
     finally:
         n.stop()
+    assert '"event": "enclave_died"' in (world.d / "die.log").read_text()
 
 
 def test_rotation_keeps_the_old_key_until_it_expires(world):

@@ -56,6 +56,7 @@ class NodeState:
         self.slots = asyncio.Semaphore(node.cfg.limits["max_workers"])
         self.host_alive = True
         self.stopping = False
+        self.reported: set[str] = set()
         self.reader = threading.Thread(target=self._read_exits, name="pcc-node-exits", daemon=True)
         self.reader.start()
         self.rotator: asyncio.Task | None = None
@@ -86,7 +87,12 @@ class NodeState:
         self.exits.clear()
 
     def healthy(self) -> bool:
-        return self.host_alive and self.node.procs.alive()
+        procs = self.node.procs
+        for name, p in (("enclave_died", procs.enclave), ("host_died", procs.host)):
+            if p.poll() is not None and name not in self.reported and not self.stopping:
+                self.reported.add(name)
+                _log.emit(name, status=int(p.returncode))
+        return self.host_alive and procs.alive()
 
     async def rotate_forever(self) -> None:
         period = self.cfg.keys["rotate_s"]
