@@ -433,3 +433,24 @@ def test_boot_refuses_an_unlogged_release(world):
     (world.d / "unlogged.json.proof").write_text(
         (world.d / "unlogged.json.proof").read_text().replace("\n\n", "\n\nx", 1))
     assert "not verifiably logged" in _refused(world, cfg, "unlogged")
+
+
+@pytest.mark.slow
+def test_real_smollm2_through_the_node(tmp_path):
+    path = llm.default_model()
+    w = U.World(tmp_path, model_path=path)
+    cfg = w.config(models={"smollm2": path})
+    n = U.Node(cfg, tmp_path / "real.log").wait(180)
+    try:
+        rep = report(n, w, model="smollm2")
+        msgs = [("user", "What is the capital of France?")]
+        body, state = seal(rep, msgs, {"max_tokens": 24, "temperature": 0.0}, model="smollm2")
+        ev = events_of(post(n, body, timeout=120), state, rep.node_id)
+        m = llm.Model.load(path, threads=1)
+        g = m.generate(messages=[{"role": r, "content": c} for r, c in msgs], max_tokens=24,
+                       temperature=0.0, top_p=1.0, top_k=0, seed=1)
+        want = "".join(g)
+        assert "".join(e for e in ev if isinstance(e, str)) == want
+        assert ev[-1] == _request.Done(prompt_tokens=g.n_prompt, completion_tokens=g.n_generated)
+    finally:
+        n.stop()
