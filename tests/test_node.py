@@ -454,3 +454,55 @@ def test_real_smollm2_through_the_node(tmp_path):
         assert ev[-1] == _request.Done(prompt_tokens=g.n_prompt, completion_tokens=g.n_generated)
     finally:
         n.stop()
+
+
+# ------------------------------------------------------------------------------- the sandbox
+
+@pytest.fixture(scope="module")
+def probe_node(world):
+    n = U.Node(world.config("probe.json"), world.d / "probe.log", ["--testing-probe-workers"])
+    try:
+        yield n.wait()
+    finally:
+        n.stop()
+
+
+def _probe_report(n, world):
+    r = httpx.get(n.url + "/v1/attestation", timeout=10)
+    rep = attest.verify(r.content, world.trust(), model=U.MODEL)
+    assert not rep.ok and rep.failed == "modes"           # a probe node says debug
+    return rep
+
+
+def test_inside_a_real_worker_the_sandbox_refuses(probe_node, world):
+    import errno
+    rep = _probe_report(probe_node, world)
+    body, state = seal(rep, [("user", "probe")])
+    ev = events_of(post(probe_node, body), state, rep.node_id)
+    got = dict(line.split() for line in "".join(e for e in ev if isinstance(e, str)).split("\n")
+               if line)
+    refused = {errno.EPERM, errno.EACCES}
+    assert set(got) == {"open", "create", "socket_inet", "socket_unix", "fork", "write_stdout",
+                        "write_stderr", "kill_parent"}
+    for name, e in got.items():
+        assert int(e) in refused, (name, e)
+    assert not pathlib.Path("/tmp/pcc-probe").exists()
+
+
+@pytest.mark.parametrize("call", ["execve", "ptrace"])
+def test_inside_a_real_worker_execve_and_ptrace_kill_it(probe_node, world, call):
+    rep = _probe_report(probe_node, world)
+    body, state = seal(rep, [("user", call)])
+    r = post(probe_node, body)
+    # the filter kills the worker (SIGSYS) before it writes a byte after the rnonce: the
+    # stream ends without a final frame, and the node logs the signal
+    rd = state.reader(rep.node_id)
+    if r.status_code == 200:
+        assert rd.feed(r.content) == []
+        with pytest.raises(FormatError):
+            rd.finish()
+    time.sleep(0.3)
+    assert f'"code": {128 + signal.SIGSYS}' in (world.d / "probe.log").read_text()
+    # and the node goes on serving
+    body, state = seal(rep, [("user", "probe")])
+    assert isinstance(events_of(post(probe_node, body), state, rep.node_id)[-1], _request.Done)

@@ -140,12 +140,13 @@ def _body_limit(cfg: NodeConfig) -> int:
     return cfg.limits["max_payload"] * 2 + 64 * 1024
 
 
-def create_app(config: NodeConfig) -> Service[NodeState]:
+def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[NodeState]:
     """The node service for ``config``. Starting it boots the node (trust cache, CA, lock,
-    attest); stopping it stops the enclave and host."""
+    attest); stopping it stops the enclave and host. ``testing_probe``: see
+    :func:`pcc.node._boot.boot` (tests only; the bundle then says debug)."""
 
     async def start() -> NodeState:
-        node = await asyncio.to_thread(boot, config)
+        node = await asyncio.to_thread(lambda: boot(config, testing_probe=testing_probe))
         st = NodeState(node, asyncio.get_running_loop())
         st.rotator = asyncio.get_running_loop().create_task(st.rotate_forever())
         return st
