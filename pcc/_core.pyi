@@ -456,7 +456,6 @@ def provision_serial_ok(serial: str, /) -> bool: ...
 # ---- py_request.pyi
 # pcc._core: request and answer cryptography (csrc/py/py_request.c). Use pcc._request instead.
 
-_Buf = Union[bytes, bytearray, memoryview]
 _NodeKey = Tuple[_Buf, _Buf, _Buf, int, int, int]
 _AnswerEvent = Union[str, Tuple[str, int, int], Tuple[str, str]]
 
@@ -576,7 +575,6 @@ def _bench_tpm_raw_verify(n: int, spki: bytes, msg: bytes, der_sig: bytes, /) ->
 # ---- py_worker.pyi
 # pcc._core: request workers (csrc/py/py_worker.c).
 
-_Buf = Union[bytes, bytearray, memoryview]
 
 WORKER_EXIT_SANDBOX: int
 WORKER_EXIT_INVOKE: int

@@ -25,7 +25,7 @@ it failed, ``TypeError`` for wrong Python types.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from pcc import _core, hpke
 from pcc.errors import InvalidArgument
@@ -100,7 +100,8 @@ class AnswerReader:
             if isinstance(ev, str):
                 out.append(ev)
             elif ev[0] == "done":
-                out.append(Done(int(ev[1]), int(ev[2])))
+                d = cast(Tuple[str, int, int], ev)
+                out.append(Done(int(d[1]), int(d[2])))
             else:
                 out.append(Failed(str(ev[1])))
         return out
