@@ -14,6 +14,12 @@ from typing import Sequence, final
 from typing import Union
 from typing import final
 
+_Buf = Union[bytes, bytearray, memoryview]
+_KeyConfigTuple = tuple[int, int, bytes, list[tuple[int, int]]]
+_NodeKey = Tuple[_Buf, _Buf, _Buf, int, int, int]
+_AnswerEvent = Union[str, Tuple[str, int, int], Tuple[str, str]]
+
+
 # ---- py_attest.pyi
 # pcc._core: attestation (csrc/py/py_attest.c): P-384 keys, trust, bundle build and verify
 
@@ -36,9 +42,9 @@ def attest_trust_new(roots: list[bytes], log_vkey: bytes, witness_vkeys: list[by
                      quorum: int, max_age_s: int, relax: int, /) -> AttestTrust: ...
 def attest_verify(trust: AttestTrust, bundle: bytes, model: bytes | None, now: int, /) -> tuple[
     bool, list[tuple[str, bool, str]],
-    tuple[bytes, bytes, bytes, int, int, int, int, int, int] | None]: ...
+    tuple[bytes, bytes, bytes, int, int, int, int, int, int, str] | None]: ...
 def attest_register_extend(register: bytes, name: bytes, digest: bytes, /) -> bytes: ...
-def attest_bundle_encode(key: P384Key, serial: bytes, boot: bytes, issued: int,
+def attest_bundle_encode(key: P384Key | bytes, serial: bytes, boot: bytes, issued: int,
                          registers: list[bytes], events: list[tuple[int, bytes, bytes]],
                          modes: tuple[bool, bool, bool, bool, bool, bool],
                          hpke: tuple[int, int, int, bytes, bytes, int], models: list[bytes],
@@ -200,7 +206,6 @@ class Tokenizer:
 # ---- py_hpke.pyi
 # pcc._core: HPKE (RFC 9180) and its primitives (csrc/py/py_hpke.c). Use pcc.hpke instead.
 
-_Buf = Union[bytes, bytearray, memoryview]
 
 class HpkeKey:
     @property
@@ -376,7 +381,6 @@ def _bench_ed25519_verify(n: int, msg: bytes, /) -> float: ...
 # ---- py_ohttp.pyi
 # pcc._core: Oblivious HTTP (RFC 9458), from csrc/py/py_ohttp.c. Use pcc.ohttp instead.
 # A key configuration travels as (key_id, kem, public_key, [(kdf, aead), ...]).
-_KeyConfigTuple = tuple[int, int, bytes, list[tuple[int, int]]]
 
 def ohttp_key_config_encode(config: _KeyConfigTuple, /) -> bytes: ...
 def ohttp_key_config_decode(data: bytes | bytearray | memoryview, /) -> _KeyConfigTuple: ...
@@ -446,6 +450,8 @@ class ProvisionCA:
     def write_key(self, fd: int, /) -> None: ...
     def issue(self, csr_der: bytes, inventory: Sequence[str], now: int, days: int, /
               ) -> bytes: ...
+    def issue_ak(self, spki: bytes, serial: str, inventory: Sequence[str], now: int, days: int,
+                 /) -> bytes: ...
 
 def provision_ca_generate(name: str, now: int, days: int, /) -> ProvisionCA: ...
 def provision_ca_load(key_fd: int, root_der: bytes, /) -> ProvisionCA: ...
@@ -456,8 +462,6 @@ def provision_serial_ok(serial: str, /) -> bool: ...
 # ---- py_request.pyi
 # pcc._core: request and answer cryptography (csrc/py/py_request.c). Use pcc._request instead.
 
-_NodeKey = Tuple[_Buf, _Buf, _Buf, int, int, int]
-_AnswerEvent = Union[str, Tuple[str, int, int], Tuple[str, str]]
 
 class RequestKey:
     def answer_reader(self, node_id: _Buf) -> AnswerReader: ...

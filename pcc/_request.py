@@ -25,7 +25,7 @@ it failed, ``TypeError`` for wrong Python types.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pcc import _core, hpke
 from pcc.errors import InvalidArgument
@@ -99,9 +99,8 @@ class AnswerReader:
         for ev in self._r.feed(data):
             if isinstance(ev, str):
                 out.append(ev)
-            elif ev[0] == "done":
-                d = cast(Tuple[str, int, int], ev)
-                out.append(Done(int(d[1]), int(d[2])))
+            elif len(ev) == 3:                         # ("done", prompt, completion)
+                out.append(Done(int(ev[1]), int(ev[2])))
             else:
                 out.append(Failed(str(ev[1])))
         return out

@@ -4,9 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libtss2-dev (tpm2-tss), swtpm and swtpm-tools (swtpm_setup, swtpm_localca: the TPM tests' software
-# TPM and its manufacturer CA) carry the same names on Debian 12 and 13.
-APT_PACKAGES=(build-essential pkg-config libssl-dev libmsgpack-dev libopenblas-dev libseccomp-dev
+# msgpack-c is libmsgpack-dev on Debian 12 and libmsgpack-c-dev from Debian 13 on (the build's
+# pkg-config probe accepts both names). libtss2-dev (tpm2-tss), swtpm and swtpm-tools
+# (swtpm_setup, swtpm_localca: the TPM tests' software TPM and its manufacturer CA) carry the same
+# names on Debian 12 and 13.
+MSGPACK_DEV=libmsgpack-dev
+debian_major=$(. /etc/os-release 2>/dev/null; echo "${VERSION_ID:-12}" | cut -d. -f1)
+if [ "${debian_major:-12}" -ge 13 ] 2>/dev/null; then
+    MSGPACK_DEV=libmsgpack-c-dev
+fi
+APT_PACKAGES=(build-essential pkg-config libssl-dev "$MSGPACK_DEV" libopenblas-dev libseccomp-dev
               redis-server libtss2-dev swtpm swtpm-tools)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -25,6 +25,8 @@ GROUPS: dict[str, str] = {
     "ca": "pcc.cli.ca",
     "issuer": "pcc.cli.issuer",
     "attest": "pcc.cli.attest",
+    "roster": "pcc.cli.roster",
+    "audit": "pcc.cli.audit",
     "node": "pcc.cli.node",
 }
 

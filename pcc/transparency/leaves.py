@@ -6,7 +6,8 @@ A leaf is the msgpack encoding of a map with a ``"type"``:
   "sha384"}]}`` with kind ``code`` | ``model`` | ``config`` and ``sha384`` 48 bytes;
 - ``ohttp-keys``: ``{"type", "v": 1, "gateway", "configs" (application/ohttp-keys), "not_after"}``;
 - ``issuer-key``: ``{"type", "v": 1, "issuer", "token_type": 2, "spki" (DER), "not_after"}``;
-- ``roster``: ``{"type", "v": 1, "model", "epoch", "nodes": [node_id (32 bytes)…]}``.
+- ``roster``: ``{"type", "v": 1, "model", "epoch", "nodes": [node_id (32 bytes)…]}``, node ids
+  unique and sorted ascending (byte order).
 
 Validation is exact: the key set of every map, the msgpack type of every value (``str`` vs
 ``bin``), lengths and ranges, and the encoding itself must be the minimal one msgpack produces
@@ -212,6 +213,8 @@ def _roster(d: dict) -> None:
             _fail(f"nodes[{i}] must be 32 bytes of msgpack bin")
         if n in seen:
             _fail(f"nodes[{i}] is a duplicate")
+        if i and n < nodes[i - 1]:
+            _fail(f"nodes[{i}] is out of order (node ids are sorted ascending)")
         seen.add(n)
 
 
@@ -281,9 +284,10 @@ def issuer_key(issuer: str, spki: bytes, not_after: int) -> bytes:
 
 
 def roster(model: str, epoch: int, nodes: list[bytes]) -> bytes:
-    """Build and validate a ``roster`` leaf."""
+    """Build and validate a ``roster`` leaf (the node ids are sorted here; a duplicate is a
+    :class:`FormatError`)."""
     leaf = encode({"type": "roster", "v": 1, "model": model, "epoch": epoch,
-                   "nodes": [bytes(n) for n in nodes]})
+                   "nodes": sorted(bytes(n) for n in nodes)})
     decode(leaf)
     return leaf
 
