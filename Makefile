@@ -37,7 +37,6 @@ demo: setup
 bench: setup bench-venv
 	$(PY) benchmarks/bench_crypto.py
 	$(PY) benchmarks/bench_tlog.py
-	$(PY) benchmarks/bench_attest.py
 	$(PY) benchmarks/bench_llm.py
 
 # Every C library the core needs, found by pkg-config, or an error naming its Debian package.

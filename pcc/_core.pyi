@@ -8,6 +8,7 @@ from typing import Any, Sequence
 from typing import Any, Sequence, Tuple, Union
 from typing import Any, Sequence, TypedDict
 from typing import List, Optional, Sequence
+from typing import NoReturn, Sequence, Tuple
 from typing import Optional, Tuple, Union
 from typing import Sequence, final
 from typing import Union
@@ -326,6 +327,21 @@ def merkle_verify_consistency(size1: int, size2: int, proof: Sequence[bytes], ro
 def merkle_plan(kind: int, a: int, b: int = 0, /) -> list[tuple[int, int]]: ...
 def merkle_fold(kind: int, a: int, b: int, node_hashes: bytes, /) -> list[bytes]: ...
 def _bench_sha256(n: int, length: int, /) -> float: ...
+
+
+# ---- py_node.pyi
+# pcc._core: the node's C loops (csrc/py/py_node.c). Use pcc.node instead.
+
+NODE_EXIT_OVERLOADED: int
+NODE_EXIT_SPAWN: int
+NODE_EXIT_MODEL: int
+
+def enclave_run(ctrl_fd: int, host_fd: int, key_lifetime: int, aead: int = ...,
+                debug: bool = ...) -> NoReturn: ...
+def host_run(ctrl_fd: int, enclave_fd: int, models: Sequence[Tuple[str, str]], layers: int = ...,
+             optional: int = ..., max_payload: int = ..., max_workers: int = ...,
+             max_tokens: int = ..., probe: bool = ...) -> NoReturn: ...
+def node_harden() -> None: ...
 
 
 # ---- py_note.pyi

@@ -30,7 +30,7 @@ int pcc_py_hpke_key(PyObject *m, PyObject *o, const struct pcc_hpke_key **out);
  * exception set; module.c calls those that are linked in (weak references). */
 #define PCC_PY_MODULES(X) \
     X(secure) X(hpke) X(bhttp) X(ohttp) X(blindrsa) X(tokens) X(merkle) X(note) \
-    X(llm) X(attest) X(wire) X(tpm) X(provision) X(request) X(sandbox) X(worker)
+    X(llm) X(attest) X(wire) X(tpm) X(provision) X(request) X(sandbox) X(worker) X(node)
 
 #define PCC_PY_DECLARE(name) int pcc_py_##name##_exec(PyObject *m) __attribute__((weak));
 PCC_PY_MODULES(PCC_PY_DECLARE)

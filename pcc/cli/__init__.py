@@ -27,6 +27,7 @@ GROUPS: dict[str, str] = {
     "attest": "pcc.cli.attest",
     "roster": "pcc.cli.roster",
     "audit": "pcc.cli.audit",
+    "node": "pcc.cli.node",
 }
 
 

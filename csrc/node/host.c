@@ -1,0 +1,431 @@
+/* host.c: the host loop (pcc/node.h). It maps each model once, read-only, hashes it from that
+ * mapping into the model register (through the enclave), and forks one sandboxed worker per
+ * invoke, handing it the service's end of the request's socketpair and a fresh channel to the
+ * enclave. The host itself never reads a request: the worker reads the invoke from the service's
+ * socket and writes its sealed answer straight back on it. */
+#include "pcc/node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "chan_internal.h"
+#include "pcc/attest.h"
+#include "pcc/gguf.h"
+#include "pcc/llm.h"
+#include "pcc/llm_kernels.h"
+#include "pcc/sandbox.h"
+#include "pcc/worker.h"
+
+#define MAX_RUNNING 1024
+
+typedef struct {
+    pid_t pid;
+    uint64_t id;
+} running;
+
+/* A generator that refuses requests over the node's max_tokens (sealed as too_long). */
+typedef struct {
+    pcc_worker_generator inner;
+    uint32_t max_tokens;
+} capped_gen;
+
+static pcc_status capped_run(void *ctx, const pcc_chat_request *req, pcc_worker_emit_fn emit,
+                             void *sink, uint64_t *prompt_tokens, uint64_t *completion_tokens)
+{
+    const capped_gen *c = ctx;
+    pcc_chat_params p;
+    pcc_status st = pcc_chat_request_params(req, &p);
+    if (st != PCC_OK)
+        return st;
+    if (p.max_tokens > c->max_tokens)
+        return PCC_E_LIMIT;
+    return c->inner.run(c->inner.ctx, req, emit, sink, prompt_tokens, completion_tokens);
+}
+
+/* The sandbox probe (tests only, pcc_node_host_config.probe): run inside a real worker, after its
+ * sandbox is up and it has unwrapped DK and decrypted the request, it tries what the sandbox must
+ * stop and reports each errno as answer text ("name errno\n"), sealed like any answer. The first
+ * message's content "execve" or "ptrace" tries that call instead, which the filter answers by
+ * killing the worker. */
+static pcc_status probe_run(void *ctx, const pcc_chat_request *req, pcc_worker_emit_fn emit,
+                            void *sink, uint64_t *prompt_tokens, uint64_t *completion_tokens)
+{
+    pcc_chat_message m;
+    char line[64];
+    (void)ctx;
+    pcc_status st = pcc_chat_request_message(req, 0, &m);
+    if (st != PCC_OK)
+        return st;
+    if (m.content_len == 6 && memcmp(m.content, "execve", 6) == 0) {
+        char *argv[] = {(char *)"/bin/true", NULL};
+        execve("/bin/true", argv, argv + 1);
+    } else if (m.content_len == 6 && memcmp(m.content, "ptrace", 6) == 0) {
+        (void)ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+    }
+    struct {
+        const char *name;
+        long r;
+    } t[8];
+    size_t n = 0;
+#define TRY(nm, call)                                                                          \
+    do {                                                                                       \
+        errno = 0;                                                                             \
+        long r_ = (long)(call);                                                                \
+        t[n].name = nm;                                                                        \
+        t[n++].r = r_ < 0 ? errno : 0;                                                         \
+        if (r_ >= 0)                                                                           \
+            close((int)r_);                                                                    \
+    } while (0)
+    TRY("open", open("/etc/hostname", O_RDONLY));
+    TRY("create", open("/tmp/pcc-probe", O_CREAT | O_WRONLY, 0600));
+    TRY("socket_inet", socket(AF_INET, SOCK_STREAM, 0));
+    TRY("socket_unix", socket(AF_UNIX, SOCK_STREAM, 0));
+    TRY("fork", syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+#undef TRY
+    errno = 0;
+    t[n].name = "write_stdout";
+    t[n++].r = write(1, "x", 1) < 0 ? errno : 0;
+    errno = 0;
+    t[n].name = "write_stderr";
+    t[n++].r = write(2, "x", 1) < 0 ? errno : 0;
+    errno = 0;
+    t[n].name = "kill_parent";
+    t[n++].r = kill(getppid(), 0) < 0 ? errno : 0;
+    for (size_t i = 0; i < n; i++) {
+        int l = snprintf(line, sizeof line, "%s %ld\n", t[i].name, t[i].r);
+        if (l < 0 || (st = emit(sink, line, (size_t)l)) != PCC_OK)
+            return st;
+    }
+    *prompt_tokens = 0;
+    *completion_tokens = n;
+    return PCC_OK;
+}
+
+static pcc_status sha384(const uint8_t *p, size_t n, uint8_t out[PCC_ATTEST_DIGEST])
+{
+    unsigned int ol = 0;
+    return EVP_Digest(p, n, out, &ol, EVP_sha384(), NULL) == 1 && ol == PCC_ATTEST_DIGEST
+               ? PCC_OK
+               : PCC_E_CRYPTO;
+}
+
+/* expect_ok reads one reply from the enclave and checks it is {"op":"ok"}. */
+static pcc_status expect_ok(int fd, uint8_t *buf)
+{
+    size_t len = 0;
+    int got = -1;
+    pcc_wire_doc *doc = NULL;
+    pcc_status st = pcc_chan_recv(fd, buf, PCC_NODE_MSG_MAX, &len, &got);
+    if (got >= 0)
+        close(got);
+    if (st == PCC_OK)
+        st = pcc_chan_decode(&doc, buf, len, "ok", NULL, 0, NULL);
+    pcc_wire_doc_free(doc);
+    return st == PCC_OK ? PCC_OK : PCC_E_STATE;
+}
+
+static pcc_status send_extend(int fd, const char *name, const uint8_t d[PCC_ATTEST_DIGEST],
+                              uint8_t *buf)
+{
+    uint8_t b[512];
+    pcc_writer w;
+    pcc_writer_init_fixed(&w, b, sizeof b);
+    pcc_status st;
+    if ((st = pcc_wire_put_map(&w, 4)) != PCC_OK || (st = pcc_wire_put_cstr(&w, "op")) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "extend")) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "reg")) != PCC_OK || (st = pcc_wire_put_uint(&w, 1)) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "name")) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, name)) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "sha384")) != PCC_OK ||
+        (st = pcc_wire_put_bin(&w, d, PCC_ATTEST_DIGEST)) != PCC_OK ||
+        (st = pcc_chan_send(fd, w.data, w.len, -1)) != PCC_OK)
+        return st;
+    return expect_ok(fd, buf);
+}
+
+static pcc_status send_modes(int fd, uint32_t mask, uint8_t *buf)
+{
+    uint8_t b[64];
+    pcc_writer w;
+    pcc_writer_init_fixed(&w, b, sizeof b);
+    pcc_status st;
+    if ((st = pcc_wire_put_map(&w, 2)) != PCC_OK || (st = pcc_wire_put_cstr(&w, "op")) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "modes")) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "sandbox")) != PCC_OK ||
+        (st = pcc_wire_put_uint(&w, mask)) != PCC_OK ||
+        (st = pcc_chan_send(fd, w.data, w.len, -1)) != PCC_OK)
+        return st;
+    return expect_ok(fd, buf);
+}
+
+static pcc_status send_exit(int fd, uint64_t id, int code)
+{
+    uint8_t b[64];
+    pcc_writer w;
+    pcc_writer_init_fixed(&w, b, sizeof b);
+    pcc_status st;
+    if ((st = pcc_wire_put_map(&w, 3)) != PCC_OK || (st = pcc_wire_put_cstr(&w, "op")) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "exit")) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "id")) != PCC_OK || (st = pcc_wire_put_uint(&w, id)) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "code")) != PCC_OK ||
+        (st = pcc_wire_put_int(&w, code)) != PCC_OK)
+        return st;
+    return pcc_chan_send(fd, w.data, w.len, -1);
+}
+
+/* probe forks a child that applies the layers exactly as a worker does and reports (as its exit
+ * status) the mask that took effect. */
+static pcc_status probe(uint32_t layers, uint32_t optional, uint32_t *applied)
+{
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
+        return PCC_E_STATE;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fds[1] = {sp[0]};
+        pcc_sandbox_policy pol = {layers, optional, fds, 1, 0, 0, -1, NULL};
+        uint32_t got = 0;
+        _exit(pcc_sandbox_apply(&pol, &got) == PCC_OK ? (int)got : 255);
+    }
+    close(sp[0]);
+    close(sp[1]);
+    if (pid < 0)
+        return PCC_E_STATE;
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0)
+        if (errno != EINTR)
+            return PCC_E_STATE;
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) == 255)
+        return PCC_E_UNSUPPORTED;
+    *applied = (uint32_t)WEXITSTATUS(ws);
+    return PCC_OK;
+}
+
+static pcc_status send_ready(int fd, const pcc_node_host_config *cfg,
+                             uint8_t digests[][PCC_ATTEST_DIGEST], uint32_t mask)
+{
+    pcc_writer w;
+    pcc_writer_init_dynamic(&w, false, 64 * 1024);
+    pcc_status st;
+    if ((st = pcc_wire_put_map(&w, 3)) != PCC_OK || (st = pcc_wire_put_cstr(&w, "op")) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "ready")) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "models")) != PCC_OK ||
+        (st = pcc_wire_put_array(&w, cfg->n_models)) != PCC_OK)
+        goto out;
+    for (size_t i = 0; i < cfg->n_models; i++)
+        if ((st = pcc_wire_put_map(&w, 2)) != PCC_OK ||
+            (st = pcc_wire_put_cstr(&w, "name")) != PCC_OK ||
+            (st = pcc_wire_put_cstr(&w, cfg->models[i].name)) != PCC_OK ||
+            (st = pcc_wire_put_cstr(&w, "sha384")) != PCC_OK ||
+            (st = pcc_wire_put_bin(&w, digests[i], PCC_ATTEST_DIGEST)) != PCC_OK)
+            goto out;
+    if ((st = pcc_wire_put_cstr(&w, "sandbox")) == PCC_OK &&
+        (st = pcc_wire_put_uint(&w, mask)) == PCC_OK)
+        st = pcc_chan_send(fd, w.data, w.len, -1);
+out:
+    pcc_writer_cleanup(&w);
+    return st;
+}
+
+pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
+{
+    pcc_llm_model *models[PCC_NODE_MAX_MODELS] = {0};
+    capped_gen gens[PCC_NODE_MAX_MODELS];
+    uint8_t digests[PCC_NODE_MAX_MODELS][PCC_ATTEST_DIGEST];
+    pcc_sandbox_filter *filter = NULL;
+    running *run = NULL;
+    size_t n_run = 0;
+    uint8_t *buf = NULL;
+    uint8_t node_id[PCC_ATTEST_NODE_ID];
+    int nsfd = -1, sigfd = -1;
+    uint32_t applied = 0;
+    pcc_status st;
+    if (cfg == NULL || cfg->ctrl_fd < 0 || cfg->enclave_fd < 0 || cfg->n_models == 0 ||
+        cfg->n_models > PCC_NODE_MAX_MODELS || cfg->max_workers == 0 ||
+        cfg->max_workers > MAX_RUNNING || (cfg->layers & ~PCC_SANDBOX_ALL) != 0)
+        return PCC_E_INVALID;
+    if ((st = pcc_chan_harden()) != PCC_OK)
+        return st;
+    if ((buf = malloc(PCC_NODE_MSG_MAX)) == NULL || (run = calloc(MAX_RUNNING, sizeof *run)) == NULL) {
+        st = PCC_E_NOMEM;
+        goto out;
+    }
+    /* 1. models: mapped once, read-only; the digest is of that very mapping */
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        pcc_llm_options opt = {0};
+        const uint8_t *data;
+        size_t len;
+        opt.threads = 1; /* the engine's pool would not survive fork */
+        opt.kernels = PCC_KV_BEST;
+        if ((st = pcc_llm_model_load(&models[i], cfg->models[i].path, &opt)) != PCC_OK)
+            goto out;
+        gens[i].inner = pcc_worker_llm_generator(models[i]);
+        gens[i].max_tokens = cfg->max_tokens ? cfg->max_tokens : UINT32_MAX;
+        pcc_gguf_file(pcc_llm_model_gguf(models[i]), &data, &len);
+        if ((st = sha384(data, len, digests[i])) != PCC_OK ||
+            (st = send_extend(cfg->enclave_fd, cfg->models[i].name, digests[i], buf)) != PCC_OK)
+            goto out;
+    }
+    /* 2. the sandbox a worker gets, found by a probe that applies it */
+    if ((st = probe(cfg->layers, cfg->optional, &applied)) != PCC_OK ||
+        (st = send_modes(cfg->enclave_fd, applied, buf)) != PCC_OK)
+        goto out;
+    static const int worker_fds[2] = {PCC_WORKER_CHAN_FD, PCC_WORKER_ENCLAVE_FD};
+    if ((applied & PCC_SANDBOX_SECCOMP) && (st = pcc_sandbox_filter_new(&filter, worker_fds, 2)) != PCC_OK)
+        goto out;
+    if ((applied & PCC_SANDBOX_NETNS) && pcc_sandbox_netns_prepare(&nsfd) != PCC_OK)
+        nsfd = -1; /* each worker then makes its own namespace */
+    if ((st = send_ready(cfg->ctrl_fd, cfg, digests, applied)) != PCC_OK)
+        goto out;
+    /* 3. start: the node id the workers check invokes against */
+    {
+        size_t len = 0;
+        int got = -1;
+        pcc_wire_doc *doc = NULL;
+        const msgpack_object *v[1];
+        static const char *const F_START[] = {"node_id"};
+        const uint8_t *p;
+        size_t pl;
+        if ((st = pcc_chan_recv(cfg->ctrl_fd, buf, PCC_NODE_MSG_MAX, &len, &got)) != PCC_OK)
+            goto out;
+        if (got >= 0)
+            close(got);
+        st = pcc_chan_decode(&doc, buf, len, "start", F_START, 1, v);
+        if (st == PCC_OK)
+            st = pcc_wire_get_bin(v[0], PCC_ATTEST_NODE_ID, PCC_ATTEST_NODE_ID, &p, &pl);
+        if (st == PCC_OK)
+            memcpy(node_id, p, PCC_ATTEST_NODE_ID);
+        pcc_wire_doc_free(doc);
+        if (st != PCC_OK)
+            goto out;
+    }
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &ss, NULL) != 0 ||
+        (sigfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+        st = PCC_E_STATE;
+        goto out;
+    }
+    /* 4. one worker per invoke */
+    for (;;) {
+        struct pollfd p[2] = {{cfg->ctrl_fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            st = PCC_E_STATE;
+            goto out;
+        }
+        if (p[1].revents) {
+            struct signalfd_siginfo si;
+            while (read(sigfd, &si, sizeof si) > 0)
+                ;
+            int ws;
+            pid_t pid;
+            while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+                int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+                for (size_t i = 0; i < n_run; i++)
+                    if (run[i].pid == pid) {
+                        uint64_t id = run[i].id;
+                        run[i] = run[--n_run];
+                        if ((st = send_exit(cfg->ctrl_fd, id, code)) != PCC_OK)
+                            goto out;
+                        break;
+                    }
+            }
+        }
+        if (p[0].revents == 0)
+            continue;
+        size_t len = 0;
+        int chan = -1;
+        if ((st = pcc_chan_recv(cfg->ctrl_fd, buf, PCC_NODE_MSG_MAX, &len, &chan)) != PCC_OK) {
+            if (st == PCC_E_STATE)
+                st = PCC_OK; /* the service closed the channel: stop */
+            goto out;
+        }
+        pcc_wire_doc *doc = NULL;
+        const msgpack_object *v[2];
+        static const char *const F_INVOKE[] = {"id", "model"};
+        uint64_t id = 0;
+        const char *mn = NULL;
+        size_t ml = 0, mi = 0;
+        int code = 0;
+        st = pcc_chan_decode(&doc, buf, len, "invoke", F_INVOKE, 2, v);
+        if (st == PCC_OK && (st = pcc_wire_get_uint(v[0], UINT64_MAX, &id)) == PCC_OK)
+            st = pcc_wire_get_str(v[1], 1, PCC_ATTEST_MAX_NAME, &mn, &ml);
+        if (st != PCC_OK || chan < 0) {
+            pcc_wire_doc_free(doc);
+            if (chan >= 0)
+                close(chan);
+            st = PCC_E_FORMAT; /* the service broke the protocol: stop */
+            goto out;
+        }
+        for (mi = 0; mi < cfg->n_models; mi++)
+            if (strlen(cfg->models[mi].name) == ml && memcmp(cfg->models[mi].name, mn, ml) == 0)
+                break;
+        pcc_wire_doc_free(doc);
+        int sp[2] = {-1, -1};
+        pid_t pid = -1;
+        if (mi == cfg->n_models)
+            code = PCC_NODE_EXIT_MODEL;
+        else if (n_run >= cfg->max_workers)
+            code = PCC_NODE_EXIT_OVERLOADED;
+        else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
+            code = PCC_NODE_EXIT_SPAWN;
+        else {
+            static const uint8_t chan_msg[] = {0x81, 0xa2, 'o', 'p', 0xa7, 'c', 'h', 'a', 'n',
+                                               'n', 'e', 'l'};
+            pcc_worker_config wc = {0};
+            wc.chan_fd = chan;
+            wc.enclave_fd = sp[0];
+            memcpy(wc.node_id, node_id, sizeof node_id);
+            wc.max_payload = cfg->max_payload;
+            wc.sandbox_layers = applied;
+            wc.sandbox_optional = 0;
+            wc.join_netns = nsfd >= 0;
+            wc.netns_fd = nsfd;
+            wc.filter = filter;
+            wc.gen.run = cfg->probe ? probe_run : capped_run;
+            wc.gen.ctx = &gens[mi];
+            if (pcc_chan_send(cfg->enclave_fd, chan_msg, sizeof chan_msg, sp[1]) != PCC_OK ||
+                pcc_worker_spawn(&wc, &pid) != PCC_OK)
+                code = PCC_NODE_EXIT_SPAWN;
+        }
+        if (sp[0] >= 0)
+            close(sp[0]);
+        if (sp[1] >= 0)
+            close(sp[1]);
+        close(chan);
+        if (code != 0) {
+            if ((st = send_exit(cfg->ctrl_fd, id, code)) != PCC_OK)
+                goto out;
+        } else {
+            run[n_run].pid = pid;
+            run[n_run].id = id;
+            n_run++;
+        }
+    }
+out:
+    if (sigfd >= 0)
+        close(sigfd);
+    if (nsfd >= 0)
+        close(nsfd);
+    pcc_sandbox_filter_free(filter);
+    for (size_t i = 0; i < cfg->n_models; i++)
+        pcc_llm_model_free(models[i]);
+    free(run);
+    free(buf);
+    return st;
+}

@@ -1,0 +1,281 @@
+"""The node's ASGI service: exactly ``GET /v1/attestation``, ``POST /v1/invoke``, ``GET /healthz``
+and ``GET /metrics``. It never sees plaintext: an invoke's body (ciphertext) goes to a worker over
+a fresh socketpair that the host hands the worker, and the worker's sealed answer comes back on
+the same socket and is streamed as produced."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import struct
+import threading
+import time
+from typing import Any, AsyncIterator
+
+import msgpack
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from pcc import _core
+from pcc.errors import PccError, StateError
+from pcc.node import _log
+from pcc.node._boot import Booted, boot
+from pcc.node._config import NodeConfig
+from pcc.node._metrics import Metrics
+from pcc.services._app import Service
+from pcc.services._http import HTTPError, json_error, pcc_error_handler, read_body
+from pcc.services._limits import Limits
+
+ATTESTATION_TYPE = "application/pcc-attestation+msgpack"
+ANSWER_TYPE = "application/pcc-answer"
+REQUEST_TYPE = "application/pcc-request+msgpack"
+
+# worker exit codes -> (HTTP status, error, metrics outcome) when no answer byte was produced
+_EXIT = {
+    _core.WORKER_EXIT_INVOKE: (400, "bad request", "bad_request"),
+    _core.WORKER_EXIT_KEY: (400, "the node cannot open the request key", "bad_request"),
+    _core.NODE_EXIT_OVERLOADED: (503, "overloaded", "overloaded"),
+    _core.NODE_EXIT_MODEL: (404, "unknown model", "not_found"),
+}
+
+
+class NodeState:
+    """A running node: the booted processes plus the service's bookkeeping."""
+
+    def __init__(self, node: Booted, loop: asyncio.AbstractEventLoop) -> None:
+        self.node = node
+        self.cfg = node.cfg
+        self.loop = loop
+        self.metrics = Metrics(node.cfg.metrics, node.cfg.metrics_refresh_s)
+        self.ids = itertools.count(1)
+        self.exits: dict[int, asyncio.Future] = {}
+        self.running = 0
+        self.queued = 0
+        self.slots = asyncio.Semaphore(node.cfg.limits["max_workers"])
+        self.host_alive = True
+        self.stopping = False
+        self.reported: set[str] = set()
+        self.reader = threading.Thread(target=self._read_exits, name="pcc-node-exits", daemon=True)
+        self.reader.start()
+        self.rotator: asyncio.Task | None = None
+
+    def _read_exits(self) -> None:
+        chan = self.node.procs.host_chan
+        while True:
+            try:
+                m = chan.recv()
+            except PccError:
+                break
+            if m.get("op") == "exit" and isinstance(m.get("id"), int) and isinstance(
+                    m.get("code"), int):
+                self.loop.call_soon_threadsafe(self._exited, m["id"], m["code"])
+        self.host_alive = False
+        if not self.stopping:
+            self.loop.call_soon_threadsafe(self._host_gone)
+
+    def _exited(self, ident: int, code: int) -> None:
+        fut = self.exits.pop(ident, None)
+        if fut is not None and not fut.done():
+            fut.set_result(code)
+
+    def _host_gone(self) -> None:
+        for fut in self.exits.values():
+            if not fut.done():
+                fut.set_result(-1)
+        self.exits.clear()
+
+    def healthy(self) -> bool:
+        procs = self.node.procs
+        for name, p in (("enclave_died", procs.enclave), ("host_died", procs.host)):
+            if p.poll() is not None and name not in self.reported and not self.stopping:
+                self.reported.add(name)
+                _log.emit(name, status=int(p.returncode))
+        return self.host_alive and procs.alive()
+
+    async def rotate_forever(self) -> None:
+        period = self.cfg.keys["rotate_s"]
+        while True:
+            await asyncio.sleep(period)
+            try:
+                not_after = await asyncio.to_thread(self.node.rotate)
+            except PccError:
+                continue
+            self.metrics.rotated()
+            _log.emit("key_rotated", not_after=not_after)
+
+
+def _invoke_message(body: bytes, node_id: bytes, models: set[str]) -> tuple[str, bytes]:
+    """Check the forwarded invoke object's shape and build the worker's invoke message."""
+    try:
+        d = msgpack.unpackb(body, raw=False, strict_map_key=True, max_bin_len=len(body),
+                            max_str_len=1024, max_array_len=4096, max_map_len=16)
+    except (ValueError, msgpack.UnpackException):
+        raise HTTPError(400, "malformed request") from None
+    if not isinstance(d, dict) or set(d) != {"v", "model", "keys", "nonce", "body"} or \
+            d["v"] != 1 or not isinstance(d["model"], str) or not isinstance(d["keys"], list) or \
+            len(d["keys"]) != 1 or not isinstance(d["body"], list) or not d["body"] or \
+            not isinstance(d["nonce"], bytes) or len(d["nonce"]) != 12 or \
+            not all(isinstance(c, bytes) for c in d["body"]):
+        raise HTTPError(400, "malformed request")
+    k = d["keys"][0]
+    if not isinstance(k, dict) or set(k) != {"node", "key_id", "enc", "ct"} or not all(
+            isinstance(v, bytes) for v in k.values()) or len(k["key_id"]) != 8 or \
+            len(k["node"]) != 32 or len(k["ct"]) != 32 or not 0 < len(k["enc"]) <= 133:
+        raise HTTPError(400, "malformed request")
+    if k["node"] != node_id:
+        raise HTTPError(400, "the request is sealed to another node")
+    if d["model"] not in models:
+        raise HTTPError(404, "unknown model")
+    msg = msgpack.packb({"op": "invoke", "key_id": k["key_id"], "enc": k["enc"], "ct": k["ct"],
+                         "node": k["node"], "nonce": d["nonce"], "body": d["body"]},
+                        use_bin_type=True)
+    return d["model"], struct.pack(">I", len(msg)) + msg
+
+
+def _body_limit(cfg: NodeConfig) -> int:
+    """The largest invoke body: the sealed payload (tags and msgpack framing included) plus the
+    key entry, with room to spare; the payload limit itself is the worker's."""
+    return cfg.limits["max_payload"] * 2 + 64 * 1024
+
+
+def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[NodeState]:
+    """The node service for ``config``. Starting it boots the node (trust cache, CA, lock,
+    attest); stopping it stops the enclave and host. ``testing_probe``: see
+    :func:`pcc.node._boot.boot` (tests only; the bundle then says debug)."""
+
+    async def start() -> NodeState:
+        node = await asyncio.to_thread(lambda: boot(config, testing_probe=testing_probe))
+        st = NodeState(node, asyncio.get_running_loop())
+        st.rotator = asyncio.get_running_loop().create_task(st.rotate_forever())
+        return st
+
+    async def stop(st: NodeState) -> None:
+        _log.emit("stopping")
+        st.stopping = True
+        if st.rotator is not None:
+            st.rotator.cancel()
+        await asyncio.to_thread(st.node.procs.stop)
+
+    async def attestation(request: Request) -> Response:
+        st = await svc.start()
+        if not st.healthy():
+            raise HTTPError(503, "node unavailable")
+        return Response(st.node.bundle, media_type=ATTESTATION_TYPE,
+                        headers={"cache-control": "no-store"})
+
+    async def healthz(request: Request) -> Response:
+        st = await svc.start()
+        if not st.healthy():
+            return json_error(503, "node unavailable")
+        return Response(b'{"ok": true}\n', media_type="application/json")
+
+    async def metrics(request: Request) -> Response:
+        st = await svc.start()
+        return Response(st.metrics.text(), media_type="text/plain; version=0.0.4")
+
+    async def invoke(request: Request) -> Response:
+        st = await svc.start()
+        t0 = time.monotonic()
+        if not st.healthy():
+            raise HTTPError(503, "node unavailable")
+        body = await read_body(request, _body_limit(st.cfg))
+        model, msg = _invoke_message(body, st.node.node_id, {n for n, _ in st.cfg.models})
+        if st.running >= st.cfg.limits["max_workers"] and st.queued >= st.cfg.limits["queue"]:
+            _log.emit("overloaded", running=st.running, queued=st.queued)
+            st.metrics.request("overloaded", time.monotonic() - t0)
+            raise HTTPError(503, "overloaded")
+        st.queued += 1
+        try:
+            await st.slots.acquire()
+        finally:
+            st.queued -= 1
+        st.running += 1
+        released = False
+
+        def release(outcome: str) -> None:
+            nonlocal released
+            if not released:
+                released = True
+                st.running -= 1
+                st.slots.release()
+                st.metrics.request(outcome, time.monotonic() - t0)
+
+        try:
+            ours, theirs = socket.socketpair()
+        except OSError:
+            release("internal")
+            raise HTTPError(503, "overloaded") from None
+        ident = next(st.ids)
+        fut = st.loop.create_future()
+        st.exits[ident] = fut
+        try:
+            try:
+                st.node.procs.host_chan.send({"op": "invoke", "id": ident, "model": model},
+                                             theirs.fileno())
+            finally:
+                theirs.close()
+            ours.setblocking(False)
+            await st.loop.sock_sendall(ours, msg)
+            first = await st.loop.sock_recv(ours, 65536)
+        except (PccError, OSError):
+            first = b""
+        if not first:
+            ours.close()
+            code = await _exit_code(fut)
+            status, err, outcome = _EXIT.get(code, (500, "internal", "internal"))
+            if outcome == "internal":
+                _log.emit("worker_failed", code=code)
+            release(outcome)
+            raise HTTPError(status, err)
+
+        async def stream() -> AsyncIterator[bytes]:
+            outcome = "internal"
+            try:
+                yield first
+                while True:
+                    data = await st.loop.sock_recv(ours, 65536)
+                    if not data:
+                        break
+                    yield data
+                code = await _exit_code(fut)
+                if code == 0:
+                    outcome = "ok"
+                else:
+                    _log.emit("worker_failed", code=code)
+            finally:
+                ours.close()
+                st.exits.pop(ident, None)
+                release(outcome)
+
+        return StreamingResponse(stream(), media_type=ANSWER_TYPE,
+                                 headers={"cache-control": "no-store"})
+
+    async def _exit_code(fut: asyncio.Future) -> int:
+        try:
+            return await asyncio.wait_for(fut, 10)
+        except asyncio.TimeoutError:
+            return -1
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            return json_error(exc.status_code, {404: "not found", 405: "method not allowed"}.get(
+                exc.status_code, "bad request"))
+        if isinstance(exc, StateError) and not isinstance(exc, HTTPError):
+            return json_error(503, "node unavailable")
+        return await pcc_error_handler(request, exc)
+
+    routes = [
+        Route("/v1/attestation", attestation, methods=["GET"]),
+        Route("/v1/invoke", invoke, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    svc: Service[NodeState] = Service(
+        "node", routes, start, stop, info={"serial": config.serial},
+        limits=Limits(max_body=_body_limit(config),
+                      max_requests=config.limits["max_workers"] + config.limits["queue"] + 64),
+        exception_handlers={HTTPError: http_error, HTTPException: http_error,
+                            PccError: http_error, Exception: http_error})
+    return svc

@@ -1,0 +1,508 @@
+"""The compute node end to end: a real node (``pcc node serve``: service, enclave and host
+processes, a sandboxed worker per request) on loopback, with a tiny random GGUF, a test CA and a
+test log with two witnesses. The client side is pcc._request (what a client sends) and
+pcc.attest.verify (what a client checks)."""
+import os
+import pathlib
+import re
+import secrets
+import signal
+import threading
+import time
+
+import httpx
+import msgpack
+import pytest
+
+import _node_util as U
+from pcc import _request, attest, llm
+from pcc.errors import FormatError
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the worker sandbox needs root")
+
+TINY = {"max_tokens": 12, "temperature": 0.0, "seed": 1}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return U.World(tmp_path_factory.mktemp("node"))
+
+
+@pytest.fixture(scope="module")
+def node(world):
+    n = U.Node(world.config(), world.d / "node.log")
+    try:
+        yield n.wait()
+    finally:
+        n.stop()
+
+
+def report(node, world, model=U.MODEL):
+    r = httpx.get(node.url + "/v1/attestation", timeout=10)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/pcc-attestation+msgpack"
+    rep = attest.verify(r.content, world.trust(), model=model)
+    assert rep.ok, str(rep)
+    return rep
+
+
+def seal(rep, messages, params=TINY, model=U.MODEL):
+    return _request.seal_request([(rep.node_id, rep.key_id, rep.hpke_public_key)], messages,
+                                 params, model=model)
+
+
+def post(node, body, timeout=60):
+    data = body if isinstance(body, bytes) else msgpack.packb(body)
+    return httpx.post(node.url + "/v1/invoke", content=data, timeout=timeout,
+                      headers={"content-type": "application/pcc-request+msgpack"})
+
+
+def events_of(resp, state, node_id):
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"] == "application/pcc-answer"
+    rd = state.reader(node_id)
+    ev = rd.feed(resp.content)
+    rd.finish()
+    return ev
+
+
+def sealed_error(node, rep, body, state):
+    ev = events_of(post(node, body), state, rep.node_id)
+    assert isinstance(ev[-1], _request.Failed)
+    return ev[-1].code
+
+
+# ------------------------------------------------------------------------------- the answer
+
+def test_answer_equals_the_engine(node, world):
+    rep = report(node, world)
+    msgs = [("system", "be brief"), ("user", "hello there")]
+    body, state = seal(rep, msgs)
+    ev = events_of(post(node, body), state, rep.node_id)
+    m = llm.Model.load(world.model_path, threads=1)
+    g = m.generate(messages=[{"role": r, "content": c} for r, c in msgs], max_tokens=12,
+                   temperature=0.0, top_p=1.0, top_k=0, seed=1)
+    want = "".join(g)
+    assert "".join(e for e in ev if isinstance(e, str)) == want
+    assert ev[-1] == _request.Done(prompt_tokens=g.n_prompt, completion_tokens=g.n_generated)
+
+
+def test_second_model_and_bundle_lists_both(node, world):
+    rep = report(node, world, model="slow")
+    body, state = seal(rep, [("user", "hi")], {"max_tokens": 5, "temperature": 0.0},
+                       model="slow")
+    ev = events_of(post(node, body), state, rep.node_id)
+    assert "".join(e for e in ev if isinstance(e, str)) == "!" * 5
+
+
+def test_only_the_four_endpoints(node):
+    for method, path in [("GET", "/"), ("GET", "/admin"), ("POST", "/v1/attestation"),
+                         ("GET", "/v1/invoke"), ("GET", "/debug"), ("POST", "/healthz")]:
+        r = httpx.request(method, node.url + path, timeout=10)
+        assert r.status_code in (404, 405), (method, path)
+    assert httpx.get(node.url + "/healthz").status_code == 200
+    m = httpx.get(node.url + "/metrics").text
+    names = set(re.findall(r"^(pcc_[a-z_]+?)(?:_bucket|_count|_sum)?[{ ]", m, re.M))
+    assert names == {"pcc_node_requests_total", "pcc_node_request_seconds",
+                     "pcc_node_key_rotations_total"}
+
+
+# ------------------------------------------------------------------------------- negatives
+
+def test_wrong_node_entry_refused(node, world):
+    rep = report(node, world)
+    body, _ = seal(rep, [("user", "x")])
+    body["keys"][0]["node"] = os.urandom(32)
+    r = post(node, body)
+    assert r.status_code == 400 and r.json() == {"error": "the request is sealed to another node"}
+
+
+def test_sealed_for_another_node_id(node, world):
+    rep = report(node, world)
+    other = os.urandom(32)
+    body, _ = _request.seal_request([(other, rep.key_id, rep.hpke_public_key)], [("user", "x")],
+                                    TINY, model=U.MODEL)
+    body["keys"][0]["node"] = rep.node_id     # the wrap binds the other node id: unwrap fails
+    r = post(node, body)
+    assert r.status_code == 400 and "cannot open" in r.json()["error"]
+
+
+def test_unknown_key_id(node, world):
+    rep = report(node, world)
+    body, _ = seal(rep, [("user", "x")])
+    body["keys"][0]["key_id"] = bytes(8)
+    r = post(node, body)
+    assert r.status_code == 400 and "cannot open" in r.json()["error"]
+
+
+def test_malformed_msgpack(node):
+    for data in [b"\x93\x01\x02", b"\xc1", b"", b"\x81\xa1v"]:
+        r = post(node, data)
+        assert r.status_code == 400 and r.json() == {"error": "malformed request"}
+
+
+def test_extra_or_missing_keys(node, world):
+    rep = report(node, world)
+    body, _ = seal(rep, [("user", "x")])
+    assert post(node, dict(body, extra=1)).status_code == 400
+    b2 = dict(body)
+    del b2["nonce"]
+    assert post(node, b2).status_code == 400
+
+
+def test_unknown_model(node, world):
+    rep = report(node, world)
+    body, _ = seal(rep, [("user", "x")], model="nope")
+    r = post(node, body)
+    assert r.status_code == 404
+
+
+def _long_body(rep):
+    return seal(rep, [("user", "y" * 40000)])       # three chunks
+
+
+def test_tampered_chunk(node, world):
+    rep = report(node, world)
+    body, state = _long_body(rep)
+    c = bytearray(body["body"][1])
+    c[5] ^= 1
+    body["body"][1] = bytes(c)
+    assert sealed_error(node, rep, body, state) == "bad_request"
+
+
+def test_reordered_chunks(node, world):
+    rep = report(node, world)
+    body, state = _long_body(rep)
+    body["body"][0], body["body"][1] = body["body"][1], body["body"][0]
+    assert sealed_error(node, rep, body, state) == "bad_request"
+
+
+def test_dropped_chunk(node, world):
+    rep = report(node, world)
+    body, state = _long_body(rep)
+    del body["body"][1]
+    assert sealed_error(node, rep, body, state) == "bad_request"
+
+
+def test_extra_chunk(node, world):
+    rep = report(node, world)
+    body, state = _long_body(rep)
+    body["body"].append(body["body"][0])
+    assert sealed_error(node, rep, body, state) == "bad_request"
+
+
+def test_missing_final_chunk(node, world):
+    rep = report(node, world)
+    body, state = _long_body(rep)
+    del body["body"][-1]                  # the one sealed as final
+    assert sealed_error(node, rep, body, state) == "bad_request"
+
+
+def test_oversized_payload(node, world):
+    rep = report(node, world)
+    body, state = seal(rep, [("user", "z" * 70000)])    # over the node's 64 KiB limit
+    assert sealed_error(node, rep, body, state) == "too_long"
+
+
+def test_over_max_tokens(node, world):
+    rep = report(node, world)
+    body, state = seal(rep, [("user", "x")], {"max_tokens": 5000, "temperature": 0.0})
+    assert sealed_error(node, rep, body, state) == "too_long"
+
+
+def test_body_over_the_size_limit(node):
+    r = post(node, b"\x00" * (300 * 1024))
+    assert r.status_code == 413
+
+
+# ------------------------------------------------------------------------------- no trace
+
+def _mem_has(pid: int, needle: bytes) -> bool:
+    """Whether needle is anywhere in the readable memory of pid (as root)."""
+    maps = pathlib.Path(f"/proc/{pid}/maps").read_text().splitlines()
+    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        for line in maps:
+            f = line.split()
+            if f[1][0] != "r" or line.endswith(("[vvar]", "[vsyscall]", "[vvar_vclock]")):
+                continue
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except (OSError, ValueError, OverflowError):
+                continue
+            if data and needle in data:
+                return True
+    return False
+
+
+def _node_pids(node) -> dict:
+    pids = node.children()
+    pids["service"] = node.proc.pid
+    assert set(pids) == {"service", "enclave", "host"}
+    return pids
+
+
+def _workers(host_pid: int) -> list[int]:
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == host_pid:
+                out.append(int(pid))
+    return out
+
+
+def test_canary_leaves_no_trace(node, world):
+    rep = report(node, world)
+    canary = "CANARY-" + secrets.token_hex(16)
+    body, state = seal(rep, [("user", f"remember {canary} please")])
+    ev = events_of(post(node, body), state, rep.node_id)
+    assert isinstance(ev[-1], _request.Done)
+    needle = canary.encode()
+    assert needle not in httpx.get(node.url + "/metrics").content
+    for p in world.d.rglob("*"):                      # every file the node could write
+        if p.is_file():
+            assert needle not in p.read_bytes(), p
+    for name, pid in _node_pids(node).items():
+        assert not _mem_has(pid, needle), name
+
+
+def test_long_generation_plaintext_only_in_the_worker_then_kill(node, world):
+    rep = report(node, world, model="slow")
+    canary = "CANARY-" + secrets.token_hex(16)
+    body, state = seal(rep, [("user", f"say {canary}")],
+                       {"max_tokens": 1800, "temperature": 0.0}, model="slow")
+    got = bytearray()
+    first = threading.Event()
+    done = threading.Event()
+
+    def run():
+        try:
+            with httpx.stream("POST", node.url + "/v1/invoke", content=msgpack.packb(body),
+                              timeout=60) as r:
+                assert r.status_code == 200
+                for chunk in r.iter_raw():
+                    got.extend(chunk)
+                    first.set()
+        except httpx.HTTPError:
+            pass
+        finally:
+            first.set()
+            done.set()
+
+    t = threading.Thread(target=run)
+    t.start()
+    assert first.wait(30)
+    pids = _node_pids(node)
+    workers = _workers(pids["host"])
+    assert len(workers) == 1
+    w = workers[0]
+    # the worker is sandboxed: seccomp filter, no_new_privs, its own network namespace, only
+    # its channels open
+    status = dict(line.split(":\t", 1) for line in
+                  pathlib.Path(f"/proc/{w}/status").read_text().splitlines() if ":\t" in line)
+    assert status["Seccomp"].strip() == "2" and status["NoNewPrivs"].strip() == "1"
+    assert os.readlink(f"/proc/{w}/ns/net") != os.readlink("/proc/self/ns/net")
+    assert {int(f) for f in os.listdir(f"/proc/{w}/fd")} <= {0, 1, 2, 3, 4, 5}
+    # during generation only the worker holds the plaintext
+    needle = canary.encode()
+    for name, pid in pids.items():
+        assert not _mem_has(pid, needle), name
+    assert _mem_has(w, needle)                         # the scan can see it where it is
+    assert not done.is_set()
+    os.kill(w, signal.SIGKILL)
+    assert done.wait(30)
+    t.join()
+    rd = state.reader(rep.node_id)
+    ev = rd.feed(bytes(got))
+    assert all(isinstance(e, str) for e in ev)        # no final frame: the client sees
+    with pytest.raises(FormatError):                   # a truncated answer
+        rd.finish()
+    # the node keeps serving
+    body, state = seal(report(node, world), [("user", "again")])
+    assert isinstance(events_of(post(node, body), state, rep.node_id)[-1], _request.Done)
+    m = httpx.get(node.url + "/metrics").text
+    assert 'pcc_node_requests_total{outcome="internal"} 1.0' in m
+    for line in (world.d / "node.log").read_text().splitlines():
+        assert canary not in line
+
+
+def test_log_lines_come_from_the_table(node):
+    import json
+    from pcc.node import _log
+    ids = {i for i, *_ in _log.table()}
+    for line in node.logfile.read_text().splitlines():
+        if line.startswith("{"):
+            ev = json.loads(line)
+            assert ev["id"] in ids and set(ev) == {"ts", "id", "event", "msg", "args"}
+
+
+def test_overloaded_beyond_the_queue(world):
+    cfg = world.config("busy.json", limits={"max_workers": 1, "queue": 0, "max_tokens": 1900,
+                                            "max_payload": 65536})
+    n = U.Node(cfg, world.d / "busy.log").wait()
+    try:
+        rep = report(n, world, model="slow")
+        body, state = seal(rep, [("user", "x")], {"max_tokens": 1800, "temperature": 0.0},
+                           model="slow")
+        started = threading.Event()
+
+        def run():
+            with httpx.stream("POST", n.url + "/v1/invoke", content=msgpack.packb(body),
+                              timeout=60) as r:
+                for _ in r.iter_raw():
+                    started.set()
+        t = threading.Thread(target=run)
+        t.start()
+        assert started.wait(30)
+        body2, _ = seal(rep, [("user", "y")])
+        r = post(n, body2)
+        assert r.status_code == 503 and r.json() == {"error": "overloaded"}
+        t.join()
+    finally:
+        n.stop()
+
+
+def test_enclave_death_fails_health_and_invoke(world):
+    n = U.Node(world.config("die.json"), world.d / "die.log").wait()
+    try:
+        rep = report(n, world)
+        os.kill(n.children()["enclave"], signal.SIGKILL)
+        time.sleep(0.5)
+        assert httpx.get(n.url + "/healthz").status_code == 503
+        body, _ = seal(rep, [("user", "x")])
+        assert post(n, body).status_code == 503
+        assert httpx.get(n.url + "/v1/attestation").status_code == 503
+    finally:
+        n.stop()
+    assert '"event": "enclave_died"' in (world.d / "die.log").read_text()
+
+
+def test_rotation_keeps_the_old_key_until_it_expires(world):
+    cfg = world.config("rot.json", keys={"lifetime_s": 4, "rotate_s": 2})
+    n = U.Node(cfg, world.d / "rot.log").wait()
+    try:
+        old = report(n, world)
+        time.sleep(2.6)
+        new = report(n, world)
+        assert new.key_id != old.key_id                      # rotated
+        body, state = seal(old, [("user", "x")])             # the old key still opens
+        assert isinstance(events_of(post(n, body), state, old.node_id)[-1], _request.Done)
+        time.sleep(2.0)                                       # past the old key's not_after
+        body, _ = seal(old, [("user", "x")])
+        r = post(n, body)
+        assert r.status_code == 400 and "cannot open" in r.json()["error"]
+        m = httpx.get(n.url + "/metrics").text
+        assert re.search(r"pcc_node_key_rotations_total [1-9]", m)
+    finally:
+        n.stop()
+
+
+# ------------------------------------------------------------------------------- boot refusals
+
+def _refused(world, cfg, name):
+    n = U.Node(cfg, world.d / f"{name}.log")
+    try:
+        n.proc.wait(timeout=60)
+    finally:
+        n.stop()
+    assert n.proc.returncode != 0
+    return (world.d / f"{name}.log").read_text()
+
+
+def test_boot_refuses_a_config_not_in_the_release(world):
+    cfg = world.config("drift.json", release_for={"limits": {"max_workers": 3}})
+    assert "node config differs" in _refused(world, cfg, "drift")
+
+
+def test_boot_refuses_a_model_not_in_the_release(world):
+    import llm_tiny as T
+    other = str(T.build(world.d, T.F32, T.TinyConfig(seed=9), chat_template=U.CHATML,
+                        name="other.gguf").path)
+    cfg = world.config("model.json", release_for={"models": {U.MODEL: other,
+                                                             "slow": world.slow_path}})
+    assert f"model {U.MODEL} differs" in _refused(world, cfg, "model")
+
+
+def test_boot_refuses_an_unlogged_release(world):
+    cfg = world.config("unlogged.json")
+    (world.d / "unlogged.json.proof").write_text(
+        (world.d / "unlogged.json.proof").read_text().replace("\n\n", "\n\nx", 1))
+    assert "not verifiably logged" in _refused(world, cfg, "unlogged")
+
+
+@pytest.mark.slow
+def test_real_smollm2_through_the_node(tmp_path):
+    path = llm.default_model()
+    w = U.World(tmp_path, model_path=path)
+    cfg = w.config(models={"smollm2": path})
+    n = U.Node(cfg, tmp_path / "real.log").wait(180)
+    try:
+        rep = report(n, w, model="smollm2")
+        msgs = [("user", "What is the capital of France?")]
+        body, state = seal(rep, msgs, {"max_tokens": 24, "temperature": 0.0}, model="smollm2")
+        ev = events_of(post(n, body, timeout=120), state, rep.node_id)
+        m = llm.Model.load(path, threads=1)
+        g = m.generate(messages=[{"role": r, "content": c} for r, c in msgs], max_tokens=24,
+                       temperature=0.0, top_p=1.0, top_k=0, seed=1)
+        want = "".join(g)
+        assert "".join(e for e in ev if isinstance(e, str)) == want
+        assert ev[-1] == _request.Done(prompt_tokens=g.n_prompt, completion_tokens=g.n_generated)
+    finally:
+        n.stop()
+
+
+# ------------------------------------------------------------------------------- the sandbox
+
+@pytest.fixture(scope="module")
+def probe_node(world):
+    n = U.Node(world.config("probe.json"), world.d / "probe.log", ["--testing-probe-workers"])
+    try:
+        yield n.wait()
+    finally:
+        n.stop()
+
+
+def _probe_report(n, world):
+    r = httpx.get(n.url + "/v1/attestation", timeout=10)
+    rep = attest.verify(r.content, world.trust(), model=U.MODEL)
+    assert not rep.ok and rep.failed == "modes"           # a probe node says debug
+    return rep
+
+
+def test_inside_a_real_worker_the_sandbox_refuses(probe_node, world):
+    import errno
+    rep = _probe_report(probe_node, world)
+    body, state = seal(rep, [("user", "probe")])
+    ev = events_of(post(probe_node, body), state, rep.node_id)
+    got = dict(line.split() for line in "".join(e for e in ev if isinstance(e, str)).split("\n")
+               if line)
+    refused = {errno.EPERM, errno.EACCES}
+    assert set(got) == {"open", "create", "socket_inet", "socket_unix", "fork", "write_stdout",
+                        "write_stderr", "kill_parent"}
+    for name, e in got.items():
+        assert int(e) in refused, (name, e)
+    assert not pathlib.Path("/tmp/pcc-probe").exists()
+
+
+@pytest.mark.parametrize("call", ["execve", "ptrace"])
+def test_inside_a_real_worker_execve_and_ptrace_kill_it(probe_node, world, call):
+    rep = _probe_report(probe_node, world)
+    body, state = seal(rep, [("user", call)])
+    r = post(probe_node, body)
+    # the filter kills the worker (SIGSYS) before it writes a byte after the rnonce: the
+    # stream ends without a final frame, and the node logs the signal
+    rd = state.reader(rep.node_id)
+    if r.status_code == 200:
+        assert rd.feed(r.content) == []
+        with pytest.raises(FormatError):
+            rd.finish()
+    time.sleep(0.3)
+    assert f'"code": {128 + signal.SIGSYS}' in (world.d / "probe.log").read_text()
+    # and the node goes on serving
+    body, state = seal(rep, [("user", "probe")])
+    assert isinstance(events_of(post(probe_node, body), state, rep.node_id)[-1], _request.Done)

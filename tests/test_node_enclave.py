@@ -1,0 +1,203 @@
+"""The enclave loop alone (``python -m pcc.node._enclave``), driven over its two channels: every
+operation of the message table in the states that allow it, every out-of-order one refused with
+``state`` and nothing changed, hostile messages refused with ``format``, never a crash."""
+import hashlib
+import os
+import socket
+import struct
+import subprocess
+import sys
+
+import msgpack
+import pytest
+
+from pcc import _core, attest, provision
+from pcc.errors import StateError
+from pcc.node._proc import Channel
+
+D = hashlib.sha384(b"x").digest()
+
+
+class Enclave:
+    def __init__(self, lifetime=3600):
+        c_s, c_e = socket.socketpair()
+        h_s, h_e = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pcc.node._enclave", str(c_e.fileno()), str(h_e.fileno()),
+             str(lifetime)], pass_fds=(c_e.fileno(), h_e.fileno()))
+        c_e.close()
+        h_e.close()
+        self.ctrl = Channel(c_s, "enclave")
+        self.host = Channel(h_s, "enclave")
+
+    def refused(self, chan, obj, why="state"):
+        chan.send(obj)
+        r = chan.recv()
+        assert r == {"op": "error", "error": why}, (obj, r)
+
+    def raw(self, chan, data: bytes, why="format"):
+        chan.sock.sendall(struct.pack(">I", len(data)) + data)
+        r = chan.recv()
+        assert r == {"op": "error", "error": why}, (data, r)
+
+    def close(self):
+        self.ctrl.sock.close()
+        self.host.sock.close()
+        return self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def enc():
+    e = Enclave()
+    yield e
+    if e.proc.poll() is None:
+        e.proc.kill()
+        e.proc.wait()
+
+
+def ext(reg, name="pcc"):
+    return {"op": "extend", "reg": reg, "name": name, "sha384": D}
+
+
+def attest_msg():
+    return {"op": "attest", "release": b"leaf", "tlog_proof": "proof", "models": ["m"]}
+
+
+def test_out_of_order_before_csr(enc):
+    for m in [{"op": "set_chain", "chain": [b"cert"]}, {"op": "lock"}, attest_msg(),
+              {"op": "rotate"}]:
+        enc.refused(enc.ctrl, m)
+    # a channel message without its descriptor breaks the host protocol: the enclave drops
+    # the host channel (it never replies on channel) and keeps serving the control channel
+    enc.host.send({"op": "channel"})
+    with pytest.raises(StateError):
+        enc.host.recv()
+    enc.ctrl.call({"op": "csr", "serial": "AFTER-1"}, "csr")
+
+
+def test_full_sequence_and_refusals(enc, tmp_path):
+    ca = provision.CA.generate("enclave test root")
+    ca.add_serial("SER-1")
+    r = enc.ctrl.call({"op": "csr", "serial": "SER-1"}, "csr")
+    assert len(r["node_id"]) == 32
+    enc.refused(enc.ctrl, {"op": "csr", "serial": "SER-1"})            # once per boot
+    enc.refused(enc.ctrl, {"op": "lock"})                              # no chain yet
+    enc.refused(enc.ctrl, attest_msg())
+    enc.ctrl.call({"op": "set_chain", "chain": [ca.issue(bytes(r["csr"]))]}, "ok")
+    enc.refused(enc.ctrl, {"op": "set_chain", "chain": [b"again"]})
+    enc.refused(enc.ctrl, ext(1), "invalid")           # the model register is the host's
+    enc.refused(enc.host, ext(0), "invalid")           # and the code register the service's
+    enc.refused(enc.host, ext(2), "invalid")
+    enc.ctrl.call(ext(0), "ok")
+    enc.refused(enc.ctrl, {"op": "lock"})              # model and config not measured yet
+    enc.host.call(ext(1, "m"), "ok")
+    enc.ctrl.call(ext(2, "node-config"), "ok")
+    enc.refused(enc.ctrl, {"op": "lock"})              # the sandbox modes are not known yet
+    enc.refused(enc.ctrl, {"op": "modes", "sandbox": 63}, "format")   # not the service's op
+    enc.host.call({"op": "modes", "sandbox": _core.SANDBOX_ALL}, "ok")
+    enc.refused(enc.host, {"op": "modes", "sandbox": 0})              # once
+    enc.refused(enc.ctrl, {"op": "rotate"})
+    enc.ctrl.call({"op": "lock"}, "ok")
+    # after lock: nothing measured, nothing re-keyed
+    for m in [ext(0), ext(2, "node-config"), {"op": "lock"}, {"op": "csr", "serial": "SER-1"},
+              {"op": "set_chain", "chain": [b"c"]}]:
+        enc.refused(enc.ctrl, m)
+    enc.refused(enc.host, ext(1, "m2"))
+    b = enc.ctrl.call(attest_msg(), "bundle")["bundle"]
+    body = msgpack.unpackb(msgpack.unpackb(b)["body"])
+    assert body["node_id"] == r["node_id"] and body["serial"] == "SER-1"
+    assert body["events"] == [{"reg": 0, "name": "pcc", "sha384": D},
+                              {"reg": 1, "name": "m", "sha384": D},
+                              {"reg": 2, "name": "node-config", "sha384": D}]
+    assert body["modes"]["sandbox"] == {"seccomp": True, "landlock": True, "netns": True}
+    reg = bytes(48)
+    for reg_i in (0,):
+        reg = attest.register_extend(reg, "pcc", D)
+    assert body["registers"][0] == reg
+    k = enc.ctrl.call({"op": "rotate"}, "key")
+    assert k["key_id"] != body["hpke"]["key_id"] and k["not_after"] > body["issued"]
+    b2 = msgpack.unpackb(msgpack.unpackb(enc.ctrl.call(attest_msg(), "bundle")["bundle"])["body"])
+    assert b2["hpke"]["key_id"] == k["key_id"]
+    assert enc.close() == 0
+
+
+def test_weaker_modes_are_reported(enc):
+    ca = provision.CA.generate("enclave test root")
+    ca.add_serial("SER-2")
+    r = enc.ctrl.call({"op": "csr", "serial": "SER-2"}, "csr")
+    enc.ctrl.call({"op": "set_chain", "chain": [ca.issue(bytes(r["csr"]))]}, "ok")
+    enc.ctrl.call(ext(0), "ok")
+    enc.host.call(ext(1, "m"), "ok")
+    enc.ctrl.call(ext(2, "node-config"), "ok")
+    enc.host.call({"op": "modes", "sandbox": _core.SANDBOX_ALL & ~_core.SANDBOX_NETNS}, "ok")
+    enc.ctrl.call({"op": "lock"}, "ok")
+    body = msgpack.unpackb(msgpack.unpackb(enc.ctrl.call(attest_msg(), "bundle")["bundle"])["body"])
+    assert body["modes"]["sandbox"] == {"seccomp": True, "landlock": True, "netns": False}
+
+
+def test_bad_serial_leaves_boot(enc):
+    enc.refused(enc.ctrl, {"op": "csr", "serial": "bad*serial"}, "invalid")
+    enc.ctrl.call({"op": "csr", "serial": "GOOD-1"}, "csr")
+
+
+@pytest.mark.parametrize("data", [
+    b"\xc1", b"\x93\x01\x02\x03", msgpack.packb({"op": "nope"}), msgpack.packb({"op": 1}),
+    msgpack.packb({"op": "csr"}), msgpack.packb({"op": "csr", "serial": "A", "x": 1}),
+    msgpack.packb({"op": "csr", "serial": b"A"}), msgpack.packb({"op": "lock", "x": 1}),
+    msgpack.packb({"op": "extend", "reg": 7, "name": "a", "sha384": D}),
+    msgpack.packb({"op": "extend", "reg": 0, "name": "a", "sha384": D[:47]}),
+    msgpack.packb({"op": "csr", "serial": 1.5}),
+    b"\x82\xa2op\xa3csr\xa2op\xa3csr",                  # duplicate key
+    msgpack.packb({"op": "unwrap", "key_id": b"k" * 8, "enc": b"e" * 32, "ct": b"c" * 32}),
+])
+def test_hostile_messages(enc, data):
+    enc.ctrl.sock.sendall(struct.pack(">I", len(data)) + data)
+    r = enc.ctrl.recv()
+    assert r["op"] == "error" and r["error"] in ("format", "invalid")
+    enc.ctrl.call({"op": "csr", "serial": "STILL-OK"}, "csr")     # the enclave is unharmed
+
+
+def test_broken_framing_ends_the_enclave(enc):
+    enc.ctrl.sock.sendall(struct.pack(">I", 0))
+    assert enc.proc.wait(timeout=10) is not None
+
+
+def test_unwrap_only_on_a_worker_channel(enc):
+    # unwrap is not an operation of the control or host channels
+    m = {"op": "unwrap", "key_id": b"k" * 8, "enc": b"e" * 32, "ct": b"c" * 32}
+    enc.refused(enc.ctrl, m, "format")
+    enc.refused(enc.host, m, "format")
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.text(max_size=20) |
+    st.binary(max_size=64),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
+    max_leaves=12)
+_ops = st.sampled_from(["csr", "set_chain", "extend", "lock", "attest", "rotate", "modes",
+                        "channel", "unwrap", "x"])
+
+
+@pytest.fixture(scope="module")
+def fuzz_enclave():
+    e = Enclave()
+    yield e
+    e.close()
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(
+    st.binary(min_size=1, max_size=200),
+    st.builds(lambda op, extra: msgpack.packb(dict(extra, op=op)), _ops,
+              st.dictionaries(st.sampled_from(["serial", "chain", "reg", "name", "sha384",
+                                               "release", "tlog_proof", "models", "x"]),
+                              _values, max_size=4))))
+def test_any_message_gets_a_reply_and_never_a_crash(fuzz_enclave, data):
+    e = fuzz_enclave
+    e.ctrl.sock.sendall(struct.pack(">I", len(data)) + data)
+    r = e.ctrl.recv()
+    assert r["op"] in ("error", "ok", "csr", "bundle", "key")
+    assert e.proc.poll() is None
