@@ -89,8 +89,8 @@ asan: setup
 	$(MAKE) clean-core
 	rm -rf build/asan && mkdir -p build/asan
 	PCC_SANITIZE=1 $(PY) setup.py -q build_ext --build-lib build/asan --build-temp build/asan-tmp --force
-	cp pcc/*.py pcc/py.typed build/asan/pcc/ 2>/dev/null || true
-	for d in pcc/*/; do mkdir -p build/asan/$$d && cp $$d*.py build/asan/$$d; done
+	find pcc \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) -not -path '*/__pycache__/*' \
+	  -exec cp --parents {} build/asan/ \;
 	cd build/asan && LD_PRELOAD=$(ASAN_LIBS) ASAN_OPTIONS=detect_leaks=0:handle_segv=0:handle_abort=0 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONPATH=$(CURDIR)/build/asan \
 	  $(CURDIR)/$(PYTEST) -q -p no:cacheprovider -m "not slow" --rootdir=$(CURDIR) $(CURDIR)/tests
