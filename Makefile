@@ -19,7 +19,7 @@ CORE_SRC := $(shell find csrc -name '*.c' -not -path 'csrc/py/*' -not -path '*/f
 CORE_OBJ := $(patsubst csrc/%.c,build/core/%.o,$(CORE_SRC))
 ASAN_LIBS = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
 
-.PHONY: setup test test-fast demo asan lib ctest fuzz fuzz-cc fuzz-build bench clean clean-core check-pkgs
+.PHONY: setup test test-fast demo asan lib ctest fuzz fuzz-cc fuzz-build bench bench-venv clean clean-core check-pkgs
 
 setup:
 	@scripts/setup.sh
@@ -34,7 +34,7 @@ test-fast: setup
 demo: setup
 	$(PY) -m pcc.demo
 
-bench: setup
+bench: setup bench-venv
 	$(PY) benchmarks/bench_crypto.py
 	$(PY) benchmarks/bench_tlog.py
 	$(PY) benchmarks/bench_llm.py
@@ -44,6 +44,22 @@ check-pkgs:
 	@for pd in $(foreach p,$(PKGS),$(p)=$(DEB_$(p))); do p=$${pd%%=*}; \
 	  pkg-config --exists $$p || { echo "pcc build error: $$p not found by pkg-config:" \
 	    "install it with \`apt-get install $${pd#*=}\`" >&2; exit 1; }; done
+
+# The LLM benchmark's baseline: llama-cpp-python in its own venv (.bench-venv, ignored by git),
+# compiled from source for AVX2/AVX-512 (VNNI, VBMI) with AMX off, niced and on one core so it
+# does not starve a shared machine (about half an hour there).
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_BMI2=ON -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON \
+	-DGGML_AVX512_BF16=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
+	-DGGML_BLAS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAVA_BUILD=OFF
+bench-venv: .bench-venv/.done
+.bench-venv/.done:
+	python3 -m venv .bench-venv
+	.bench-venv/bin/pip install -q numpy
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=1 nice -n 19 \
+	  .bench-venv/bin/pip install -q --no-binary llama-cpp-python llama-cpp-python==$(LLAMA_CPP_VERSION)
+	touch $@
 
 # The C core alone as a static library (no Python), for sanitizers and fuzzers.
 lib: build/libpcc.a
@@ -73,8 +89,8 @@ asan: setup
 	$(MAKE) clean-core
 	rm -rf build/asan && mkdir -p build/asan
 	PCC_SANITIZE=1 $(PY) setup.py -q build_ext --build-lib build/asan --build-temp build/asan-tmp --force
-	cp pcc/*.py pcc/py.typed build/asan/pcc/ 2>/dev/null || true
-	for d in pcc/*/; do mkdir -p build/asan/$$d && cp $$d*.py build/asan/$$d; done
+	find pcc \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) -not -path '*/__pycache__/*' \
+	  -exec cp --parents {} build/asan/ \;
 	cd build/asan && LD_PRELOAD=$(ASAN_LIBS) ASAN_OPTIONS=detect_leaks=0:handle_segv=0:handle_abort=0 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONPATH=$(CURDIR)/build/asan \
 	  $(CURDIR)/$(PYTEST) -q -p no:cacheprovider -m "not slow" --rootdir=$(CURDIR) $(CURDIR)/tests

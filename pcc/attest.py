@@ -12,8 +12,10 @@ and quorum) and checks each node's attestation bundle with :func:`verify`::
         print(report)            # one line per check, the failed one last
 
 The checks run in a fixed order and stop at the first failure: ``format``, ``chain``,
-``signature``, ``node_id``, ``registers``, ``release``, ``transparency``, ``freshness``, ``modes``,
-``key``, ``model`` (see docs/attestation.md). :func:`verify` never raises for a bad bundle; the
+``signature``, [``tpm``], ``node_id``, ``registers``, ``release``, ``transparency``, ``freshness``,
+``modes``, ``key``, ``model`` (see docs/attestation.md). ``tpm`` is listed only for bundles it
+applies to: a body with a TPM quote, a node certificate issued to a TPM attestation key, or any
+bundle under ``Trust(require_tpm=True)``. :func:`verify` never raises for a bad bundle; the
 verification itself runs in C (``pcc._core``) with a cache of chains that verified.
 
 The node side uses :class:`IdentityKey` (ECDSA P-384, private key held in C secure memory) and
@@ -32,13 +34,22 @@ import msgpack
 from pcc import _core
 from pcc.errors import InvalidArgument
 
+#: The checks of every bundle, in order.
 CHECKS = ("format", "chain", "signature", "node_id", "registers", "release", "transparency",
           "freshness", "modes", "key", "model")
+#: The conditional check: it runs right after ``signature`` (see :class:`Report`).
+TPM_CHECK = "tpm"
+#: The checks of a bundle the ``tpm`` check applies to, in order.
+TPM_CHECKS = CHECKS[:3] + (TPM_CHECK,) + CHECKS[3:]
+#: What :attr:`Report.backend` can say.
+BACKENDS = ("sim", "tpm")
+_REQUIRE_TPM = 0x100
 SANDBOX_LAYERS = ("seccomp", "landlock", "netns")
 REGISTER_KINDS = ("code", "model", "config")  # register 0, 1, 2
 _RELAX_FLAGS = {"seccomp": 1, "landlock": 2, "netns": 4}
 ZERO_REGISTER = bytes(48)
 _MAX_S = (1 << 63) - 1
+_MAX_BUNDLE = 256 * 1024
 
 
 def _ranged(value: Any, what: str, hi: int) -> int:
@@ -78,16 +89,18 @@ class Trust:
     witnesses' cosignature (type 0x04) vkeys, with distinct names; ``quorum``: how many of them
     must have cosigned the checkpoint (1..len(witness_vkeys)); ``max_checkpoint_age_s``: how old
     those cosignatures may be; ``relax``: names of sandbox layers (``seccomp``, ``landlock``,
-    ``netns``) a node may run without. Raises :class:`pcc.errors.InvalidArgument` for anything
-    wrong, TypeError for wrong types. Immutable; safe to share between threads.
+    ``netns``) a node may run without; ``require_tpm``: accept only nodes whose bundle carries a
+    TPM quote (a ``sim`` node fails the ``tpm`` check with the reason "a TPM quote is
+    required"). Raises :class:`pcc.errors.InvalidArgument` for anything wrong, TypeError for wrong
+    types. Immutable; safe to share between threads.
     """
 
     __slots__ = ("_provisioning_roots", "_log_vkey", "_witness_vkeys", "_quorum",
-                 "_max_checkpoint_age_s", "_relax", "_core")
+                 "_max_checkpoint_age_s", "_relax", "_require_tpm", "_core")
 
     def __init__(self, provisioning_roots: Sequence[str | bytes], log_vkey: str,
                  witness_vkeys: Sequence[str], quorum: int, max_checkpoint_age_s: int = 86400,
-                 relax: Iterable[str] = ()) -> None:
+                 relax: Iterable[str] = (), require_tpm: bool = False) -> None:
         if isinstance(provisioning_roots, (str, bytes)):
             raise TypeError("provisioning_roots must be a list of certificates")
         if isinstance(witness_vkeys, (str, bytes)):
@@ -115,6 +128,10 @@ class Trust:
             if name not in _RELAX_FLAGS:
                 raise InvalidArgument(f"relax: unknown sandbox layer (one of {', '.join(SANDBOX_LAYERS)})")
             flags |= _RELAX_FLAGS[name]
+        if not isinstance(require_tpm, bool):
+            raise TypeError("require_tpm must be a bool")
+        if require_tpm:
+            flags |= _REQUIRE_TPM
         self._core = _core.attest_trust_new(roots, log_vkey.encode("utf-8"),
                                             [w.encode("utf-8") for w in wits], quorum, max_age,
                                             flags)
@@ -124,18 +141,21 @@ class Trust:
         self._quorum = quorum
         self._max_checkpoint_age_s = max_age
         self._relax = tuple(sorted(set(relaxed)))
+        self._require_tpm = require_tpm
 
     @classmethod
     def from_client_config(cls, trust: dict) -> Trust:
         """Build from the ``trust`` object of a client.json: ``provisioning_roots``, ``log``,
-        ``witnesses``, ``quorum``, ``max_checkpoint_age_s`` (and optional ``relax``)."""
+        ``witnesses``, ``quorum``, ``max_checkpoint_age_s`` (and optional ``relax`` and
+        ``require_tpm``)."""
         if not isinstance(trust, dict):
             raise TypeError("trust must be a dict")
         try:
             return cls(provisioning_roots=trust["provisioning_roots"], log_vkey=trust["log"],
                        witness_vkeys=trust["witnesses"], quorum=trust["quorum"],
                        max_checkpoint_age_s=trust.get("max_checkpoint_age_s", 86400),
-                       relax=trust.get("relax", ()))
+                       relax=trust.get("relax", ()),
+                       require_tpm=trust.get("require_tpm", False))
         except KeyError as e:
             raise InvalidArgument(f"trust: missing {e.args[0]!r}") from None
 
@@ -147,6 +167,8 @@ class Trust:
     max_checkpoint_age_s = property(lambda self: self._max_checkpoint_age_s,
                                     doc="Oldest acceptable cosignature, in seconds.")
     relax = property(lambda self: self._relax, doc="Sandbox layers allowed off.")
+    require_tpm = property(lambda self: self._require_tpm,
+                           doc="Whether bundles without a TPM quote are refused.")
 
     def clear_cache(self) -> None:
         """Forget the chains verified so far (they are re-verified on next use)."""
@@ -155,7 +177,8 @@ class Trust:
     def __repr__(self) -> str:
         return (f"Trust(roots={len(self._provisioning_roots)}, "
                 f"witnesses={len(self._witness_vkeys)}, quorum={self._quorum}, "
-                f"max_checkpoint_age_s={self._max_checkpoint_age_s}, relax={list(self._relax)})")
+                f"max_checkpoint_age_s={self._max_checkpoint_age_s}, relax={list(self._relax)}, "
+                f"require_tpm={self._require_tpm})")
 
 
 # ---- report ------------------------------------------------------------------------------------
@@ -174,21 +197,24 @@ class Report:
     ``checks`` lists the checks run, in order, up to and including the first failure (all of
     them when the bundle passed); ``failed`` names the failed check or is None; ``ok`` is True
     only when every check passed. The node fields (``node_id``, ``hpke_public_key``, ``key_id``,
-    ``hpke_suite``, ``key_not_after``, ``issued``) are set once the signed body decoded and are
-    None before that; ``log_index`` once the transparency check passed.
+    ``hpke_suite``, ``key_not_after``, ``issued``, ``backend``) are set once the signed body
+    decoded and are None before that; ``log_index`` once the transparency check passed.
+    ``backend`` is ``"tpm"`` when the body carries a TPM quote (the ``tpm`` check is then listed
+    after ``signature``) and ``"sim"`` otherwise.
     """
 
     __slots__ = ("checks", "node_id", "hpke_public_key", "key_id", "hpke_suite",
-                 "key_not_after", "issued", "log_index")
+                 "key_not_after", "issued", "log_index", "backend")
 
     def __init__(self, checks: list[Check], node: tuple | None) -> None:
         self.checks = checks
         if node is None:
             self.node_id = self.hpke_public_key = self.key_id = None
             self.hpke_suite = self.key_not_after = self.issued = self.log_index = None
+            self.backend = None
         else:
             (self.node_id, self.hpke_public_key, self.key_id, kem, kdf, aead,
-             self.key_not_after, self.issued, log_index) = node
+             self.key_not_after, self.issued, log_index, self.backend) = node
             self.hpke_suite = (kem, kdf, aead)
             names = [c.name for c in checks if c.ok]
             self.log_index = log_index if "transparency" in names else None
@@ -196,7 +222,8 @@ class Report:
     @property
     def ok(self) -> bool:
         """True when every check passed."""
-        return len(self.checks) == len(CHECKS) and all(c.ok for c in self.checks)
+        names = tuple(c.name for c in self.checks)
+        return names in (CHECKS, TPM_CHECKS) and all(c.ok for c in self.checks)
 
     @property
     def failed(self) -> str | None:
@@ -215,7 +242,8 @@ class Report:
         return None
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict: ``ok``, ``failed``, ``checks`` and the node fields (hex)."""
+        """A JSON-ready dict: ``ok``, ``failed``, ``checks``, ``backend`` and the node fields
+        (hex)."""
         def hx(b):
             return None if b is None else b.hex()
         return {
@@ -225,14 +253,14 @@ class Report:
             "key_id": hx(self.key_id),
             "hpke_suite": None if self.hpke_suite is None else list(self.hpke_suite),
             "key_not_after": self.key_not_after, "issued": self.issued,
-            "log_index": self.log_index,
+            "log_index": self.log_index, "backend": self.backend,
         }
 
     def __str__(self) -> str:
         head = "attestation passed" if self.ok else f"attestation FAILED at {self.failed}"
         if self.node_id is not None:
-            head += f" (node {self.node_id.hex()[:16]})"
-        width = max(len(n) for n in CHECKS)
+            head += f" (node {self.node_id.hex()[:16]}, {self.backend})"
+        width = max(len(n) for n in TPM_CHECKS)
         lines = [head]
         for c in self.checks:
             lines.append(f"  {'ok  ' if c.ok else 'FAIL'} {c.name:<{width}}  {c.detail}")
@@ -418,12 +446,20 @@ class HpkeKey:
     aead: int = 0x0001
 
 
-def _encode(key: IdentityKey, chain: Sequence[bytes] | None, serial: str, boot: bytes,
+def _encode(key: IdentityKey | bytes, chain: Sequence[bytes] | None, serial: str, boot: bytes,
             issued: int, events: Sequence[Event | tuple], hpke: HpkeKey, models: Sequence[str],
             release: bytes, tlog_proof: str, modes: Modes, registers: Sequence[bytes] | None,
             tpm: Mapping[str, Any] | bytes | None) -> bytes:
-    if not isinstance(key, IdentityKey):
-        raise TypeError("key must be an attest.IdentityKey")
+    if isinstance(key, IdentityKey):
+        core_key: Any = key._k
+    elif chain is None and isinstance(key, (bytes, bytearray, memoryview)):
+        spki = bytes(key)
+        if not 0 < len(spki) <= 1024:
+            raise InvalidArgument("key: the node key's SPKI DER is 1..1024 bytes")
+        core_key = hashlib.sha256(spki).digest()
+    else:
+        raise TypeError("key must be an attest.IdentityKey (or, for encode_body, the SPKI DER "
+                        "of a key held elsewhere)")
     if not isinstance(modes, Modes) or not isinstance(hpke, HpkeKey):
         raise TypeError("modes must be attest.Modes and hpke attest.HpkeKey")
     evs = [Event(*e) for e in events]
@@ -443,7 +479,7 @@ def _encode(key: IdentityKey, chain: Sequence[bytes] | None, serial: str, boot: 
     else:
         tpm_raw = msgpack.packb(_bytes(tpm, "tpm"), use_bin_type=True)
     return _core.attest_bundle_encode(
-        key._k, _text(serial, "serial"), _bytes(boot, "boot"), _ranged(issued, "issued", _MAX_S),
+        core_key, _text(serial, "serial"), _bytes(boot, "boot"), _ranged(issued, "issued", _MAX_S),
         regs, [(e.reg, _text(e.name, "event name"), _bytes(e.sha384, "sha384")) for e in evs],
         flags,
         (_ranged(hpke.kem, "kem", 0xFFFF), _ranged(hpke.kdf, "kdf", 0xFFFF),
@@ -470,19 +506,39 @@ def build_bundle(key: IdentityKey, *, chain: Sequence[bytes], serial: str, boot:
                    modes, registers, tpm)
 
 
-def encode_body(key: IdentityKey, *, serial: str, boot: bytes, issued: int,
+def encode_body(key: IdentityKey | bytes, *, serial: str, boot: bytes, issued: int,
                 events: Sequence[Event | tuple], hpke: HpkeKey, models: Sequence[str],
                 release: bytes, tlog_proof: str, modes: Modes = Modes(),
                 registers: Sequence[bytes] | None = None,
                 tpm: Mapping[str, Any] | bytes | None = None) -> bytes:
     """The Body bytes :func:`build_bundle` would sign for the same fields. With ``tpm=None``
     this is the body "without its tpm key" that a TPM quote binds: keys are sorted, so adding
-    ``tpm`` later inserts it without changing any other byte."""
+    ``tpm`` later inserts it without changing any other byte. ``key`` may also be the SPKI DER
+    of a key held elsewhere (a TPM attestation key): node_id is then its SHA-256, and the caller
+    signs the body itself and calls :func:`assemble_bundle`."""
     return _encode(key, None, serial, boot, issued, events, hpke, models, release, tlog_proof,
                    modes, registers, tpm)
 
 
-__all__ = ["CHECKS", "SANDBOX_LAYERS", "REGISTER_KINDS", "Trust", "Check", "Report", "verify",
+def assemble_bundle(body: bytes, sig: bytes, chain: Sequence[bytes]) -> bytes:
+    """The bundle ``{"body", "sig", "chain"}`` for a body signed elsewhere: ``sig`` is the DER
+    ECDSA P-384/SHA-384 signature of ``body`` by the node key (e.g. :meth:`pcc.tpm.Tpm.sign`),
+    ``chain`` the node certificate (DER) then intermediates. Only sizes are checked
+    (InvalidArgument); :func:`verify` judges the rest."""
+    b, s = _bytes(body, "body"), _bytes(sig, "sig")
+    if isinstance(chain, (bytes, str)):
+        raise TypeError("chain must be a list of DER certificates")
+    certs = [_bytes(c, "certificate") for c in chain]
+    if not 0 < len(b) <= _MAX_BUNDLE or not 8 <= len(s) <= 104 or \
+            not 1 <= len(certs) <= 4 or not all(0 < len(c) <= 8192 for c in certs):
+        raise InvalidArgument("body, sig or chain is outside the bundle's limits")
+    out = msgpack.packb({"body": b, "chain": certs, "sig": s}, use_bin_type=True)
+    if len(out) > _MAX_BUNDLE:
+        raise InvalidArgument("the bundle is larger than 256 KiB")
+    return out
+
+
+__all__ = ["CHECKS", "TPM_CHECK", "TPM_CHECKS", "BACKENDS", "assemble_bundle", "SANDBOX_LAYERS", "REGISTER_KINDS", "Trust", "Check", "Report", "verify",
            "register_extend", "replay", "tree_manifest", "tree_manifest_digest",
            "canonical_msgpack", "IdentityKey", "verify_signature", "Event", "Modes", "HpkeKey",
            "build_bundle", "encode_body"]

@@ -97,6 +97,9 @@ class Suite:
         """True when every identifier of the suite is implemented."""
         return bool(_core.hpke_suite_supported(self.kem, self.kdf, self.aead))
 
+    def __repr__(self) -> str:
+        return f"hpke.Suite(kem={self.kem:#06x}, kdf={self.kdf:#06x}, aead={self.aead:#06x})"
+
     def check(self) -> None:
         """Raise :class:`~pcc.errors.UnsupportedError` unless the suite is implemented."""
         if not self.supported:
@@ -187,6 +190,11 @@ class Context:
         if not isinstance(_ctx, _core.HpkeContext):
             raise TypeError("contexts come from setup_sender / setup_recipient")
         self._ctx = _ctx
+
+    def __repr__(self) -> str:
+        s = self.suite
+        return (f"<hpke.{type(self).__name__} kem={s.kem:#06x} kdf={s.kdf:#06x} "
+                f"aead={s.aead:#06x} seq={self.seq}>")
 
     @property
     def suite(self) -> Suite:

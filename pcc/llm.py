@@ -1,4 +1,4 @@
-"""Local inference on a Llama-architecture GGUF model (SmolLM2, TinyLlama, Llama 2/3 ...).
+"""Local inference on a Llama, Qwen2 or Qwen3 GGUF model (SmolLM2, Llama 2/3, Qwen2.5, Qwen3 ...).
 
 The C engine (``pcc._core``) maps the model read-only, runs the forward pass with quantized
 kernels on a small thread pool and keeps every request's tokens, activations and KV cache in one

@@ -109,6 +109,11 @@ class KeyConfig:
             raise InvalidArgument(f"ohttp: a key configuration has 1..{MAX_SUITES} suites")
         object.__setattr__(self, "suites", suites)
 
+    def __repr__(self) -> str:
+        suites = ", ".join("(kdf=0x%04x, aead=0x%04x)" % s for s in self.suites)
+        return (f"ohttp.KeyConfig(key_id=0x{self.key_id:02x}, kem=0x{self.kem:04x}, "
+                f"public_key=<{len(self.public_key)} bytes>, suites=[{suites}])")
+
     def _tuple(self) -> tuple:
         return (self.key_id, self.kem, self.public_key, list(self.suites))
 
@@ -162,6 +167,9 @@ class ResponseContext:
     def __init__(self, ctx: Any) -> None:
         self._ctx = ctx
 
+    def __repr__(self) -> str:
+        return f"ohttp.ResponseContext(key_id=0x{self.key_id:02x}, suite={_suite_text(self.suite)})"
+
     @property
     def key_id(self) -> int:
         """Key identifier the request was sent to."""
@@ -209,6 +217,9 @@ class ClientContext:
 
     def __init__(self, ctx: Any) -> None:
         self._ctx = ctx
+
+    def __repr__(self) -> str:
+        return f"ohttp.ClientContext(suite={_suite_text(self.suite)})"
 
     @property
     def suite(self) -> Tuple[int, int, int]:
@@ -362,6 +373,10 @@ class Gateway:
             configs.append(cfg)
         self._gw = _core.OhttpGateway(pairs)
         self._configs = tuple(configs)
+
+    def __repr__(self) -> str:
+        ids = ", ".join("0x%02x" % c.key_id for c in self._configs)
+        return f"ohttp.Gateway(key_ids=[{ids}])"
 
     @property
     def configs(self) -> Tuple[KeyConfig, ...]:

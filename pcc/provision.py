@@ -28,9 +28,10 @@ import ssl
 import stat
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from pcc import _core
+from pcc import _core, tpm as _tpm
 from pcc.errors import (FormatError, InvalidArgument, StateError, UnknownKeyError,
                         VerifyError)
 
@@ -38,6 +39,8 @@ from pcc.errors import (FormatError, InvalidArgument, StateError, UnknownKeyErro
 KEY_FILE = "root.key"
 ROOT_FILE = "root.pem"
 INVENTORY_FILE = "inventory.json"
+#: TPM manufacturer roots (PEM, concatenated) that EK certificates must chain to; optional.
+MANUFACTURERS_FILE = "tpm-manufacturers.pem"
 
 #: Default validity of the root certificate and of node certificates, in days.
 ROOT_DAYS = 3650
@@ -149,6 +152,51 @@ def _fsync_dir(path: pathlib.Path) -> None:
         os.close(fd)
 
 
+_PEM_HEAD = "-----BEGIN CERTIFICATE-----"
+_PEM_TAIL = "-----END CERTIFICATE-----"
+
+
+def _split_pem(text: str, what: str) -> list[bytes]:
+    """The DER of every CERTIFICATE block of a PEM text (at least one)."""
+    out = []
+    rest = text
+    while _PEM_HEAD in rest:
+        start = rest.index(_PEM_HEAD)
+        end = rest.find(_PEM_TAIL, start)
+        if end < 0:
+            raise FormatError(f"{what}: a PEM certificate without its END line")
+        out.append(pem_to_der(rest[start:end + len(_PEM_TAIL)], what))
+        rest = rest[end + len(_PEM_TAIL):]
+    if rest.strip() or not out:
+        raise FormatError(f"{what}: expected PEM CERTIFICATE blocks and nothing else")
+    return out
+
+
+def _one_der_sequence(der: bytes) -> bool:
+    """Whether der is exactly one DER SEQUENCE (definite length)."""
+    if len(der) < 2 or der[0] != 0x30:
+        return False
+    n = der[1]
+    if n < 0x80:
+        return len(der) == 2 + n
+    k = n & 0x7F
+    if not 1 <= k <= 4 or len(der) < 2 + k:
+        return False
+    return len(der) == 2 + k + int.from_bytes(der[2:2 + k], "big")
+
+
+def _read_manufacturers(path: pathlib.Path) -> list[bytes]:
+    try:
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError:
+        return []
+    except UnicodeDecodeError:
+        raise FormatError(f"{path} is not PEM text: the CA directory is damaged") from None
+    if not text.strip():
+        return []
+    return _split_pem(text, str(path))
+
+
 def _read_inventory(path: pathlib.Path) -> list[str]:
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
@@ -175,12 +223,17 @@ class CA:
     """A provisioning CA: the root key (in C secure memory), its certificate and the inventory
     of hardware serials it certifies. Make one with :meth:`generate` or :meth:`load`."""
 
-    def __init__(self, core: _core.ProvisionCA, serials: Iterable[str] = ()) -> None:
+    def __init__(self, core: _core.ProvisionCA, serials: Iterable[str] = (),
+                 manufacturer_roots: Iterable[bytes] = ()) -> None:
         if not isinstance(core, _core.ProvisionCA):
             raise TypeError("use CA.generate or CA.load")
         self._core = core
         self._root_der = core.root_der()
         self._serials = {_check_serial(s) for s in serials}
+        self._manufacturers: list[bytes] = []  # DER, in the order added
+        for der in manufacturer_roots:
+            if der not in self._manufacturers:
+                self._manufacturers.append(der)
 
     def __repr__(self) -> str:
         return f"<pcc.provision.CA root sha256={self.root_fingerprint[:16]}… " \
@@ -237,7 +290,8 @@ class CA:
                                   "damaged, or they do not belong together") from None
         finally:
             os.close(fd)
-        return cls(core, _read_inventory(d / INVENTORY_FILE))
+        return cls(core, _read_inventory(d / INVENTORY_FILE),
+                   _read_manufacturers(d / MANUFACTURERS_FILE))
 
     @staticmethod
     @contextlib.contextmanager
@@ -278,6 +332,9 @@ class CA:
                 _write_atomic(root_path, _write_bytes(self.root_pem.encode("ascii")), 0o644)
         inv = json.dumps({"v": 1, "serials": sorted(self._serials)}, indent=1) + "\n"
         _write_atomic(d / INVENTORY_FILE, _write_bytes(inv.encode("utf-8")), 0o644)
+        if self._manufacturers or (d / MANUFACTURERS_FILE).exists():
+            pems = "".join(der_to_pem(der) for der in self._manufacturers)
+            _write_atomic(d / MANUFACTURERS_FILE, _write_bytes(pems.encode("ascii")), 0o644)
         _fsync_dir(d)
 
     # ------------------------------------------------------------------------- the root
@@ -322,6 +379,68 @@ class CA:
         self._serials.remove(serial)
         return True
 
+    # ------------------------------------------------------------------------- TPM manufacturers
+
+    @property
+    def manufacturer_roots(self) -> tuple[str, ...]:
+        """The TPM manufacturer roots (PEM) that EK certificates must chain to."""
+        return tuple(der_to_pem(d) for d in self._manufacturers)
+
+    def add_manufacturer_root(self, pem: str | bytes) -> bool:
+        """Add a TPM manufacturer's root certificate (one PEM CERTIFICATE block) to the
+        inventory of EK trust anchors (in memory; :meth:`save` writes it to
+        ``tpm-manufacturers.pem``). Returns False if it was already there. FormatError for
+        anything but one PEM block holding one DER SEQUENCE (the certificate itself is parsed
+        when an EK certificate is checked against it)."""
+        der = pem_to_der(pem, "manufacturer root")
+        if not _one_der_sequence(der):
+            raise FormatError("manufacturer root: not a DER certificate")
+        if der in self._manufacturers:
+            return False
+        self._manufacturers.append(der)
+        return True
+
+    def tpm_challenge(self, ek_cert_der: bytes, ak_public: bytes, serial: str, *,
+                      intermediates: Sequence[str | bytes] = (),
+                      now: int | None = None) -> TpmEnrollment:
+        """Start certifying a TPM attestation key for the machine ``serial``: the serial must
+        be in the inventory (VerifyError naming it), the EK certificate (DER, from
+        :meth:`pcc.tpm.Tpm.ek_cert`) must chain to one of :attr:`manufacturer_roots` through
+        optional ``intermediates`` (VerifyError), and ``ak_public`` (a marshalled TPMT_PUBLIC)
+        must be a restricted, non-exportable signing key (VerifyError / FormatError). Returns
+        the enrollment: send its ``blob`` and ``secret`` to the node, keep the rest for
+        :meth:`issue_tpm_ak`."""
+        _check_serial(serial)
+        if serial not in self._serials:
+            raise VerifyError(f"serial {serial!r} is not in the CA's inventory (add it with "
+                              "`pcc ca add-serial`)")
+        if not self._manufacturers:
+            raise StateError("no TPM manufacturer roots: add one with "
+                             "`pcc ca add-manufacturer-root`")
+        ch = _tpm.challenge(ek_cert_der, ak_public, roots=list(self.manufacturer_roots),
+                           intermediates=intermediates, now=now)
+        if len(ch.ak.spki) != 120:  # the node certificate holds P-384 keys only
+            raise VerifyError("the attestation key is not ECC P-384")
+        return TpmEnrollment(serial=serial, challenge=ch)
+
+    def issue_tpm_ak(self, enrollment: TpmEnrollment, answer: bytes, *,
+                     now: int | None = None, days: int = NODE_DAYS) -> bytes:
+        """Finish :meth:`tpm_challenge`: if ``answer`` (from
+        :meth:`pcc.tpm.Tpm.activate_credential`) is the credential (VerifyError otherwise),
+        return the node certificate (DER) for the attestation key, subject
+        serialNumber=serial, with the tcg-kp-AIKCertificate extended key usage
+        (:data:`pcc.tpm.AK_EKU_OID`) that verifiers require before they trust a quote. The
+        serial must still be in the inventory."""
+        if not isinstance(enrollment, TpmEnrollment):
+            raise TypeError("enrollment must come from CA.tpm_challenge")
+        ak = enrollment.challenge.check(answer)
+        now, days = _now(now), _days(days)
+        try:
+            return self._core.issue_ak(ak.spki, enrollment.serial, tuple(self._serials), now,
+                                       days)
+        except UnknownKeyError as e:
+            raise VerifyError(str(e)) from None
+
     # ------------------------------------------------------------------------- issuing
 
     def issue(self, csr_der: bytes, *, now: int | None = None, days: int = NODE_DAYS) -> bytes:
@@ -343,8 +462,33 @@ class CA:
             raise VerifyError(str(e)) from None
 
 
+@dataclass(frozen=True, repr=False)
+class TpmEnrollment:
+    """One TPM attestation key waiting for its certificate: the machine's ``serial`` and the
+    credential ``challenge`` (:class:`pcc.tpm.Challenge`). Send :attr:`blob` and :attr:`secret`
+    to the node; its answer goes to :meth:`CA.issue_tpm_ak`."""
+
+    serial: str
+    challenge: _tpm.Challenge
+
+    @property
+    def blob(self) -> bytes:
+        """The credential blob for TPM2_ActivateCredential."""
+        return self.challenge.blob
+
+    @property
+    def secret(self) -> bytes:
+        """The encrypted seed for TPM2_ActivateCredential."""
+        return self.challenge.secret
+
+    def __repr__(self) -> str:  # the credential stays out of reprs
+        return f"TpmEnrollment(serial={self.serial!r}, {self.challenge!r})"
+
+
 __all__ = [
     "CA",
+    "MANUFACTURERS_FILE",
+    "TpmEnrollment",
     "INVENTORY_FILE",
     "KEY_FILE",
     "NODE_DAYS",

@@ -82,14 +82,14 @@ class World:
 class Node:
     """``pcc node serve`` in a subprocess; its stderr (the JSON log) goes to a file."""
 
-    def __init__(self, config: pathlib.Path, log: pathlib.Path) -> None:
+    def __init__(self, config: pathlib.Path, log: pathlib.Path, extra: list | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.logfile = log
         f = open(log, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pcc", "node", "serve", "--config", str(config), "--port",
-             str(self.port)], env=env(), stdout=f, stderr=f, cwd=str(ROOT),
+             str(self.port)] + (extra or []), env=env(), stdout=f, stderr=f, cwd=str(ROOT),
             start_new_session=True)
         f.close()
 

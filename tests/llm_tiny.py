@@ -13,11 +13,73 @@ import numpy as np
 import gguf
 from gguf import quants
 
-F32, F16, Q4_0, Q4_1, Q8_0 = 0, 1, 2, 3, 8
-QTYPES = {F32: gguf.GGMLQuantizationType.F32, F16: gguf.GGMLQuantizationType.F16,
-          Q4_0: gguf.GGMLQuantizationType.Q4_0, Q4_1: gguf.GGMLQuantizationType.Q4_1,
-          Q8_0: gguf.GGMLQuantizationType.Q8_0}
-TYPE_NAMES = {F32: "F32", F16: "F16", Q4_0: "Q4_0", Q4_1: "Q4_1", Q8_0: "Q8_0"}
+F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K = 0, 1, 2, 3, 6, 7, 8, 12, 13, 14
+TYPE_NAMES = {F32: "F32", F16: "F16", Q4_0: "Q4_0", Q4_1: "Q4_1", Q5_0: "Q5_0", Q5_1: "Q5_1",
+              Q8_0: "Q8_0", Q4_K: "Q4_K", Q5_K: "Q5_K", Q6_K: "Q6_K"}
+QTYPES = {t: getattr(gguf.GGMLQuantizationType, n) for t, n in TYPE_NAMES.items()}
+K_TYPES = (Q4_K, Q5_K, Q6_K)   # rows must be a multiple of 256 elements
+
+
+def _pack_k4_scales(sc: np.ndarray, mn: np.ndarray) -> np.ndarray:
+    """(nb, 8) 6-bit scales and mins -> (nb, 12) bytes, the inverse of ggml's get_scale_min_k4."""
+    q = np.zeros((sc.shape[0], 12), np.uint8)
+    q[:, 0:4] = sc[:, 0:4] | ((sc[:, 4:8] >> 4) << 6)
+    q[:, 4:8] = mn[:, 0:4] | ((mn[:, 4:8] >> 4) << 6)
+    q[:, 8:12] = (sc[:, 4:8] & 0x0F) | ((mn[:, 4:8] & 0x0F) << 4)
+    return q
+
+
+def kquantize(w: np.ndarray, t: int) -> np.ndarray:
+    """A plain (not error-optimising) quantizer to Q4_K, Q5_K or Q6_K in ggml's block layout:
+    (rows, cols) float -> (rows, row bytes) uint8. The tests check its output through gguf's own
+    dequantizer, so the packing here is verified independently of the engine."""
+    rows, cols = w.shape
+    x = w.astype(np.float32).reshape(-1, 256).astype(np.float64)
+    nb = x.shape[0]
+
+    def half(v):
+        return np.asarray(v, np.float16).reshape(-1, 1).view(np.uint8)
+
+    if t == Q6_K:
+        sub = x.reshape(nb, 16, 16)
+        s = np.abs(sub).max(axis=2) / 31.0                       # (nb, 16) sub-block scales
+        d = np.maximum(s.max(axis=1), 1e-12) / 127.0
+        d = d.astype(np.float16).astype(np.float64)
+        sc = np.clip(np.rint(s / d[:, None]), -128, 127).astype(np.int8)
+        step = d[:, None, None] * np.maximum(sc.astype(np.float64), 1)[:, :, None]
+        q = (np.clip(np.rint(sub / step), -32, 31) + 32).astype(np.uint8).reshape(nb, 256)
+        q = np.where((sc == 0)[:, :, None].repeat(16, 2).reshape(nb, 256), 32, q).astype(np.uint8)
+        ql = np.zeros((nb, 128), np.uint8)
+        qh = np.zeros((nb, 64), np.uint8)
+        for h in range(2):
+            b = q[:, 128 * h:128 * h + 128]
+            ql[:, 64 * h:64 * h + 32] = (b[:, 0:32] & 15) | ((b[:, 64:96] & 15) << 4)
+            ql[:, 64 * h + 32:64 * h + 64] = (b[:, 32:64] & 15) | ((b[:, 96:128] & 15) << 4)
+            qh[:, 32 * h:32 * h + 32] = ((b[:, 0:32] >> 4) | ((b[:, 32:64] >> 4) << 2) |
+                                         ((b[:, 64:96] >> 4) << 4) | ((b[:, 96:128] >> 4) << 6))
+        out = np.concatenate([ql, qh, sc.view(np.uint8), half(d)], axis=1)
+        return out.reshape(rows, -1)
+    qmax = 15 if t == Q4_K else 31
+    sub = x.reshape(nb, 8, 32)
+    lo = np.minimum(sub.min(axis=2), 0.0)
+    s = (sub.max(axis=2) - lo) / qmax
+    m = -lo
+    d = (np.maximum(s.max(axis=1), 1e-12) / 63.0).astype(np.float16).astype(np.float64)
+    dmin = (np.maximum(m.max(axis=1), 1e-12) / 63.0).astype(np.float16).astype(np.float64)
+    sc = np.clip(np.rint(s / d[:, None]), 0, 63).astype(np.uint8)
+    mn = np.clip(np.rint(m / dmin[:, None]), 0, 63).astype(np.uint8)
+    step = d[:, None, None] * np.maximum(sc, 1)[:, :, None]
+    q = np.clip(np.rint((sub + (dmin[:, None] * mn)[:, :, None]) / step), 0, qmax).astype(np.uint8)
+    q = q.reshape(nb, 256)
+    qs = np.zeros((nb, 128), np.uint8)
+    qh = np.zeros((nb, 32), np.uint8)
+    for j in range(4):
+        a, b = q[:, 64 * j:64 * j + 32], q[:, 64 * j + 32:64 * j + 64]
+        qs[:, 32 * j:32 * j + 32] = (a & 15) | ((b & 15) << 4)
+        qh |= ((a >> 4) << (2 * j)) | ((b >> 4) << (2 * j + 1))
+    parts = [half(d), half(dmin), _pack_k4_scales(sc, mn)]
+    parts += [qh, qs] if t == Q5_K else [qs]
+    return np.concatenate(parts, axis=1).reshape(rows, -1)
 
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -49,6 +111,8 @@ class TinyConfig:
     eos: int = 297
     zero_output_norm: bool = False   # all logits 0: greedy always picks token 0 ("!")
     seed: int = 0
+    arch: str = "llama"              # or "qwen2" (Q/K/V biases) or "qwen3" (Q/K head norms)
+    head_dim: int = 0                # 0: dim / n_heads (qwen3 may set another width)
 
 
 @dataclass
@@ -92,7 +156,7 @@ def _quantized(w: np.ndarray, t: int):
     if t == F16:
         h = w.astype(np.float16)
         return h, h.astype(np.float64)
-    q = quants.quantize(w, QTYPES[t])
+    q = kquantize(w, t) if t in K_TYPES else quants.quantize(w, QTYPES[t])
     return q, quants.dequantize(q, QTYPES[t]).astype(np.float64)
 
 
@@ -102,8 +166,11 @@ def build(tmp: pathlib.Path, wtype: int, cfg: TinyConfig | None = None,
     cfg = cfg or TinyConfig()
     r = np.random.default_rng(cfg.seed)
     path = pathlib.Path(tmp) / (name or f"tiny-{TYPE_NAMES[wtype]}-{cfg.seed}-{int(cfg.tied)}.gguf")
-    w = gguf.GGUFWriter(str(path), "llama")
-    hd = cfg.dim // cfg.n_heads
+    w = gguf.GGUFWriter(str(path), cfg.arch)
+    hd = cfg.head_dim or cfg.dim // cfg.n_heads
+    if cfg.head_dim:
+        w.add_key_length(hd)
+        w.add_value_length(hd)
     w.add_block_count(cfg.n_layers)
     w.add_context_length(cfg.ctx)
     w.add_embedding_length(cfg.dim)
@@ -139,14 +206,27 @@ def build(tmp: pathlib.Path, wtype: int, cfg: TinyConfig | None = None,
         w.add_tensor(name, v)
         tm.weights[name] = v.astype(np.float64)
 
+    def vec(name, n, scale):
+        v = (scale * r.standard_normal(n)).astype(np.float32)
+        w.add_tensor(name, v)
+        tm.weights[name] = v.astype(np.float64)
+
     kv = cfg.n_kv_heads * hd
+    qd = cfg.n_heads * hd
     mat("token_embd.weight", cfg.vocab, cfg.dim, 1.0)
     for i in range(cfg.n_layers):
         norm(f"blk.{i}.attn_norm.weight", cfg.dim)
-        mat(f"blk.{i}.attn_q.weight", cfg.dim, cfg.dim, cfg.dim ** -0.5)
+        mat(f"blk.{i}.attn_q.weight", qd, cfg.dim, cfg.dim ** -0.5)
         mat(f"blk.{i}.attn_k.weight", kv, cfg.dim, cfg.dim ** -0.5)
         mat(f"blk.{i}.attn_v.weight", kv, cfg.dim, cfg.dim ** -0.5)
-        mat(f"blk.{i}.attn_output.weight", cfg.dim, cfg.dim, cfg.dim ** -0.5)
+        mat(f"blk.{i}.attn_output.weight", cfg.dim, qd, qd ** -0.5)
+        if cfg.arch == "qwen2":
+            vec(f"blk.{i}.attn_q.bias", qd, 0.5)
+            vec(f"blk.{i}.attn_k.bias", kv, 0.5)
+            vec(f"blk.{i}.attn_v.bias", kv, 0.5)
+        if cfg.arch == "qwen3":
+            norm(f"blk.{i}.attn_q_norm.weight", hd)
+            norm(f"blk.{i}.attn_k_norm.weight", hd)
         norm(f"blk.{i}.ffn_norm.weight", cfg.dim)
         mat(f"blk.{i}.ffn_gate.weight", cfg.hidden, cfg.dim, cfg.dim ** -0.5)
         mat(f"blk.{i}.ffn_up.weight", cfg.hidden, cfg.dim, cfg.dim ** -0.5)
@@ -164,7 +244,7 @@ def build(tmp: pathlib.Path, wtype: int, cfg: TinyConfig | None = None,
 def reference_logits(tm: TinyModel, ids: list[int]) -> np.ndarray:
     """Float64 forward pass over ids at positions 0..n-1; logits of every position (n, vocab)."""
     c, W = tm.cfg, tm.weights
-    hd = c.dim // c.n_heads
+    hd = c.head_dim or c.dim // c.n_heads
     group = c.n_heads // c.n_kv_heads
     n = len(ids)
     x = W["token_embd.weight"][ids].copy()
@@ -177,20 +257,35 @@ def reference_logits(tm: TinyModel, ids: list[int]) -> np.ndarray:
     ang = pos[:, None] * inv[None, :]                       # (n, hd/2)
     cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
 
-    def rope(v):                                            # (n, heads, hd), adjacent pairs
-        v0, v1 = v[..., 0::2], v[..., 1::2]
+    def rope(v):                                            # (n, heads, hd)
         out = np.empty_like(v)
-        out[..., 0::2] = v0 * cos - v1 * sin
-        out[..., 1::2] = v0 * sin + v1 * cos
+        if c.arch == "llama":                               # adjacent pairs
+            v0, v1 = v[..., 0::2], v[..., 1::2]
+            out[..., 0::2] = v0 * cos - v1 * sin
+            out[..., 1::2] = v0 * sin + v1 * cos
+        else:                                               # NeoX: i pairs with i + hd/2
+            v0, v1 = v[..., :hd // 2], v[..., hd // 2:]
+            out[..., :hd // 2] = v0 * cos - v1 * sin
+            out[..., hd // 2:] = v0 * sin + v1 * cos
         return out
+
+    def proj(h, name, heads):
+        y = h @ W[name + ".weight"].T
+        if c.arch == "qwen2":
+            y = y + W[name + ".bias"]
+        return y.reshape(n, heads, hd)
 
     mask = np.triu(np.full((n, n), -np.inf), 1)
     for i in range(c.n_layers):
         p = f"blk.{i}."
         h = rms(x, W[p + "attn_norm.weight"])
-        q = rope((h @ W[p + "attn_q.weight"].T).reshape(n, c.n_heads, hd))
-        k = rope((h @ W[p + "attn_k.weight"].T).reshape(n, c.n_kv_heads, hd))
-        v = (h @ W[p + "attn_v.weight"].T).reshape(n, c.n_kv_heads, hd)
+        q = proj(h, p + "attn_q", c.n_heads)
+        k = proj(h, p + "attn_k", c.n_kv_heads)
+        v = proj(h, p + "attn_v", c.n_kv_heads)
+        if c.arch == "qwen3":
+            q = rms(q, W[p + "attn_q_norm.weight"])
+            k = rms(k, W[p + "attn_k_norm.weight"])
+        q, k = rope(q), rope(k)
         out = np.empty((n, c.n_heads, hd))
         for hh in range(c.n_heads):
             kh = hh // group
@@ -198,7 +293,7 @@ def reference_logits(tm: TinyModel, ids: list[int]) -> np.ndarray:
             s = np.exp(s - s.max(axis=1, keepdims=True))
             s /= s.sum(axis=1, keepdims=True)
             out[:, hh, :] = s @ v[:, kh, :]
-        x = x + out.reshape(n, c.dim) @ W[p + "attn_output.weight"].T
+        x = x + out.reshape(n, c.n_heads * hd) @ W[p + "attn_output.weight"].T
         h = rms(x, W[p + "ffn_norm.weight"])
         g = h @ W[p + "ffn_gate.weight"].T
         u = h @ W[p + "ffn_up.weight"].T

@@ -5,6 +5,8 @@ import hashlib
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives import hashes
 
 from _attest_util import (DAY, EVENTS, NOW, World, make_cert, make_log, p256, p384, pem,
@@ -26,7 +28,8 @@ def expect(report, name):
     assert not report.ok
     assert report.failed == name, str(report)
     names = [c.name for c in report.checks]
-    assert names == list(attest.CHECKS[:attest.CHECKS.index(name) + 1])
+    order = attest.TPM_CHECKS if attest.TPM_CHECK in names else attest.CHECKS
+    assert names == list(order[:order.index(name) + 1])
     assert all(c.ok for c in report.checks[:-1]) and not report.checks[-1].ok
     assert report.reason
 
@@ -79,9 +82,63 @@ def test_cached_chain_still_checks_time():
     expect(run(W.bundle(), trust=t, now=NOW + 400 * DAY), "chain")
 
 
-def test_tpm_key_is_carried():
-    assert run(W.bundle(W.body(tpm=b"quote"))).ok
-    assert run(W.bundle(W.body(tpm={"quote": b"q", "sig": b"s"}))).ok
+# ---- tpm (the parts that need no TPM; tests/test_tpm_attest.py runs swtpm) -----------------
+
+GOOD_TPM = {"v": 1, "pcrs": [8, 9, 10], "attest": b"a" * 40, "sig": b"s" * 70}
+
+
+def test_sim_bundle_has_no_tpm_check_and_says_sim():
+    r = run(W.bundle())
+    assert r.ok and r.backend == "sim" and r.to_dict()["backend"] == "sim"
+    assert [c.name for c in r.checks] == list(attest.CHECKS)
+    assert "sim" in str(r)
+
+
+def test_require_tpm_refuses_a_sim_bundle():
+    t = attest.Trust([pem(W.root)], W.log_vk, [v for _, v in W.wits], quorum=2,
+                     require_tpm=True)
+    r = run(W.bundle(), trust=t)
+    expect(r, "tpm")
+    assert r.reason == "a TPM quote is required" and r.backend == "sim"
+    assert t.require_tpm and "require_tpm=True" in repr(t)
+    assert not TRUST.require_tpm
+    with pytest.raises(TypeError):
+        attest.Trust([pem(W.root)], W.log_vk, [v for _, v in W.wits], quorum=2, require_tpm=1)
+    cfg = {"provisioning_roots": [pem(W.root)], "log": W.log_vk,
+           "witnesses": [v for _, v in W.wits], "quorum": 2, "require_tpm": True}
+    assert attest.Trust.from_client_config(cfg).require_tpm
+
+
+@pytest.mark.parametrize("value,why", [
+    (b"quote", "tpm: not exactly"),
+    ({"quote": b"q", "sig": b"s"}, "tpm: not exactly"),
+    (dict(GOOD_TPM, v=2), "tpm: not exactly"),
+    (dict(GOOD_TPM, extra=1), "tpm: not exactly"),
+    (dict(GOOD_TPM, pcrs=[8, 9]), "tpm: pcrs"),
+    (dict(GOOD_TPM, pcrs=[8, 8, 10]), "tpm: pcrs"),
+    (dict(GOOD_TPM, pcrs=[8, 9, 16]), "tpm: pcrs"),
+    (dict(GOOD_TPM, pcrs=[8, 9, -1]), "tpm: pcrs"),
+    (dict(GOOD_TPM, pcrs=[8, 9, "10"]), "tpm: pcrs"),
+    (dict(GOOD_TPM, attest=b""), "tpm: attest"),
+    (dict(GOOD_TPM, attest=b"a" * 1025), "tpm: attest"),
+    (dict(GOOD_TPM, sig=b"s" * 257), "tpm: attest"),
+    (dict(GOOD_TPM, sig="text"), "tpm: attest"),
+])
+def test_tpm_value_parsed_strictly(value, why):
+    r = run(W.bundle(W.body(tpm=value)))
+    expect(r, "tpm")
+    assert r.reason.startswith(why) and r.backend == "tpm"
+
+
+def test_tpm_quote_under_a_software_key_certificate_is_refused():
+    # a well-formed tpm value, but the node certificate has no tcg-kp-AIKCertificate usage:
+    # a software key could sign any TPMS_ATTEST it likes
+    r = run(W.bundle(W.body(tpm=GOOD_TPM)))
+    expect(r, "tpm")
+    assert r.reason == "the node certificate is not issued to a TPM attestation key"
+
+
+def test_tpm_value_of_the_wrong_type_is_a_format_failure():
     expect_body_format(run(W.bundle(W.body(tpm="text"))))
 
 
@@ -701,3 +758,24 @@ def test_body_format_failure_reports_no_node_fields():
     d = r.to_dict()
     assert d["node_id"] is None and d["hpke_public_key"] is None and d["log_index"] is None
     assert "FAILED at format" in str(r)
+
+
+_tpm_leaf = st.one_of(st.integers(min_value=-2, max_value=2**64 - 1), st.booleans(), st.none(),
+                      st.binary(max_size=1100), st.text(max_size=8),
+                      st.lists(st.integers(min_value=-1, max_value=20), max_size=4))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(
+    st.dictionaries(st.sampled_from(["v", "pcrs", "attest", "sig", "x"]), _tpm_leaf, max_size=5),
+    st.builds(lambda d: dict(GOOD_TPM, **d),
+              st.dictionaries(st.sampled_from(["v", "pcrs", "attest", "sig"]), _tpm_leaf,
+                              max_size=2)),
+    _tpm_leaf))
+def test_tpm_value_property(value):
+    """Whatever Body's tpm holds, verify returns a report that fails at format or tpm (the test
+    leaf is no TPM attestation key) and never raises."""
+    r = run(W.bundle(W.body(tpm=value)))
+    assert not r.ok and r.failed in ("format", "tpm")
+    if r.failed == "tpm":
+        assert [c.name for c in r.checks] == list(attest.TPM_CHECKS[:4]) and r.backend == "tpm"

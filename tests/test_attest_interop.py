@@ -366,8 +366,9 @@ def test_tpm_value_is_carried_and_body_without_it_is_a_prefix_edit():
     assert body["tpm"] == tpm and list(body) == sorted(body)
     del body["tpm"]
     assert msgpack.packb(body, use_bin_type=True) == without
-    assert attest.verify(b, TRUST, now=NOW).ok
-    assert attest.verify(pcc_bundle(tpm=b"raw quote"), TRUST, now=NOW).ok
+    r = attest.verify(b, TRUST, now=NOW)  # checked now: the leaf is no TPM attestation key
+    assert r.failed == "tpm" and r.backend == "tpm"
+    assert attest.verify(pcc_bundle(tpm=b"raw quote"), TRUST, now=NOW).failed == "tpm"
     assert msgpack.unpackb(pcc_bundle(tpm=b"q"), raw=False)["body"].find(b"\xa3tpm\xc4\x01q") > 0
     with pytest.raises(TypeError):
         pcc_bundle(tpm=["not", "a", "map"])

@@ -29,6 +29,9 @@ SKIP = {
     "_bench_fork",                     # forks sandboxed children (a benchmark hook)
     "WorkerHost.spawn",                # forks a worker on the given fds (tests/test_worker.py)
     "worker_unwrap_reply",             # writes a reply to the fd it is given (could be stdout)
+    "enclave_run",                     # takes the process over as the node's enclave (never
+    "host_run",                        # returns; tests/test_node*.py run them in their own processes)
+    "node_harden",                     # makes the calling process non-dumpable
 }
 
 CHILD = r'''

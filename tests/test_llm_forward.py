@@ -20,11 +20,14 @@ import llm_tiny as T  # noqa: E402
 from pcc import errors, llm  # noqa: E402
 
 IDS = [5, 17, 200, 33, 250, 1, 2, 3, 70, 71, 72, 73, 9, 0, 120, 33]
-TYPES = [T.F32, T.F16, T.Q8_0, T.Q4_0, T.Q4_1]
+TYPES = [T.F32, T.F16, T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1]
+# the K-quants need rows of 256 elements: a wider tiny model
+K_CFG = dict(dim=256, hidden=512, n_heads=4, n_kv_heads=2)
 # NMSE bounds vs the float64 reference (weights dequantized, so the error left is activation
 # rounding): F32 and F16 weights keep activations in float (F16 rounds them to half precision);
 # quantized weights take Q8 activations (a 1/254 relative step per element).
-NMSE_BOUND = {T.F32: 1e-6, T.F16: 1e-6, T.Q8_0: 1e-3, T.Q4_0: 1e-3, T.Q4_1: 1e-3}
+NMSE_BOUND = {T.F32: 1e-6, T.F16: 1e-6, T.Q8_0: 1e-3, T.Q4_0: 1e-3, T.Q4_1: 1e-3, T.Q5_0: 1e-3,
+              T.Q5_1: 1e-3, T.Q4_K: 1e-3, T.Q5_K: 1e-3, T.Q6_K: 1e-3}
 SMOL_TEMPLATE = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
     "{{ '<|im_start|>system\nYou are a tiny test model<|im_end|>\n' }}{% endif %}"
@@ -84,6 +87,82 @@ def test_logits_match_float64_reference(tiny, wtype, tied, prefill):
             np.testing.assert_allclose(last, got[-1], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("wtype", T.K_TYPES, ids=lambda t: T.TYPE_NAMES[t])
+@pytest.mark.parametrize("tied", [False, True], ids=["output", "tied"])
+def test_k_quant_logits_match_float64_reference(tiny, wtype, tied):
+    tm = tiny(wtype, tied=tied, **K_CFG)
+    ref = T.reference_logits(tm, IDS)
+    for kv_f32 in (True, False):
+        m = llm.Model.load(str(tm.path), threads=2, kv_f32=kv_f32)
+        assert m.info["tensor_types"][T.TYPE_NAMES[wtype]] == 2 * 7 + (1 if tied else 2)
+        got = m.logits(IDS, all_positions=True)
+        assert T.nmse(got, ref) <= NMSE_BOUND[wtype]
+        assert_top1(got, ref)
+        last = m.logits(IDS)
+        assert np.array_equal(last, got[-1])
+
+
+def test_mixed_types_like_a_k_quant_mix(tiny, tmp_path):
+    """A llama.cpp K-quant mix stores some matrices in other types (Q5_0, Q8_0, Q6_K): each
+    matrix runs its own kernel; Q/K/V and gate/up of different types are multiplied apart."""
+    import gguf
+    tm = tiny(T.Q4_K, **K_CFG)
+    r = np.random.default_rng(9)
+    repl, weights = {}, dict(tm.weights)
+    for name, t in (("blk.0.attn_v.weight", T.Q6_K), ("blk.0.ffn_up.weight", T.Q5_0),
+                    ("blk.1.ffn_down.weight", T.Q8_0), ("token_embd.weight", T.Q5_1)):
+        w = r.standard_normal(tm.weights[name].shape) * 0.06
+        raw, deq = T._quantized(w, t)
+        repl[name] = (raw, gguf.GGMLQuantizationType(T.QTYPES[t]))
+        weights[name] = deq
+    p = _rewrite(tm, tmp_path, "mix.gguf", replace=repl)
+    mix = T.TinyModel(p, tm.cfg, T.Q4_K, weights=weights, tokens=tm.tokens)
+    ref = T.reference_logits(mix, IDS)
+    m = llm.Model.load(str(p), threads=2)
+    assert set(m.info["tensor_types"]) == {"F32", "Q4_K", "Q6_K", "Q5_0", "Q8_0", "Q5_1"}
+    got = m.logits(IDS, all_positions=True)
+    assert T.nmse(got, ref) <= 1e-3
+    assert_top1(got, ref)
+
+
+@pytest.mark.parametrize("arch,cfg", [("qwen2", {}), ("qwen3", {}), ("qwen3", {"head_dim": 32}),
+                                      ("qwen3", {"head_dim": 8})],
+                         ids=["qwen2", "qwen3", "qwen3-wide-heads", "qwen3-narrow-heads"])
+@pytest.mark.parametrize("wtype", [T.F32, T.Q8_0, T.Q4_1], ids=lambda t: T.TYPE_NAMES[t])
+def test_qwen_architectures_match_float64_reference(tiny, arch, cfg, wtype):
+    """Qwen2 (Q/K/V biases, NeoX RoPE) and Qwen3 (RMSNorm of each Q and K head, NeoX RoPE, head
+    width independent of dim) against the float64 reference; every kernel variant the same bits."""
+    tm = tiny(wtype, arch=arch, **cfg)
+    ref = T.reference_logits(tm, IDS)
+    m = llm.Model.load(str(tm.path), threads=2, kv_f32=True)
+    assert m.info["architecture"] == arch
+    got = m.logits(IDS, all_positions=True)
+    assert T.nmse(got, ref) <= NMSE_BOUND[wtype]
+    assert_top1(got, ref)
+    dec = m.logits(IDS, True, decode_from=4)
+    assert T.nmse(dec, ref) <= NMSE_BOUND[wtype]
+    m0 = llm.Model.load(str(tm.path), threads=1, kernels=0)
+    want = m0.logits(IDS, True, decode_from=4)
+    for v in (1, 2):
+        try:
+            mv = llm.Model.load(str(tm.path), threads=1, kernels=v)
+        except errors.UnsupportedError:
+            continue
+        assert np.array_equal(mv.logits(IDS, True, decode_from=4), want)
+
+
+def test_qwen2_without_biases_is_refused(tiny, tmp_path):
+    p = _rewrite(tiny(T.F32, arch="qwen2"), tmp_path, "nobias.gguf", drop="blk.1.attn_k.bias")
+    with pytest.raises(errors.FormatError):
+        llm.Model.load(str(p))
+
+
+def test_qwen3_without_head_norms_is_refused(tiny, tmp_path):
+    p = _rewrite(tiny(T.F32, arch="qwen3"), tmp_path, "nonorm.gguf", drop="blk.0.attn_q_norm.weight")
+    with pytest.raises(errors.FormatError):
+        llm.Model.load(str(p))
+
+
 def test_f32_model_is_exact_to_float_rounding(tiny):
     tm = tiny(T.F32)
     m = llm.Model.load(str(tm.path), threads=1, kv_f32=True)
@@ -107,11 +186,12 @@ def test_thread_count_does_not_change_results(tiny, wtype):
     assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
 
 
-@pytest.mark.parametrize("wtype", [T.F16, T.Q8_0, T.Q4_1], ids=lambda t: T.TYPE_NAMES[t])
+@pytest.mark.parametrize("wtype", [T.F16, T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q4_K, T.Q5_K,
+                                   T.Q6_K], ids=lambda t: T.TYPE_NAMES[t])
 def test_kernel_variants_agree(tiny, wtype):
     """Every SIMD variant computes the scalar reference's bits (ggml's arithmetic), in a batch
     and token by token."""
-    tm = tiny(wtype)
+    tm = tiny(wtype, **(K_CFG if wtype in T.K_TYPES else {}))
     m0 = llm.Model.load(str(tm.path), threads=1, kernels=0, prefill=1)
     ref, ref_dec = m0.logits(IDS, True), m0.logits(IDS, True, decode_from=3)
     for v in (1, 2):
@@ -252,6 +332,34 @@ def test_chat_template_default_system_prompt(tiny):
                  [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}]):
         want = jinja2.Template(SMOL_TEMPLATE).render(messages=msgs, add_generation_prompt=True)
         assert m.chat_prompt(msgs) == want
+
+
+# Qwen2.5's chat template without its tool-calling branches
+QWEN_TEMPLATE = (
+    "{%- if messages[0]['role'] == 'system' %}"
+    "{{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }}"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{%- if (message.role == 'user') or (message.role == 'system' and not loop.first) or "
+    "(message.role == 'assistant') %}"
+    "{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}"
+    "{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}")
+
+
+def test_qwen_chat_template_default_system_prompt(tiny):
+    jinja2 = pytest.importorskip("jinja2")
+    tm = tiny(T.F32, arch="qwen2", chat=QWEN_TEMPLATE)
+    m = llm.Model.load(str(tm.path), threads=1)
+    for msgs in ([{"role": "user", "content": "hi"}],
+                 [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}],
+                 [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"},
+                  {"role": "user", "content": "R"}]):
+        want = jinja2.Template(QWEN_TEMPLATE).render(messages=msgs, add_generation_prompt=True)
+        assert m.chat_prompt(msgs) == want
+    assert "You are Qwen" in m.chat_prompt([{"role": "user", "content": "hi"}])
 
 
 def test_chat_tokens_match_rendered_prompt(tiny):
@@ -451,7 +559,8 @@ def _rewrite(tm, tmp_path, name, drop=None, replace=None, extra_kv=None):
     """Copy a tiny model, dropping or replacing one tensor."""
     import gguf
     r = gguf.GGUFReader(str(tm.path))
-    w = gguf.GGUFWriter(str(tmp_path / name), "llama")
+    arch = r.fields["general.architecture"].contents()
+    w = gguf.GGUFWriter(str(tmp_path / name), arch)
     for k, f in r.fields.items():
         if k.startswith("GGUF.") or k == "general.architecture":
             continue
@@ -471,8 +580,11 @@ def _rewrite(tm, tmp_path, name, drop=None, replace=None, extra_kv=None):
             arr, dt = replace[t.name]
             w.add_tensor(t.name, arr, raw_dtype=dt)
             continue
-        w.add_tensor(t.name, np.array(t.data), raw_shape=list(reversed([int(x) for x in t.shape])),
-                     raw_dtype=t.tensor_type)
+        if t.tensor_type in (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16):
+            w.add_tensor(t.name, np.array(t.data), raw_shape=list(reversed([int(x) for x in t.shape])),
+                         raw_dtype=t.tensor_type)
+        else:  # quantized: the reader's data is already (rows, row bytes)
+            w.add_tensor(t.name, np.array(t.data), raw_dtype=t.tensor_type)
     w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
     return tmp_path / name
 
@@ -494,9 +606,9 @@ def test_wrong_tensor_shape(tiny, tmp_path):
 def test_unsupported_tensor_type(tiny, tmp_path):
     import gguf
     from gguf import quants
-    q = quants.quantize(np.zeros((64, 64), np.float32), gguf.GGMLQuantizationType.Q5_0)
-    bad = {"blk.0.attn_q.weight": (q, gguf.GGMLQuantizationType.Q5_0)}
-    p = _rewrite(tiny(T.F32), tmp_path, "q5.gguf", replace=bad)
+    q = quants.quantize(np.zeros((64, 64), np.float32), gguf.GGMLQuantizationType.BF16)
+    bad = {"blk.0.attn_q.weight": (q, gguf.GGMLQuantizationType.BF16)}
+    p = _rewrite(tiny(T.F32), tmp_path, "bf16.gguf", replace=bad)
     with pytest.raises(errors.UnsupportedError):
         llm.Model.load(str(p))
 

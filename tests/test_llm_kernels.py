@@ -197,7 +197,7 @@ def test_prefill_kernel_equals_row_kernel(variant, t, n):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("t", [Q4_1, Q8_0])
+@pytest.mark.parametrize("t", [Q4_0, Q4_1, Q8_0])
 def test_row_kernel_very_long_rows(variant, t):
     """Past 32768 columns the AVX-512 kernels hand over to the AVX2 ones: same bits."""
     n, rows = 32 * 1025, 3

@@ -167,3 +167,37 @@ def test_unwrap_only_on_a_worker_channel(enc):
     m = {"op": "unwrap", "key_id": b"k" * 8, "enc": b"e" * 32, "ct": b"c" * 32}
     enc.refused(enc.ctrl, m, "format")
     enc.refused(enc.host, m, "format")
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.text(max_size=20) |
+    st.binary(max_size=64),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
+    max_leaves=12)
+_ops = st.sampled_from(["csr", "set_chain", "extend", "lock", "attest", "rotate", "modes",
+                        "channel", "unwrap", "x"])
+
+
+@pytest.fixture(scope="module")
+def fuzz_enclave():
+    e = Enclave()
+    yield e
+    e.close()
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(
+    st.binary(min_size=1, max_size=200),
+    st.builds(lambda op, extra: msgpack.packb(dict(extra, op=op)), _ops,
+              st.dictionaries(st.sampled_from(["serial", "chain", "reg", "name", "sha384",
+                                               "release", "tlog_proof", "models", "x"]),
+                              _values, max_size=4))))
+def test_any_message_gets_a_reply_and_never_a_crash(fuzz_enclave, data):
+    e = fuzz_enclave
+    e.ctrl.sock.sendall(struct.pack(">I", len(data)) + data)
+    r = e.ctrl.recv()
+    assert r["op"] in ("error", "ok", "csr", "bundle", "key")
+    assert e.proc.poll() is None

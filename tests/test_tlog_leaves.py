@@ -249,7 +249,7 @@ def test_builder_refuses_bad_input():
 
 
 @given(st.binary(max_size=300))
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 def test_fuzz_decode_raises_only_format_error(data):
     try:
         d = leaves.decode(data)
@@ -259,7 +259,7 @@ def test_fuzz_decode_raises_only_format_error(data):
 
 
 @given(st.integers(0, len(enc(rel())) - 1), st.integers(0, 255))
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_fuzz_mutations(pos, byte):
     raw = bytearray(enc(rel()))
     raw[pos] = byte

@@ -20,6 +20,24 @@ from gguf_build import tokenizer_gguf
 CONTROL, USER_DEFINED, NORMAL = 3, 4, 1
 
 
+QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                 r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def hf_pre_tokenizer(pre):
+    """SmolLM2's, Qwen2's (a Split on its regex, then ByteLevel without the GPT-2 regex, as in
+    Qwen2's tokenizer.json) or GPT-2's pre-tokenizer."""
+    from tokenizers import Regex
+    if pre == "smollm":
+        return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    if pre == "qwen2":
+        return pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+
+
 def hf_reference(tokens, merges, types, *, pre="smollm", specials=True):
     """The Hugging Face tokenizer for this vocabulary: ByteLevel BPE, SmolLM2's pre-tokenizer
     (Sequence[Digits(individual_digits=True), ByteLevel(add_prefix_space=False, use_regex=True)],
@@ -28,11 +46,7 @@ def hf_reference(tokens, merges, types, *, pre="smollm", specials=True):
     vocab = {t: i for i, t in enumerate(tokens)}
     pairs = [tuple(m.split(" ", 1)) for m in merges]
     tok = Tokenizer(models.BPE(vocab, pairs))
-    bl = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    if pre == "smollm":
-        tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), bl])
-    else:
-        tok.pre_tokenizer = bl
+    tok.pre_tokenizer = hf_pre_tokenizer(pre)
     tok.decoder = decoders.ByteLevel()
     if specials:
         added = [AddedToken(tokens[i], special=(types[i] == CONTROL), normalized=False)
@@ -374,9 +388,7 @@ TRAIN = (["The quick brown fox jumps over the lazy dog. I'm sure they'll say it'
 
 def train_tiny(pre):
     tk = Tokenizer(models.BPE())
-    bl = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    tk.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), bl])
-                        if pre == "smollm" else bl)
+    tk.pre_tokenizer = hf_pre_tokenizer(pre)
     tr = trainers.BpeTrainer(vocab_size=600, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                              special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
                              show_progress=False)
@@ -395,12 +407,12 @@ def train_tiny(pre):
     return tokens, merges, types
 
 
-@pytest.fixture(scope="module", params=["smollm", "gpt2"])
+@pytest.fixture(scope="module", params=["smollm", "gpt2", "qwen2"])
 def tiny(request, tmp_path_factory):
     pre = request.param
     tokens, merges, types = train_tiny(pre)
     path = tmp_path_factory.mktemp("tok") / f"tiny-{pre}.gguf"
-    tokenizer_gguf(path, tokens, merges, types, pre=pre if pre == "smollm" else "gpt-2",
+    tokenizer_gguf(path, tokens, merges, types, pre="gpt-2" if pre == "gpt2" else pre,
                    bos=1, eos=2)
     tok = _core.Tokenizer(_core.GGUFFile(path))
     return Triple((tok, hf_reference(tokens, merges, types, pre=pre), (tokens, merges, types)))
@@ -480,7 +492,7 @@ def test_model_not_gpt2(tmp_path):
 
 def test_unknown_pre(tmp_path):
     with pytest.raises(UnsupportedError):
-        make(tmp_path, pre="qwen2")
+        make(tmp_path, pre="llama-bpe")
 
 
 def test_missing_pre(tmp_path):
@@ -593,3 +605,18 @@ def test_unicode_table_is_generated_output():
     out = subprocess.run([sys.executable, str(root / "scripts/gen_unicode_tables.py")],
                          capture_output=True, text=True, check=True).stdout
     assert out == committed
+
+
+QWEN2_CASES = ["IT'S HE'LL we'Re", "(word [x] {y}", "a\tb \tc", "x  \n\n  y", "x \r\n\r\n z", "!!!\n\nabc",
+               "12345 6.7", "  \n", "\n\n\tHello", "end.\n", "α'S", "tab\t\tsep", " ;; \n;;\r\n"]
+
+
+def test_qwen2_pre_tokenizer_cases(tmp_path):
+    tokens, merges, types = train_tiny("qwen2")
+    path = tmp_path / "q.gguf"
+    tokenizer_gguf(path, tokens, merges, types, pre="qwen2", bos=1, eos=2)
+    tok = _core.Tokenizer(_core.GGUFFile(path))
+    assert tok.pre == "qwen2"
+    ref = hf_reference(tokens, merges, types, pre="qwen2")
+    for t, w in zip(QWEN2_CASES, hf_ids(ref, QWEN2_CASES)):
+        assert tok.encode(t) == w, t

@@ -2,8 +2,11 @@
  * anchors with a cache of verified chains, and verification into a report of named checks.
  *
  * Verification order (each check runs only when the ones before it passed):
- *   format, chain, signature, node_id, registers, release, transparency, freshness, modes, key,
- *   model.
+ *   format, chain, signature, [tpm], node_id, registers, release, transparency, freshness, modes,
+ *   key, model.
+ * `tpm` applies to a body with a tpm key (a TPM quote, checked with pcc/tpm.h), to a node
+ * certificate issued to a TPM attestation key (such a key must not sign a body without a quote)
+ * and to every bundle under a trust that requires a TPM; elsewhere it is not listed.
  * The body is decoded only after its signature verified; a signed body that fails strict
  * decoding is reported as a failed `format` check (and nothing else). Every reason is a static,
  * public sentence: nothing from the bundle is echoed. */
@@ -18,6 +21,7 @@
 #include "attest_internal.h"
 #include "pcc/merkle.h"
 #include "pcc/note.h"
+#include "pcc/tpm.h"
 #include "pcc/wire.h"
 
 #define MAX_WITNESSES 64
@@ -25,7 +29,7 @@
 #define MAX_SIG_LINES PCC_NOTE_MAX_SIGS
 
 static const char *const CHECK_NAMES[PCC_CHECK_COUNT] = {
-    "format", "chain",     "signature", "node_id", "registers", "release",
+    "format", "chain",     "signature", "tpm", "node_id", "registers", "release",
     "transparency", "freshness", "modes", "key", "model",
 };
 
@@ -128,7 +132,8 @@ pcc_status pcc_attest_trust_new(pcc_attest_trust **out, const char **what,
         why = "quorum must be between 1 and the number of witness keys";
         goto out;
     }
-    if (relax & ~(PCC_ATTEST_RELAX_SECCOMP | PCC_ATTEST_RELAX_LANDLOCK | PCC_ATTEST_RELAX_NETNS)) {
+    if (relax & ~(PCC_ATTEST_RELAX_SECCOMP | PCC_ATTEST_RELAX_LANDLOCK | PCC_ATTEST_RELAX_NETNS |
+                  PCC_ATTEST_REQUIRE_TPM)) {
         why = "unknown relax flag";
         goto out;
     }
@@ -236,7 +241,7 @@ pcc_status pcc_attest_body_encode(pcc_writer *w, const pcc_attest_body *b, const
     pcc_status st = PCC_E_INVALID;
     uint8_t node_id[PCC_ATTEST_NODE_ID];
     size_t start;
-    if (w == NULL || b == NULL || key == NULL)
+    if (w == NULL || b == NULL || (key == NULL && b->node_id == NULL))
         return PCC_E_INVALID;
     start = w->len;
     if (!name_ok(b->serial, b->serial_len, PCC_ATTEST_MAX_NAME) ||
@@ -260,7 +265,10 @@ pcc_status pcc_attest_body_encode(pcc_writer *w, const pcc_attest_body *b, const
         if (!bin_or_map || pcc_wire_check(b->tpm, b->tpm_len, &TPM_LIMITS) != PCC_OK)
             return PCC_E_INVALID;
     }
-    pcc_p384_key_node_id(key, node_id);
+    if (b->node_id != NULL)
+        memcpy(node_id, b->node_id, sizeof node_id);
+    else
+        pcc_p384_key_node_id(key, node_id);
     /* keys in byte order: the canonical form */
     PUT(pcc_wire_put_map(w, b->tpm != NULL ? 13 : 12));
     PUT(pcc_wire_put_cstr(w, "boot"));
@@ -336,27 +344,24 @@ out:
     return st;
 }
 
-pcc_status pcc_attest_bundle_encode(pcc_writer *w, const pcc_attest_body *b,
-                                    const pcc_p384_key *key, const uint8_t *const *chain,
-                                    const size_t *chain_lens, size_t n_chain)
+pcc_status pcc_attest_bundle_assemble(pcc_writer *w, const uint8_t *body, size_t body_len,
+                                      const uint8_t *sig, size_t sig_len,
+                                      const uint8_t *const *chain, const size_t *chain_lens,
+                                      size_t n_chain)
 {
-    pcc_writer body;
-    uint8_t sig[PCC_ATTEST_MAX_SIG];
-    size_t sig_len = 0, start;
+    size_t start;
     pcc_status st;
-    if (w == NULL || chain == NULL || chain_lens == NULL || n_chain == 0 ||
-        n_chain > PCC_ATTEST_MAX_CHAIN)
+    if (w == NULL || body == NULL || body_len == 0 || body_len > PCC_ATTEST_MAX_BUNDLE ||
+        sig == NULL || sig_len < 8 || sig_len > PCC_ATTEST_MAX_SIG || chain == NULL ||
+        chain_lens == NULL || n_chain == 0 || n_chain > PCC_ATTEST_MAX_CHAIN)
         return PCC_E_INVALID;
-    start = w->len;
     for (size_t i = 0; i < n_chain; i++)
         if (chain[i] == NULL || chain_lens[i] == 0 || chain_lens[i] > PCC_ATTEST_MAX_CERT)
             return PCC_E_INVALID;
-    pcc_writer_init_dynamic(&body, false, PCC_ATTEST_MAX_BUNDLE);
-    PUT(pcc_attest_body_encode(&body, b, key));
-    PUT(pcc_p384_key_sign(key, sig, &sig_len, sizeof sig, body.data, body.len));
+    start = w->len;
     PUT(pcc_wire_put_map(w, 3));
     PUT(pcc_wire_put_cstr(w, "body"));
-    PUT(pcc_wire_put_bin(w, body.data, body.len));
+    PUT(pcc_wire_put_bin(w, body, body_len));
     PUT(pcc_wire_put_cstr(w, "chain"));
     PUT(pcc_wire_put_array(w, n_chain));
     for (size_t i = 0; i < n_chain; i++)
@@ -368,6 +373,29 @@ pcc_status pcc_attest_bundle_encode(pcc_writer *w, const pcc_attest_body *b,
 out:
     if (st != PCC_OK)
         w->len = start; /* nothing half-written */
+    return st;
+}
+
+pcc_status pcc_attest_bundle_encode(pcc_writer *w, const pcc_attest_body *b,
+                                    const pcc_p384_key *key, const uint8_t *const *chain,
+                                    const size_t *chain_lens, size_t n_chain)
+{
+    pcc_writer body;
+    uint8_t sig[PCC_ATTEST_MAX_SIG];
+    size_t sig_len = 0;
+    pcc_status st;
+    if (w == NULL || key == NULL || chain == NULL || chain_lens == NULL || n_chain == 0 ||
+        n_chain > PCC_ATTEST_MAX_CHAIN)
+        return PCC_E_INVALID;
+    for (size_t i = 0; i < n_chain; i++)
+        if (chain[i] == NULL || chain_lens[i] == 0 || chain_lens[i] > PCC_ATTEST_MAX_CERT)
+            return PCC_E_INVALID;
+    pcc_writer_init_dynamic(&body, false, PCC_ATTEST_MAX_BUNDLE);
+    PUT(pcc_attest_body_encode(&body, b, key));
+    PUT(pcc_p384_key_sign(key, sig, &sig_len, sizeof sig, body.data, body.len));
+    st = pcc_attest_bundle_assemble(w, body.data, body.len, sig, sig_len, chain, chain_lens,
+                                    n_chain);
+out:
     pcc_writer_cleanup(&body);
     return st;
 }
@@ -407,6 +435,7 @@ typedef struct body_view {
     size_t release_len;
     const char *proof;
     size_t proof_len;
+    const msgpack_object *tpm; /* NULL without a tpm key */
 } body_view;
 
 /* parse_body checks Body's schema exactly; *why names the broken part. */
@@ -496,12 +525,13 @@ static pcc_status parse_body(const msgpack_object *m, body_view *v, const char *
     REQ(pcc_wire_get_str(pcc_wire_map_get(m, "tlog_proof"), 1, PCC_ATTEST_MAX_PROOF, &v->proof,
                          &v->proof_len),
         "body: tlog_proof must be a str");
-    /* tpm: carried for a later check; only its type is checked here */
+    /* tpm: only its type here; the `tpm` check parses it strictly */
     o = pcc_wire_map_get(m, "tpm");
     if (o != NULL && o->type != MSGPACK_OBJECT_BIN && o->type != MSGPACK_OBJECT_MAP) {
         *why = "body: tpm must be bin or a map";
         return PCC_E_FORMAT;
     }
+    v->tpm = o;
 #undef REQ
     return PCC_OK;
 }
@@ -805,6 +835,120 @@ static pcc_status get_chain(pcc_attest_trust *t, const msgpack_object *items, si
     return PCC_OK;
 }
 
+/* ---- the tpm check ----------------------------------------------------------------------- */
+
+/* body_without_tpm appends the canonical encoding (sorted keys, shortest forms) of the decoded
+ * body m less its tpm key: what the quote's qualifying data hashes. */
+static pcc_status body_without_tpm(pcc_writer *w, const msgpack_object *m)
+{
+    const msgpack_object_kv *kv = m->via.map.ptr;
+    uint32_t n = m->via.map.size, order[32], k = 0;
+    pcc_status st;
+    if (n > 32)
+        return PCC_E_FORMAT;
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *key = &kv[i].key;
+        if (key->type != MSGPACK_OBJECT_STR)
+            return PCC_E_FORMAT;
+        if (key->via.str.size == 3 && memcmp(key->via.str.ptr, "tpm", 3) == 0)
+            continue;
+        /* insertion sort by key bytes, shorter first on a common prefix */
+        uint32_t j = k++;
+        while (j > 0) {
+            const msgpack_object *o = &kv[order[j - 1]].key;
+            size_t l = o->via.str.size < key->via.str.size ? o->via.str.size : key->via.str.size;
+            int c = memcmp(o->via.str.ptr, key->via.str.ptr, l);
+            if (c < 0 || (c == 0 && o->via.str.size <= key->via.str.size))
+                break;
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    if ((st = pcc_wire_put_map(w, k)) != PCC_OK)
+        return st;
+    for (uint32_t i = 0; i < k; i++)
+        if ((st = pcc_wire_put_object(w, &kv[order[i]].key, true)) != PCC_OK ||
+            (st = pcc_wire_put_object(w, &kv[order[i]].val, true)) != PCC_OK)
+            return st;
+    return PCC_OK;
+}
+
+/* check_tpm runs the `tpm` check on a body whose signature verified; NULL when it passes, else
+ * the public reason. *err is set when the check could not run (out of memory). */
+static const char *check_tpm(const pcc_attest_trust *t, const msgpack_object *body,
+                             const body_view *v, const uint8_t *leaf, size_t leaf_len,
+                             pcc_status *err)
+{
+    static const char *const keys[] = {"v", "pcrs", "attest", "sig"};
+    uint8_t spki[PCC_TPM_SPKI_MAX], pcrs[3];
+    size_t spki_len = 0, attest_len = 0, sig_len = 0, n = 0;
+    const uint8_t *attest = NULL, *sig = NULL;
+    const msgpack_object *items = NULL;
+    pcc_tpm_event *events = NULL;
+    pcc_writer w;
+    uint64_t u;
+    pcc_status e;
+    const char *why;
+    *err = PCC_OK;
+    e = pcc_tpm_ak_cert_key(spki, &spki_len, sizeof spki, leaf, leaf_len);
+    if (e == PCC_E_NOMEM) {
+        *err = e;
+        return "out of memory";
+    }
+    if (v->tpm == NULL) {
+        if (t->relax & PCC_ATTEST_REQUIRE_TPM)
+            return "a TPM quote is required";
+        if (e != PCC_E_VERIFY)
+            return "the node key is a TPM attestation key but the body carries no TPM quote";
+        return NULL;
+    }
+    if (pcc_wire_map_keys(v->tpm, keys, 4, NULL, 0) != PCC_OK ||
+        pcc_wire_get_uint(pcc_wire_map_get(v->tpm, "v"), 1, &u) != PCC_OK || u != 1)
+        return "tpm: not exactly {v: 1, pcrs, attest, sig}";
+    if (pcc_wire_get_array(pcc_wire_map_get(v->tpm, "pcrs"), 3, 3, &items, &n) != PCC_OK)
+        return "tpm: pcrs must be 3 distinct PCR indices below 16";
+    for (size_t i = 0; i < 3; i++) {
+        if (pcc_wire_get_uint(&items[i], PCC_TPM_PCR_MAX - 1, &u) != PCC_OK)
+            return "tpm: pcrs must be 3 distinct PCR indices below 16";
+        pcrs[i] = (uint8_t)u;
+    }
+    if (pcrs[0] == pcrs[1] || pcrs[0] == pcrs[2] || pcrs[1] == pcrs[2])
+        return "tpm: pcrs must be 3 distinct PCR indices below 16";
+    if (pcc_wire_get_bin(pcc_wire_map_get(v->tpm, "attest"), 1, PCC_TPM_ATTEST_MAX, &attest,
+                         &attest_len) != PCC_OK ||
+        pcc_wire_get_bin(pcc_wire_map_get(v->tpm, "sig"), 1, PCC_TPM_SIG_MAX, &sig,
+                         &sig_len) != PCC_OK)
+        return "tpm: attest and sig must be bin of at most 1024 and 256 bytes";
+    if (e != PCC_OK)
+        return "the node certificate is not issued to a TPM attestation key";
+    if (v->n_events > 0 &&
+        (events = OPENSSL_malloc(v->n_events * sizeof *events)) == NULL) {
+        *err = PCC_E_NOMEM;
+        return "out of memory";
+    }
+    for (size_t i = 0; i < v->n_events; i++) {
+        const msgpack_object *ev = &v->events[i];
+        const msgpack_object *nm = pcc_wire_map_get(ev, "name");
+        events[i].reg = (unsigned)pcc_wire_map_get(ev, "reg")->via.u64;
+        events[i].name = (const uint8_t *)nm->via.str.ptr;
+        events[i].name_len = nm->via.str.size;
+        events[i].digest = (const uint8_t *)pcc_wire_map_get(ev, "sha384")->via.bin.ptr;
+    }
+    pcc_writer_init_dynamic(&w, false, PCC_ATTEST_MAX_BUNDLE);
+    why = "the TPM quote does not verify for this body, these events and the node key";
+    e = body_without_tpm(&w, body);
+    if (e == PCC_E_NOMEM)
+        *err = e;
+    if (e == PCC_OK &&
+        pcc_tpm_bundle_quote_verify(NULL, attest, attest_len, sig, sig_len, leaf, leaf_len, w.data,
+                                    w.len, pcrs, events, v->n_events) == PCC_OK)
+        why = NULL;
+    pcc_writer_cleanup(&w);
+    OPENSSL_free(events);
+    return why;
+}
+
 /* ---- verify --------------------------------------------------------------------------------- */
 
 static void passed(pcc_attest_report *r, pcc_attest_check c, const char *detail)
@@ -910,6 +1054,8 @@ pcc_status pcc_attest_verify(pcc_attest_trust *t, const uint8_t *bundle, size_t 
         goto done;
     }
     passed(rep, PCC_CHECK_SIGNATURE, "body is signed by the certified node key");
+    /* not listed unless it applies (see check_tpm) */
+    passed(rep, PCC_CHECK_TPM, "the bundle carries no TPM quote and needs none");
 
     /* the signed body, strictly decoded (a failure is a format failure) */
     e = pcc_wire_decode(&body_doc, body, body_len, &BODY_LIMITS);
@@ -932,6 +1078,22 @@ pcc_status pcc_attest_verify(pcc_attest_trust *t, const uint8_t *bundle, size_t 
     rep->aead = (uint16_t)v.aead;
     rep->not_after = v.not_after;
     rep->issued = v.issued;
+    rep->backend_tpm = v.tpm != NULL;
+
+    /* tpm */
+    why = check_tpm(t, pcc_wire_doc_root(body_doc), &v,
+                    (const uint8_t *)chain_items[0].via.bin.ptr, chain_items[0].via.bin.size, &e);
+    if (e != PCC_OK) {
+        st = e;
+        goto done;
+    }
+    rep->tpm_listed = v.tpm != NULL || why != NULL;
+    if (why != NULL) {
+        failed(rep, PCC_CHECK_TPM, why);
+        goto done;
+    }
+    if (v.tpm != NULL)
+        passed(rep, PCC_CHECK_TPM, "a TPM attestation key quoted the registers' PCRs for this body");
 
     /* node_id */
     if (memcmp(v.node_id, chain.leaf_spki_sha256, 32) != 0) {

@@ -156,6 +156,145 @@ static void q8_1_to_float_ref(const void *vx, float *y, size_t n)
     }
 }
 
+static inline int q5_hbit(const uint8_t qh[4], int e)
+{
+    return (qh[e / 8] >> (e % 8)) & 1;
+}
+
+static void q5_0_to_float_ref(const void *vx, float *y, size_t n)
+{
+    const pcc_block_q5_0 *x = vx;
+    for (size_t i = 0; i < n / PCC_QK; i++) {
+        const float d = H2F(x[i].d);
+        for (int j = 0; j < PCC_QK / 2; j++) {
+            y[i * PCC_QK + (size_t)j] = (float)(((x[i].qs[j] & 0x0F) | q5_hbit(x[i].qh, j) << 4) - 16) * d;
+            y[i * PCC_QK + (size_t)j + PCC_QK / 2] =
+                (float)(((x[i].qs[j] >> 4) | q5_hbit(x[i].qh, j + 16) << 4) - 16) * d;
+        }
+    }
+}
+
+static void q5_1_to_float_ref(const void *vx, float *y, size_t n)
+{
+    const pcc_block_q5_1 *x = vx;
+    for (size_t i = 0; i < n / PCC_QK; i++) {
+        const float d = H2F(x[i].d), m = H2F(x[i].m);
+        for (int j = 0; j < PCC_QK / 2; j++) {
+            y[i * PCC_QK + (size_t)j] =
+                fmaf((float)((x[i].qs[j] & 0x0F) | q5_hbit(x[i].qh, j) << 4), d, m);
+            y[i * PCC_QK + (size_t)j + PCC_QK / 2] =
+                fmaf((float)((x[i].qs[j] >> 4) | q5_hbit(x[i].qh, j + 16) << 4), d, m);
+        }
+    }
+}
+
+/* K-quants, as ggml's dequantize_row_q4_K/_q5_K (d * sc * q - dmin * m, contracted to one
+ * rounding of the last step) and _q6_K ((d * sc) * (q - 32)). */
+static void q4_k_to_float_ref(const void *vx, float *y, size_t n)
+{
+    const pcc_block_q4_k *x = vx;
+    for (size_t i = 0; i < n / PCC_QK_K; i++) {
+        const float d = H2F(x[i].d), dmin = H2F(x[i].dmin);
+        uint8_t sc[8], mn[8];
+        pcc_k4_scales(x[i].scales, sc, mn);
+        float *o = y + i * PCC_QK_K;
+        for (int j = 0; j < 4; j++) {
+            const float d1 = d * (float)sc[2 * j], m1 = dmin * (float)mn[2 * j];
+            const float d2 = d * (float)sc[2 * j + 1], m2 = dmin * (float)mn[2 * j + 1];
+            const uint8_t *q = x[i].qs + 32 * j;
+            for (int l = 0; l < 32; l++) {
+                o[64 * j + l] = fmaf(d1, (float)(q[l] & 0x0F), -m1);
+                o[64 * j + 32 + l] = fmaf(d2, (float)(q[l] >> 4), -m2);
+            }
+        }
+    }
+}
+
+static void q5_k_to_float_ref(const void *vx, float *y, size_t n)
+{
+    const pcc_block_q5_k *x = vx;
+    for (size_t i = 0; i < n / PCC_QK_K; i++) {
+        const float d = H2F(x[i].d), dmin = H2F(x[i].dmin);
+        uint8_t sc[8], mn[8];
+        pcc_k4_scales(x[i].scales, sc, mn);
+        float *o = y + i * PCC_QK_K;
+        for (int j = 0; j < 4; j++) {
+            const float d1 = d * (float)sc[2 * j], m1 = dmin * (float)mn[2 * j];
+            const float d2 = d * (float)sc[2 * j + 1], m2 = dmin * (float)mn[2 * j + 1];
+            const uint8_t *q = x[i].qs + 32 * j;
+            for (int l = 0; l < 32; l++) {
+                const int h0 = (x[i].qh[l] >> (2 * j)) & 1, h1 = (x[i].qh[l] >> (2 * j + 1)) & 1;
+                o[64 * j + l] = fmaf(d1, (float)((q[l] & 0x0F) + 16 * h0), -m1);
+                o[64 * j + 32 + l] = fmaf(d2, (float)((q[l] >> 4) + 16 * h1), -m2);
+            }
+        }
+    }
+}
+
+/* element e (0..255) of a Q6_K super-block as an unsigned 6-bit value */
+static inline int q6_k_val(const pcc_block_q6_k *b, int e)
+{
+    const int half = e / 128, r = e % 128, k = r / 32, l = r % 32;
+    const uint8_t *ql = b->ql + 64 * half, *qh = b->qh + 32 * half;
+    const int lo = k & 1 ? ql[l + 32] : ql[l];
+    return (k < 2 ? lo & 0x0F : lo >> 4) | (((qh[l] >> (2 * k)) & 3) << 4);
+}
+
+static void q6_k_to_float_ref(const void *vx, float *y, size_t n)
+{
+    const pcc_block_q6_k *x = vx;
+    for (size_t i = 0; i < n / PCC_QK_K; i++) {
+        const float d = H2F(x[i].d);
+        for (int e = 0; e < PCC_QK_K; e++)
+            y[i * PCC_QK_K + (size_t)e] = d * (float)x[i].scales[e / 16] * (float)(q6_k_val(&x[i], e) - 32);
+    }
+}
+
+/* Q8_K, as ggml's quantize_row_q8_K_ref (which x86 uses): iscale = -127 / x_amax (the signed
+ * value of largest magnitude, the first one among equals), q = round_half_even(iscale * x)
+ * capped at 127, d = 1 / iscale. */
+static void q8_k_from_float_ref(const float *x, void *vy, size_t n)
+{
+    pcc_block_q8_k *y = vy;
+    for (size_t i = 0; i < n / PCC_QK_K; i++) {
+        const float *v = x + i * PCC_QK_K;
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < PCC_QK_K; j++) {
+            const float a = fabsf(v[j]);
+            if (a > amax) {
+                amax = a;
+                max = v[j];
+            }
+        }
+        const float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
+        if (!isfinite(iscale) || iscale == 0.0f) {
+            /* all zero, or so tiny that 127 / max overflows (where ggml's conversion of an
+             * infinite product is undefined): an all-zero block */
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        for (int j = 0; j < PCC_QK_K; j++) {
+            const int q = (int)nearbyintf(iscale * v[j]);
+            y[i].qs[j] = (int8_t)(q < 127 ? q : 127);
+        }
+        for (int j = 0; j < PCC_QK_K / 16; j++) {
+            int sum = 0;
+            for (int l = 0; l < 16; l++)
+                sum += y[i].qs[16 * j + l];
+            y[i].bsums[j] = (int16_t)sum;
+        }
+        y[i].d = 1.0f / iscale;
+    }
+}
+
+static void q8_k_to_float_ref(const void *vx, float *y, size_t n)
+{
+    const pcc_block_q8_k *x = vx;
+    for (size_t i = 0; i < n / PCC_QK_K; i++)
+        for (size_t j = 0; j < PCC_QK_K; j++)
+            y[i * PCC_QK_K + j] = x[i].d * (float)x[i].qs[j];
+}
+
 /* ---- dot products ---- */
 
 /* ggml's horizontal sums: hsum_float_8 (upper half + lower half, then (0+2)+(1+3)) and
@@ -283,6 +422,133 @@ static void dot_q8_0_ref(size_t n, float *s, const void *vw, const void *vx)
     *s = hsum8_ref(acc);
 }
 
+static void dot_q5_0_ref(size_t n, float *s, const void *vw, const void *vx)
+{
+    const pcc_block_q5_0 *w = vw;
+    const pcc_block_q8_0 *x = vx;
+    float acc[8] = {0};
+    for (size_t i = 0; i < n / PCC_QK; i++) {
+        const float d = H2F(w[i].d) * H2F(x[i].d);
+        for (int l = 0; l < 8; l++) {
+            int si = 0;
+            for (int e = 4 * l; e < 4 * l + 4; e++)
+                si += ((nib(w[i].qs, e) | q5_hbit(w[i].qh, e) << 4) - 16) * x[i].qs[e];
+            acc[l] = fmaf(d, (float)si, acc[l]);
+        }
+    }
+    *s = hsum8_ref(acc);
+}
+
+static void dot_q5_1_ref(size_t n, float *s, const void *vw, const void *vx)
+{
+    const pcc_block_q5_1 *w = vw;
+    const pcc_block_q8_1 *x = vx;
+    float acc[8] = {0}, summs = 0.0f;
+    for (size_t i = 0; i < n / PCC_QK; i++) {
+        summs += H2F(w[i].m) * H2F(x[i].s);
+        const float d = H2F(w[i].d) * H2F(x[i].d);
+        for (int l = 0; l < 8; l++) {
+            int si = 0;
+            for (int e = 4 * l; e < 4 * l + 4; e++)
+                si += (nib(w[i].qs, e) | q5_hbit(w[i].qh, e) << 4) * x[i].qs[e];
+            acc[l] = fmaf(d, (float)si, acc[l]);
+        }
+    }
+    *s = hsum8_ref(acc) + summs;
+}
+
+/* K-quant dot products, as ggml's AVX2 kernels: per super-block an integer sum in 8 lanes (lane l
+ * takes elements 4l..4l+3 of every 32, times their sub-block scale), exact, then added to the
+ * lane's float accumulator as fma(d_x * d_w, sum, acc). Q4_K/Q5_K subtract the mins through the
+ * activation's 16-element sums: per super-block 4 lanes (lane p: sub-blocks 2p and 2p+1),
+ * fma(-d_x * dmin, sum, acc_m[p]) for Q4_K and reduced (0+2)+(1+3) at the end, one float
+ * fma(-d_x * dmin, sum of all, summs) for Q5_K. Q6_K subtracts 32 * sum(sc * bsums) per lane
+ * (lane l: the 16-sums 2l and 2l+1). */
+static void k4_min_sums(const uint8_t mn[8], const int16_t bsums[16], int prod[4])
+{
+    for (int p = 0; p < 4; p++)
+        prod[p] = mn[2 * p] * (bsums[4 * p] + bsums[4 * p + 1]) +
+                  mn[2 * p + 1] * (bsums[4 * p + 2] + bsums[4 * p + 3]);
+}
+
+static void dot_q4_k_ref(size_t n, float *s, const void *vw, const void *vx)
+{
+    const pcc_block_q4_k *w = vw;
+    const pcc_block_q8_k *x = vx;
+    float acc[8] = {0}, accm[4] = {0};
+    for (size_t i = 0; i < n / PCC_QK_K; i++) {
+        const float d = x[i].d * H2F(w[i].d), dmin = -x[i].d * H2F(w[i].dmin);
+        uint8_t sc[8], mn[8];
+        pcc_k4_scales(w[i].scales, sc, mn);
+        int prod[4];
+        k4_min_sums(mn, x[i].bsums, prod);
+        for (int p = 0; p < 4; p++)
+            accm[p] = fmaf(dmin, (float)prod[p], accm[p]);
+        for (int l = 0; l < 8; l++) {
+            int si = 0;
+            for (int j = 0; j < 4; j++) {
+                int lo = 0, hi = 0;
+                for (int e = 4 * l; e < 4 * l + 4; e++) {
+                    lo += (w[i].qs[32 * j + e] & 0x0F) * x[i].qs[64 * j + e];
+                    hi += (w[i].qs[32 * j + e] >> 4) * x[i].qs[64 * j + 32 + e];
+                }
+                si += sc[2 * j] * lo + sc[2 * j + 1] * hi;
+            }
+            acc[l] = fmaf(d, (float)si, acc[l]);
+        }
+    }
+    *s = hsum8_ref(acc) + ((accm[0] + accm[2]) + (accm[1] + accm[3]));
+}
+
+static void dot_q5_k_ref(size_t n, float *s, const void *vw, const void *vx)
+{
+    const pcc_block_q5_k *w = vw;
+    const pcc_block_q8_k *x = vx;
+    float acc[8] = {0}, summs = 0.0f;
+    for (size_t i = 0; i < n / PCC_QK_K; i++) {
+        const float d = x[i].d * H2F(w[i].d), dmin = -x[i].d * H2F(w[i].dmin);
+        uint8_t sc[8], mn[8];
+        pcc_k4_scales(w[i].scales, sc, mn);
+        int prod[4];
+        k4_min_sums(mn, x[i].bsums, prod);
+        summs = fmaf(dmin, (float)(prod[0] + prod[1] + prod[2] + prod[3]), summs);
+        for (int l = 0; l < 8; l++) {
+            int si = 0;
+            for (int j = 0; j < 4; j++) {
+                int lo = 0, hi = 0;
+                for (int e = 4 * l; e < 4 * l + 4; e++) {
+                    const int h0 = (w[i].qh[e] >> (2 * j)) & 1, h1 = (w[i].qh[e] >> (2 * j + 1)) & 1;
+                    lo += ((w[i].qs[32 * j + e] & 0x0F) + 16 * h0) * x[i].qs[64 * j + e];
+                    hi += ((w[i].qs[32 * j + e] >> 4) + 16 * h1) * x[i].qs[64 * j + 32 + e];
+                }
+                si += sc[2 * j] * lo + sc[2 * j + 1] * hi;
+            }
+            acc[l] = fmaf(d, (float)si, acc[l]);
+        }
+    }
+    *s = hsum8_ref(acc) + summs;
+}
+
+static void dot_q6_k_ref(size_t n, float *s, const void *vw, const void *vx)
+{
+    const pcc_block_q6_k *w = vw;
+    const pcc_block_q8_k *x = vx;
+    float acc[8] = {0};
+    for (size_t i = 0; i < n / PCC_QK_K; i++) {
+        const float d = x[i].d * H2F(w[i].d);
+        for (int l = 0; l < 8; l++) {
+            int si = 0;
+            /* 8 chunks of 32: lane l holds elements 4l..4l+3 of each, sub-block scale by 16 */
+            for (int c = 0; c < 8; c++)
+                for (int e = 4 * l; e < 4 * l + 4; e++)
+                    si += w[i].scales[2 * c + e / 16] * q6_k_val(&w[i], 32 * c + e) * x[i].qs[32 * c + e];
+            si -= 32 * (x[i].bsums[2 * l] * w[i].scales[2 * l] + x[i].bsums[2 * l + 1] * w[i].scales[2 * l + 1]);
+            acc[l] = fmaf(d, (float)si, acc[l]);
+        }
+    }
+    *s = hsum8_ref(acc);
+}
+
 #define DOTROWS_REF(name, dot)                                                                  \
     static void name(size_t n, size_t nr, float *s, const void *w, size_t w_stride,            \
                      const void *x)                                                            \
@@ -297,6 +563,11 @@ DOTROWS_REF(dotrows_f16_batch_ref, dot_f16_batch_ref)
 DOTROWS_REF(dotrows_q4_0_ref, dot_q4_0_ref)
 DOTROWS_REF(dotrows_q4_1_ref, dot_q4_1_ref)
 DOTROWS_REF(dotrows_q8_0_ref, dot_q8_0_ref)
+DOTROWS_REF(dotrows_q5_0_ref, dot_q5_0_ref)
+DOTROWS_REF(dotrows_q5_1_ref, dot_q5_1_ref)
+DOTROWS_REF(dotrows_q4_k_ref, dot_q4_k_ref)
+DOTROWS_REF(dotrows_q5_k_ref, dot_q5_k_ref)
+DOTROWS_REF(dotrows_q6_k_ref, dot_q6_k_ref)
 
 /* ---- element-wise ---- */
 
@@ -392,6 +663,21 @@ void pcc_rope(float *x, size_t n_heads, size_t head_dim, size_t n_rot, const flo
     }
 }
 
+void pcc_rope_neox(float *x, size_t n_heads, size_t head_dim, size_t n_rot, const float *cs)
+{
+    const size_t half = n_rot / 2;
+    for (size_t h = 0; h < n_heads; h++) {
+        float *v = x + h * head_dim;
+        for (size_t i = 0; i < half; i++) {
+            /* ggml rope_neox: theta of pair i is the table's entry 2i */
+            const float c = cs[2 * i], s = cs[2 * i + 1];
+            const float x0 = v[i], x1 = v[i + half];
+            v[i] = fmaf(x0, c, -(x1 * s));
+            v[i + half] = fmaf(x0, s, x1 * c);
+        }
+    }
+}
+
 /* ---- tables ---- */
 
 static void fill_ref(pcc_kernels *k)
@@ -417,6 +703,24 @@ static void fill_ref(pcc_kernels *k)
     k->types[PCC_DT_Q8_1] = (pcc_type_traits){"Q8_1", PCC_QK, sizeof(pcc_block_q8_1), PCC_DT_Q8_1,
                                               q8_1_from_float_ref, q8_1_to_float_ref, NULL, NULL, NULL,
                                               NULL};
+    k->types[PCC_DT_Q5_0] = (pcc_type_traits){"Q5_0", PCC_QK, sizeof(pcc_block_q5_0), PCC_DT_Q8_0,
+                                              NULL, q5_0_to_float_ref, dot_q5_0_ref,
+                                              dotrows_q5_0_ref, NULL, NULL};
+    k->types[PCC_DT_Q5_1] = (pcc_type_traits){"Q5_1", PCC_QK, sizeof(pcc_block_q5_1), PCC_DT_Q8_1,
+                                              NULL, q5_1_to_float_ref, dot_q5_1_ref,
+                                              dotrows_q5_1_ref, NULL, NULL};
+    k->types[PCC_DT_Q4_K] = (pcc_type_traits){"Q4_K", PCC_QK_K, sizeof(pcc_block_q4_k), PCC_DT_Q8_K,
+                                              NULL, q4_k_to_float_ref, dot_q4_k_ref,
+                                              dotrows_q4_k_ref, NULL, NULL};
+    k->types[PCC_DT_Q5_K] = (pcc_type_traits){"Q5_K", PCC_QK_K, sizeof(pcc_block_q5_k), PCC_DT_Q8_K,
+                                              NULL, q5_k_to_float_ref, dot_q5_k_ref,
+                                              dotrows_q5_k_ref, NULL, NULL};
+    k->types[PCC_DT_Q6_K] = (pcc_type_traits){"Q6_K", PCC_QK_K, sizeof(pcc_block_q6_k), PCC_DT_Q8_K,
+                                              NULL, q6_k_to_float_ref, dot_q6_k_ref,
+                                              dotrows_q6_k_ref, NULL, NULL};
+    k->types[PCC_DT_Q8_K] = (pcc_type_traits){"Q8_K", PCC_QK_K, sizeof(pcc_block_q8_k), PCC_DT_Q8_K,
+                                              q8_k_from_float_ref, q8_k_to_float_ref, NULL, NULL,
+                                              NULL, NULL};
     k->rms_norm = rms_norm_ref;
     k->softmax = softmax_ref;
     k->swiglu = swiglu_ref;
@@ -481,6 +785,12 @@ size_t pcc_type_size(pcc_dtype t, size_t n)
     case PCC_DT_Q4_1: block = PCC_QK; bytes = sizeof(pcc_block_q4_1); break;
     case PCC_DT_Q8_0: block = PCC_QK; bytes = sizeof(pcc_block_q8_0); break;
     case PCC_DT_Q8_1: block = PCC_QK; bytes = sizeof(pcc_block_q8_1); break;
+    case PCC_DT_Q5_0: block = PCC_QK; bytes = sizeof(pcc_block_q5_0); break;
+    case PCC_DT_Q5_1: block = PCC_QK; bytes = sizeof(pcc_block_q5_1); break;
+    case PCC_DT_Q4_K: block = PCC_QK_K; bytes = sizeof(pcc_block_q4_k); break;
+    case PCC_DT_Q5_K: block = PCC_QK_K; bytes = sizeof(pcc_block_q5_k); break;
+    case PCC_DT_Q6_K: block = PCC_QK_K; bytes = sizeof(pcc_block_q6_k); break;
+    case PCC_DT_Q8_K: block = PCC_QK_K; bytes = sizeof(pcc_block_q8_k); break;
     default: return 0;
     }
     if (n % block != 0 || n / block > SIZE_MAX / bytes)

@@ -117,12 +117,13 @@ static inline float q8_block(const float *x, int8_t *q, int *sum)
     const float amax = _mm_cvtss_f32(m4);
     const float d = amax / 127.0f;
     const __m256 mul = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
-    enum { rnd = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }; /* a constant for clang */
-    __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), rnd));
-    __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), rnd));
-    __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), rnd));
-    __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), rnd));
+#define RND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC) /* an immediate for clang */
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), RND));
+    __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), RND));
+    __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), RND));
+    __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), RND));
     *sum = hsum_i32_8(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
+#undef RND
     i0 = _mm256_packs_epi32(i0, i1);
     i2 = _mm256_packs_epi32(i2, i3);
     i0 = _mm256_packs_epi16(i0, i2);
@@ -327,11 +328,198 @@ static inline float dot_q8_0_1(size_t nb, const pcc_block_q8_0 *w, const pcc_blo
     return hsum8(acc);
 }
 
+/* 32 bits -> 32 bytes, 0xFF where bit e of x is set (ggml's bytes_from_bits_32) */
+static inline __m256i bytes_from_bits32(const uint8_t *x)
+{
+    uint32_t x32;
+    memcpy(&x32, x, sizeof x32);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x32), shuf);
+    b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1));
+}
+
+static inline float dot_q5_0_1(size_t nb, const pcc_block_q5_0 *w, const pcc_block_q8_0 *x)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        const __m256 d = _mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d));
+        /* nibble | 0xF0 where the fifth bit is clear: q - 16 as int8 */
+        const __m256i hi = _mm256_andnot_si256(bytes_from_bits32(w[i].qh), _mm256_set1_epi8((char)0xF0));
+        const __m256i qw = _mm256_or_si256(nibbles32(w[i].qs), hi);
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_i8(qw, qx), acc);
+    }
+    return hsum8(acc);
+}
+
+static inline float dot_q5_1_1(size_t nb, const pcc_block_q5_1 *w, const pcc_block_q8_1 *x)
+{
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0.0f;
+    for (size_t i = 0; i < nb; i++) {
+        summs += h2f(w[i].m) * h2f(x[i].s);
+        const __m256 d = _mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d));
+        const __m256i hi = _mm256_and_si256(bytes_from_bits32(w[i].qh), _mm256_set1_epi8(0x10));
+        const __m256i qw = _mm256_or_si256(nibbles32(w[i].qs), hi);
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_us8(qw, qx), acc);
+    }
+    return hsum8(acc) + summs;
+}
+
+/* ---- K-quants (ggml's AVX2 loops; see kernels.c for the lane layout) ---- */
+
+/* scales (bytes 0-7) and mins (8-15) of a Q4_K/Q5_K super-block as 16 int16 */
+static inline __m256i k4_mins_scales(const uint8_t q[12])
+{
+    uint8_t sc[16];
+    pcc_k4_scales(q, sc, sc + 8);
+    return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)sc));
+}
+
+/* the 4 lanes of mins x activation sums: lane p = mn[2p] q8s[2p] + mn[2p+1] q8s[2p+1] */
+static inline __m128i k4_min_prod(__m256i mins_scales, const int16_t *bsums)
+{
+    const __m256i q8sums = _mm256_loadu_si256((const __m256i *)bsums);
+    const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(q8sums), _mm256_extracti128_si256(q8sums, 1));
+    return _mm_madd_epi16(_mm256_extracti128_si256(mins_scales, 1), q8s);
+}
+
+static inline float dot_q4_k_1(size_t nb, const pcc_block_q4_k *w, const pcc_block_q8_k *x)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        const float d = x[i].d * h2f(w[i].d), dmin = -x[i].d * h2f(w[i].dmin);
+        const __m256i ms = k4_mins_scales(w[i].scales);
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_min_prod(ms, x[i].bsums)), accm);
+        const __m128i sc128 = _mm256_castsi256_si128(ms);
+        const __m256i scales = _mm256_set_m128i(sc128, sc128);
+        const uint8_t *q4 = w[i].qs;
+        const int8_t *q8 = x[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i sl = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(0x0100 * (4 * j + 1) + 4 * j)));
+            const __m256i sh = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(0x0100 * (4 * j + 3) + 4 * j + 2)));
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)q4);
+            q4 += 32;
+            const __m256i ql = _mm256_and_si256(bits, m4);
+            const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(ql, _mm256_loadu_si256((const __m256i *)q8)));
+            const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(qh, _mm256_loadu_si256((const __m256i *)(q8 + 32))));
+            q8 += 64;
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+    return hsum8(acc) + _mm_cvtss_f32(accm);
+}
+
+static inline float dot_q5_k_1(size_t nb, const pcc_block_q5_k *w, const pcc_block_q8_k *x)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0.0f;
+    for (size_t i = 0; i < nb; i++) {
+        const float d = x[i].d * h2f(w[i].d), dmin = -x[i].d * h2f(w[i].dmin);
+        const __m256i ms = k4_mins_scales(w[i].scales);
+        const __m128i prod = k4_min_prod(ms, x[i].bsums);
+        const __m128i hs = _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
+        summs = fmaf(dmin, (float)_mm_cvtsi128_si32(hs), summs);
+        const __m128i sc128 = _mm256_castsi256_si128(ms);
+        const __m256i scales = _mm256_set_m128i(sc128, sc128);
+        const __m256i hbits = _mm256_loadu_si256((const __m256i *)w[i].qh);
+        const uint8_t *q5 = w[i].qs;
+        const int8_t *q8 = x[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i sl = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(0x0100 * (4 * j + 1) + 4 * j)));
+            const __m256i sh = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(0x0100 * (4 * j + 3) + 4 * j + 2)));
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)q5);
+            q5 += 32;
+            const __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * j))), b1 = _mm256_set1_epi8((char)(2 << (2 * j)));
+            const __m256i q0 = _mm256_add_epi8(_mm256_and_si256(bits, m4),
+                                               _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, b0), b0), _mm256_set1_epi8(16)));
+            const __m256i q1 = _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4),
+                                               _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, b1), b1), _mm256_set1_epi8(16)));
+            const __m256i p0 = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)q8)));
+            const __m256i p1 = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(q8 + 32))));
+            q8 += 64;
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc) + summs;
+}
+
+static inline float dot_q6_k_1(size_t nb, const pcc_block_q6_k *w, const pcc_block_q8_k *x)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15);
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        const float d = x[i].d * h2f(w[i].d);
+        const uint8_t *q4 = w[i].ql, *qh = w[i].qh;
+        const int8_t *q8 = x[i].qs;
+        const __m128i scales = _mm_loadu_si128((const __m128i *)w[i].scales);
+        const __m256i q8sums = _mm256_loadu_si256((const __m256i *)x[i].bsums);
+        const __m256i sub = _mm256_slli_epi32(_mm256_madd_epi16(q8sums, _mm256_cvtepi8_epi16(scales)), 5);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 2; j++) {
+            const __m256i b1 = _mm256_loadu_si256((const __m256i *)q4);
+            const __m256i b2 = _mm256_loadu_si256((const __m256i *)(q4 + 32));
+            const __m256i bh = _mm256_loadu_si256((const __m256i *)qh);
+            q4 += 64;
+            qh += 32;
+            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4);
+            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(12)), 2);
+            const __m256i h2 = _mm256_and_si256(bh, _mm256_set1_epi8(48));
+            const __m256i h3 = _mm256_srli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8((char)-64)), 2);
+            const __m256i q[4] = {_mm256_or_si256(_mm256_and_si256(b1, m15), h0),
+                                  _mm256_or_si256(_mm256_and_si256(b2, m15), h1),
+                                  _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m15), h2),
+                                  _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m15), h3)};
+            for (int c = 0; c < 4; c++) {
+                const int is = 8 * j + 2 * c;
+                const __m128i sc = _mm_shuffle_epi8(scales, _mm_set_epi64x(0x0101010101010101LL * (is + 1),
+                                                                           0x0101010101010101LL * is));
+                const __m256i p = _mm256_maddubs_epi16(q[c], _mm256_loadu_si256((const __m256i *)(q8 + 32 * c)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc), p));
+            }
+            q8 += 128;
+        }
+        sumi = _mm256_sub_epi32(sumi, sub);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc);
+}
+
 static void dot_f32(size_t n, float *s, const void *w, const void *x) { *s = dot_f32_1(n, w, x); }
 static void dot_f16(size_t n, float *s, const void *w, const void *x) { *s = dot_f16_1(n, w, x); }
 static void dot_q4_0(size_t n, float *s, const void *w, const void *x) { *s = dot_q4_0_1(n / PCC_QK, w, x); }
 static void dot_q4_1(size_t n, float *s, const void *w, const void *x) { *s = dot_q4_1_1(n / PCC_QK, w, x); }
 static void dot_q8_0(size_t n, float *s, const void *w, const void *x) { *s = dot_q8_0_1(n / PCC_QK, w, x); }
+static void dot_q5_0(size_t n, float *s, const void *w, const void *x) { *s = dot_q5_0_1(n / PCC_QK, w, x); }
+static void dot_q5_1(size_t n, float *s, const void *w, const void *x) { *s = dot_q5_1_1(n / PCC_QK, w, x); }
+static void dot_q4_k(size_t n, float *s, const void *w, const void *x) { *s = dot_q4_k_1(n / PCC_QK_K, w, x); }
+static void dot_q5_k(size_t n, float *s, const void *w, const void *x) { *s = dot_q5_k_1(n / PCC_QK_K, w, x); }
+static void dot_q6_k(size_t n, float *s, const void *w, const void *x) { *s = dot_q6_k_1(n / PCC_QK_K, w, x); }
+
+#define DOTROWS_Q(name, fn, qk)                                                                  \
+    static void name(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)  \
+    {                                                                                          \
+        for (size_t r = 0; r < nr; r++)                                                        \
+            s[r] = fn(n / (qk), (const void *)((const uint8_t *)w + r * ws), x);               \
+    }
+DOTROWS_Q(dotrows_q5_0, dot_q5_0_1, PCC_QK)
+DOTROWS_Q(dotrows_q5_1, dot_q5_1_1, PCC_QK)
+DOTROWS_Q(dotrows_q4_k, dot_q4_k_1, PCC_QK_K)
+DOTROWS_Q(dotrows_q5_k, dot_q5_k_1, PCC_QK_K)
+DOTROWS_Q(dotrows_q6_k, dot_q6_k_1, PCC_QK_K)
 
 static void dotrows_f32(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
 {
@@ -452,6 +640,16 @@ void pcc_kernels_fill_avx2(pcc_kernels *k)
     t[PCC_DT_Q8_0].dot = dot_q8_0;
     t[PCC_DT_Q8_0].dotrows = dotrows_q8_0;
     t[PCC_DT_Q8_1].from_float = q8_1_from_float;
+    t[PCC_DT_Q5_0].dot = dot_q5_0;
+    t[PCC_DT_Q5_0].dotrows = dotrows_q5_0;
+    t[PCC_DT_Q5_1].dot = dot_q5_1;
+    t[PCC_DT_Q5_1].dotrows = dotrows_q5_1;
+    t[PCC_DT_Q4_K].dot = dot_q4_k;
+    t[PCC_DT_Q4_K].dotrows = dotrows_q4_k;
+    t[PCC_DT_Q5_K].dot = dot_q5_k;
+    t[PCC_DT_Q5_K].dotrows = dotrows_q5_k;
+    t[PCC_DT_Q6_K].dot = dot_q6_k;
+    t[PCC_DT_Q6_K].dotrows = dotrows_q6_k;
     k->softmax = softmax;
     k->swiglu = swiglu;
 }

@@ -136,9 +136,98 @@ static void dot_f16(size_t n, float *s, const void *w, const void *x) { *s = dot
             s[r] = fn(n, (const wt *)((const uint8_t *)w + r * ws), x);                        \
     }
 DOTROWS(dotrows_f32, dot_f32_1, float)
-DOTROWS(dotrows_f16, dot_f16_1, uint16_t)
 DOTROWS(dotrows_f32_batch, dot_f32_batch_1, float)
-DOTROWS(dotrows_f16_batch, dot_f16_batch_1, uint16_t)
+
+/* F16 rows x one F16 vector (the attention products): the vector is widened to F32 once per call
+ * instead of once per row (exact either way), so each row costs one conversion per 16 elements.
+ * Same lane orders as dot_f16_1 / dot_f16_batch_1. */
+#define XF_MAX 16384
+static inline size_t widen_f16(float *xf, const uint16_t *x, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(xf + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))));
+    if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(xf + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)));
+    }
+    return n;
+}
+
+#define LDW(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define LDW_M(m, p) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((m), (p)))
+
+static inline float dot_f16_xf(size_t n, const uint16_t *w, const float *xf)
+{
+    /* four named accumulators: an indexed array would live on the stack (a store and a load
+     * in every FMA's dependency chain) */
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(LDW(w + i), _mm512_loadu_ps(xf + i), a0);
+        a1 = _mm512_fmadd_ps(LDW(w + i + 16), _mm512_loadu_ps(xf + i + 16), a1);
+        a2 = _mm512_fmadd_ps(LDW(w + i + 32), _mm512_loadu_ps(xf + i + 32), a2);
+        a3 = _mm512_fmadd_ps(LDW(w + i + 48), _mm512_loadu_ps(xf + i + 48), a3);
+    }
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        a0 = _mm512_fmadd_ps(LDW_M(m, w + i), _mm512_maskz_loadu_ps(m, xf + i), a0);
+        if (i + 16 < n) {
+            m = tail_mask(n - i - 16);
+            a1 = _mm512_fmadd_ps(LDW_M(m, w + i + 16), _mm512_maskz_loadu_ps(m, xf + i + 16), a1);
+        }
+        if (i + 32 < n) {
+            m = tail_mask(n - i - 32);
+            a2 = _mm512_fmadd_ps(LDW_M(m, w + i + 32), _mm512_maskz_loadu_ps(m, xf + i + 32), a2);
+        }
+        if (i + 48 < n) {
+            m = tail_mask(n - i - 48);
+            a3 = _mm512_fmadd_ps(LDW_M(m, w + i + 48), _mm512_maskz_loadu_ps(m, xf + i + 48), a3);
+        }
+    }
+    return hsum16(_mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3)));
+}
+
+static inline float dot_f16_batch_xf(size_t n, const uint16_t *w, const float *xf)
+{
+    __m512 a = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        a = _mm512_fmadd_ps(LDW(w + i), _mm512_loadu_ps(xf + i), a);
+    if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        a = _mm512_fmadd_ps(LDW_M(m, w + i), _mm512_maskz_loadu_ps(m, xf + i), a);
+    }
+    return hsum16(a);
+}
+#undef LDW
+#undef LDW_M
+
+static void dotrows_f16(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
+{
+    if (n > XF_MAX || nr < 2) {
+        for (size_t r = 0; r < nr; r++)
+            s[r] = dot_f16_1(n, (const uint16_t *)((const uint8_t *)w + r * ws), x);
+        return;
+    }
+    float xf[XF_MAX];
+    widen_f16(xf, x, n);
+    for (size_t r = 0; r < nr; r++)
+        s[r] = dot_f16_xf(n, (const uint16_t *)((const uint8_t *)w + r * ws), xf);
+}
+
+static void dotrows_f16_batch(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
+{
+    if (n > XF_MAX || nr < 2) {
+        for (size_t r = 0; r < nr; r++)
+            s[r] = dot_f16_batch_1(n, (const uint16_t *)((const uint8_t *)w + r * ws), x);
+        return;
+    }
+    float xf[XF_MAX];
+    widen_f16(xf, x, n);
+    for (size_t r = 0; r < nr; r++)
+        s[r] = dot_f16_batch_xf(n, (const uint16_t *)((const uint8_t *)w + r * ws), xf);
+}
 
 /* ---- quantized dot products ---- */
 
@@ -341,9 +430,514 @@ static void dotrows_q8_0(size_t n, size_t nr, float *s, const void *w, size_t ws
     }
 }
 
+/* ---- Q4_0, Q5_0, Q5_1: two rows per register, as dotrows_q4_1 ---- */
+
+/* [d0 x8 | d1 x8] as floats */
+static inline __m512 d_pair(uint16_t d0, uint16_t d1)
+{
+    return _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)d1), _mm_set1_epi16((short)d0)));
+}
+
+/* 16 nibble bytes of two rows' blocks to [elements 0..31 of row 0 | of row 1], as u8 in [0, 15] */
+static inline __m512i nib_pair(const q41_unpack *u, const uint8_t *qs0, const uint8_t *qs1)
+{
+    const __m512i q = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qs0)),
+                                                  (__mmask16)0xFF00, _mm_loadu_si128((const __m128i *)qs1));
+    return _mm512_and_si512(_mm512_srlv_epi16(q, u->sh), u->low4);
+}
+
+/* bit e of qh0 and qh1 as byte e and 32 + e */
+static inline __mmask64 qh_pair(const uint8_t *qh0, const uint8_t *qh1)
+{
+    uint32_t a, b;
+    memcpy(&a, qh0, 4);
+    memcpy(&b, qh1, 4);
+    return (__mmask64)a | (__mmask64)b << 32;
+}
+
+/* -off * (sum of each 4 activation bytes) per 32-bit lane: added to u8 x s8 sums of q + off it
+ * gives the sums of q, exactly */
+static inline __m256i offset_corr(const int8_t *qs, int off)
+{
+    const __m256i q = _mm256_loadu_si256((const __m256i *)qs);
+    return _mm256_sub_epi32(_mm256_setzero_si256(),
+                            _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)off), q));
+}
+
+/* kind 0: Q4_0 (q - 8), 1: Q5_0 (q - 16), 2: Q5_1 (q, plus m * s) */
+static inline void dotrows_q32(int kind, size_t n, size_t nr, float *s, const void *w, size_t ws, const void *vx)
+{
+    const size_t nb = n / PCC_QK;
+    const size_t xbytes = kind == 2 ? sizeof(pcc_block_q8_1) : sizeof(pcc_block_q8_0);
+    const pcc_dtype wt = kind == 0 ? PCC_DT_Q4_0 : kind == 1 ? PCC_DT_Q5_0 : PCC_DT_Q5_1;
+    if (nb > NB_MAX) {
+        for (size_t r = 0; r < nr; r++)
+            pcc_kernels_get(PCC_KV_AVX2)->types[wt].dot(n, s + r, (const uint8_t *)w + r * ws, vx);
+        return;
+    }
+    __m256i corr[NB_MAX];
+    float dx[NB_MAX], sx[NB_MAX];
+    const int8_t *xq[NB_MAX];
+    for (size_t k = 0; k < nb; k++) {
+        const uint8_t *xb = (const uint8_t *)vx + k * xbytes;
+        uint16_t h[2];
+        memcpy(h, xb, 4);
+        dx[k] = h2f(h[0]);
+        sx[k] = kind == 2 ? h2f(h[1]) : 0.0f;
+        xq[k] = (const int8_t *)(xb + (kind == 2 ? 4 : 2));
+        corr[k] = kind == 2 ? _mm256_setzero_si256() : offset_corr(xq[k], kind == 0 ? 8 : 16);
+    }
+    const q41_unpack u = q41_consts();
+    const size_t wb = kind == 0 ? sizeof(pcc_block_q4_0) : kind == 1 ? sizeof(pcc_block_q5_0) : sizeof(pcc_block_q5_1);
+    const size_t qs_off = kind == 0 ? 2 : kind == 1 ? 6 : 8, qh_off = kind == 1 ? 2 : 4;
+    const __m512i sixteen = _mm512_set1_epi8(16);
+    const size_t h = (nr + 1) / 2; /* row i pairs with row i + h, as in dotrows_q4_1 */
+    for (size_t i = 0; i < h; i++) {
+        const size_t r = i, r1 = i + h < nr ? i + h : i;
+        const uint8_t *b0 = (const uint8_t *)w + r * ws, *b1 = (const uint8_t *)w + r1 * ws;
+        __m512 acc = _mm512_setzero_ps(), sm = _mm512_setzero_ps();
+        for (size_t k = 0; k < nb; k++, b0 += wb, b1 += wb) {
+            uint16_t h0[2], h1[2];
+            memcpy(h0, b0, 4);
+            memcpy(h1, b1, 4);
+            __m512i q = nib_pair(&u, b0 + qs_off, b1 + qs_off);
+            if (kind != 0)
+                q = _mm512_mask_add_epi8(q, qh_pair(b0 + qh_off, b1 + qh_off), q, sixteen);
+            const __m512i p = _mm512_dpbusd_epi32(_mm512_broadcast_i64x4(corr[k]), q, bcast_q(xq[k]));
+            const __m512 d = d_pair(h0[0], h1[0]);
+            acc = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(dx[k])), _mm512_cvtepi32_ps(p), acc);
+            if (kind == 2)
+                sm = _mm512_fmadd_ps(d_pair(h0[1], h1[1]), _mm512_set1_ps(sx[k]), sm);
+        }
+        store_pair(s + r, r1 != r ? s + r1 : NULL, acc, sm);
+    }
+}
+
+static void dotrows_q4_0(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
+{
+    dotrows_q32(0, n, nr, s, w, ws, x);
+}
+static void dotrows_q5_0(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
+{
+    dotrows_q32(1, n, nr, s, w, ws, x);
+}
+static void dotrows_q5_1(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)
+{
+    dotrows_q32(2, n, nr, s, w, ws, x);
+}
+
+/* Q4_0, Q5_0, Q5_1 and Q8_0 rows x a batch of activations (prefill): tiles of 2 rows x 8 tokens
+ * as gemm_q4_1, each (row, token) with the row kernel's bits. kind as dotrows_q32, 3: Q8_0. */
+#define GEMM_NB 256 /* blocks per row prepared on the stack (8192 columns); longer rows loop */
+static void gemm_q32(int kind, size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
+                     size_t ws, const void *vx, size_t xs)
+{
+    const size_t nb = n / PCC_QK;
+    if (nb > GEMM_NB) {
+        const pcc_dtype wt = kind == 0 ? PCC_DT_Q4_0 : kind == 1 ? PCC_DT_Q5_0 : kind == 2 ? PCC_DT_Q5_1 : PCC_DT_Q8_0;
+        const pcc_dotrows_fn fn = pcc_kernels_get(PCC_KV_AVX512)->types[wt].dotrows;
+        for (size_t t = 0; t < nt; t++)
+            fn(n, nr, y + t * ldy, w, ws, (const uint8_t *)vx + t * xs);
+        return;
+    }
+    __m256i corr[GEMM_T][GEMM_NB];
+    float dx[GEMM_T][GEMM_NB], sx[GEMM_T][GEMM_NB];
+    const uint8_t *xt[GEMM_T];
+    const size_t xbytes = kind == 2 ? sizeof(pcc_block_q8_1) : sizeof(pcc_block_q8_0);
+    const size_t xq_off = kind == 2 ? 4 : 2;
+    const size_t wb = kind == 0 ? sizeof(pcc_block_q4_0) : kind == 1 ? sizeof(pcc_block_q5_0)
+                      : kind == 2 ? sizeof(pcc_block_q5_1) : sizeof(pcc_block_q8_0);
+    const size_t qs_off = kind == 0 ? 2 : kind == 1 ? 6 : 8, qh_off = kind == 1 ? 2 : 4;
+    const int off = kind == 0 ? 8 : kind == 1 ? 16 : kind == 3 ? 128 : 0;
+    const q41_unpack u = q41_consts();
+    const __m512i sixteen = _mm512_set1_epi8(16), flip = _mm512_set1_epi8((char)0x80);
+    const __m512i pq = _mm512_loadu_si512(q80_perm_q), pd = _mm512_loadu_si512(q80_perm_d);
+    const __mmask64 m34 = (__mmask64)0x3FFFFFFFFull;
+    const size_t h = (nr + 1) / 2;
+    for (size_t t0 = 0; t0 < nt; t0 += GEMM_T) {
+        const size_t tc = nt - t0 < GEMM_T ? nt - t0 : GEMM_T;
+        for (size_t t = 0; t < GEMM_T; t++) {
+            /* a short last group repeats its last token; those sums are not stored */
+            xt[t] = (const uint8_t *)vx + (t0 + (t < tc ? t : tc - 1)) * xs;
+            for (size_t k = 0; k < nb; k++) {
+                const uint8_t *xb = xt[t] + k * xbytes;
+                uint16_t hh[2];
+                memcpy(hh, xb, 4);
+                dx[t][k] = h2f(hh[0]);
+                sx[t][k] = kind == 2 ? h2f(hh[1]) : 0.0f;
+                corr[t][k] = off ? offset_corr((const int8_t *)(xb + xq_off), off) : _mm256_setzero_si256();
+            }
+        }
+        for (size_t i = 0; i < h; i++) {
+            const size_t r = i, r1 = i + h < nr ? i + h : i;
+            const uint8_t *b0 = (const uint8_t *)w + r * ws, *b1 = (const uint8_t *)w + r1 * ws;
+            __m512 acc[GEMM_T], sm[GEMM_T];
+            for (size_t t = 0; t < GEMM_T; t++)
+                acc[t] = sm[t] = _mm512_setzero_ps();
+            for (size_t k = 0; k < nb; k++, b0 += wb, b1 += wb) {
+                __m512i q;
+                __m512 d, m = _mm512_setzero_ps();
+                if (kind == 3) {
+                    const __m512i raw0 = _mm512_maskz_loadu_epi8(m34, b0);
+                    const __m512i raw1 = _mm512_maskz_loadu_epi8(m34, b1);
+                    q = _mm512_xor_si512(_mm512_permutex2var_epi8(raw0, pq, raw1), flip);
+                    d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(raw0, pd, raw1)));
+                } else {
+                    uint16_t h0[2], h1[2];
+                    memcpy(h0, b0, 4);
+                    memcpy(h1, b1, 4);
+                    q = nib_pair(&u, b0 + qs_off, b1 + qs_off);
+                    if (kind != 0)
+                        q = _mm512_mask_add_epi8(q, qh_pair(b0 + qh_off, b1 + qh_off), q, sixteen);
+                    d = d_pair(h0[0], h1[0]);
+                    if (kind == 2)
+                        m = d_pair(h0[1], h1[1]);
+                }
+#pragma GCC unroll 8
+                for (size_t t = 0; t < GEMM_T; t++) {
+                    const __m512i p = _mm512_dpbusd_epi32(_mm512_broadcast_i64x4(corr[t][k]), q,
+                                                          bcast_q((const int8_t *)(xt[t] + k * xbytes + xq_off)));
+                    acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(dx[t][k])), _mm512_cvtepi32_ps(p), acc[t]);
+                    if (kind == 2)
+                        sm[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(sx[t][k]), sm[t]);
+                }
+            }
+            for (size_t t = 0; t < tc; t++)
+                store_pair(y + (t0 + t) * ldy + r, r1 != r ? y + (t0 + t) * ldy + r1 : NULL, acc[t], sm[t]);
+        }
+    }
+}
+
+static void gemm_q4_0(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_q32(0, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+static void gemm_q5_0(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_q32(1, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+static void gemm_q5_1(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_q32(2, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+static void gemm_q8_0(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_q32(3, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+
+/* ---- K-quants: one row at a time, 64 elements per 512-bit step ----
+ * Each step holds two 32-element chunks (lanes 0-7 and 8-15 of the integer sums); u8 x s8 pairs
+ * (vpmaddubsw, exact here) times the chunk's scale accumulate with vpdpwssd; the two halves are
+ * added (integers, exact) into ggml's 8 lanes before the float step, which is the AVX2 one. */
+
+static inline __m512i bcast256(const void *p)
+{
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
+}
+
+static const uint16_t k_shift_lo_hi[32] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                           4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4};
+
+static inline __m256i fold_lanes(__m512i v)
+{
+    return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
+/* scales (int16 lanes 0-7) and mins (8-15) of a Q4_K/Q5_K super-block, unpacked as ggml's
+ * kmask trick does */
+static inline __m256i k4_mins_scales512(const uint8_t q[12])
+{
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    const uint32_t aux = u[1] & 0x3f3f3f3fu;
+    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    u[2] = aux;
+    u[0] &= 0x3f3f3f3fu;
+    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
+}
+
+static inline __m128i k4_min_prod512(__m256i ms, const int16_t *bsums)
+{
+    const __m256i q8sums = _mm256_loadu_si256((const __m256i *)bsums);
+    const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(q8sums), _mm256_extracti128_si256(q8sums, 1));
+    return _mm_madd_epi16(_mm256_extracti128_si256(ms, 1), q8s);
+}
+
+/* word indexes spreading scale 2j over lanes 0-15 and scale 2j+1 over lanes 16-31 */
+static const uint16_t k4_sidx[4][32] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+    {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5},
+    {6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7}};
+
+typedef struct k4_consts {
+    __m512i sh, m4, sixteen, sidx[4], bit[4];
+} k4_consts;
+
+static inline k4_consts k4_init(void)
+{
+    k4_consts c;
+    c.sh = _mm512_loadu_si512(k_shift_lo_hi);
+    c.m4 = _mm512_set1_epi8(0x0F);
+    c.sixteen = _mm512_set1_epi8(16);
+    for (int j = 0; j < 4; j++) {
+        c.sidx[j] = _mm512_loadu_si512(k4_sidx[j]);
+        c.bit[j] = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * j))),
+                                      _mm256_set1_epi8((char)(2 << (2 * j))), 1);
+    }
+    return c;
+}
+
+/* integer sums of a Q4_K (qh NULL) or Q5_K super-block, in ggml's 8 lanes; ms from
+ * k4_mins_scales512 */
+static inline __m256i k45_sums(const k4_consts *c, const uint8_t *qs, const uint8_t *qh, __m256i ms,
+                               const int8_t *q8)
+{
+    const __m512i hb = qh != NULL ? bcast256(qh) : _mm512_setzero_si512();
+    const __m512i ms512 = _mm512_castsi256_si512(ms);
+    __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+    for (int j = 0; j < 4; j++) {
+        __m512i q = _mm512_and_si512(_mm512_srlv_epi16(bcast256(qs + 32 * j), c->sh), c->m4);
+        if (qh != NULL)
+            q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hb, c->bit[j]), q, c->sixteen);
+        const __m512i scale = _mm512_permutexvar_epi16(c->sidx[j], ms512);
+        const __m512i p16 = _mm512_maddubs_epi16(q, _mm512_loadu_si512(q8 + 64 * j));
+        if (j & 1)
+            s1 = _mm512_dpwssd_epi32(s1, scale, p16);
+        else
+            s0 = _mm512_dpwssd_epi32(s0, scale, p16);
+    }
+    return fold_lanes(_mm512_add_epi32(s0, s1));
+}
+
+static inline float dot_q4_k_1(size_t nb, const pcc_block_q4_k *w, const pcc_block_q8_k *x)
+{
+    const k4_consts c = k4_init();
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        const float d = x[i].d * h2f(w[i].d), dmin = -x[i].d * h2f(w[i].dmin);
+        const __m256i ms = k4_mins_scales512(w[i].scales);
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_min_prod512(ms, x[i].bsums)), accm);
+        const __m256i sumi = k45_sums(&c, w[i].qs, NULL, ms, x[i].qs);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+    return hsum8(acc) + _mm_cvtss_f32(accm);
+}
+
+static inline float dot_q5_k_1(size_t nb, const pcc_block_q5_k *w, const pcc_block_q8_k *x)
+{
+    const k4_consts c = k4_init();
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0.0f;
+    for (size_t i = 0; i < nb; i++) {
+        const float d = x[i].d * h2f(w[i].d), dmin = -x[i].d * h2f(w[i].dmin);
+        const __m256i ms = k4_mins_scales512(w[i].scales);
+        const __m128i prod = k4_min_prod512(ms, x[i].bsums);
+        const __m128i hs = _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
+        summs = fmaf(dmin, (float)_mm_cvtsi128_si32(hs), summs);
+        const __m256i sumi = k45_sums(&c, w[i].qs, w[i].qh, ms, x[i].qs);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc) + summs;
+}
+
+/* Q6_K: per 128 elements two steps, chunks (0, 1) and (2, 3) of ggml's loop; each 16-element
+ * sub-block's scale spread over its 8 int16 lanes by a word permute */
+static const uint16_t q6_sidx[4][32] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
+    {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
+    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
+static const uint16_t q6_hshift[2][32] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2},
+    {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6}};
+
+static inline float dot_q6_k_1(size_t nb, const pcc_block_q6_k *w, const pcc_block_q8_k *x)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    const __m512i hsA = _mm512_loadu_si512(q6_hshift[0]), hsB = _mm512_loadu_si512(q6_hshift[1]);
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        const float d = x[i].d * h2f(w[i].d);
+        const __m128i scales = _mm_loadu_si128((const __m128i *)w[i].scales);
+        const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(scales));
+        const __m256i sub = _mm256_slli_epi32(
+            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[i].bsums), _mm256_cvtepi8_epi16(scales)), 5);
+        __m512i sumi = _mm512_setzero_si512();
+        for (int j = 0; j < 2; j++) {
+            const __m512i l = _mm512_loadu_si512(w[i].ql + 64 * j);
+            const __m512i bh = bcast256(w[i].qh + 32 * j);
+            const __m512i hA = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(bh, hsA), m3), 4);
+            const __m512i hB = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(bh, hsB), m3), 4);
+            const __m512i qA = _mm512_or_si512(_mm512_and_si512(l, m4), hA);
+            const __m512i qB = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), hB);
+            const __m512i sA = _mm512_permutexvar_epi16(_mm512_loadu_si512(q6_sidx[2 * j]), sc16);
+            const __m512i sB = _mm512_permutexvar_epi16(_mm512_loadu_si512(q6_sidx[2 * j + 1]), sc16);
+            sumi = _mm512_dpwssd_epi32(sumi, sA, _mm512_maddubs_epi16(qA, _mm512_loadu_si512(x[i].qs + 128 * j)));
+            sumi = _mm512_dpwssd_epi32(sumi, sB, _mm512_maddubs_epi16(qB, _mm512_loadu_si512(x[i].qs + 128 * j + 64)));
+        }
+        const __m256i si = _mm256_sub_epi32(fold_lanes(sumi), sub);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(si), acc);
+    }
+    return hsum8(acc);
+}
+
+#define DOTROWS_K(name, fn)                                                                      \
+    static void name(size_t n, size_t nr, float *s, const void *w, size_t ws, const void *x)  \
+    {                                                                                          \
+        for (size_t r = 0; r < nr; r++)                                                        \
+            s[r] = fn(n / PCC_QK_K, (const void *)((const uint8_t *)w + r * ws), x);           \
+    }
+DOTROWS_K(dotrows_q4_k, dot_q4_k_1)
+DOTROWS_K(dotrows_q5_k, dot_q5_k_1)
+DOTROWS_K(dotrows_q6_k, dot_q6_k_1)
+static void dot_q4_k(size_t n, float *s, const void *w, const void *x) { *s = dot_q4_k_1(n / PCC_QK_K, w, x); }
+static void dot_q5_k(size_t n, float *s, const void *w, const void *x) { *s = dot_q5_k_1(n / PCC_QK_K, w, x); }
+static void dot_q6_k(size_t n, float *s, const void *w, const void *x) { *s = dot_q6_k_1(n / PCC_QK_K, w, x); }
+
+/* K-quant rows x a batch of Q8_K vectors (prefill): each super-block of a row is unpacked once
+ * (4 vectors of 64 quants and their scale words) for 4 tokens at a time; per (row, token) the
+ * same integer sums and float steps as the row kernels, so the same bits. kind 0: Q4_K, 1: Q5_K,
+ * 2: Q6_K. */
+#define KGEMM_T 4
+static inline void k_unpack(int kind, const k4_consts *c, const uint8_t *blk, __m512i qv[4], __m512i sv[4],
+                            __m256i *ms)
+{
+    if (kind == 2) {
+        const pcc_block_q6_k *b = (const pcc_block_q6_k *)(const void *)blk;
+        const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+        const __m512i hsA = _mm512_loadu_si512(q6_hshift[0]), hsB = _mm512_loadu_si512(q6_hshift[1]);
+        const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales)));
+        for (int j = 0; j < 2; j++) {
+            const __m512i l = _mm512_loadu_si512(b->ql + 64 * j);
+            const __m512i bh = bcast256(b->qh + 32 * j);
+            qv[2 * j] = _mm512_or_si512(_mm512_and_si512(l, m4),
+                                        _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(bh, hsA), m3), 4));
+            qv[2 * j + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(bh, hsB), m3), 4));
+            sv[2 * j] = _mm512_permutexvar_epi16(_mm512_loadu_si512(q6_sidx[2 * j]), sc16);
+            sv[2 * j + 1] = _mm512_permutexvar_epi16(_mm512_loadu_si512(q6_sidx[2 * j + 1]), sc16);
+        }
+        return;
+    }
+    const pcc_block_q4_k *b4 = (const pcc_block_q4_k *)(const void *)blk;
+    const pcc_block_q5_k *b5 = (const pcc_block_q5_k *)(const void *)blk;
+    const uint8_t *qs = kind == 0 ? b4->qs : b5->qs;
+    *ms = k4_mins_scales512(b4->scales);
+    const __m512i ms512 = _mm512_castsi256_si512(*ms);
+    const __m512i hb = kind == 1 ? bcast256(b5->qh) : _mm512_setzero_si512();
+    for (int j = 0; j < 4; j++) {
+        __m512i q = _mm512_and_si512(_mm512_srlv_epi16(bcast256(qs + 32 * j), c->sh), c->m4);
+        if (kind == 1)
+            q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hb, c->bit[j]), q, c->sixteen);
+        qv[j] = q;
+        sv[j] = _mm512_permutexvar_epi16(c->sidx[j], ms512);
+    }
+}
+
+static inline __m256i k_sums(const __m512i qv[4], const __m512i sv[4], const int8_t *q8)
+{
+    __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+    s0 = _mm512_dpwssd_epi32(s0, sv[0], _mm512_maddubs_epi16(qv[0], _mm512_loadu_si512(q8)));
+    s1 = _mm512_dpwssd_epi32(s1, sv[1], _mm512_maddubs_epi16(qv[1], _mm512_loadu_si512(q8 + 64)));
+    s0 = _mm512_dpwssd_epi32(s0, sv[2], _mm512_maddubs_epi16(qv[2], _mm512_loadu_si512(q8 + 128)));
+    s1 = _mm512_dpwssd_epi32(s1, sv[3], _mm512_maddubs_epi16(qv[3], _mm512_loadu_si512(q8 + 192)));
+    return fold_lanes(_mm512_add_epi32(s0, s1));
+}
+
+static void gemm_k(int kind, size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
+                   size_t ws, const void *vx, size_t xs)
+{
+    const size_t nb = n / PCC_QK_K;
+    const size_t wb = kind == 0 ? sizeof(pcc_block_q4_k) : kind == 1 ? sizeof(pcc_block_q5_k) : sizeof(pcc_block_q6_k);
+    const k4_consts c = k4_init();
+    for (size_t r = 0; r < nr; r++) {
+        const uint8_t *row = (const uint8_t *)w + r * ws;
+        for (size_t t0 = 0; t0 < nt; t0 += KGEMM_T) {
+            const size_t tc = nt - t0 < KGEMM_T ? nt - t0 : KGEMM_T;
+            __m256 acc[KGEMM_T];
+            __m128 accm[KGEMM_T];
+            float summs[KGEMM_T];
+            for (size_t t = 0; t < KGEMM_T; t++) {
+                acc[t] = _mm256_setzero_ps();
+                accm[t] = _mm_setzero_ps();
+                summs[t] = 0.0f;
+            }
+            for (size_t i = 0; i < nb; i++) {
+                const uint8_t *blk = row + i * wb;
+                __m512i qv[4], sv[4];
+                __m256i ms = _mm256_setzero_si256();
+                k_unpack(kind, &c, blk, qv, sv, &ms);
+                for (size_t t = 0; t < tc; t++) {
+                    const pcc_block_q8_k *xk = (const pcc_block_q8_k *)(const void *)((const uint8_t *)vx + (t0 + t) * xs) + i;
+                    __m256i sumi = k_sums(qv, sv, xk->qs);
+                    if (kind == 2) {
+                        const pcc_block_q6_k *b = (const pcc_block_q6_k *)(const void *)blk;
+                        const __m128i scales = _mm_loadu_si128((const __m128i *)b->scales);
+                        const __m256i sub = _mm256_slli_epi32(
+                            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xk->bsums), _mm256_cvtepi8_epi16(scales)), 5);
+                        sumi = _mm256_sub_epi32(sumi, sub);
+                        const float d = xk->d * h2f(b->d);
+                        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
+                        continue;
+                    }
+                    const pcc_block_q4_k *b = (const pcc_block_q4_k *)(const void *)blk;
+                    const float d = xk->d * h2f(b->d), dmin = -xk->d * h2f(b->dmin);
+                    const __m128i prod = k4_min_prod512(ms, xk->bsums);
+                    if (kind == 0) {
+                        accm[t] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm[t]);
+                    } else {
+                        const __m128i hs = _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
+                        summs[t] = fmaf(dmin, (float)_mm_cvtsi128_si32(hs), summs[t]);
+                    }
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
+                }
+            }
+            for (size_t t = 0; t < tc; t++) {
+                float v = hsum8(acc[t]);
+                if (kind == 0) {
+                    __m128 m = _mm_add_ps(accm[t], _mm_movehl_ps(accm[t], accm[t]));
+                    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+                    v += _mm_cvtss_f32(m);
+                } else if (kind == 1) {
+                    v += summs[t];
+                }
+                y[(t0 + t) * ldy + r] = v;
+            }
+        }
+    }
+}
+
+static void gemm_q4_k(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_k(0, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+static void gemm_q5_k(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_k(1, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+static void gemm_q6_k(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w, size_t ws,
+                      const void *x, size_t xs)
+{
+    gemm_k(2, n, nr, nt, y, ldy, w, ws, x, xs);
+}
+
 /* single dot products through the row kernels, so one row gives the same bits either way */
 static void dot_q4_1_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q4_1(n, 1, s, w, 0, x); }
 static void dot_q8_0_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q8_0(n, 1, s, w, 0, x); }
+static void dot_q4_0_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q4_0(n, 1, s, w, 0, x); }
+static void dot_q5_0_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q5_0(n, 1, s, w, 0, x); }
+static void dot_q5_1_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q5_1(n, 1, s, w, 0, x); }
 
 /* ---- element-wise ---- */
 
@@ -410,6 +1004,25 @@ void pcc_kernels_fill_avx512(pcc_kernels *k)
     t[PCC_DT_Q4_1].gemm = gemm_q4_1;
     t[PCC_DT_Q8_0].dot = dot_q8_0_rows;
     t[PCC_DT_Q8_0].dotrows = dotrows_q8_0;
+    t[PCC_DT_Q4_0].dot = dot_q4_0_rows;
+    t[PCC_DT_Q4_0].dotrows = dotrows_q4_0;
+    t[PCC_DT_Q4_0].gemm = gemm_q4_0;
+    t[PCC_DT_Q5_0].gemm = gemm_q5_0;
+    t[PCC_DT_Q5_1].gemm = gemm_q5_1;
+    t[PCC_DT_Q8_0].gemm = gemm_q8_0;
+    t[PCC_DT_Q5_0].dot = dot_q5_0_rows;
+    t[PCC_DT_Q5_0].dotrows = dotrows_q5_0;
+    t[PCC_DT_Q5_1].dot = dot_q5_1_rows;
+    t[PCC_DT_Q5_1].dotrows = dotrows_q5_1;
+    t[PCC_DT_Q4_K].dot = dot_q4_k;
+    t[PCC_DT_Q4_K].dotrows = dotrows_q4_k;
+    t[PCC_DT_Q5_K].dot = dot_q5_k;
+    t[PCC_DT_Q5_K].dotrows = dotrows_q5_k;
+    t[PCC_DT_Q6_K].dot = dot_q6_k;
+    t[PCC_DT_Q6_K].dotrows = dotrows_q6_k;
+    t[PCC_DT_Q4_K].gemm = gemm_q4_k;
+    t[PCC_DT_Q5_K].gemm = gemm_q5_k;
+    t[PCC_DT_Q6_K].gemm = gemm_q6_k;
     k->softmax = softmax;
     k->swiglu = swiglu;
 }

@@ -16,6 +16,8 @@ typedef struct pcc_mat {
 
 typedef struct pcc_layer {
     const float *attn_norm, *ffn_norm;
+    const float *bq, *bk, *bv;         /* qwen2: Q/K/V biases (NULL otherwise) */
+    const float *q_norm, *k_norm;      /* qwen3: per-head RMSNorm weights (NULL otherwise) */
     pcc_mat wq, wk, wv, wo, wg, wu, wd;
 } pcc_layer;
 

@@ -54,7 +54,8 @@ static pcc_status get_f32_opt(const pcc_gguf *g, const char *key, float *out, fl
 static int type_ok(uint32_t t)
 {
     return t == PCC_DT_F32 || t == PCC_DT_F16 || t == PCC_DT_Q4_0 || t == PCC_DT_Q4_1 ||
-           t == PCC_DT_Q8_0;
+           t == PCC_DT_Q5_0 || t == PCC_DT_Q5_1 || t == PCC_DT_Q8_0 || t == PCC_DT_Q4_K ||
+           t == PCC_DT_Q5_K || t == PCC_DT_Q6_K;
 }
 
 /* find_mat looks up a 2-D tensor of cols x rows (ggml ne order) in a supported type. */
@@ -97,6 +98,13 @@ static pcc_status find_norm(const pcc_gguf *g, const char *name, size_t n, const
     return PCC_OK;
 }
 
+/* key builds "<arch>.<suffix>" */
+static const char *key(char *buf, size_t cap, const char *arch, const char *suffix)
+{
+    snprintf(buf, cap, "%s.%s", arch, suffix);
+    return buf;
+}
+
 static pcc_status read_config(const pcc_gguf *g, pcc_llm_config *c)
 {
     const char *arch;
@@ -104,18 +112,31 @@ static pcc_status read_config(const pcc_gguf *g, pcc_llm_config *c)
     pcc_status st = pcc_gguf_get_str(g, "general.architecture", &arch, &arch_len);
     if (st != PCC_OK)
         return st == PCC_E_UNKNOWN_KEY ? PCC_E_FORMAT : st;
-    if (arch_len != 5 || memcmp(arch, "llama", 5) != 0)
-        return PCC_E_UNSUPPORTED;
     memset(c, 0, sizeof *c);
-    if ((st = pcc_gguf_get_u32(g, "llama.block_count", &c->n_layers)) != PCC_OK ||
-        (st = pcc_gguf_get_u32(g, "llama.embedding_length", &c->dim)) != PCC_OK ||
-        (st = pcc_gguf_get_u32(g, "llama.feed_forward_length", &c->hidden_dim)) != PCC_OK ||
-        (st = pcc_gguf_get_u32(g, "llama.attention.head_count", &c->n_heads)) != PCC_OK ||
-        (st = pcc_gguf_get_u32(g, "llama.context_length", &c->n_ctx_train)) != PCC_OK)
+    const char *a;
+    if (arch_len == 5 && memcmp(arch, "llama", 5) == 0) {
+        c->arch = PCC_ARCH_LLAMA;
+        a = "llama";
+    } else if (arch_len == 5 && memcmp(arch, "qwen2", 5) == 0) {
+        c->arch = PCC_ARCH_QWEN2;
+        a = "qwen2";
+    } else if (arch_len == 5 && memcmp(arch, "qwen3", 5) == 0) {
+        c->arch = PCC_ARCH_QWEN3;
+        a = "qwen3";
+    } else {
+        return PCC_E_UNSUPPORTED;
+    }
+    c->rope_neox = c->arch != PCC_ARCH_LLAMA;
+    char k[96];
+    if ((st = pcc_gguf_get_u32(g, key(k, sizeof k, a, "block_count"), &c->n_layers)) != PCC_OK ||
+        (st = pcc_gguf_get_u32(g, key(k, sizeof k, a, "embedding_length"), &c->dim)) != PCC_OK ||
+        (st = pcc_gguf_get_u32(g, key(k, sizeof k, a, "feed_forward_length"), &c->hidden_dim)) != PCC_OK ||
+        (st = pcc_gguf_get_u32(g, key(k, sizeof k, a, "attention.head_count"), &c->n_heads)) != PCC_OK ||
+        (st = pcc_gguf_get_u32(g, key(k, sizeof k, a, "context_length"), &c->n_ctx_train)) != PCC_OK)
         return st == PCC_E_UNKNOWN_KEY ? PCC_E_FORMAT : st;
-    if ((st = get_u32_opt(g, "llama.attention.head_count_kv", &c->n_kv_heads, c->n_heads)) != PCC_OK ||
-        (st = get_f32_opt(g, "llama.rope.freq_base", &c->rope_base, 10000.0f)) != PCC_OK ||
-        (st = get_f32_opt(g, "llama.attention.layer_norm_rms_epsilon", &c->norm_eps, 1e-5f)) != PCC_OK)
+    if ((st = get_u32_opt(g, key(k, sizeof k, a, "attention.head_count_kv"), &c->n_kv_heads, c->n_heads)) != PCC_OK ||
+        (st = get_f32_opt(g, key(k, sizeof k, a, "rope.freq_base"), &c->rope_base, 10000.0f)) != PCC_OK ||
+        (st = get_f32_opt(g, key(k, sizeof k, a, "attention.layer_norm_rms_epsilon"), &c->norm_eps, 1e-5f)) != PCC_OK)
         return st;
     /* Bounds: hostile metadata must not drive huge or zero-sized buffers. */
     if (c->n_layers == 0 || c->n_layers > 1024 || c->dim == 0 || c->dim > 65536 ||
@@ -125,55 +146,69 @@ static pcc_status read_config(const pcc_gguf *g, pcc_llm_config *c)
         !(c->rope_base > 0.0f) || !isfinite(c->rope_base) || !(c->norm_eps >= 0.0f) ||
         !isfinite(c->norm_eps))
         return PCC_E_FORMAT;
-    uint32_t key_len;
-    if ((st = get_u32_opt(g, "llama.attention.key_length", &key_len, c->dim / c->n_heads)) != PCC_OK)
+    uint32_t key_len, val_len;
+    if ((st = get_u32_opt(g, key(k, sizeof k, a, "attention.key_length"), &key_len, c->dim / c->n_heads)) != PCC_OK ||
+        (st = get_u32_opt(g, key(k, sizeof k, a, "attention.value_length"), &val_len, key_len)) != PCC_OK)
         return st;
-    if (key_len * c->n_heads != c->dim)
-        return PCC_E_UNSUPPORTED; /* separate head width: not a Llama we run */
+    if (val_len != key_len)
+        return PCC_E_UNSUPPORTED;
+    if (key_len == 0 || key_len > 1024)
+        return PCC_E_FORMAT;
+    /* Llama and Qwen2 split dim into the heads; Qwen3's heads may be wider or narrower */
+    if (c->arch != PCC_ARCH_QWEN3 && key_len * c->n_heads != c->dim)
+        return PCC_E_UNSUPPORTED;
     c->head_dim = key_len;
-    if ((st = get_u32_opt(g, "llama.rope.dimension_count", &c->n_rot, c->head_dim)) != PCC_OK)
+    if ((st = get_u32_opt(g, key(k, sizeof k, a, "rope.dimension_count"), &c->n_rot, c->head_dim)) != PCC_OK)
         return st;
     if (c->n_rot == 0 || c->n_rot > c->head_dim || c->n_rot % 2 != 0 || c->head_dim % 2 != 0)
         return PCC_E_FORMAT;
     /* rope scaling other than none is not implemented */
     const char *sc;
     size_t sc_len;
-    st = pcc_gguf_get_str(g, "llama.rope.scaling.type", &sc, &sc_len);
+    st = pcc_gguf_get_str(g, key(k, sizeof k, a, "rope.scaling.type"), &sc, &sc_len);
     if (st == PCC_OK && !(sc_len == 4 && memcmp(sc, "none", 4) == 0))
         return PCC_E_UNSUPPORTED;
     return PCC_OK;
 }
 
 /* find_default_system extracts the default system prompt of a ChatML template that inserts one
- * when the first message is not a system message (SmolLM2's). */
+ * when the first message is not a system message: SmolLM2's ("if ... != 'system'") and
+ * Qwen2/2.5's ("if ... == 'system' ... else"). The prompt is the first "<|im_start|>system\n"
+ * followed by literal text (no quote, brace or escape) up to "<|im_end|>". */
 static void find_default_system(pcc_llm_model *m)
 {
     const char *t;
     size_t n;
     if (pcc_gguf_get_str(m->gguf, "tokenizer.chat_template", &t, &n) != PCC_OK)
         return;
-    static const char cond[] = "messages[0]['role'] != 'system'";
-    static const char cond2[] = "messages[0][\"role\"] != \"system\"";
+    static const char *const conds[] = {"messages[0]['role'] != 'system'", "messages[0][\"role\"] != \"system\"",
+                                        "messages[0]['role'] == 'system'", "messages[0][\"role\"] == \"system\""};
     static const char head[] = "<|im_start|>system";
     static const char end[] = "<|im_end|>";
-    if (memmem(t, n, cond, sizeof cond - 1) == NULL && memmem(t, n, cond2, sizeof cond2 - 1) == NULL)
+    bool cond = false;
+    for (size_t i = 0; i < sizeof conds / sizeof conds[0]; i++)
+        cond = cond || memmem(t, n, conds[i], strlen(conds[i])) != NULL;
+    if (!cond)
         return;
-    const char *h = memmem(t, n, head, sizeof head - 1);
-    if (h == NULL)
+    const char *lim = t + n;
+    for (const char *h = memmem(t, n, head, sizeof head - 1); h != NULL;
+         h = memmem(h + 1, (size_t)(lim - h - 1), head, sizeof head - 1)) {
+        const char *p = h + sizeof head - 1;
+        if (p < lim && *p == '\n')
+            p++;
+        else if (lim - p >= 2 && p[0] == '\\' && p[1] == 'n')
+            p += 2;
+        else
+            continue;
+        const char *e = memmem(p, (size_t)(lim - p), end, sizeof end - 1);
+        if (e == NULL || e == p || memchr(p, '\\', (size_t)(e - p)) != NULL ||
+            memchr(p, '{', (size_t)(e - p)) != NULL || memchr(p, '\'', (size_t)(e - p)) != NULL ||
+            memchr(p, '"', (size_t)(e - p)) != NULL)
+            continue;
+        m->default_system = p;
+        m->default_system_len = (size_t)(e - p);
         return;
-    const char *p = h + sizeof head - 1, *lim = t + n;
-    if (p < lim && *p == '\n')
-        p++;
-    else if (lim - p >= 2 && p[0] == '\\' && p[1] == 'n')
-        p += 2;
-    else
-        return;
-    const char *e = memmem(p, (size_t)(lim - p), end, sizeof end - 1);
-    if (e == NULL || e == p || memchr(p, '\\', (size_t)(e - p)) != NULL ||
-        memchr(p, '{', (size_t)(e - p)) != NULL || memchr(p, '\'', (size_t)(e - p)) != NULL)
-        return;
-    m->default_system = p;
-    m->default_system_len = (size_t)(e - p);
+    }
 }
 
 static uint64_t mat_bytes(const pcc_mat *w) { return (uint64_t)w->row_bytes * w->rows; }
@@ -186,6 +221,7 @@ static pcc_status model_init(pcc_llm_model *m, const pcc_llm_options *opt)
     if ((st = read_config(g, c)) != PCC_OK)
         return st;
     const size_t dim = c->dim, kv_dim = (size_t)c->n_kv_heads * c->head_dim, hid = c->hidden_dim;
+    const size_t q_dim = (size_t)c->n_heads * c->head_dim;
 
     const pcc_gguf_tensor *te;
     if ((st = pcc_gguf_find_tensor(g, "token_embd.weight", &te)) != PCC_OK)
@@ -217,15 +253,28 @@ static pcc_status model_init(pcc_llm_model *m, const pcc_llm_options *opt)
 #define NAME(s) (snprintf(name, sizeof name, "blk.%u." s ".weight", l), name)
         if ((st = find_norm(g, NAME("attn_norm"), dim, &L->attn_norm)) != PCC_OK ||
             (st = find_norm(g, NAME("ffn_norm"), dim, &L->ffn_norm)) != PCC_OK ||
-            (st = find_mat(g, NAME("attn_q"), dim, dim, &L->wq)) != PCC_OK ||
+            (st = find_mat(g, NAME("attn_q"), dim, q_dim, &L->wq)) != PCC_OK ||
             (st = find_mat(g, NAME("attn_k"), dim, kv_dim, &L->wk)) != PCC_OK ||
             (st = find_mat(g, NAME("attn_v"), dim, kv_dim, &L->wv)) != PCC_OK ||
-            (st = find_mat(g, NAME("attn_output"), dim, dim, &L->wo)) != PCC_OK ||
+            (st = find_mat(g, NAME("attn_output"), q_dim, dim, &L->wo)) != PCC_OK ||
             (st = find_mat(g, NAME("ffn_gate"), dim, hid, &L->wg)) != PCC_OK ||
             (st = find_mat(g, NAME("ffn_up"), dim, hid, &L->wu)) != PCC_OK ||
             (st = find_mat(g, NAME("ffn_down"), hid, dim, &L->wd)) != PCC_OK)
             return st;
 #undef NAME
+#define BNAME(s) (snprintf(name, sizeof name, "blk.%u." s ".bias", l), name)
+#define WNAME(s) (snprintf(name, sizeof name, "blk.%u." s ".weight", l), name)
+        if (c->arch == PCC_ARCH_QWEN2 &&
+            ((st = find_norm(g, BNAME("attn_q"), q_dim, &L->bq)) != PCC_OK ||
+             (st = find_norm(g, BNAME("attn_k"), kv_dim, &L->bk)) != PCC_OK ||
+             (st = find_norm(g, BNAME("attn_v"), kv_dim, &L->bv)) != PCC_OK))
+            return st;
+        if (c->arch == PCC_ARCH_QWEN3 &&
+            ((st = find_norm(g, WNAME("attn_q_norm"), c->head_dim, &L->q_norm)) != PCC_OK ||
+             (st = find_norm(g, WNAME("attn_k_norm"), c->head_dim, &L->k_norm)) != PCC_OK))
+            return st;
+#undef BNAME
+#undef WNAME
         wb += mat_bytes(&L->wq) + mat_bytes(&L->wk) + mat_bytes(&L->wv) + mat_bytes(&L->wo) +
               mat_bytes(&L->wg) + mat_bytes(&L->wu) + mat_bytes(&L->wd) + 2 * dim * 4;
     }
@@ -351,23 +400,25 @@ void pcc_run_state_layout(pcc_layout *L, const pcc_llm_model *m, pcc_run_state *
     s->bmax = bmax;
     s->x = pcc_layout_take(L, bmax * dim * 4);
     s->xb = pcc_layout_take(L, bmax * dim * 4);
-    s->xb2 = pcc_layout_take(L, bmax * dim * 4);
-    s->q = pcc_layout_take(L, bmax * dim * 4);
+    const size_t q_dim = (size_t)c->n_heads * c->head_dim;
+    s->xb2 = pcc_layout_take(L, bmax * max_sz(dim, q_dim) * 4);
+    s->q = pcc_layout_take(L, bmax * q_dim * 4);
     s->k = pcc_layout_take(L, bmax * kv_dim * 4);
     s->v = pcc_layout_take(L, bmax * kv_dim * 4);
     s->hb = pcc_layout_take(L, bmax * hid * 4);
     s->hb2 = pcc_layout_take(L, bmax * hid * 4);
     s->rope_cs = pcc_layout_take(L, bmax * c->n_rot * 4);
     /* the widest quantized activation row: dot types of every matrix over dim or hid columns */
-    size_t cols = max_sz(dim, hid);
+    size_t cols = max_sz(max_sz(dim, hid), q_dim);
     s->xq_row = max_sz(max_sz(pcc_type_size(PCC_DT_Q8_0, cols), pcc_type_size(PCC_DT_Q8_1, cols)),
                        cols * 4);
     s->xq = pcc_layout_take(L, bmax * s->xq_row);
     s->kcache = pcc_layout_take(L, (size_t)c->n_layers * n_ctx * kv_dim * esz);
     s->vcache = pcc_layout_take(L, (size_t)c->n_layers * n_ctx * kv_dim * esz);
-    s->att = pcc_layout_take(L, nt * n_ctx * 4);
-    s->att_conv = pcc_layout_take(L, nt * n_ctx * esz);
-    s->q_conv = pcc_layout_take(L, nt * c->head_dim * esz);
+    const size_t group = c->n_heads / c->n_kv_heads; /* query heads per KV head */
+    s->att = pcc_layout_take(L, nt * group * n_ctx * 4);
+    s->att_conv = pcc_layout_take(L, nt * group * n_ctx * esz);
+    s->q_conv = pcc_layout_take(L, nt * group * c->head_dim * esz);
     if (m->prefill == 2 && bmax > 1) {
         s->wtile_floats = BLAS_TILE_ROWS * cols;
         s->wtile = pcc_layout_take(L, nt * s->wtile_floats * 4);
@@ -512,13 +563,21 @@ typedef struct att_job {
     bool batch;
 } att_job;
 
+/* Attention of one (token, KV head) item covers the query heads that share the KV head (grouped-
+ * query attention): each K row and each V row is read from memory once for all of them and kept
+ * in L1 while every head of the group takes its dot products, which are the same per (head, row)
+ * as one head at a time would compute. Rows go in blocks of ATT_KB positions (K) and ATT_VB
+ * output dimensions (V). */
+#define ATT_KB 32
+#define ATT_VB 16
+
 static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
 {
     const att_job *j = ctx;
     const pcc_llm_model *m = j->m;
     const pcc_llm_config *c = &m->cfg;
     pcc_run_state *s = j->s;
-    const size_t hd = c->head_dim, dim = c->dim, kv_dim = (size_t)c->n_kv_heads * hd;
+    const size_t hd = c->head_dim, q_dim = (size_t)c->n_heads * hd, kv_dim = (size_t)c->n_kv_heads * hd;
     const size_t group = c->n_heads / c->n_kv_heads;
     const size_t esz = m->kv_type == PCC_DT_F16 ? 2 : 4;
     const pcc_type_traits *kt = &m->k->types[m->kv_type];
@@ -528,25 +587,40 @@ static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
     const float scale = 1.0f / sqrtf((float)hd);
     const uint8_t *kc = s->kcache + j->layer * s->n_ctx * kv_dim * esz;
     const uint8_t *vc = s->vcache + j->layer * s->n_ctx * kv_dim * esz;
-    float *att = s->att + (size_t)ith * s->n_ctx;
-    uint8_t *att_conv = s->att_conv + (size_t)ith * s->n_ctx * esz;
-    uint8_t *q_conv = s->q_conv + (size_t)ith * hd * esz;
+    float *att = s->att + (size_t)ith * group * s->n_ctx;
+    uint8_t *att_conv = s->att_conv + (size_t)ith * group * s->n_ctx * esz;
+    uint8_t *q_conv = s->q_conv + (size_t)ith * group * hd * esz;
 
-    const size_t items = j->n * c->n_heads;
+    const size_t items = j->n * c->n_kv_heads;
     const size_t a = items * chunk / nchunks, b = items * (chunk + 1) / nchunks;
     for (size_t it = a; it < b; it++) {
-        const size_t i = it / c->n_heads, h = it % c->n_heads, kh = h / group;
+        const size_t i = it / c->n_kv_heads, kh = it % c->n_kv_heads, h0 = kh * group;
         const size_t npos = j->pos0 + i + 1; /* causal: positions 0 .. pos */
-        kt->from_float(s->q + i * dim + h * hd, q_conv, hd);
-        /* scores[t] = q . k_t */
-        dotrows(hd, npos, att, kc + kh * hd * esz, kv_dim * esz, q_conv);
-        for (size_t t = 0; t < npos; t++)
-            att[t] *= scale;
-        m->k->softmax(att, npos);
-        /* out[d] = sum_t att[t] v_t[d], V stored transposed: one row of positions per d */
-        kt->from_float(att, att_conv, npos);
-        dotrows(npos, hd, s->xb2 + i * dim + h * hd, vc + kh * hd * s->n_ctx * esz,
-                s->n_ctx * esz, att_conv);
+        for (size_t g = 0; g < group; g++)
+            kt->from_float(s->q + i * q_dim + (h0 + g) * hd, q_conv + g * hd * esz, hd);
+        /* scores[g][t] = q_g . k_t */
+        const uint8_t *kh_base = kc + kh * hd * esz;
+        for (size_t t0 = 0; t0 < npos; t0 += ATT_KB) {
+            const size_t nt = npos - t0 < ATT_KB ? npos - t0 : ATT_KB;
+            for (size_t g = 0; g < group; g++)
+                dotrows(hd, nt, att + g * s->n_ctx + t0, kh_base + t0 * kv_dim * esz, kv_dim * esz,
+                        q_conv + g * hd * esz);
+        }
+        for (size_t g = 0; g < group; g++) {
+            float *ag = att + g * s->n_ctx;
+            for (size_t t = 0; t < npos; t++)
+                ag[t] *= scale;
+            m->k->softmax(ag, npos);
+            kt->from_float(ag, att_conv + g * s->n_ctx * esz, npos);
+        }
+        /* out_g[d] = sum_t att_g[t] v_t[d], V stored transposed: one row of positions per d */
+        const uint8_t *vh_base = vc + kh * hd * s->n_ctx * esz;
+        for (size_t d0 = 0; d0 < hd; d0 += ATT_VB) {
+            const size_t nd = hd - d0 < ATT_VB ? hd - d0 : ATT_VB;
+            for (size_t g = 0; g < group; g++)
+                dotrows(npos, nd, s->xb2 + i * q_dim + (h0 + g) * hd + d0, vh_base + d0 * s->n_ctx * esz,
+                        s->n_ctx * esz, att_conv + g * s->n_ctx * esz);
+        }
     }
 }
 
@@ -583,6 +657,7 @@ static void forward_batch(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids
     const pcc_llm_config *c = &m->cfg;
     const pcc_kernels *k = m->k;
     const size_t dim = c->dim, kv_dim = (size_t)c->n_kv_heads * c->head_dim, hid = c->hidden_dim;
+    const size_t q_dim = (size_t)c->n_heads * c->head_dim;
 
     const pcc_type_traits *et = &k->types[m->tok_embd.type];
     for (size_t i = 0; i < n; i++) {
@@ -604,13 +679,34 @@ static void forward_batch(pcc_llm_model *m, pcc_run_state *s, const int32_t *ids
             matmul1(m, s, s->xb, n, batch, &L->wv, s->v);
         }
         for (size_t i = 0; i < n; i++) {
+            float *q = s->q + i * q_dim, *kk = s->k + i * kv_dim;
+            if (L->bq != NULL) { /* qwen2: Q, K and V biases */
+                float *v = s->v + i * kv_dim;
+                for (size_t e = 0; e < q_dim; e++)
+                    q[e] += L->bq[e];
+                for (size_t e = 0; e < kv_dim; e++) {
+                    kk[e] += L->bk[e];
+                    v[e] += L->bv[e];
+                }
+            }
+            if (L->q_norm != NULL) { /* qwen3: RMSNorm of every Q and K head */
+                for (size_t h = 0; h < c->n_heads; h++)
+                    k->rms_norm(q + h * c->head_dim, q + h * c->head_dim, L->q_norm, c->head_dim, c->norm_eps);
+                for (size_t h = 0; h < c->n_kv_heads; h++)
+                    k->rms_norm(kk + h * c->head_dim, kk + h * c->head_dim, L->k_norm, c->head_dim, c->norm_eps);
+            }
             const float *cs = s->rope_cs + i * c->n_rot;
-            pcc_rope(s->q + i * dim, c->n_heads, c->head_dim, c->n_rot, cs);
-            pcc_rope(s->k + i * kv_dim, c->n_kv_heads, c->head_dim, c->n_rot, cs);
+            if (c->rope_neox) {
+                pcc_rope_neox(q, c->n_heads, c->head_dim, c->n_rot, cs);
+                pcc_rope_neox(kk, c->n_kv_heads, c->head_dim, c->n_rot, cs);
+            } else {
+                pcc_rope(q, c->n_heads, c->head_dim, c->n_rot, cs);
+                pcc_rope(kk, c->n_kv_heads, c->head_dim, c->n_rot, cs);
+            }
         }
         store_kv(m, s, l, n, pos0);
         att_job aj = {m, s, l, n, pos0, batch};
-        pcc_pool_run(m->pool, att_worker, &aj, n_chunks(m, n * c->n_heads));
+        pcc_pool_run(m->pool, att_worker, &aj, n_chunks(m, n * c->n_kv_heads));
         matmul1(m, s, s->xb2, n, batch, &L->wo, s->xb);
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb[i];

@@ -616,6 +616,8 @@ pcc_status pcc_tokenizer_new_from_gguf(pcc_tokenizer **out, const pcc_gguf *g)
                                               "codeshell", "exaone", "minerva-7b"};
     static const char *const gpt2_like[] = {"gpt2", "gpt-2", "mpt", "olmo", "jais"};
     t->pre = -1;
+    if (str_eq(s, len, "qwen2") || str_eq(s, len, "deepseek-r1-qwen"))
+        t->pre = PCC_TOKENIZER_PRE_QWEN2;
     for (size_t i = 0; i < sizeof smollm_like / sizeof *smollm_like; i++)
         if (str_eq(s, len, smollm_like[i]))
             t->pre = PCC_TOKENIZER_PRE_SMOLLM;
@@ -883,6 +885,66 @@ static size_t gpt2_match(const struct enc *e, size_t i, size_t end)
     return k;                   /* \s+ */
 }
 
+/* qwen2_match is gpt2_match for Qwen2's regex:
+ *   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+ *   \s*[\r\n]+|\s+(?!\S)|\s+
+ * (case-insensitive contractions in ASCII only). Always > i. */
+static inline bool is_crlf(uint32_t c) { return c == '\r' || c == '\n'; }
+static inline uint32_t ascii_lower(uint32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+static size_t qwen2_match(const struct enc *e, size_t i, size_t end)
+{
+    const uint32_t *cp = e->cp;
+    const uint8_t *cls = e->cls;
+    if (cp[i] == '\'' && i + 1 < end) {
+        uint32_t a = ascii_lower(cp[i + 1]);
+        if (a == 's' || a == 't' || a == 'm' || a == 'd')
+            return i + 2;
+        if (i + 2 < end) {
+            uint32_t b = ascii_lower(cp[i + 2]);
+            if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
+                return i + 3;
+        }
+    }
+    /* [^\r\n\p{L}\p{N}]?\p{L}+ */
+    size_t j = i;
+    if (cls[i] != PCC_UC_L && cls[i] != PCC_UC_N && !is_crlf(cp[i]) && i + 1 < end && cls[i + 1] == PCC_UC_L)
+        j = i + 1;
+    if (cls[j] == PCC_UC_L) {
+        size_t k = j + 1;
+        while (k < end && cls[k] == PCC_UC_L)
+            k++;
+        return k;
+    }
+    if (cls[i] == PCC_UC_N) /* \p{N}: one at a time */
+        return i + 1;
+    /* ' ?[^\s\p{L}\p{N}]+[\r\n]*' */
+    j = i;
+    if (cp[i] == ' ' && i + 1 < end && cls[i + 1] == PCC_UC_OTHER)
+        j = i + 1;
+    if (cls[j] == PCC_UC_OTHER) {
+        size_t k = j + 1;
+        while (k < end && cls[k] == PCC_UC_OTHER)
+            k++;
+        while (k < end && is_crlf(cp[k]))
+            k++;
+        return k;
+    }
+    /* whitespace run [i, k) */
+    size_t k = i + 1;
+    while (k < end && cls[k] == PCC_UC_S)
+        k++;
+    /* \s*[\r\n]+: up to the last line break of the run */
+    for (size_t p = k; p > i; p--)
+        if (is_crlf(cp[p - 1]))
+            return p;
+    if (k == end)
+        return k;               /* \s+(?!\S) at the end of the stretch */
+    if (k - i >= 2)
+        return k - 1;           /* \s+(?!\S): leave the last space to the next piece */
+    return k;                   /* \s+ */
+}
+
 static void encode_word_chars(struct enc *e, size_t a, size_t b, const uint8_t *text)
 {
     bpe_word(e, text + e->off[a], e->off[b] - e->off[a]);
@@ -891,8 +953,9 @@ static void encode_word_chars(struct enc *e, size_t a, size_t b, const uint8_t *
 static void pretokenize(struct enc *e, const uint8_t *text, size_t a, size_t b)
 {
     /* a..b: chars of one stretch without special tokens (and, for smollm, without digits) */
+    const bool qwen2 = e->t->pre == PCC_TOKENIZER_PRE_QWEN2;
     for (size_t i = a; i < b;) {
-        size_t j = gpt2_match(e, i, b);
+        size_t j = qwen2 ? qwen2_match(e, i, b) : gpt2_match(e, i, b);
         encode_word_chars(e, i, j, text);
         i = j;
     }

@@ -301,7 +301,7 @@ static pcc_status op_attest(enclave *e, int fd, const msgpack_object *const *v)
     b.n_events = e->n_events;
     b.restricted = true;
     b.ephemeral_data = true;
-    b.debug = false;
+    b.debug = e->cfg->debug != 0;
     b.seccomp = (e->sandbox & PCC_SANDBOX_SECCOMP) != 0;
     b.landlock = (e->sandbox & PCC_SANDBOX_LANDLOCK) != 0;
     b.netns = (e->sandbox & PCC_SANDBOX_NETNS) != 0;

@@ -6,7 +6,11 @@
 #include "pcc/node.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -48,6 +52,65 @@ static pcc_status capped_run(void *ctx, const pcc_chat_request *req, pcc_worker_
     if (p.max_tokens > c->max_tokens)
         return PCC_E_LIMIT;
     return c->inner.run(c->inner.ctx, req, emit, sink, prompt_tokens, completion_tokens);
+}
+
+/* The sandbox probe (tests only, pcc_node_host_config.probe): run inside a real worker, after its
+ * sandbox is up and it has unwrapped DK and decrypted the request, it tries what the sandbox must
+ * stop and reports each errno as answer text ("name errno\n"), sealed like any answer. The first
+ * message's content "execve" or "ptrace" tries that call instead, which the filter answers by
+ * killing the worker. */
+static pcc_status probe_run(void *ctx, const pcc_chat_request *req, pcc_worker_emit_fn emit,
+                            void *sink, uint64_t *prompt_tokens, uint64_t *completion_tokens)
+{
+    pcc_chat_message m;
+    char line[64];
+    (void)ctx;
+    pcc_status st = pcc_chat_request_message(req, 0, &m);
+    if (st != PCC_OK)
+        return st;
+    if (m.content_len == 6 && memcmp(m.content, "execve", 6) == 0) {
+        char *argv[] = {(char *)"/bin/true", NULL};
+        execve("/bin/true", argv, argv + 1);
+    } else if (m.content_len == 6 && memcmp(m.content, "ptrace", 6) == 0) {
+        (void)ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+    }
+    struct {
+        const char *name;
+        long r;
+    } t[8];
+    size_t n = 0;
+#define TRY(nm, call)                                                                          \
+    do {                                                                                       \
+        errno = 0;                                                                             \
+        long r_ = (long)(call);                                                                \
+        t[n].name = nm;                                                                        \
+        t[n++].r = r_ < 0 ? errno : 0;                                                         \
+        if (r_ >= 0)                                                                           \
+            close((int)r_);                                                                    \
+    } while (0)
+    TRY("open", open("/etc/hostname", O_RDONLY));
+    TRY("create", open("/tmp/pcc-probe", O_CREAT | O_WRONLY, 0600));
+    TRY("socket_inet", socket(AF_INET, SOCK_STREAM, 0));
+    TRY("socket_unix", socket(AF_UNIX, SOCK_STREAM, 0));
+    TRY("fork", syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+#undef TRY
+    errno = 0;
+    t[n].name = "write_stdout";
+    t[n++].r = write(1, "x", 1) < 0 ? errno : 0;
+    errno = 0;
+    t[n].name = "write_stderr";
+    t[n++].r = write(2, "x", 1) < 0 ? errno : 0;
+    errno = 0;
+    t[n].name = "kill_parent";
+    t[n++].r = kill(getppid(), 0) < 0 ? errno : 0;
+    for (size_t i = 0; i < n; i++) {
+        int l = snprintf(line, sizeof line, "%s %ld\n", t[i].name, t[i].r);
+        if (l < 0 || (st = emit(sink, line, (size_t)l)) != PCC_OK)
+            return st;
+    }
+    *prompt_tokens = 0;
+    *completion_tokens = n;
+    return PCC_OK;
 }
 
 static pcc_status sha384(const uint8_t *p, size_t n, uint8_t out[PCC_ATTEST_DIGEST])
@@ -334,7 +397,7 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
             wc.join_netns = nsfd >= 0;
             wc.netns_fd = nsfd;
             wc.filter = filter;
-            wc.gen.run = capped_run;
+            wc.gen.run = cfg->probe ? probe_run : capped_run;
             wc.gen.ctx = &gens[mi];
             if (pcc_chan_send(cfg->enclave_fd, chan_msg, sizeof chan_msg, sp[1]) != PCC_OK ||
                 pcc_worker_spawn(&wc, &pid) != PCC_OK)

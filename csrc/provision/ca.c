@@ -528,6 +528,57 @@ pcc_status pcc_provision_csr_serial(char *out, size_t max_out, const uint8_t *cs
     return st;
 }
 
+/* issue_node: the node certificate for pkey (already checked) naming serial, signed by the root;
+ * with ak_eku, the extendedKeyUsage tcg-kp-AIKCertificate as well. */
+static pcc_status issue_node(const pcc_provision_ca *ca, uint8_t *out, size_t *out_len,
+                             size_t max_out, const char *serial, EVP_PKEY *pkey, int64_t now,
+                             uint32_t days, int ak_eku)
+{
+    X509_NAME *subject = NULL;
+    X509 *x = NULL;
+    EXTENDED_KEY_USAGE *eku = NULL;
+    ASN1_OBJECT *oid = NULL;
+    uint8_t ski[SKI_LEN];
+    pcc_status st = PCC_E_NOMEM;
+    if ((subject = X509_NAME_new()) == NULL)
+        goto out;
+    st = PCC_E_CRYPTO;
+    if (X509_NAME_add_entry_by_NID(subject, NID_serialNumber, V_ASN1_PRINTABLESTRING,
+                                   (const unsigned char *)serial, (int)strlen(serial), -1,
+                                   0) != 1)
+        goto out;
+    if ((st = cert_new(&x, subject, X509_get_subject_name(ca->root), now, days, pkey)) !=
+            PCC_OK ||
+        (st = key_id(ski, X509_get_X509_PUBKEY(x))) != PCC_OK ||
+        (st = add_extensions(x, 0, ski, SKI_LEN, ca->ski, ca->ski_len)) != PCC_OK)
+        goto out;
+    if (ak_eku) {
+        st = PCC_E_NOMEM;
+        if ((eku = sk_ASN1_OBJECT_new_null()) == NULL ||
+            (oid = OBJ_txt2obj(PCC_PROVISION_AK_EKU_OID, 1)) == NULL ||
+            !sk_ASN1_OBJECT_push(eku, oid))
+            goto out;
+        oid = NULL; /* eku owns it */
+        if ((st = add_ext(x, NID_ext_key_usage, eku, 0)) != PCC_OK)
+            goto out;
+    }
+    st = sign_and_write(x, ca->pkey, out, out_len, max_out);
+out:
+    sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+    ASN1_OBJECT_free(oid);
+    X509_NAME_free(subject);
+    X509_free(x);
+    return st;
+}
+
+static pcc_status in_inventory(const char *serial, const char *const *inventory, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (inventory[i] != NULL && strcmp(inventory[i], serial) == 0)
+            return PCC_OK;
+    return PCC_E_UNKNOWN_KEY;
+}
+
 pcc_status pcc_provision_ca_issue(const pcc_provision_ca *ca, uint8_t *out, size_t *out_len,
                                   size_t max_out, char *serial_out, size_t serial_max,
                                   const uint8_t *csr, size_t csr_len,
@@ -540,41 +591,48 @@ pcc_status pcc_provision_ca_issue(const pcc_provision_ca *ca, uint8_t *out, size
         return PCC_E_INVALID;
     serial_out[0] = '\0';
     X509_REQ *req = NULL;
-    X509_NAME *subject = NULL;
-    X509 *x = NULL;
-    uint8_t ski[SKI_LEN];
     char serial[PCC_PROVISION_MAX_SERIAL + 1];
     pcc_status st = csr_parse(&req, serial, csr, csr_len);
     if (st != PCC_OK)
         goto out;
-    size_t serial_len = strlen(serial);
-    memcpy(serial_out, serial, serial_len + 1);
-    st = PCC_E_UNKNOWN_KEY;
-    for (size_t i = 0; i < inventory_len; i++) {
-        if (inventory[i] != NULL && strcmp(inventory[i], serial) == 0) {
-            st = PCC_OK;
-            break;
-        }
-    }
-    if (st != PCC_OK)
+    memcpy(serial_out, serial, strlen(serial) + 1);
+    if ((st = in_inventory(serial, inventory, inventory_len)) != PCC_OK)
         goto out;
-    st = PCC_E_NOMEM;
-    if ((subject = X509_NAME_new()) == NULL)
-        goto out;
-    st = PCC_E_CRYPTO;
-    if (X509_NAME_add_entry_by_NID(subject, NID_serialNumber, V_ASN1_PRINTABLESTRING,
-                                   (const unsigned char *)serial, (int)serial_len, -1, 0) != 1)
-        goto out;
-    if ((st = cert_new(&x, subject, X509_get_subject_name(ca->root), now, days,
-                       X509_REQ_get0_pubkey(req))) != PCC_OK ||
-        (st = key_id(ski, X509_get_X509_PUBKEY(x))) != PCC_OK ||
-        (st = add_extensions(x, 0, ski, SKI_LEN, ca->ski, ca->ski_len)) != PCC_OK)
-        goto out;
-    st = sign_and_write(x, ca->pkey, out, out_len, max_out);
+    st = issue_node(ca, out, out_len, max_out, serial, X509_REQ_get0_pubkey(req), now, days, 0);
 out:
     X509_REQ_free(req);
-    X509_NAME_free(subject);
-    X509_free(x);
+    if (st != PCC_OK)
+        ERR_clear_error();
+    return st;
+}
+
+pcc_status pcc_provision_ca_issue_ak(const pcc_provision_ca *ca, uint8_t *out, size_t *out_len,
+                                     size_t max_out, const uint8_t *spki, size_t spki_len,
+                                     const char *serial, size_t serial_len,
+                                     const char *const *inventory, size_t inventory_len,
+                                     int64_t now, uint32_t days)
+{
+    if (ca == NULL || out == NULL || out_len == NULL || spki == NULL || serial == NULL ||
+        (inventory == NULL && inventory_len != 0) || validity_ok(now, days) != PCC_OK)
+        return PCC_E_INVALID;
+    if (!pcc_provision_serial_ok(serial, serial_len))
+        return PCC_E_INVALID;
+    char name[PCC_PROVISION_MAX_SERIAL + 1];
+    memcpy(name, serial, serial_len);
+    name[serial_len] = '\0';
+    X509_PUBKEY *xpk = NULL;
+    pcc_status st = PCC_E_FORMAT;
+    const unsigned char *p = spki;
+    if (spki_len == 0 || spki_len > 1024 ||
+        (xpk = d2i_X509_PUBKEY(NULL, &p, (long)spki_len)) == NULL || p != spki + spki_len)
+        goto out;
+    if ((st = pubkey_check(xpk, X509_PUBKEY_get0(xpk))) != PCC_OK)
+        goto out;
+    if ((st = in_inventory(name, inventory, inventory_len)) != PCC_OK)
+        goto out;
+    st = issue_node(ca, out, out_len, max_out, name, X509_PUBKEY_get0(xpk), now, days, 1);
+out:
+    X509_PUBKEY_free(xpk);
     if (st != PCC_OK)
         ERR_clear_error();
     return st;

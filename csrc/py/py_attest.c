@@ -313,7 +313,7 @@ static PyObject *py_trust_new(PyObject *m, PyObject *args)
 
 /* attest_verify(trust, bundle, model|None, now) ->
  *   (passed, [(name, ok, detail)...], None | (node_id, hpke_pk, key_id, kem, kdf, aead,
- *    not_after, issued, log_index)) */
+ *    not_after, issued, log_index, backend)); the tpm check is listed only when it applied */
 static PyObject *py_verify(PyObject *m, PyObject *args)
 {
     PyObject *trust, *model_obj, *checks = NULL, *node = NULL, *r = NULL;
@@ -349,21 +349,25 @@ static PyObject *py_verify(PyObject *m, PyObject *args)
         PyBuffer_Release(&model);
     if (st != PCC_OK)
         return pcc_py_raise(st, "attestation verify");
-    if ((checks = PyList_New((Py_ssize_t)rep.n_checks)) == NULL)
+    if ((checks = PyList_New(0)) == NULL)
         return NULL;
     for (size_t i = 0; i < rep.n_checks; i++) {
+        if (i == PCC_CHECK_TPM && !rep.tpm_listed)
+            continue; /* the tpm check does not apply to this bundle */
         PyObject *c = Py_BuildValue("(sOs)", pcc_attest_check_name((unsigned)i),
                                     rep.ok[i] ? Py_True : Py_False,
                                     rep.detail[i] ? rep.detail[i] : "");
-        if (c == NULL)
+        if (c == NULL || PyList_Append(checks, c) < 0) {
+            Py_XDECREF(c);
             goto out;
-        PyList_SET_ITEM(checks, (Py_ssize_t)i, c);
+        }
+        Py_DECREF(c);
     }
     if (rep.body_decoded) {
-        node = Py_BuildValue("(y#y#y#HHHKKK)", rep.node_id, (Py_ssize_t)32, rep.hpke_pk,
+        node = Py_BuildValue("(y#y#y#HHHKKKs)", rep.node_id, (Py_ssize_t)32, rep.hpke_pk,
                              (Py_ssize_t)32, rep.key_id, (Py_ssize_t)8, rep.kem, rep.kdf, rep.aead,
                              (unsigned long long)rep.not_after, (unsigned long long)rep.issued,
-                             (unsigned long long)rep.log_index);
+                             (unsigned long long)rep.log_index, rep.backend_tpm ? "tpm" : "sim");
         if (node == NULL)
             goto out;
     } else {
@@ -422,12 +426,20 @@ static PyObject *py_bundle_encode(PyObject *m, PyObject *args)
     if (tp == NULL)
         return NULL;
     memset(&b, 0, sizeof b);
-    int ok = PyArg_ParseTuple(args, "O!y#y#LO!O!(pppppp)(iiiy#y#L)O!y#y#O|z#", tp, &key, &serial,
+    /* key: a P384Key, or (for the body alone) the 32-byte node id of a key held elsewhere */
+    int ok = PyArg_ParseTuple(args, "Oy#y#LO!O!(pppppp)(iiiy#y#L)O!y#y#O|z#", &key, &serial,
                               &serial_len, &boot, &boot_len, &issued, &PyList_Type, &regs,
                               &PyList_Type, &events, &restricted, &ephemeral, &debug, &seccomp,
                               &landlock, &netns, &kem, &kdf, &aead, &pk, &pk_len, &key_id,
                               &key_id_len, &not_after, &PyList_Type, &models, &release,
                               &release_len, &proof, &proof_len, &chain, &tpm, &tpm_len);
+    if (ok && !PyObject_TypeCheck(key, tp) &&
+        !(PyBytes_Check(key) && PyBytes_GET_SIZE(key) == PCC_ATTEST_NODE_ID &&
+          PyTuple_GET_SIZE(args) > 11 && PyTuple_GET_ITEM(args, 11) == Py_None)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "key must be a P384Key (or a 32-byte node id when chain is None)");
+        ok = 0;
+    }
     Py_DECREF(tp);
     if (!ok)
         return NULL;
@@ -513,7 +525,10 @@ static PyObject *py_bundle_encode(PyObject *m, PyObject *args)
     b.tpm = (const uint8_t *)tpm;
     b.tpm_len = (size_t)tpm_len;
     pcc_writer_init_dynamic(&w, false, PCC_ATTEST_MAX_BUNDLE + 1024);
-    if (chain == Py_None)
+    if (PyBytes_Check(key)) {
+        b.node_id = (const uint8_t *)PyBytes_AS_STRING(key);
+        st = pcc_attest_body_encode(&w, &b, NULL);
+    } else if (chain == Py_None)
         st = pcc_attest_body_encode(&w, &b, ((P384KeyObject *)key)->k);
     else
         st = pcc_attest_bundle_encode(&w, &b, ((P384KeyObject *)key)->k, cp, cl,

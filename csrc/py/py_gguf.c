@@ -712,8 +712,8 @@ static PyObject *tk_vocab_size(TokenizerObject *self, void *c)
 static PyObject *tk_pre(TokenizerObject *self, void *c)
 {
     (void)c;
-    return PyUnicode_FromString(pcc_tokenizer_pre(self->t) == PCC_TOKENIZER_PRE_SMOLLM ? "smollm"
-                                                                                       : "gpt2");
+    const int pre = pcc_tokenizer_pre(self->t);
+    return PyUnicode_FromString(pre == PCC_TOKENIZER_PRE_SMOLLM ? "smollm" : pre == PCC_TOKENIZER_PRE_QWEN2 ? "qwen2" : "gpt2");
 }
 
 static PyObject *tk_max_piece(TokenizerObject *self, void *c)

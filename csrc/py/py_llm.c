@@ -294,7 +294,9 @@ static PyObject *model_info(ModelObject *self, PyObject *unused)
         if (dict_set(types, tn ? tn : "?", PyLong_FromLong(v)) < 0)
             goto fail;
     }
-    if (dict_set(d, "architecture", PyUnicode_FromString("llama")) < 0 ||
+    static const char *const arch_names[] = {"llama", "qwen2", "qwen3"};
+    const char *arch = (size_t)c->arch < sizeof arch_names / sizeof arch_names[0] ? arch_names[c->arch] : "?";
+    if (dict_set(d, "architecture", PyUnicode_FromString(arch)) < 0 ||
         dict_set(d, "name", PyUnicode_DecodeUTF8(name, (Py_ssize_t)name_len, "replace")) < 0 ||
         dict_set(d, "n_layers", PyLong_FromUnsignedLong(c->n_layers)) < 0 ||
         dict_set(d, "dim", PyLong_FromUnsignedLong(c->dim)) < 0 ||

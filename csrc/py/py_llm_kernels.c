@@ -18,7 +18,7 @@ static const pcc_kernels *get_variant(int v)
 
 static const pcc_type_traits *get_type(const pcc_kernels *k, int t)
 {
-    if (t < 0 || t > PCC_DT_Q8_1 || k->types[t].name == NULL) {
+    if (t < 0 || t >= PCC_DT_COUNT || k->types[t].name == NULL) {
         pcc_py_raise(PCC_E_UNSUPPORTED, "unknown tensor type");
         return NULL;
     }

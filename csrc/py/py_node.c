@@ -12,17 +12,17 @@
 /* enclave_run(ctrl_fd, host_fd, key_lifetime, aead=1): never returns. */
 static PyObject *py_enclave_run(PyObject *m, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"ctrl_fd", "host_fd", "key_lifetime", "aead", NULL};
+    static char *kwlist[] = {"ctrl_fd", "host_fd", "key_lifetime", "aead", "debug", NULL};
     int ctrl, host;
     unsigned long long life;
-    int aead = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiK|i:enclave_run", kwlist, &ctrl, &host, &life,
-                                     &aead))
+    int aead = 1, debug = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiK|ip:enclave_run", kwlist, &ctrl, &host, &life,
+                                     &aead, &debug))
         return NULL;
     if (ctrl < 0 || host < 0 || life == 0 || life > PCC_NODE_KEY_LIFETIME_MAX || aead < 1 ||
         aead > 3)
         return pcc_py_raise(PCC_E_INVALID, "enclave_run: descriptors, key lifetime or aead");
-    pcc_node_enclave_config c = {ctrl, host, (uint64_t)life, (uint16_t)aead};
+    pcc_node_enclave_config c = {ctrl, host, (uint64_t)life, (uint16_t)aead, debug};
     pcc_status st = pcc_node_enclave_run(&c);
     _exit(st == PCC_OK ? 0 : 1);
 }
@@ -32,15 +32,16 @@ static PyObject *py_enclave_run(PyObject *m, PyObject *args, PyObject *kw)
 static PyObject *py_host_run(PyObject *m, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"ctrl_fd", "enclave_fd", "models", "layers", "optional",
-                             "max_payload", "max_workers", "max_tokens", NULL};
+                             "max_payload", "max_workers", "max_tokens", "probe", NULL};
     int ctrl, enclave;
     PyObject *models_o, *fast = NULL;
     unsigned int layers = PCC_SANDBOX_ALL, optional = 0, max_workers = 4, max_tokens = 0;
+    int probe = 0;
     Py_ssize_t max_payload = 0;
     pcc_node_model models[PCC_NODE_MAX_MODELS];
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiO|IInII:host_run", kwlist, &ctrl, &enclave,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiO|IInIIp:host_run", kwlist, &ctrl, &enclave,
                                      &models_o, &layers, &optional, &max_payload, &max_workers,
-                                     &max_tokens))
+                                     &max_tokens, &probe))
         return NULL;
     if ((fast = PySequence_Fast(models_o, "models must be a sequence of (name, path)")) == NULL)
         return NULL;
@@ -59,7 +60,7 @@ static PyObject *py_host_run(PyObject *m, PyObject *args, PyObject *kw)
         models[i].path = path;
     }
     pcc_node_host_config c = {ctrl, enclave, models, (size_t)n, layers, optional,
-                              (size_t)max_payload, max_workers, max_tokens};
+                              (size_t)max_payload, max_workers, max_tokens, probe};
     pcc_status st = pcc_node_host_run(&c);
     _exit(st == PCC_OK ? 0 : 1);
 }

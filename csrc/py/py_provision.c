@@ -181,6 +181,63 @@ out:
     return res;
 }
 
+/* issue_ak(spki, serial, inventory, now, days): the serial must be in inventory; the Python
+ * caller runs the credential challenge first */
+static PyObject *ca_issue_ak(CaObject *self, PyObject *args)
+{
+    Py_buffer spki;
+    const char *serial;
+    Py_ssize_t serial_len;
+    PyObject *inv_obj, *now_obj, *days_obj;
+    if (!PyArg_ParseTuple(args, "y*s#OOO", &spki, &serial, &serial_len, &inv_obj, &now_obj,
+                          &days_obj))
+        return NULL;
+    PyObject *res = NULL, *inv = NULL;
+    const char **serials = NULL;
+    int64_t now;
+    uint32_t days;
+    if (validity(now_obj, days_obj, &now, &days) < 0)
+        goto out;
+    if ((inv = PySequence_Tuple(inv_obj)) == NULL)
+        goto out;
+    Py_ssize_t n = PyTuple_GET_SIZE(inv);
+    if ((serials = PyMem_Calloc((size_t)n + 1, sizeof *serials)) == NULL) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(inv, i);
+        if (!PyUnicode_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, "inventory must hold str serials");
+            goto out;
+        }
+        if ((serials[i] = PyUnicode_AsUTF8(item)) == NULL)
+            goto out;
+    }
+    uint8_t buf[PCC_PROVISION_MAX_CERT];
+    size_t len = 0;
+    pcc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = pcc_provision_ca_issue_ak(self->ca, buf, &len, sizeof buf, (const uint8_t *)spki.buf,
+                                   (size_t)spki.len, serial, (size_t)serial_len, serials,
+                                   (size_t)n, now, days);
+    Py_END_ALLOW_THREADS
+    if (st == PCC_OK)
+        res = PyBytes_FromStringAndSize((const char *)buf, (Py_ssize_t)len);
+    else if (st == PCC_E_UNKNOWN_KEY)
+        pcc_py_raise(st, "the serial is not in the CA's inventory (add it with "
+                         "`pcc ca add-serial`)");
+    else if (st == PCC_E_INVALID)
+        pcc_py_raise(st, "invalid serial or validity");
+    else
+        pcc_py_raise(st, "the attestation key is not an EC P-384 SubjectPublicKeyInfo");
+out:
+    PyMem_Free(serials);
+    Py_XDECREF(inv);
+    PyBuffer_Release(&spki);
+    return res;
+}
+
 static PyMethodDef ca_methods[] = {
     {"root_der", (PyCFunction)ca_root_der, METH_NOARGS, "root_der() -> root certificate DER."},
     {"write_key", (PyCFunction)ca_write_key, METH_O,
@@ -189,6 +246,10 @@ static PyMethodDef ca_methods[] = {
     {"issue", (PyCFunction)ca_issue, METH_VARARGS,
      "issue(csr_der, inventory, now, days) -> node certificate DER (the request's serial must be "
      "in inventory, a sequence of str; UnknownKeyError otherwise)."},
+    {"issue_ak", (PyCFunction)ca_issue_ak, METH_VARARGS,
+     "issue_ak(spki, serial, inventory, now, days) -> node certificate DER for a TPM "
+     "attestation key, with the tcg-kp-AIKCertificate extended key usage (only after the "
+     "credential challenge succeeded)."},
     {NULL, NULL, 0, NULL},
 };
 

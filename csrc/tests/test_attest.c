@@ -342,8 +342,18 @@ static void test_bundle(void)
     build(&wd, &good, &b);
     CHECK(verify(t, b.data, b.len, "smollm2", NOW, &rep) == NULL);
     CHECK(rep.passed && rep.n_checks == PCC_CHECK_COUNT && rep.body_decoded);
+    CHECK(!rep.tpm_listed && !rep.backend_tpm && rep.ok[PCC_CHECK_TPM]);
+    CHECK(strcmp(pcc_attest_check_name(PCC_CHECK_TPM), "tpm") == 0);
     pcc_p384_key_node_id(wd.node, node_id);
     CHECK(memcmp(rep.node_id, node_id, 32) == 0 && rep.log_index == 1);
+    {
+        /* a trust that requires a TPM refuses this sim bundle at the tpm check */
+        pcc_attest_trust *need = trust_of(&wd, wd.root, wd.root_len, PCC_ATTEST_REQUIRE_TPM);
+        CHECK(failed_at(verify(need, b.data, b.len, "smollm2", NOW, &rep), "tpm"));
+        CHECK(rep.tpm_listed && !rep.backend_tpm && rep.n_checks == PCC_CHECK_TPM + 1);
+        CHECK(strcmp(rep.detail[PCC_CHECK_TPM], "a TPM quote is required") == 0);
+        pcc_attest_trust_free(need);
+    }
     CHECK(verify(t, b.data, b.len, NULL, NOW, &rep) == NULL); /* cached chain now */
     CHECK(failed_at(verify(t, b.data, b.len, "llama", NOW, &rep), "model"));
     CHECK(failed_at(verify(t, b.data, b.len, NULL, NOW + 40 * DAY, &rep), "chain"));

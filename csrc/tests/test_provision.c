@@ -8,6 +8,7 @@
 
 #include "ctest.h"
 #include "pcc/provision.h"
+#include "pcc/tpm.h"
 
 #define NOW 1760000000LL
 
@@ -176,9 +177,66 @@ out:
     pcc_provision_ca_free(other);
 }
 
+/* spki_of writes the SPKI DER of a fresh key on curve; returns its length (0 on failure). */
+static size_t spki_of(uint8_t *out, size_t max, const char *curve)
+{
+    size_t n = 0;
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+    int len = k != NULL ? i2d_PUBKEY(k, NULL) : 0;
+    if (len > 0 && (size_t)len <= max) {
+        unsigned char *p = out;
+        if (i2d_PUBKEY(k, &p) == len)
+            n = (size_t)len;
+    }
+    EVP_PKEY_free(k);
+    return n;
+}
+
+static void test_issue_ak(void)
+{
+    pcc_provision_ca *ca = NULL;
+    uint8_t cert[PCC_PROVISION_MAX_CERT], spki[256], p256[256], got[256], csr[2048];
+    size_t cert_len = 0, got_len = 0;
+    char serial[PCC_PROVISION_MAX_SERIAL + 1];
+    const char *inventory[] = {"SN-0", "SN-TPM"};
+    size_t spki_len = spki_of(spki, sizeof spki, "P-384");
+    size_t p256_len = spki_of(p256, sizeof p256, "P-256");
+    CHECK(spki_len == 120 && p256_len > 0);
+    CHECK_ST(pcc_provision_ca_generate(&ca, "root", 4, NOW, 3650), PCC_OK);
+    if (ca == NULL)
+        return;
+    /* the certificate carries tcg-kp-AIKCertificate and certifies exactly that key */
+    CHECK_ST(pcc_provision_ca_issue_ak(ca, cert, &cert_len, sizeof cert, spki, spki_len,
+                                       "SN-TPM", 6, inventory, 2, NOW, 30), PCC_OK);
+    CHECK_ST(pcc_tpm_ak_cert_key(got, &got_len, sizeof got, cert, cert_len), PCC_OK);
+    CHECK(got_len == spki_len && memcmp(got, spki, spki_len) == 0);
+    CHECK(strcmp(PCC_PROVISION_AK_EKU_OID, PCC_TPM_AK_EKU_OID) == 0);
+    /* a certificate from a request does not */
+    size_t csr_len = make_csr(csr, sizeof csr, "P-384", "SN-0", EVP_sha384());
+    CHECK_ST(pcc_provision_ca_issue(ca, cert, &cert_len, sizeof cert, serial, sizeof serial, csr,
+                                    csr_len, inventory, 2, NOW, 30), PCC_OK);
+    CHECK_ST(pcc_tpm_ak_cert_key(got, &got_len, sizeof got, cert, cert_len), PCC_E_VERIFY);
+    /* refusals: serial outside the inventory, bad serial, other curve, garbage, trailing bytes */
+    CHECK_ST(pcc_provision_ca_issue_ak(ca, cert, &cert_len, sizeof cert, spki, spki_len,
+                                       "SN-9", 4, inventory, 2, NOW, 30), PCC_E_UNKNOWN_KEY);
+    CHECK_ST(pcc_provision_ca_issue_ak(ca, cert, &cert_len, sizeof cert, spki, spki_len,
+                                       "-bad", 4, inventory, 2, NOW, 30), PCC_E_INVALID);
+    CHECK_ST(pcc_provision_ca_issue_ak(ca, cert, &cert_len, sizeof cert, p256, p256_len,
+                                       "SN-TPM", 6, inventory, 2, NOW, 30), PCC_E_UNSUPPORTED);
+    CHECK_ST(pcc_provision_ca_issue_ak(ca, cert, &cert_len, sizeof cert, spki, spki_len - 1,
+                                       "SN-TPM", 6, inventory, 2, NOW, 30), PCC_E_FORMAT);
+    spki[spki_len] = 0;
+    CHECK_ST(pcc_provision_ca_issue_ak(ca, cert, &cert_len, sizeof cert, spki, spki_len + 1,
+                                       "SN-TPM", 6, inventory, 2, NOW, 30), PCC_E_FORMAT);
+    CHECK_ST(pcc_provision_ca_issue_ak(ca, cert, &cert_len, sizeof cert, spki, spki_len,
+                                       "SN-TPM", 6, inventory, 2, NOW, 0), PCC_E_INVALID);
+    pcc_provision_ca_free(ca);
+}
+
 int main(void)
 {
     test_serial_ok();
     test_ca();
+    test_issue_ak();
     return ctest_done("provision");
 }

@@ -25,13 +25,13 @@ GROUPS: dict[str, str] = {
     "ca": "pcc.cli.ca",
     "issuer": "pcc.cli.issuer",
     "attest": "pcc.cli.attest",
+    "roster": "pcc.cli.roster",
+    "audit": "pcc.cli.audit",
     "node": "pcc.cli.node",
     "relay": "pcc.cli.relay",
     "gateway": "pcc.cli.gateway",
     "up": "pcc.cli.cell",
     "proxy": "pcc.cli.proxy",
-    "roster": "pcc.cli.roster",
-    "audit": "pcc.cli.audit",
 }
 
 

@@ -216,7 +216,10 @@ def key_id(vkey: str) -> str:
 
 def _listen(host: str, port: int) -> socket.socket:
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP (not 0): asyncio then sets TCP_NODELAY on every accepted connection, so a
+    # response written in pieces (headers, then a streamed body) is not held back by Nagle's
+    # algorithm waiting for the peer's delayed ACK (40 ms a piece on Linux)
+    s = socket.socket(fam, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind((host, port))

@@ -68,6 +68,18 @@ def cmd_remove_serial(args) -> int:
     return EXIT_OK
 
 
+def cmd_add_manufacturer_root(args) -> int:
+    """``ca add-manufacturer-root``: trust a TPM manufacturer's root for EK certificates."""
+    from pcc import provision
+    text = pathlib.Path(args.pem).read_bytes()
+    with provision.CA.locked(args.dir):
+        ca = provision.CA.load(args.dir)
+        print("added" if ca.add_manufacturer_root(text) else "already present",
+              f"manufacturer root {args.pem}")
+        ca.save(args.dir)
+    return EXIT_OK
+
+
 def cmd_list(args) -> int:
     """``ca list``: print the inventory, one serial a line."""
     from pcc import provision
@@ -123,6 +135,16 @@ def register(subparsers) -> None:
     dir_arg(p)
     p.add_argument("serial", nargs="+", metavar="SERIAL", help="hardware serial")
     p.set_defaults(func=_guard(cmd_remove_serial))
+
+    p = cs.add_parser("add-manufacturer-root",
+                      help="trust a TPM manufacturer's root for EK certificates",
+                      description="Add a TPM manufacturer's root certificate (PEM) to the CA's "
+                                  "inventory of EK trust anchors (tpm-manufacturers.pem). The CA "
+                                  "certifies a TPM attestation key only for a TPM whose EK "
+                                  "certificate chains to one of them.")
+    dir_arg(p)
+    p.add_argument("pem", metavar="PEM", help="the manufacturer's root certificate, PEM")
+    p.set_defaults(func=_guard(cmd_add_manufacturer_root))
 
     p = cs.add_parser("list", help="print the inventory")
     dir_arg(p)

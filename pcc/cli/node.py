@@ -13,7 +13,7 @@ def cmd_node_serve(args) -> int:
     from pcc.node import create_app, load_config
     cfg = load_config(args.config)
     _core.node_harden()       # this process too: not dumpable, no core files
-    app = create_app(cfg)
+    app = create_app(cfg, testing_probe=args.testing_probe_workers)
     host = args.host or cfg.host
     port = cfg.port if args.port is None else args.port
     models = ", ".join(n for n, _ in cfg.models)
@@ -39,6 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--host", default=None, help="address to listen on (default: node.json host)")
     p.add_argument("--port", type=int, default=None,
                    help="port to listen on (default: node.json port; 0 for a free one)")
+    p.add_argument("--testing-probe-workers", action="store_true",
+                   help="tests only: workers report what their sandbox refuses instead of running "
+                        "the model; the bundle says debug, so clients refuse the node")
     p.set_defaults(func=_guard(cmd_node_serve))
     p = nsub.add_parser("measured-config",
                         help="print the frozen configuration the node measures (give it to "

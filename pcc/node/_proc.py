@@ -79,7 +79,8 @@ class Processes:
     """The enclave and host processes of one node, with the service's channels to them."""
 
     def __init__(self, models: list[tuple[str, str]], layers: int, optional: int,
-                 max_payload: int, max_workers: int, max_tokens: int, key_lifetime: int) -> None:
+                 max_payload: int, max_workers: int, max_tokens: int, key_lifetime: int,
+                 probe: bool = False) -> None:
         import json
         ctrl_s, ctrl_e = socket.socketpair()
         he_h, he_e = socket.socketpair()
@@ -87,11 +88,11 @@ class Processes:
         env = dict(os.environ)
         self.enclave = subprocess.Popen(
             [sys.executable, "-m", "pcc.node._enclave", str(ctrl_e.fileno()),
-             str(he_e.fileno()), str(key_lifetime)],
+             str(he_e.fileno()), str(key_lifetime)] + (["debug"] if probe else []),
             pass_fds=(ctrl_e.fileno(), he_e.fileno()), stdin=subprocess.DEVNULL, env=env)
         args = {"models": [list(m) for m in models], "layers": layers, "optional": optional,
                 "max_payload": max_payload, "max_workers": max_workers,
-                "max_tokens": max_tokens}
+                "max_tokens": max_tokens, "probe": probe}
         self.host = subprocess.Popen(
             [sys.executable, "-m", "pcc.node._host", str(hc_h.fileno()), str(he_h.fileno()),
              json.dumps(args)],

@@ -26,6 +26,7 @@ from pcc.node._config import NodeConfig
 from pcc.node._metrics import Metrics
 from pcc.services._app import Service
 from pcc.services._http import HTTPError, json_error, pcc_error_handler, read_body
+from pcc.services._limits import Limits
 
 ATTESTATION_TYPE = "application/pcc-attestation+msgpack"
 ANSWER_TYPE = "application/pcc-answer"
@@ -55,6 +56,7 @@ class NodeState:
         self.slots = asyncio.Semaphore(node.cfg.limits["max_workers"])
         self.host_alive = True
         self.stopping = False
+        self.reported: set[str] = set()
         self.reader = threading.Thread(target=self._read_exits, name="pcc-node-exits", daemon=True)
         self.reader.start()
         self.rotator: asyncio.Task | None = None
@@ -85,7 +87,12 @@ class NodeState:
         self.exits.clear()
 
     def healthy(self) -> bool:
-        return self.host_alive and self.node.procs.alive()
+        procs = self.node.procs
+        for name, p in (("enclave_died", procs.enclave), ("host_died", procs.host)):
+            if p.poll() is not None and name not in self.reported and not self.stopping:
+                self.reported.add(name)
+                _log.emit(name, status=int(p.returncode))
+        return self.host_alive and procs.alive()
 
     async def rotate_forever(self) -> None:
         period = self.cfg.keys["rotate_s"]
@@ -127,12 +134,19 @@ def _invoke_message(body: bytes, node_id: bytes, models: set[str]) -> tuple[str,
     return d["model"], struct.pack(">I", len(msg)) + msg
 
 
-def create_app(config: NodeConfig) -> Service[NodeState]:
+def _body_limit(cfg: NodeConfig) -> int:
+    """The largest invoke body: the sealed payload (tags and msgpack framing included) plus the
+    key entry, with room to spare; the payload limit itself is the worker's."""
+    return cfg.limits["max_payload"] * 2 + 64 * 1024
+
+
+def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[NodeState]:
     """The node service for ``config``. Starting it boots the node (trust cache, CA, lock,
-    attest); stopping it stops the enclave and host."""
+    attest); stopping it stops the enclave and host. ``testing_probe``: see
+    :func:`pcc.node._boot.boot` (tests only; the bundle then says debug)."""
 
     async def start() -> NodeState:
-        node = await asyncio.to_thread(boot, config)
+        node = await asyncio.to_thread(lambda: boot(config, testing_probe=testing_probe))
         st = NodeState(node, asyncio.get_running_loop())
         st.rotator = asyncio.get_running_loop().create_task(st.rotate_forever())
         return st
@@ -166,8 +180,7 @@ def create_app(config: NodeConfig) -> Service[NodeState]:
         t0 = time.monotonic()
         if not st.healthy():
             raise HTTPError(503, "node unavailable")
-        limit = st.cfg.limits["max_payload"] * 2 + 64 * 1024
-        body = await read_body(request, limit)
+        body = await read_body(request, _body_limit(st.cfg))
         model, msg = _invoke_message(body, st.node.node_id, {n for n, _ in st.cfg.models})
         if st.running >= st.cfg.limits["max_workers"] and st.queued >= st.cfg.limits["queue"]:
             _log.emit("overloaded", running=st.running, queued=st.queued)
@@ -261,6 +274,8 @@ def create_app(config: NodeConfig) -> Service[NodeState]:
     ]
     svc: Service[NodeState] = Service(
         "node", routes, start, stop, info={"serial": config.serial},
+        limits=Limits(max_body=_body_limit(config),
+                      max_requests=config.limits["max_workers"] + config.limits["queue"] + 64),
         exception_handlers={HTTPError: http_error, HTTPException: http_error,
                             PccError: http_error, Exception: http_error})
     return svc

@@ -9,7 +9,8 @@
  *   events [{reg, name, sha384}], modes {restricted, ephemeral_data, debug,
  *   sandbox {seccomp, landlock, netns}}, hpke {kem, kdf, aead, pk bin32, key_id bin8, not_after},
  *   models [str], release bin (a release log leaf), tlog_proof str (c2sp.org/tlog-proof@v1),
- *   and optionally tpm (a bin or map that this version carries but does not interpret).
+ *   and optionally tpm: {v 1, pcrs [3 PCR indices], attest bin, sig bin}, a TPM quote of the
+ *   registers' PCRs bound to the body without that key (pcc/tpm.h; checked as `tpm`).
  * Register extend: R = SHA-384(R || SHA-384(name) || digest), from 48 zero bytes. */
 #ifndef PCC_ATTEST_H
 #define PCC_ATTEST_H
@@ -46,6 +47,8 @@ extern "C" {
 #define PCC_ATTEST_RELAX_SECCOMP 0x1u
 #define PCC_ATTEST_RELAX_LANDLOCK 0x2u
 #define PCC_ATTEST_RELAX_NETNS 0x4u
+/* A policy flag passed with the relax flags: refuse bundles without a TPM quote (sim nodes). */
+#define PCC_ATTEST_REQUIRE_TPM 0x100u
 
 /* ---- ECDSA P-384 identity keys -------------------------------------------------------------- */
 
@@ -114,7 +117,7 @@ typedef struct pcc_attest_text {
     size_t len;
 } pcc_attest_text;
 
-/* Everything Body holds but node_id and v (taken from the key and fixed). */
+/* Everything Body holds but node_id and v (taken from the key, or node_id below, and fixed). */
 typedef struct pcc_attest_body {
     const char *serial;
     size_t serial_len;
@@ -137,10 +140,13 @@ typedef struct pcc_attest_body {
     size_t tlog_proof_len;
     const uint8_t *tpm; /* optional: one encoded msgpack bin or map, written as Body's "tpm" */
     size_t tpm_len;     /* 0 (and tpm NULL) for no "tpm" key */
+    const uint8_t *node_id; /* optional: 32 bytes, SHA-256 of the SPKI of a key held elsewhere
+                             * (a TPM attestation key); when set, pcc_attest_body_encode takes
+                             * node_id from here and its key may be NULL */
 } pcc_attest_body;
 
 /* pcc_attest_body_encode appends the msgpack Body (keys sorted, shortest forms; node_id is
- * SHA-256 of key's SPKI) to w. PCC_E_INVALID when a field breaks the limits a verifier applies
+ * b->node_id when set, else SHA-256 of key's SPKI) to w. PCC_E_INVALID when a field breaks the limits a verifier applies
  * (names 1..256 bytes, at most 256 events and 64 models, register index above 2, a tpm value
  * that is not one strict msgpack bin or map, ...). Keys are sorted, so the encoding of a Body
  * with a tpm value, minus that key and value, is exactly the encoding without one (what a TPM
@@ -157,6 +163,15 @@ PCC_API pcc_status pcc_attest_bundle_encode(pcc_writer *w, const pcc_attest_body
                                             const uint8_t *const *chain, const size_t *chain_lens,
                                             size_t n_chain) PCC_WUR;
 
+/* pcc_attest_bundle_assemble appends the bundle {"body", "sig", "chain"} for a body encoded and
+ * signed elsewhere (a TPM-resident key signs with pcc_tpm_sign): body 1..PCC_ATTEST_MAX_BUNDLE
+ * bytes, sig 8..PCC_ATTEST_MAX_SIG bytes, chain as for pcc_attest_bundle_encode. Nothing is
+ * checked but sizes. On failure w is as it was. */
+PCC_API pcc_status pcc_attest_bundle_assemble(pcc_writer *w, const uint8_t *body, size_t body_len,
+                                              const uint8_t *sig, size_t sig_len,
+                                              const uint8_t *const *chain,
+                                              const size_t *chain_lens, size_t n_chain) PCC_WUR;
+
 /* ---- verifying a bundle (clients) ------------------------------------------------------------ */
 
 /* What a client pins: provisioning roots, the log key, witness keys and quorum, freshness. It
@@ -167,7 +182,8 @@ typedef struct pcc_attest_trust pcc_attest_trust;
 /* pcc_attest_trust_new makes a trust from n_roots certificates (each DER or PEM; each must be a
  * P-384 certificate), the log's vkey, n_wit witness cosigner vkeys (type 0x04, distinct names),
  * quorum (1..n_wit), max_age_s (cosignatures older than this are stale) and PCC_ATTEST_RELAX_*
- * flags. PCC_E_INVALID for anything wrong, with *what (may be NULL) naming it. */
+ * flags, optionally with PCC_ATTEST_REQUIRE_TPM. PCC_E_INVALID for anything wrong, with *what
+ * (may be NULL) naming it. */
 PCC_API pcc_status pcc_attest_trust_new(pcc_attest_trust **out, const char **what,
                                         const uint8_t *const *roots, const size_t *root_lens,
                                         size_t n_roots, const char *log_vkey, size_t log_vkey_len,
@@ -186,6 +202,7 @@ typedef enum pcc_attest_check {
     PCC_CHECK_FORMAT = 0,
     PCC_CHECK_CHAIN,
     PCC_CHECK_SIGNATURE,
+    PCC_CHECK_TPM, /* listed only when it applies (tpm_listed) */
     PCC_CHECK_NODE_ID,
     PCC_CHECK_REGISTERS,
     PCC_CHECK_RELEASE,
@@ -198,8 +215,12 @@ typedef enum pcc_attest_check {
 } pcc_attest_check;
 
 /* The outcome of one verification. Checks run in pcc_attest_check order and stop at the first
- * failure: n_checks counts those run; ok[i] and detail[i] (a static public sentence) describe
- * check i < n_checks. The node fields are filled once the signed body has decoded
+ * failure: n_checks is one past the last check run; ok[i] and detail[i] (a static public
+ * sentence) describe check i < n_checks. The `tpm` check applies only to a bundle whose body has
+ * a tpm key, whose node certificate is issued to a TPM attestation key, or under a trust with
+ * PCC_ATTEST_REQUIRE_TPM; otherwise tpm_listed is false and a report leaves it out (ok is true
+ * there so that every check before the last one run passed). backend_tpm: the body has a tpm
+ * key. The node fields are filled once the signed body has decoded
  * (body_decoded); nothing in a report is secret. */
 typedef struct pcc_attest_report {
     bool passed;
@@ -207,6 +228,8 @@ typedef struct pcc_attest_report {
     bool ok[PCC_CHECK_COUNT];
     const char *detail[PCC_CHECK_COUNT];
     bool body_decoded;
+    bool tpm_listed;
+    bool backend_tpm;
     uint8_t node_id[PCC_ATTEST_NODE_ID];
     uint8_t hpke_pk[32];
     uint8_t key_id[8];

@@ -1,4 +1,4 @@
-/* pcc/llm.h: Llama-architecture inference on a GGUF file (forward pass, sampling, chat).
+/* pcc/llm.h: Llama/Qwen2/Qwen3 inference on a GGUF file (forward pass, sampling, chat).
  *
  * A pcc_llm_model holds what every request shares and nobody can change: the read-only mapping
  * of the GGUF file (weights are used in place), the configuration, the tokenizer and a thread
@@ -33,19 +33,29 @@ extern "C" {
 #define PCC_LLM_MAX_THREADS 64
 
 /* Model hyper-parameters, from the GGUF metadata llama.* */
+/* Architectures (general.architecture). */
+typedef enum pcc_llm_arch {
+    PCC_ARCH_LLAMA = 0, /* "llama" */
+    PCC_ARCH_QWEN2 = 1, /* "qwen2": biases on Q, K and V; NeoX RoPE */
+    PCC_ARCH_QWEN3 = 2, /* "qwen3": RMSNorm of each Q and K head before RoPE; NeoX RoPE */
+} pcc_llm_arch;
+
+/* Model hyper-parameters; the keys are under the architecture's name ("llama." etc.). */
 typedef struct pcc_llm_config {
+    pcc_llm_arch arch;
     uint32_t n_layers;    /* llama.block_count */
     uint32_t dim;         /* llama.embedding_length */
     uint32_t hidden_dim;  /* llama.feed_forward_length */
     uint32_t n_heads;     /* llama.attention.head_count */
     uint32_t n_kv_heads;  /* llama.attention.head_count_kv (defaults to n_heads) */
-    uint32_t head_dim;    /* dim / n_heads (or llama.attention.key_length) */
+    uint32_t head_dim;    /* dim / n_heads (or llama.attention.key_length; qwen3 may differ) */
     uint32_t n_rot;       /* llama.rope.dimension_count (defaults to head_dim) */
     uint32_t vocab_size;  /* rows of token_embd */
     uint32_t n_ctx_train; /* llama.context_length */
     float rope_base;      /* llama.rope.freq_base (default 10000) */
     float norm_eps;       /* llama.attention.layer_norm_rms_epsilon (default 1e-5) */
     bool tied_output;     /* no output.weight: logits use token_embd */
+    bool rope_neox;       /* RoPE pairs (i, i + n_rot/2) instead of adjacent ones (qwen2/3) */
 } pcc_llm_config;
 
 /* Options for pcc_llm_model_load. Zero-initialise, then set what you need. */

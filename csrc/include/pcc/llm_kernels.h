@@ -6,10 +6,20 @@
  *   Q4_1  {f16 d; f16 m; u8 qs[16]}    32 weights, w = d * q + m
  *   Q8_0  {f16 d; i8 qs[32]}           32 weights, w = d * q
  *   Q8_1  {f16 d; f16 s; i8 qs[32]}    32 values,  s = d * sum(q)   (activations only)
+ *   Q5_0  {f16 d; u8 qh[4]; u8 qs[16]} 32 weights, w = d * (q - 16), bit 4 of q_e is bit e of qh
+ *   Q5_1  {f16 d; f16 m; u8 qh[4]; u8 qs[16]}  w = d * q + m
  * where byte j of qs holds element j in its low nibble and element j + 16 in its high nibble.
+ * The K-quants have super-blocks of 256 (PCC_QK_K) elements:
+ *   Q4_K  {f16 d, dmin; u8 scales[12]; u8 qs[128]}  8 sub-blocks of 32 with 6-bit scale and min:
+ *         w = d * sc_j * q - dmin * m_j; qs holds 64 elements per 32 bytes (low nibbles first)
+ *   Q5_K  as Q4_K plus u8 qh[32] (bit 4 of element 32 * j + l is bit j of qh[l])
+ *   Q6_K  {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}  16 sub-blocks of 16:
+ *         w = d * sc_j * (q - 32), q 6 bits
+ *   Q8_K  {f32 d; i8 qs[256]; i16 bsums[16]}  (activations only; bsums: sums of 16 qs)
  *
  * A matrix-vector product first converts the float activation to the weight type's "dot type"
- * (Q8_0 for Q4_0 and Q8_0, Q8_1 for Q4_1, F16 for F16, F32 for F32), as ggml does, then takes one
+ * (Q8_0 for Q4_0, Q5_0 and Q8_0, Q8_1 for Q4_1 and Q5_1, Q8_K for the K-quants, F16 for F16,
+ * F32 for F32), as ggml does, then takes one
  * dot product per weight row. Every kernel has a scalar reference (variant PCC_KV_REF) used by
  * the tests; SIMD variants (AVX2+FMA+F16C, AVX-512 with VNNI) are picked once by
  * pcc_kernels_get(PCC_KV_BEST) from what the CPU supports.
@@ -33,11 +43,19 @@ typedef enum pcc_dtype {
     PCC_DT_F16 = 1,
     PCC_DT_Q4_0 = 2,
     PCC_DT_Q4_1 = 3,
+    PCC_DT_Q5_0 = 6,
+    PCC_DT_Q5_1 = 7,
     PCC_DT_Q8_0 = 8,
     PCC_DT_Q8_1 = 9,
+    PCC_DT_Q4_K = 12,
+    PCC_DT_Q5_K = 13,
+    PCC_DT_Q6_K = 14,
+    PCC_DT_Q8_K = 15,
+    PCC_DT_COUNT = 16 /* one past the largest id */
 } pcc_dtype;
 
-#define PCC_QK 32 /* elements per quantization block */
+#define PCC_QK 32    /* elements per quantization block */
+#define PCC_QK_K 256 /* elements per K-quant super-block */
 
 /* Kernel variants. */
 typedef enum pcc_kvariant {
@@ -48,7 +66,7 @@ typedef enum pcc_kvariant {
     PCC_KV_BEST = -1   /* the fastest one this CPU runs */
 } pcc_kvariant;
 
-/* Dot product of n elements (a multiple of PCC_QK for quantized types): *s = w . x, where w is in
+/* Dot product of n elements (a multiple of the type's block size): *s = w . x, where w is in
  * the weight type and x in its dot type. */
 typedef void (*pcc_dot_fn)(size_t n, float *s, const void *w, const void *x);
 
@@ -62,7 +80,7 @@ typedef void (*pcc_dotrows_fn)(size_t n, size_t nr, float *s, const void *w, siz
 typedef void (*pcc_gemm_fn)(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
                             size_t w_stride, const void *x, size_t x_stride);
 
-/* Convert n floats to a type (quantize). n must be a multiple of PCC_QK for block types. */
+/* Convert n floats to a type (quantize). n must be a multiple of the type's block size. */
 typedef void (*pcc_from_float_fn)(const float *x, void *y, size_t n);
 
 /* Convert n elements of a type to floats (dequantize). */
@@ -89,7 +107,7 @@ typedef struct pcc_type_traits {
 typedef struct pcc_kernels {
     pcc_kvariant variant;
     const char *name;
-    pcc_type_traits types[PCC_DT_Q8_1 + 1]; /* indexed by pcc_dtype; name == NULL: unsupported */
+    pcc_type_traits types[PCC_DT_COUNT]; /* indexed by pcc_dtype; name == NULL: unsupported */
     /* o[i] = x[i] * w[i] / sqrt(mean(x^2) + eps), sum of squares in double as ggml does. */
     void (*rms_norm)(float *o, const float *x, const float *w, size_t n, float eps);
     /* x[i] = exp(x[i] - max) / sum, in place, with ggml's exp; n is treated as padded to a
@@ -125,6 +143,10 @@ PCC_API void pcc_rope_cache(float *cs, float pos, size_t n_dims, float freq_base
  * n_rot dimensions of n_heads heads of head_dim floats at x, with the table pcc_rope_cache made
  * for n_dims == n_rot. */
 PCC_API void pcc_rope(float *x, size_t n_heads, size_t head_dim, size_t n_rot, const float *cs);
+
+/* pcc_rope_neox applies rotary embedding in NeoX mode (element i pairs with i + n_rot/2), as
+ * llama.cpp does for Qwen2/Qwen3 GGUF files, with the same table as pcc_rope. */
+PCC_API void pcc_rope_neox(float *x, size_t n_heads, size_t head_dim, size_t n_rot, const float *cs);
 
 #ifdef __cplusplus
 }

@@ -62,6 +62,7 @@ typedef struct pcc_node_enclave_config {
     int host_fd;            /* the host channel */
     uint64_t key_lifetime;  /* seconds an HPKE key lives (1 .. PCC_NODE_KEY_LIFETIME_MAX) */
     uint16_t aead;          /* the HPKE AEAD of node keys (0x0001 AES-128-GCM by default) */
+    int debug;              /* nonzero: the bundle says debug (a node running probe workers) */
 } pcc_node_enclave_config;
 
 /* pcc_node_enclave_run is the whole life of the enclave process (backend "sim": a fresh P-384
@@ -85,6 +86,8 @@ typedef struct pcc_node_host_config {
     size_t max_payload;     /* request payload limit, 0 for the default */
     unsigned max_workers;   /* workers at once (1 .. 1024) */
     uint32_t max_tokens;    /* a request asking for more gets the sealed error too_long */
+    int probe;              /* tests only: workers run the sandbox probe instead of the model
+                             * (the enclave must then be told debug, so no client accepts it) */
 } pcc_node_host_config;
 
 /* pcc_node_host_run is the whole life of the host process: non-dumpable, no core dumps; loads

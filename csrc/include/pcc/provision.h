@@ -84,6 +84,26 @@ PCC_API pcc_status pcc_provision_ca_issue(const pcc_provision_ca *ca, uint8_t *o
                                           const char *const *inventory, size_t inventory_len,
                                           int64_t now, uint32_t days) PCC_WUR;
 
+/* PCC_PROVISION_AK_EKU_OID: tcg-kp-AIKCertificate, the extended key usage of a certificate issued
+ * to a TPM attestation key (the same value as PCC_TPM_AK_EKU_OID in pcc/tpm.h). */
+#define PCC_PROVISION_AK_EKU_OID "2.23.133.8.3"
+
+/* pcc_provision_ca_issue_ak writes a node certificate (DER) for a TPM attestation key: spki (the
+ * key as SubjectPublicKeyInfo DER, EC P-384) and the hardware serial serial (serial_len bytes,
+ * pcc_provision_serial_ok, one of the inventory's), valid from now for days days, signed by the
+ * root, with the extensions of pcc_provision_ca_issue plus extendedKeyUsage
+ * tcg-kp-AIKCertificate. There is no request to check: call it ONLY after the credential
+ * challenge proved that the key lives in a TPM whose EK certificate chains to a known
+ * manufacturer (pcc/tpm.h: pcc_tpm_ek_cert_check, pcc_tpm_ak_check, pcc_tpm_make_credential).
+ * PCC_E_INVALID for a bad serial or validity, PCC_E_FORMAT / PCC_E_UNSUPPORTED for a key that
+ * does not decode / is not P-384, PCC_E_UNKNOWN_KEY for a serial not in the inventory. */
+PCC_API pcc_status pcc_provision_ca_issue_ak(const pcc_provision_ca *ca, uint8_t *out,
+                                             size_t *out_len, size_t max_out,
+                                             const uint8_t *spki, size_t spki_len,
+                                             const char *serial, size_t serial_len,
+                                             const char *const *inventory, size_t inventory_len,
+                                             int64_t now, uint32_t days) PCC_WUR;
+
 /* pcc_provision_ca_free wipes and frees a CA. Accepts NULL. */
 PCC_API void pcc_provision_ca_free(pcc_provision_ca *ca);
 

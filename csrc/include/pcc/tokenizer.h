@@ -36,7 +36,8 @@ enum {
 /* Pre-tokenizers (tokenizer.ggml.pre). */
 enum {
     PCC_TOKENIZER_PRE_GPT2 = 0,   /* "gpt2" (and "default"): the GPT-2 regex */
-    PCC_TOKENIZER_PRE_SMOLLM = 1  /* "smollm": each digit alone, then the GPT-2 regex */
+    PCC_TOKENIZER_PRE_SMOLLM = 1, /* "smollm": each digit alone, then the GPT-2 regex */
+    PCC_TOKENIZER_PRE_QWEN2 = 2   /* "qwen2" (Qwen2, Qwen2.5, Qwen3): Qwen2's regex */
 };
 
 /* Limits. */
