@@ -191,7 +191,9 @@ class BackgroundServer:
         import time
 
         import uvicorn
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP (not 0): asyncio then sets TCP_NODELAY on each accepted connection, so a
+        # streamed answer does not wait for delayed ACKs piece by piece
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(128)
