@@ -110,16 +110,22 @@ def test_load_every_request_answered_or_refused(up):
 
 def test_node_killed_fails_over(up):
     _, d, lines = up
-    urls = dict(ln.split(" ") for ln in lines)
     with Client.from_config(d / "client.json") as c:
         assert c.complete(MSGS, max_tokens=2)
-        # kill node-1's process (found by its port) and ask again: the request was sealed to
-        # both nodes, so the gateway fails over to the other
-        port = urls["node-1"].rsplit(":", 1)[1]
-        out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True,
-                             text=True).stdout
-        pid = int(out.split("pid=")[1].split(",")[0])
-        os.kill(pid, signal.SIGKILL)
+        # kill node-1's `pcc node serve` process (found by its config) and ask again: the
+        # request was sealed to both nodes, so the gateway fails over to the other
+        want = str(d / "node-1.json").encode()
+        pids = []
+        for proc in pathlib.Path("/proc").iterdir():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if want in argv and b"serve" in argv:
+                pids.append(int(proc.name))
+        assert pids
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
         for _ in range(3):
             assert c.complete(MSGS, max_tokens=2)
