@@ -319,6 +319,39 @@ static PyType_Spec client_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION, client_slots,
 };
 
+/* client_args checks what both request encapsulations take: the key configuration tuple, the
+ * suite (kdf/aead 0 means the first usable one) and at most one of ikm_e (a buffer, released by
+ * the caller when ikm->obj is set) and _sk_e. Returns 0, or -1 with an exception set. */
+static int client_args(PyObject *mod, PyObject *t, int kdf, int aead, PyObject *ikm_obj,
+                       PyObject *sk_e_obj, pcc_ohttp_key_config *cfg, pcc_ohttp_suite *suite,
+                       Py_buffer *ikm, const pcc_hpke_key **sk_e)
+{
+    pcc_status st;
+    if (ikm_obj != Py_None && PyObject_GetBuffer(ikm_obj, ikm, PyBUF_SIMPLE) < 0)
+        return -1;
+    if (sk_e_obj != Py_None) {
+        if (pcc_py_hpke_key(mod, sk_e_obj, sk_e) < 0)
+            return -1;
+        if (ikm->obj) {
+            pcc_py_raise(PCC_E_INVALID, "ohttp: give ikm_e or _sk_e, not both");
+            return -1;
+        }
+    }
+    if (config_from_tuple(t, cfg) < 0)
+        return -1;
+    if ((st = pcc_ohttp_key_config_check(cfg)) != PCC_OK) {
+        pcc_py_raise(st, config_error(st));
+        return -1;
+    }
+    if (kdf < 0 || kdf > 0xFFFF || aead < 0 || aead > 0xFFFF ||
+        pcc_ohttp_select_suite(cfg, (uint16_t)kdf, (uint16_t)aead, suite) != PCC_OK) {
+        pcc_py_raise(PCC_E_UNSUPPORTED,
+                     "ohttp: suite not offered by the key configuration or not supported");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *py_encapsulate_request(PyObject *mod, PyObject *args)
 {
     PyObject *t, *ikm_obj, *sk_e_obj = Py_None, *out = NULL, *ctx_obj = NULL;
@@ -333,27 +366,8 @@ static PyObject *py_encapsulate_request(PyObject *mod, PyObject *args)
     if (!PyArg_ParseTuple(args, "Oy*iiO|O:ohttp_encapsulate_request", &t, &req, &kdf, &aead,
                           &ikm_obj, &sk_e_obj))
         return NULL;
-    if (ikm_obj != Py_None && PyObject_GetBuffer(ikm_obj, &ikm, PyBUF_SIMPLE) < 0)
+    if (client_args(mod, t, kdf, aead, ikm_obj, sk_e_obj, &cfg, &suite, &ikm, &sk_e) < 0)
         goto out;
-    if (sk_e_obj != Py_None) {
-        if (pcc_py_hpke_key(mod, sk_e_obj, &sk_e) < 0)
-            goto out;
-        if (ikm.obj) {
-            pcc_py_raise(PCC_E_INVALID, "ohttp: give ikm_e or _sk_e, not both");
-            goto out;
-        }
-    }
-    if (config_from_tuple(t, &cfg) < 0)
-        goto out;
-    if ((st = pcc_ohttp_key_config_check(&cfg)) != PCC_OK) {
-        pcc_py_raise(st, config_error(st));
-        goto out;
-    }
-    if (kdf < 0 || kdf > 0xFFFF || aead < 0 || aead > 0xFFFF ||
-        (st = pcc_ohttp_select_suite(&cfg, (uint16_t)kdf, (uint16_t)aead, &suite)) != PCC_OK) {
-        pcc_py_raise(PCC_E_UNSUPPORTED, "ohttp: suite not offered by the key configuration or not supported");
-        goto out;
-    }
     if ((st = pcc_ohttp_encapsulated_request_len(cfg.kem, (size_t)req.len, &need)) != PCC_OK) {
         pcc_py_raise(st, "ohttp: request too large");
         goto out;
@@ -753,27 +767,8 @@ static PyObject *py_chunked_client(PyObject *mod, PyObject *args)
     if (!PyArg_ParseTuple(args, "OiiO|O:ohttp_chunked_client", &t, &kdf, &aead, &ikm_obj,
                           &sk_e_obj))
         return NULL;
-    if (ikm_obj != Py_None && PyObject_GetBuffer(ikm_obj, &ikm, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if (sk_e_obj != Py_None) {
-        if (pcc_py_hpke_key(mod, sk_e_obj, &sk_e) < 0)
-            goto out;
-        if (ikm.obj) {
-            pcc_py_raise(PCC_E_INVALID, "ohttp: give ikm_e or _sk_e, not both");
-            goto out;
-        }
-    }
-    if (config_from_tuple(t, &cfg) < 0)
+    if (client_args(mod, t, kdf, aead, ikm_obj, sk_e_obj, &cfg, &suite, &ikm, &sk_e) < 0)
         goto out;
-    if ((st = pcc_ohttp_key_config_check(&cfg)) != PCC_OK) {
-        pcc_py_raise(st, config_error(st));
-        goto out;
-    }
-    if (kdf < 0 || kdf > 0xFFFF || aead < 0 || aead > 0xFFFF ||
-        pcc_ohttp_select_suite(&cfg, (uint16_t)kdf, (uint16_t)aead, &suite) != PCC_OK) {
-        pcc_py_raise(PCC_E_UNSUPPORTED, "ohttp: suite not offered by the key configuration or not supported");
-        goto out;
-    }
     PyTypeObject *tp = pcc_py_module_type(mod, "OhttpChunkedClient");
     if (tp == NULL)
         goto out;
