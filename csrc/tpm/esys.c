@@ -2,6 +2,7 @@
  * attestation key, SHA-384 PCRs, quotes, signatures, the EK and its certificate, credential
  * activation. Every TPM call is checked; its response code is kept for error messages. */
 #include "pcc/tpm.h"
+#include "tpm_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -496,8 +497,6 @@ pcc_status pcc_tpm_ek_public(pcc_tpm *t, uint8_t *spki, size_t *spki_len, size_t
     EVP_PKEY_CTX *pc = NULL;
     EVP_PKEY *k = NULL;
     BIGNUM *n = NULL, *e = NULL;
-    unsigned char *w;
-    int len;
     pcc_status st;
     if (t == NULL || spki == NULL || spki_len == NULL)
         return PCC_E_INVALID;
@@ -518,18 +517,7 @@ pcc_status pcc_tpm_ek_public(pcc_tpm *t, uint8_t *spki, size_t *spki_len, size_t
         EVP_PKEY_fromdata_init(pc) != 1 ||
         EVP_PKEY_fromdata(pc, &k, EVP_PKEY_PUBLIC_KEY, params) != 1)
         goto out;
-    len = i2d_PUBKEY(k, NULL);
-    if (len <= 0)
-        goto out;
-    if ((size_t)len > max_spki) {
-        st = PCC_E_LIMIT;
-        goto out;
-    }
-    w = spki;
-    if (i2d_PUBKEY(k, &w) != len)
-        goto out;
-    *spki_len = (size_t)len;
-    st = PCC_OK;
+    st = tpm_spki_write(k, spki, spki_len, max_spki);
 out:
     EVP_PKEY_free(k);
     EVP_PKEY_CTX_free(pc);

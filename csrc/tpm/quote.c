@@ -4,6 +4,7 @@
  * Structure layouts follow TPM 2.0 Library Part 2 (Structures); marshalling is big-endian with
  * 16-bit sizes in front of every TPM2B. */
 #include "pcc/tpm.h"
+#include "tpm_internal.h"
 
 #include <limits.h>
 #include <string.h>
@@ -406,8 +407,6 @@ static pcc_status ec_spki(uint8_t *spki, size_t *spki_len, size_t max_spki, cons
     OSSL_PARAM params[3];
     EVP_PKEY_CTX *pc = NULL;
     EVP_PKEY *k = NULL;
-    unsigned char *w;
-    int len;
     pcc_status st = PCC_E_CRYPTO;
     point[0] = 0x04;
     memcpy(point + 1, x, clen);
@@ -422,18 +421,7 @@ static pcc_status ec_spki(uint8_t *spki, size_t *spki_len, size_t max_spki, cons
         st = PCC_E_VERIFY; /* not a point on the curve */
         goto out;
     }
-    len = i2d_PUBKEY(k, NULL);
-    if (len <= 0)
-        goto out;
-    if ((size_t)len > max_spki) {
-        st = PCC_E_LIMIT;
-        goto out;
-    }
-    w = spki;
-    if (i2d_PUBKEY(k, &w) != len)
-        goto out;
-    *spki_len = (size_t)len;
-    st = PCC_OK;
+    st = tpm_spki_write(k, spki, spki_len, max_spki);
 out:
     EVP_PKEY_free(k);
     EVP_PKEY_CTX_free(pc);
@@ -728,8 +716,6 @@ pcc_status pcc_tpm_ek_cert_check(uint8_t *spki, size_t *spki_len, size_t max_spk
     X509_STORE_CTX *ctx = NULL;
     STACK_OF(X509) *inter = NULL;
     EVP_PKEY *pk;
-    unsigned char *w;
-    int len;
     pcc_status st;
     if (spki == NULL || spki_len == NULL || cert_der == NULL || roots_pem == NULL ||
         (inter_pem == NULL && inter_len > 0) || roots_len == 0)
@@ -759,18 +745,7 @@ pcc_status pcc_tpm_ek_cert_check(uint8_t *spki, size_t *spki_len, size_t max_spk
     }
     if ((pk = X509_get0_pubkey(cert)) == NULL)
         goto out;
-    len = i2d_PUBKEY(pk, NULL);
-    if (len <= 0)
-        goto out;
-    if ((size_t)len > max_spki) {
-        st = PCC_E_LIMIT;
-        goto out;
-    }
-    w = spki;
-    if (i2d_PUBKEY(pk, &w) != len)
-        goto out;
-    *spki_len = (size_t)len;
-    st = PCC_OK;
+    st = tpm_spki_write(pk, spki, spki_len, max_spki);
 out:
     X509_STORE_CTX_free(ctx);
     sk_X509_pop_free(inter, X509_free);
@@ -783,8 +758,6 @@ pcc_status pcc_tpm_ak_cert_key(uint8_t *spki, size_t *spki_len, size_t max_spki,
                                const uint8_t *cert_der, size_t cert_len)
 {
     const unsigned char *p = cert_der;
-    unsigned char *w;
-    int len;
     X509 *cert = NULL;
     EXTENDED_KEY_USAGE *eku = NULL;
     ASN1_OBJECT *want = NULL;
@@ -820,21 +793,24 @@ pcc_status pcc_tpm_ak_cert_key(uint8_t *spki, size_t *spki_len, size_t max_spki,
     if (st != PCC_OK)
         goto out;
     st = PCC_E_CRYPTO;
-    len = i2d_PUBKEY(X509_get0_pubkey(cert), NULL);
-    if (len <= 0)
-        goto out;
-    if ((size_t)len > max_spki) {
-        st = PCC_E_LIMIT;
-        goto out;
-    }
-    w = spki;
-    if (i2d_PUBKEY(X509_get0_pubkey(cert), &w) != len)
-        goto out;
-    *spki_len = (size_t)len;
-    st = PCC_OK;
+    st = tpm_spki_write(X509_get0_pubkey(cert), spki, spki_len, max_spki);
 out:
     EXTENDED_KEY_USAGE_free(eku);
     ASN1_OBJECT_free(want);
     X509_free(cert);
     return st;
+}
+
+pcc_status tpm_spki_write(const EVP_PKEY *k, uint8_t *spki, size_t *spki_len, size_t max_spki)
+{
+    int len = i2d_PUBKEY(k, NULL);
+    uint8_t *w = spki;
+    if (len <= 0)
+        return PCC_E_CRYPTO;
+    if ((size_t)len > max_spki)
+        return PCC_E_LIMIT;
+    if (i2d_PUBKEY(k, &w) != len)
+        return PCC_E_CRYPTO;
+    *spki_len = (size_t)len;
+    return PCC_OK;
 }
