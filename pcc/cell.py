@@ -11,6 +11,13 @@ The log, witnesses, issuer, relay and gateway run in this process, each served b
 its own thread; every node is its own ``pcc node serve`` process. Key proofs are refreshed in
 the background (the log answers a logged leaf again with a proof under its newest, freshly
 cosigned checkpoint), so clients' freshness checks keep passing for as long as the cell runs.
+
+Once the nodes are up, the cell publishes a ``roster`` leaf for each model (the node ids whose
+attestation checks out against the cell's own trust) and the gateway serves it at the inner
+``GET /v1/roster``; ``client.json`` selects client-chosen nodes, so clients draw their nodes
+from that logged roster. A watcher compares the roster with the nodes the gateway knows every
+few seconds and publishes a new epoch when the set changes (a node added, or one that came back
+with a new identity); a node that is merely down stays listed (clients draw past it).
 """
 from __future__ import annotations
 
@@ -37,6 +44,7 @@ ACCOUNT = "cell"
 TOKENS_PER_HOUR = 1000
 KEY_LIFETIME_S = 7 * 86400      # logged key leaves are re-published when they near expiry
 PROOF_REFRESH_S = 1800.0
+ROSTER_WATCH_S = 2.0            # how often the roster is compared with the gateway's nodes
 
 Progress = Callable[[str], None]
 
@@ -92,6 +100,10 @@ class Cell:
         self._logged: dict[str, _Logged] = {}
         self._stop = threading.Event()
         self._refresher: Optional[threading.Thread] = None
+        self._roster_watcher: Optional[threading.Thread] = None
+        self._roster_lock = threading.Lock()
+        self._roster_epoch = 0
+        self._attested: dict[bytes, bool] = {}       # bundle digest -> verified for the roster
         self.ca: Optional[provision.CA] = None
         self.urls: dict[str, str] = {}
 
@@ -253,7 +265,8 @@ class Cell:
             name=GATEWAY_NAME, key_path=str(d / "gateway.key"), issuer_name=ISSUER_NAME,
             issuer_spki=issuer_spki, db_path=str(d / "gateway.db"),
             nodes=tuple(url[f"node-{i + 1}"] for i in range(self.n_nodes)),
-            key_proof=lambda: self._proof_of("ohttp-keys"), redis_url=redis_url)
+            key_proof=lambda: self._proof_of("ohttp-keys"), redis_url=redis_url,
+            roster=lambda model: self._proof_of(f"roster:{model}"))
         self.gateway_config = gcfg
         configs = gateway.key_configs(gcfg)
         self.progress("publishing the gateway's OHTTP keys to the log")
@@ -273,10 +286,81 @@ class Cell:
                 self.services.append((name, node_url))
             _cellnodes.wait_ready(self, timeout=600.0)
             self._wait_gateway()
+            self.publish_roster()
         self._write_client_json()
         self._refresher = threading.Thread(target=self._refresh_loop, name="pcc-cell-proofs",
                                            daemon=True)
         self._refresher.start()
+        self._roster_watcher = threading.Thread(target=self._roster_loop,
+                                                name="pcc-cell-roster", daemon=True)
+        self._roster_watcher.start()
+
+    # ------------------------------------------------------------------ rosters
+
+    def _roster_candidates(self) -> dict[str, list[bytes]]:
+        """model -> node ids of the nodes the gateway has a bundle for that passes
+        verification against the cell's own trust (a node that is down stays listed)."""
+        import hashlib
+
+        from pcc import attest
+        trust = attest.Trust.from_client_config(self._trust_config())
+        out: dict[str, set[bytes]] = {}
+        for n in list(self.gateway_app.state.nodes.values()):
+            bundle, node_id, models = n.bundle, n.node_id, n.models
+            if bundle is None or node_id is None:
+                continue
+            digest = hashlib.sha256(bundle).digest()
+            ok = self._attested.get(digest)
+            if ok is None:
+                ok = attest.verify(bundle, trust).ok
+                self._attested[digest] = ok
+            if ok:
+                for m in models:
+                    out.setdefault(m, set()).add(node_id)
+        return {m: sorted(ids) for m, ids in out.items()}
+
+    def roster_of(self, model: Optional[str] = None) -> Optional[list[bytes]]:
+        """The node ids of the roster the cell serves for ``model`` (default: its model), or
+        None before one is published."""
+        from pcc import roster
+        got = self._proof_of(f"roster:{model or self.model_name()}")
+        return None if got is None else list(roster.from_leaf(got[0]).nodes)
+
+    def publish_roster(self, model: Optional[str] = None,
+                       node_ids: Optional[list[bytes]] = None) -> Optional[int]:
+        """Publish a roster leaf for ``model`` (default: every model the gateway's nodes
+        serve) listing ``node_ids`` (default: the nodes the gateway knows whose attestation
+        checks out), with a new epoch, unless the current roster lists exactly those nodes;
+        the gateway serves it at once. Returns the new epoch, or None when nothing changed."""
+        from pcc.transparency import leaves
+        with self._roster_lock:
+            if node_ids is not None:
+                if model is None:
+                    raise InvalidArgument("cell: publish_roster with node_ids needs a model")
+                wanted = {model: sorted(bytes(n) for n in node_ids)}
+            else:
+                wanted = self._roster_candidates()
+                if model is not None:
+                    wanted = {model: wanted.get(model, [])}
+            epoch = None
+            for m, ids in sorted(wanted.items()):
+                if not ids or self.roster_of(m) == ids:
+                    continue
+                epoch = max(int(time.time()), self._roster_epoch + 1)
+                leaf = leaves.roster(m, epoch, ids)
+                self.progress(f"publishing the roster of {m} (epoch {epoch}, "
+                              f"{len(ids)} node(s)) to the log")
+                _, proof = self.publish(leaf)
+                self._roster_epoch = epoch
+                self._logged[f"roster:{m}"] = _Logged(leaf, proof)
+            return epoch
+
+    def _roster_loop(self) -> None:
+        while not self._stop.wait(ROSTER_WATCH_S):
+            try:
+                self.publish_roster()
+            except (PccError, RuntimeError):
+                pass                    # the next round tries again
 
     def _wait_gateway(self, timeout: float = 30.0) -> None:
         """Wait until the gateway has found every node healthy (its probe runs every 2 s)."""
@@ -297,14 +381,22 @@ class Cell:
                 "issuer": self.urls["issuer"], "log": self.urls["log"],
                 "account": (self.dir / "account.key").read_text().strip(),
                 "model": self.model_name(),
-                "trust": {"provisioning_roots": [self.ca.root_pem], "log": self.vkey("log"),
-                          "witnesses": [self.vkey("witness-1"), self.vkey("witness-2")],
-                          "quorum": 2, "max_checkpoint_age_s": 86400}}
+                "selection": "client",
+                "trust": self._trust_config()}
+        return cfg
+
+    def _trust_config(self) -> dict:
+        """The ``trust`` object of ``client.json``."""
+        assert self.ca is not None
+        trust: dict[str, Any] = {
+            "provisioning_roots": [self.ca.root_pem], "log": self.vkey("log"),
+            "witnesses": [self.vkey("witness-1"), self.vkey("witness-2")],
+            "quorum": 2, "max_checkpoint_age_s": 86400}
         if self.n_nodes:
             from pcc._cellnodes import _weaker
             if _weaker():
-                cfg["trust"]["relax"] = _weaker()
-        return cfg
+                trust["relax"] = _weaker()
+        return trust
 
     def model_name(self) -> str:
         """The name clients ask for: the model file's name as the release names it."""

@@ -38,11 +38,24 @@ def cell(tmp_path_factory, tiny):
         n = LocalNode(c, str(tiny), "tiny-chat", f"SN-TEST-{i}")
         c.test_nodes.append(n)
         c.gateway_app.state.add_node(n.url)
+    wait_roster(c, {n.node_id for n in c.test_nodes})
     c._write_client_json()
     yield c
     for n in c.test_nodes:
         n.stop()
     c.stop()
+
+
+def wait_roster(cell, ids, timeout=30.0):
+    """Wait until the gateway knows the nodes and the cell's logged roster lists them all."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cell.publish_roster()
+        if set(cell.roster_of() or ()) >= set(ids):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("the roster did not list the nodes")
+        time.sleep(0.2)
 
 
 def wait_nodes(client, n=2, timeout=20.0):
@@ -52,7 +65,7 @@ def wait_nodes(client, n=2, timeout=20.0):
             got = client._discover(client.model, fresh=True).reports
             if len(got) >= n:
                 return got
-        except (StateError, InvalidArgument):
+        except (StateError, InvalidArgument, VerifyError):
             pass
         if time.monotonic() > deadline:
             raise AssertionError("nodes did not become healthy")
@@ -262,7 +275,7 @@ def test_tampered_bundle_skipped(cell, tiny, client):
     bad = LocalNode(cell, str(tiny), "tiny-chat", "SN-TAMPER", tamper=True)
     try:
         cell.gateway_app.state.add_node(bad.url)
-        c = Client.from_config(cell.dir / "client.json", k=16)
+        c = Client.from_config(cell.dir / "client.json", k=16, selection="gateway")
         deadline = time.monotonic() + 30
         while True:         # until the gateway's probe has found the new node healthy
             d = c._discover(c.model, fresh=True)

@@ -60,7 +60,15 @@ def cmd_chat(args) -> int:
     except FileNotFoundError as e:
         return _err(f"{e.args[0]} not found: start a cell with `pcc up --dir {args.cell}` "
                     f"or give --config FILE")
-    with Client.from_config(cfg) as client:
+    over = {}
+    if args.selection:
+        over["selection"] = args.selection
+    if args.offer_history:
+        over["offer_history"] = args.offer_history
+        over.setdefault("selection", "gateway")
+    if over.get("offer_history") and over.get("selection") != "gateway":
+        return _err("--offer-history keeps what the gateway offers: it needs --selection gateway")
+    with Client.from_config(cfg, **over) as client:
         messages = [{"role": "user", "content": args.prompt}]
         pieces = []
         for piece in client.chat(messages, max_tokens=args.max_tokens):
@@ -107,5 +115,12 @@ def register(subparsers) -> None:
                    help="most tokens in the answer")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: the text and the report")
+    p.add_argument("--selection", choices=("client", "gateway"), default=None,
+                   help="who picks the nodes: client (drawn by this client from the logged "
+                        "roster; the default unless client.json says otherwise) or gateway")
+    p.add_argument("--offer-history", default=None, metavar="FILE",
+                   help="gateway-chosen mode: append the node ids the gateway offered to FILE, "
+                        "one JSON line per offer, for `pcc audit selection --history FILE` "
+                        "(implies --selection gateway)")
     p.add_argument("prompt", help="the prompt")
     p.set_defaults(func=_guard(cmd_chat))

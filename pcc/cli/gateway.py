@@ -43,11 +43,17 @@ def cmd_gateway_serve(args) -> int:
     if not args.node and not args.redis:
         return _err("give the nodes with --node URL (repeatable) or a shared registry with "
                     "--redis URL")
+    from pcc.services.gateway import roster_files
+    rosters = [(p + ".leaf", p + ".tlog-proof") for p in args.roster]
+    for leaf_file, proof_file in rosters:
+        if not (pathlib.Path(leaf_file).exists() and pathlib.Path(proof_file).exists()):
+            return _err(f"--roster: {leaf_file} and {proof_file} must both exist (the files "
+                        "`pcc roster publish --out PREFIX` writes)")
     cfg = GatewayConfig(name=args.name, key_path=args.key, key_id=args.key_id,
                         issuer_name=args.issuer_name,
                         issuer_spki=pathlib.Path(args.issuer_spki).read_bytes(),
                         nodes=tuple(args.node), db_path=args.db, redis_url=args.redis,
-                        key_proof=key_proof)
+                        key_proof=key_proof, roster=roster_files(rosters) if rosters else None)
     app = create_app(cfg)
     lines = [f"gateway    {cfg.name}",
              f"issuer     {cfg.issuer_name}",
@@ -56,6 +62,8 @@ def cmd_gateway_serve(args) -> int:
              + (" + the Redis registry" if cfg.redis_url else ""),
              "key proof  " + (f"{args.leaf} + {args.proof}" if key_proof is not None
                               else "none (503 until --leaf and --proof are given)"),
+             "rosters    " + (", ".join(args.roster) if args.roster
+                                  else "none (clients must use gateway-chosen selection)"),
              "endpoints  POST / (OHTTP), GET /ohttp-keys, GET /v1/key-proof"]
     return _serve(app, args.host, args.port, lines)
 
@@ -95,6 +103,11 @@ def register(subparsers) -> None:
                    help="spend store and node registry in Redis, shared by every gateway")
     p.add_argument("--leaf", default=None, help="the ohttp-keys log leaf")
     p.add_argument("--proof", default=None, help="its tlog-proof (re-read on every request)")
+    p.add_argument("--roster", action="append", default=[], metavar="PREFIX",
+                   help="a model's roster: PREFIX.leaf and PREFIX.tlog-proof as `pcc roster "
+                        "publish --out PREFIX` writes them, served at the inner GET /v1/roster "
+                        "and re-read on every request (publish again to refresh the proof); "
+                        "repeatable, one per model")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8600, help="port to listen on (0: a free one)")
     p.set_defaults(func=_guard(cmd_gateway_serve))

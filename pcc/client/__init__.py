@@ -18,6 +18,16 @@ node that fails any check is never sent anything. The request key is sealed to t
 nodes only; the request goes through the relay as chunked OHTTP, and the answer is decrypted as
 it streams. :attr:`Client.last_report` says what was verified, chosen, spent and who answered.
 
+Which nodes? By default (``selection="client"``) the client chooses them itself: it fetches the
+model's ``roster`` log leaf through the relay (``GET /v1/roster``), checks its proof against the
+pinned log and witnesses like any key proof (and that its epoch is not older than one it has
+seen), draws k node ids with the operating system's CSPRNG and asks the gateway for exactly those
+bundles (``GET /v1/nodes?ids=…``). A bundle for a node that is not in the roster or was not asked
+for is refused; a node the gateway withholds (or whose bundle fails verification) is replaced by
+a fresh draw from the rest of the roster. With ``selection="gateway"`` the gateway picks the
+nodes (``GET /v1/nodes?k=…``); ``offer_history`` then names a file the client appends one line
+per offer to (``{"offered": ["<hex>", …]}``) for ``pcc audit selection``.
+
 Errors are :mod:`pcc.errors` types: ``VerifyError`` (a key without a valid log proof, no node
 passing verification, an answer from a node the request was not sealed to), ``PeerError`` (a
 service unreachable or answering outside its limits), ``LimitError`` (the issuer's rate limit),
@@ -38,13 +48,17 @@ from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 import httpx
 import msgpack
 
-from pcc import _padding, attest, bhttp, hpke, ohttp, tokens, transparency
+from pcc import _padding, attest, bhttp, hpke, ohttp, roster, tokens, transparency
 from pcc._request import Done, Failed, NodeKey, Params, seal_request
 from pcc.errors import (FormatError, InvalidArgument, LimitError, PeerError,
                         StateError, VerifyError)
 from pcc.transparency import leaves
 
-__all__ = ["Client", "Message"]
+__all__ = ["Client", "Message", "SELECTIONS"]
+
+#: Node selection modes: ``client`` (drawn by the client from the logged roster, the default)
+#: and ``gateway`` (offered by the gateway; auditable with an offer history).
+SELECTIONS = ("client", "gateway")
 
 Message = Union[Mapping[str, str], tuple]
 
@@ -53,6 +67,8 @@ _REQUEST_MEDIA_TYPE = "application/pcc-request+msgpack"
 _DIRECTORY = "/.well-known/private-token-issuer-directory"
 _SMALL = 1 << 20          # cap on keys, proofs, directories and discovery answers
 _MAX_ANSWER = 64 << 20
+_ROSTER_TTL_S = 300.0     # a verified roster is fetched again after this long
+_DRAW_ROUNDS = 4          # first draw plus at most three rounds of replacements
 
 
 def _b64(data: bytes) -> str:
@@ -76,19 +92,40 @@ class _Discovery:
     reports: list
     expires: float
     rejected: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Roster:
+    roster: roster.Roster
+    index: int
+    fetched: float
+
+
+def _error_text(body: bytes) -> str:
+    try:
+        why = json.loads(body)["error"]
+        return why if isinstance(why, str) else "?"
+    except Exception:
+        return "?"
 
 
 class Client:
     """A client of one cell: relay, gateway, issuer and log URLs, an issuer account, the default
-    model and the pinned trust (:class:`pcc.attest.Trust`). ``k``: nodes asked for at discovery
-    (the request is sealed to every one that verifies); ``wallet_batch``: tokens fetched at a
-    time; ``busy_retries``: how often a request no node could take (503; its token is given
-    back) is retried, with jittered backoff. Thread-safe for sequential use from
-    several threads (one request at a time per client is the common case)."""
+    model and the pinned trust (:class:`pcc.attest.Trust`). ``k``: nodes per request (the
+    request is sealed to every one that verifies); ``selection``: ``"client"`` (the default:
+    the client draws the k nodes from the model's logged roster) or ``"gateway"`` (the gateway
+    offers k nodes); ``offer_history``: in gateway mode, a file to append each offer to (one
+    JSON line, what ``pcc audit selection --history`` reads; opt-in, off by default);
+    ``wallet_batch``: tokens fetched at a time; ``busy_retries``: how often a request no node
+    could take (503; its token is given back) is retried, with jittered backoff. Thread-safe
+    for sequential use from several threads (one request at a time per client is the common
+    case)."""
 
     def __init__(self, *, relay: str, gateway: str, issuer: str, log: str, account: str,
                  model: str, trust: attest.Trust, k: int = 3, wallet_batch: int = 8,
-                 timeout_s: float = 600.0, busy_retries: int = 4) -> None:
+                 timeout_s: float = 600.0, busy_retries: int = 4, selection: str = "client",
+                 offer_history: Union[str, pathlib.Path, None] = None) -> None:
         for name, url in (("relay", relay), ("gateway", gateway), ("issuer", issuer),
                           ("log", log)):
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -99,6 +136,10 @@ class Client:
             raise TypeError("client: account and model must be str")
         if not isinstance(k, int) or not 1 <= k <= 16:
             raise InvalidArgument("client: k must be 1..16")
+        if selection not in SELECTIONS:
+            raise InvalidArgument(f"client: selection must be one of {', '.join(SELECTIONS)}")
+        if offer_history is not None and not isinstance(offer_history, (str, pathlib.Path)):
+            raise TypeError("client: offer_history must be a path (str) or None")
         self.relay = relay
         self.gateway = gateway.rstrip("/")
         self.issuer = issuer.rstrip("/")
@@ -118,16 +159,24 @@ class Client:
         self._issuer_key: Optional[tuple[bytes, tokens.TokenChallenge, _LoggedKey]] = None
         self._wallet: list[tokens.Token] = []
         self._nodes: dict[Optional[str], _Discovery] = {}
+        self.selection = selection
+        self.offer_history = None if offer_history is None else pathlib.Path(offer_history)
+        self._rosters: dict[str, _Roster] = {}
+        self._epochs: dict[str, int] = {}            # the highest roster epoch seen per model
+        self._verified: dict[tuple[str, bytes], attest.Report] = {}
         self.last_report: dict[str, Any] = {}
 
     def __repr__(self) -> str:
-        return f"<pcc Client relay={self.relay} model={self.model} wallet={len(self._wallet)}>"
+        return (f"<pcc Client relay={self.relay} model={self.model} selection={self.selection} "
+                f"wallet={len(self._wallet)}>")
 
     @classmethod
     def from_config(cls, path_or_dict: Union[str, pathlib.Path, Mapping[str, Any]],
                     **kw: Any) -> "Client":
         """A client from a ``client.json`` (a path, or the dict it holds): ``relay``,
-        ``gateway``, ``issuer``, ``log``, ``account``, ``model`` and ``trust``."""
+        ``gateway``, ``issuer``, ``log``, ``account``, ``model`` and ``trust``; optionally
+        ``selection`` (``"client"`` or ``"gateway"``) and ``offer_history`` (a file path).
+        Keyword arguments override the file."""
         if isinstance(path_or_dict, Mapping):
             cfg = dict(path_or_dict)
         elif isinstance(path_or_dict, (str, pathlib.Path)):
@@ -140,10 +189,15 @@ class Client:
             raise TypeError("from_config takes a path or a dict")
         if cfg.get("v") != 1:
             raise InvalidArgument("client.json: v must be 1")
+        opts: dict[str, Any] = {}
+        for name in ("selection", "offer_history"):
+            if cfg.get(name) is not None:
+                opts[name] = cfg[name]
+        opts.update(kw)
         try:
             return cls(relay=cfg["relay"], gateway=cfg["gateway"], issuer=cfg["issuer"],
                        log=cfg["log"], account=cfg["account"], model=cfg["model"],
-                       trust=attest.Trust.from_client_config(cfg["trust"]), **kw)
+                       trust=attest.Trust.from_client_config(cfg["trust"]), **opts)
         except KeyError as e:
             raise InvalidArgument(f"client.json: missing {e.args[0]!r}") from None
 
@@ -344,12 +398,24 @@ class Client:
     # ------------------------------------------------------------------ discovery
 
     def nodes(self, model: Optional[str] = None) -> list[attest.Report]:
-        """Discover nodes serving ``model`` (default: the configured one) through the relay and
-        return the reports of those that pass verification; cached until the first of their
-        keys expires. Nodes that fail are kept out (see ``last_report["rejected"]``)."""
+        """The verified nodes a request for ``model`` (default: the configured one) would be
+        sealed to. Client-chosen: a fresh draw from the logged roster (bundles verified once and
+        kept until their keys expire); gateway-chosen: the gateway's offer, cached until the
+        first of its keys expires. Nodes that fail are kept out (``last_report["rejected"]``)."""
         return list(self._discover(model or self.model).reports)
 
+    def roster(self, model: Optional[str] = None) -> roster.Roster:
+        """The verified roster of ``model`` (default: the configured one), fetched through the
+        relay and checked against the pinned log and witnesses (cached for a few minutes)."""
+        with self._lock:
+            return self._roster(model or self.model).roster
+
     def _discover(self, model: str, *, fresh: bool = False) -> _Discovery:
+        if self.selection == "gateway":
+            return self._discover_gateway(model, fresh=fresh)
+        return self._discover_roster(model, fresh=fresh)
+
+    def _discover_gateway(self, model: str, *, fresh: bool = False) -> _Discovery:
         with self._lock:
             now = time.time()
             d = self._nodes.get(model)
@@ -363,12 +429,7 @@ class Client:
                 raise StateError("no node is available for this model right now")
             if head.status != 200:
                 raise PeerError("gateway", f"discovery answered {head.status}")
-            try:
-                bundles = msgpack.unpackb(body, raw=False)["nodes"]
-                if not all(isinstance(b, bytes) for b in bundles):
-                    raise TypeError
-            except Exception:
-                raise FormatError("gateway: malformed discovery answer") from None
+            bundles = self._bundles(body)
             good: list[attest.Report] = []
             bad: list[attest.Report] = []
             for b in bundles:
@@ -380,10 +441,167 @@ class Client:
                 if rep.node_id not in seen:
                     seen.add(rep.node_id)
                     uniq.append(rep)
+            offered: list[bytes] = []
+            for rep in good + bad:
+                if rep.node_id is not None and rep.node_id not in offered:
+                    offered.append(rep.node_id)
+            if self.offer_history is not None and offered:
+                self._keep_offer(offered)
             expires = min([float(r.key_not_after or 0) for r in uniq], default=now + 5)
-            d = _Discovery(uniq, min(expires - 30, now + 3600), bad)
+            info = {"selection": "gateway", "offered": [n.hex() for n in offered],
+                    "offer_history": str(self.offer_history) if self.offer_history else None}
+            d = _Discovery(uniq, min(expires - 30, now + 3600), bad, info)
             self._nodes[model] = d
             return d
+
+    def _keep_offer(self, offered: list[bytes]) -> None:
+        from pcc.audit import history_line
+        assert self.offer_history is not None
+        try:
+            with open(self.offer_history, "a", encoding="utf-8") as f:
+                f.write(history_line(offered))
+        except OSError as e:
+            raise StateError(f"offer history {self.offer_history}: cannot append "
+                             f"({e.strerror or type(e).__name__})") from None
+
+    @staticmethod
+    def _bundles(body: bytes) -> list[bytes]:
+        try:
+            obj = msgpack.unpackb(body, raw=False)
+            if not isinstance(obj, dict) or set(obj) != {"nodes"}:
+                raise TypeError
+            bundles = obj["nodes"]
+            if not isinstance(bundles, list) or not all(isinstance(b, bytes) for b in bundles):
+                raise TypeError
+        except Exception:
+            raise FormatError("gateway: malformed discovery answer") from None
+        return bundles
+
+    def _roster(self, model: str, fresh: bool = False) -> _Roster:
+        """The model's roster, verified (cached for a few minutes)."""
+        now = time.time()
+        c = self._rosters.get(model)
+        if c is not None and not fresh and now - c.fetched < _ROSTER_TTL_S:
+            return c
+        q = httpx.QueryParams({"model": model})
+        head, body = self._call(self._inner("GET", f"/v1/roster?{q}"))
+        if head.status == 404:
+            why = _error_text(body)
+            if why == "unknown model":
+                raise InvalidArgument(f"unknown model {model!r}")
+            raise VerifyError(f"the gateway serves no logged roster for model {model!r} "
+                              f"({why}): client-chosen selection needs one (a cell without "
+                              "rosters needs selection='gateway')")
+        if head.status == 503:
+            raise StateError("no node is available for this model right now")
+        if head.status != 200:
+            raise PeerError("gateway", f"roster answered {head.status}")
+        try:
+            leaf, proof = roster.decode_response(body)
+        except FormatError as e:
+            raise VerifyError(f"roster for {model!r}: malformed answer ({e})") from None
+        try:
+            index = self._proof(leaf, proof)
+            r = roster.verify_trusted(leaf, proof, self.trust, model=model,
+                                      min_epoch=self._epochs.get(model))
+        except (VerifyError, StateError, FormatError) as e:
+            raise VerifyError(f"roster for {model!r}: {e}") from None
+        self._epochs[model] = max(r.epoch, self._epochs.get(model, r.epoch))
+        got = _Roster(r, index, now)
+        self._rosters[model] = got
+        return got
+
+    def _fetch_bundles(self, model: str, ids: list[bytes]) -> list[bytes]:
+        q = roster.nodes_query(model, ids=ids)
+        head, body = self._call(self._inner("GET", f"/v1/nodes?{q}"))
+        if head.status == 404:
+            raise InvalidArgument(f"unknown model {model!r}")
+        if head.status == 503:
+            return []
+        if head.status != 200:
+            raise PeerError("gateway", f"discovery answered {head.status}")
+        return self._bundles(body)
+
+    def _discover_roster(self, model: str, *, fresh: bool = False) -> _Discovery:
+        """Client-chosen discovery: draw k ids from the verified roster, ask for exactly those
+        bundles, refuse any other, redraw for the ones withheld or failing."""
+        with self._lock:
+            if fresh:
+                for key in [key for key in self._verified if key[0] == model]:
+                    del self._verified[key]
+            rs = self._roster(model, fresh)
+            r = rs.roster
+            want = min(self.k, len(r))
+            info: dict[str, Any] = {
+                "selection": "client",
+                "roster": {"model": r.model, "epoch": r.epoch, "nodes": len(r),
+                           "log_index": rs.index},
+                "drawn": [], "withheld": [], "refused": [], "redraws": 0}
+            good: dict[bytes, attest.Report] = {}
+            bad: list[attest.Report] = []
+            tried: list[bytes] = []
+            pending = r.draw(want)
+            for round_no in range(_DRAW_ROUNDS):
+                tried += pending
+                info["drawn"] += [n.hex() for n in pending]
+                now = time.time()
+                need = []
+                for nid in pending:
+                    rep = self._verified.get((model, nid))
+                    if rep is not None and now < float(rep.key_not_after or 0) - 30:
+                        good[nid] = rep
+                    else:
+                        self._verified.pop((model, nid), None)
+                        need.append(nid)
+                if need:
+                    got: set[bytes] = set()
+                    for b in self._fetch_bundles(model, need):
+                        rep = attest.verify(b, self.trust, model=model)
+                        served: Optional[bytes] = rep.node_id
+                        why = None
+                        if served is None:
+                            why = "unreadable bundle"
+                        elif served not in r:
+                            why = "not in the logged roster"
+                        elif served not in need:
+                            why = "not one of the nodes asked for"
+                        elif served in got:
+                            why = "served twice"
+                        if why is not None or served is None:
+                            info["refused"].append({"node_id": served.hex() if served else None,
+                                                    "reason": why})
+                            continue
+                        got.add(served)
+                        if rep.ok:
+                            good[served] = rep
+                            self._verified[(model, served)] = rep
+                        else:
+                            bad.append(rep)
+                    info["withheld"] += [n.hex() for n in need if n not in got]
+                missing = want - len(good)
+                if missing <= 0 or round_no == _DRAW_ROUNDS - 1:
+                    break
+                try:
+                    pending = r.redraw_excluding(tried, missing)
+                except StateError:
+                    info["exhausted"] = True
+                    break
+                info["redraws"] += 1
+            reports = [good[n] for n in tried if n in good]
+            if not reports:
+                if bad:
+                    raise VerifyError(f"no node passed verification (first failure: "
+                                      f"{bad[0].failed}); {len(tried)} of the roster's {len(r)} "
+                                      "nodes tried")
+                if info["refused"]:
+                    raise VerifyError("the gateway served only nodes it was not asked for ("
+                                      f"{info['refused'][0]['reason']}); {len(tried)} of the "
+                                      f"roster's {len(r)} nodes tried")
+                raise StateError(f"no node available: the gateway served none of the "
+                                 f"{len(tried)} nodes drawn from the roster of {len(r)}"
+                                 + (" (roster exhausted)" if info.get("exhausted") else ""))
+            expires = min(float(x.key_not_after or 0) for x in reports)
+            return _Discovery(reports, expires - 30, bad, info)
 
     # ------------------------------------------------------------------ chat
 
@@ -419,6 +637,7 @@ class Client:
             disc = self._discover(model)
             report["nodes"] = [r.to_dict() for r in disc.reports]
             report["rejected"] = [r.to_dict() for r in disc.rejected]
+            report.update(disc.info)
             if not disc.reports:
                 raise VerifyError("no node passed verification"
                                   + (f" (first failure: {disc.rejected[0].failed})"
@@ -525,6 +744,25 @@ class Client:
                  f"{r.get('issuer_key', {}).get('log_index')}, proof checked",
                  f"token: one anonymous token of key {r.get('token', {}).get('key_id', '?')[:16]}"
                  f" spent"]
+        ro = r.get("roster")
+        if r.get("selection") == "client" and ro:
+            lines.append(f"roster for {ro['model']}: epoch {ro['epoch']}, {ro['nodes']} node(s), "
+                         f"logged at index {ro['log_index']}, proof checked against the pinned "
+                         "log and witnesses")
+            drawn = ", ".join(n[:16] for n in r.get("drawn", []))
+            lines.append(f"nodes drawn from the roster by this client (its own CSPRNG): {drawn}")
+            for n in r.get("withheld", []):
+                lines.append(f"node {n[:16]}: withheld by the gateway or failing, replaced by "
+                             "a fresh draw from the rest of the roster")
+            if r.get("exhausted"):
+                lines.append("roster exhausted: fewer nodes than asked for were available")
+        elif r.get("selection") == "gateway":
+            lines.append("nodes chosen by the gateway (gateway-chosen mode): "
+                         + (", ".join(n[:16] for n in r.get("offered", [])) or "none")
+                         + (f"; offer kept in {r['offer_history']}" if r.get("offer_history")
+                            else ""))
+        for n in r.get("refused", []):
+            lines.append(f"node {(n['node_id'] or '?')[:16]}: REFUSED ({n['reason']})")
         for n in r.get("nodes", []):
             checks = ", ".join(c["name"] for c in n["checks"] if c["ok"])
             lines.append(f"node {n['node_id'][:16]}: verified ({checks})")

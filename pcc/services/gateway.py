@@ -14,9 +14,16 @@
 Inside the encryption (binary HTTP; the authority is ignored):
 
 - ``GET /v1/models``: JSON ``{"models": [name…]}``, the models some healthy node serves;
-- ``GET /v1/nodes?model=M&k=K``: ``application/pcc-nodes+msgpack`` ``{"nodes": [bundle…]}``,
-  K (1..16, default 3) attestation bundles chosen uniformly at random (``secrets``) among the
-  healthy nodes serving M; 404 for a model no node serves, 503 when none is healthy;
+- ``GET /v1/roster?model=M``: ``msgpack({"leaf": bin, "proof": str})`` (``application/msgpack``),
+  the model's current ``roster`` log leaf and its tlog-proof, as the ``roster`` source of the
+  configuration gives them (404 when it has none for M, 400 for a malformed query);
+- ``GET /v1/nodes?model=M&ids=<hex>,<hex>…`` (client-chosen): ``application/pcc-nodes+msgpack``
+  ``{"nodes": [bundle…]}`` with the bundles of exactly the named nodes that are healthy and serve
+  M (1..16 ids; an id the gateway has no healthy node for is left out, and the client notices);
+- ``GET /v1/nodes?model=M[&k=K]`` (gateway-chosen): K (1..16, default 3) attestation bundles
+  chosen uniformly at random (``secrets``) among the healthy nodes serving M; 404 for a model
+  no node serves, 503 when none is healthy; a malformed query (an unknown or repeated
+  parameter, a bad id, both ``k`` and ``ids``) is 400;
 - ``POST /v1/invoke``: ``authorization: PrivateToken token=…`` and an
   ``application/pcc-request+msgpack`` body. The token's signature is checked first (401 with
   ``WWW-Authenticate: PrivateToken challenge=…, token-key=…`` when it is missing or invalid),
@@ -53,7 +60,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from pcc import _padding, bhttp, hpke, ohttp, tokens
+from pcc import _padding, bhttp, hpke, ohttp, roster, tokens
 from pcc._internal.peer import Peer, PeerLimits
 from pcc.errors import (DecryptError, FormatError, InvalidArgument, LimitError, PccError,
                         PeerError, StateError, UnknownKeyError, UnsupportedError, VerifyError)
@@ -64,7 +71,7 @@ from pcc.services._spend import RedisSpendStore, SQLiteSpendStore, SpendStore
 from pcc.transparency import leaves
 
 __all__ = ["GatewayConfig", "GatewayState", "create_app", "generate_key", "load_key",
-           "key_configs", "token_challenge", "NODES_MEDIA_TYPE", "REQUEST_MEDIA_TYPE",
+           "key_configs", "token_challenge", "roster_files", "ROSTER_MEDIA_TYPE", "NODES_MEDIA_TYPE", "REQUEST_MEDIA_TYPE",
            "ANSWER_MEDIA_TYPE", "ATTESTATION_MEDIA_TYPE", "KEY_PROOF_MEDIA_TYPE", "MAX_K"]
 
 NODES_MEDIA_TYPE = "application/pcc-nodes+msgpack"
@@ -77,6 +84,8 @@ DEFAULT_K = 3
 ORIGIN_INFO = "pcc"
 
 KeyProof = Tuple[bytes, str]
+#: Media type of the inner ``/v1/roster`` answer.
+ROSTER_MEDIA_TYPE = roster.MEDIA_TYPE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +108,11 @@ class GatewayConfig:
     max_answer: the most answer bytes relayed from a node.
     limits: inbound limits.
     redis_prefix: prefix of every Redis key.
+    roster: where the ``/v1/roster`` answers come from: a callable taking a model name and
+        returning that model's current roster leaf and its tlog-proof, or None when there is
+        none (see :func:`roster_files`). The gateway only serves what it gets, checking that
+        it is a roster leaf for the model asked; keeping the proof fresh is the publisher's
+        job (the log answers a re-submitted leaf with a proof under its newest checkpoint).
     """
 
     name: str
@@ -118,6 +132,7 @@ class GatewayConfig:
     max_answer: int = 64 << 20
     limits: Optional[Limits] = None
     redis_prefix: str = "pcc:gateway:"
+    roster: Optional[Callable[[str], Optional[KeyProof]]] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -132,6 +147,33 @@ class GatewayConfig:
                 raise InvalidArgument("gateway: each node must be an http:// or https:// URL")
         if not isinstance(self.key_id, int) or not 0 <= self.key_id <= 255:
             raise InvalidArgument("gateway: key_id must be 0..255")
+        if self.roster is not None and not callable(self.roster):
+            raise TypeError("gateway: roster must be a callable model -> (leaf, proof) or None")
+
+
+def roster_files(pairs: Sequence[Tuple[str, str]]) -> Callable[[str], Optional[KeyProof]]:
+    """A ``roster`` source for :class:`GatewayConfig` from files: ``pairs`` of (leaf file,
+    tlog-proof file) as ``pcc roster publish`` writes them, one pair per model. The files are
+    read again on every request, so replacing them (a new epoch, or the same leaf published
+    again for a fresher proof) takes effect at once; the model is read from the leaf. When
+    several leaves name one model, the one with the highest epoch is served."""
+    paths = [(str(a), str(b)) for a, b in pairs]
+
+    def source(model: str) -> Optional[KeyProof]:
+        best: Optional[Tuple[int, bytes, str]] = None
+        for leaf_path, proof_path in paths:
+            try:
+                with open(leaf_path, "rb") as f:
+                    leaf = f.read(leaves.MAX_LEAF + 1)
+                with open(proof_path, "r", encoding="utf-8") as f:
+                    proof = f.read(roster.MAX_PROOF_LEN + 1)
+                r = roster.from_leaf(leaf)
+            except (OSError, UnicodeDecodeError, PccError):
+                continue            # a file being replaced, or not a roster: skip it
+            if r.model == model and (best is None or r.epoch > best[0]):
+                best = (r.epoch, leaf, proof)
+        return None if best is None else (best[1], best[2])
+    return source
 
 
 def generate_key(path: str) -> None:
@@ -346,6 +388,31 @@ class GatewayState:
             return True
         return None if any(n.bundle is None for n in self.nodes.values()) else False
 
+    def roster_for(self, model: str) -> Optional[KeyProof]:
+        """The model's roster leaf and proof from the configured source (None: no roster).
+        Raises :class:`HTTPError` 500 when the source gives something that is not a roster
+        leaf for ``model``."""
+        src = self.config.roster
+        if src is None:
+            return None
+        got = src(model)
+        if got is None:
+            return None
+        leaf, proof = got
+        try:
+            r = roster.from_leaf(leaf)
+        except PccError:
+            raise HTTPError(500, "the configured roster is not a roster leaf") from None
+        if r.model != model:
+            raise HTTPError(500, "the configured roster is for another model")
+        return bytes(leaf), proof
+
+    def bundles_for(self, model: str, ids: Sequence[bytes]) -> list[bytes]:
+        """The bundles of the named nodes that are healthy and serve ``model``, in the order
+        named; ids without such a node are left out."""
+        live = {n.node_id: n.bundle for n in self.healthy(model) if n.bundle is not None}
+        return [live[i] for i in ids if i in live]
+
     def by_id(self, node_id: bytes) -> Optional[_Node]:
         for n in self.nodes.values():
             if n.node_id == node_id:
@@ -420,27 +487,57 @@ def create_app(config: GatewayConfig) -> Service[GatewayState]:
         return _Inner(200, [("content-type", "application/json")],
                       json.dumps({"models": names}).encode())
 
+    def _qs(req: bhttp.Request) -> str:
+        return req.path.partition("?")[2]
+
     async def nodes(st: GatewayState, req: bhttp.Request, query: dict) -> _Inner:
-        model = query.get("model")
+        qs = _qs(req)
         try:
-            k = int(query.get("k", str(DEFAULT_K)))
-        except ValueError:
-            return _inner_error(400, "k must be an integer")
-        if not model:
-            return _inner_error(400, "model is required")
-        if not 1 <= k <= MAX_K:
-            return _inner_error(400, f"k must be 1..{MAX_K}")
-        known = st.known_model(model)
-        if known is None:
-            return _inner_error(503, "no node available")
-        if not known:
-            return _inner_error(404, "unknown model")
-        live = st.healthy(model)
-        if not live:
-            return _inner_error(503, "no node available")
-        chosen = secrets.SystemRandom().sample(live, min(k, len(live)))
-        body = msgpack.packb({"nodes": [n.bundle for n in chosen]}, use_bin_type=True)
+            names = {p.partition("=")[0] for p in qs.split("&") if p}
+            if "k" not in names and "ids" not in names:        # k defaults to DEFAULT_K
+                qs = qs + ("&" if qs else "") + f"k={DEFAULT_K}"
+            q = roster.parse_nodes_query(qs, max_ids=MAX_K)
+        except FormatError as e:
+            return _inner_error(400, str(e))
+        known = st.known_model(q.model)
+        if q.ids is not None:
+            # client-chosen: exactly the nodes named (those the gateway can serve)
+            if known is False:
+                return _inner_error(404, "unknown model")
+            bundles = st.bundles_for(q.model, q.ids)
+        else:
+            if known is None:
+                return _inner_error(503, "no node available")
+            if not known:
+                return _inner_error(404, "unknown model")
+            live = st.healthy(q.model)
+            if not live:
+                return _inner_error(503, "no node available")
+            k = q.k if q.k is not None else DEFAULT_K
+            bundles = [n.bundle for n in secrets.SystemRandom().sample(live, min(k, len(live)))
+                       if n.bundle is not None]
+        body = msgpack.packb({"nodes": bundles}, use_bin_type=True)
         return _Inner(200, [("content-type", NODES_MEDIA_TYPE), ("cache-control", "no-store")],
+                      body)
+
+    async def roster_answer(st: GatewayState, req: bhttp.Request, query: dict) -> _Inner:
+        try:
+            model = roster.parse_roster_query(_qs(req))
+        except FormatError as e:
+            return _inner_error(400, str(e))
+        try:
+            got = await run_in_threadpool(st.roster_for, model)
+        except HTTPError as e:
+            return _inner_error(e.status, e.message)
+        if got is None:
+            known = st.known_model(model)
+            return _inner_error(404, "unknown model" if known is False
+                                else "no roster for this model")
+        try:
+            body = roster.encode_response(*got)
+        except (PccError, TypeError):
+            return _inner_error(500, "the configured roster proof is unusable")
+        return _Inner(200, [("content-type", ROSTER_MEDIA_TYPE), ("cache-control", "no-store")],
                       body)
 
     def unauthorized(st: GatewayState, why: str) -> _Inner:
@@ -549,7 +646,7 @@ def create_app(config: GatewayConfig) -> Service[GatewayState]:
             await resp.aclose()
 
     routes_inner = {("GET", "/v1/models"): models, ("GET", "/v1/nodes"): nodes,
-                    ("POST", "/v1/invoke"): invoke}
+                    ("GET", "/v1/roster"): roster_answer, ("POST", "/v1/invoke"): invoke}
 
     async def handle_inner(st: GatewayState, req: bhttp.Request) -> _Inner:
         path, _, qs = req.path.partition("?")
