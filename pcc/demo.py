@@ -3,10 +3,11 @@
 A whole cell starts in a temporary folder on loopback (provisioning CA, transparency log with two
 witnesses, token issuer, relay, gateway and two compute nodes serving SmolLM2-135M-Instruct); the
 client checks the gateway's and the issuer's keys against the log, fetches anonymous tokens,
-discovers and verifies the nodes, seals the prompt to them and sends it through the relay; the
-answer streams back, decrypted as it arrives (greedy, :data:`pcc.llm.DEFAULTS`). Then it prints
-what was verified, which node answered and what the relay and the gateway could see, and stops
-the cell. ``--dir`` keeps the cell in a folder of your choice instead (reused when run again).
+verifies the model's roster against the log, draws its nodes from it and verifies their
+attestations, seals the prompt to them and sends it through the relay; the answer streams back,
+decrypted as it arrives (greedy, :data:`pcc.llm.DEFAULTS`). Then it prints what was verified
+(the roster included), which nodes were drawn, which node answered and what the relay and the
+gateway could see, and stops the cell. ``--dir`` keeps the cell in a folder of your choice instead (reused when run again).
 """
 from __future__ import annotations
 

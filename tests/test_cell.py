@@ -54,6 +54,7 @@ def test_up_prints_services_in_order(up):
     assert all(ln.split(" ")[1].startswith("http://127.0.0.1:") for ln in lines)
     cfg = json.loads((d / "client.json").read_text())
     assert cfg["v"] == 1 and cfg["trust"]["quorum"] == 2 and len(cfg["trust"]["witnesses"]) == 2
+    assert cfg["selection"] == "client"
     assert cfg["relay"].startswith(dict(ln.split(" ") for ln in lines)["relay"])
 
 
@@ -63,6 +64,11 @@ def test_answer_equals_engine(up):
     with Client.from_config(d / "client.json") as c:
         got = c.complete(MSGS, max_tokens=24)
         assert c.last_report["answered_by"] in c.last_report["sealed_to"]
+        # the nodes were drawn by the client from the roster `pcc up` logged for the model
+        r = c.last_report
+        assert r["selection"] == "client" and r["roster"]["nodes"] == 2
+        assert sorted(r["drawn"]) == sorted(n.hex() for n in c.roster().nodes)
+        assert not r["refused"] and not r["withheld"]
     want = "".join(llm.Model.load(str(default_model_path())).generate(
         messages=MSGS, max_tokens=24, temperature=0.0))
     assert got == want and got
@@ -87,6 +93,7 @@ def test_chat_cli_explain(up):
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert "answered by node" in r.stdout and "verified (format, chain" in r.stdout
+    assert "roster for " in r.stdout and "nodes drawn from the roster" in r.stdout
     r = subprocess.run([sys.executable, "-m", "pcc", "chat", "--cell", str(d), "--json",
                         "--max-tokens", "4", "Hello"], capture_output=True, text=True, env=env,
                        timeout=120)

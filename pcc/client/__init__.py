@@ -560,16 +560,16 @@ class Client:
                         served: Optional[bytes] = rep.node_id
                         why = None
                         if served is None:
-                            why = "unreadable bundle"
-                        elif served not in r:
+                            bad.append(rep)   # failed before its node id could be trusted
+                            continue
+                        if served not in r:
                             why = "not in the logged roster"
                         elif served not in need:
                             why = "not one of the nodes asked for"
                         elif served in got:
                             why = "served twice"
-                        if why is not None or served is None:
-                            info["refused"].append({"node_id": served.hex() if served else None,
-                                                    "reason": why})
+                        if why is not None:
+                            info["refused"].append({"node_id": served.hex(), "reason": why})
                             continue
                         got.add(served)
                         if rep.ok:
