@@ -7,7 +7,8 @@ verifies the model's roster against the log, draws its nodes from it and verifie
 attestations, seals the prompt to them and sends it through the relay; the answer streams back,
 decrypted as it arrives (greedy, :data:`pcc.llm.DEFAULTS`). Then it prints what was verified
 (the roster included), which nodes were drawn, which node answered and what the relay and the
-gateway could see, and stops the cell. ``--dir`` keeps the cell in a folder of your choice instead (reused when run again).
+gateway could see, and stops the cell. ``--dir`` keeps the cell in a folder of your choice
+instead (reused when run again).
 """
 from __future__ import annotations
 

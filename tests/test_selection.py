@@ -428,3 +428,24 @@ def test_chat_cli_offer_history(cell, tmp_path, capsys):
     rc = main(["chat", "--config", cfg, "--selection", "client", "--explain", "--max-tokens",
                "2", "Hi"])
     assert rc == 0 and "nodes drawn from the roster" in capsys.readouterr().out
+
+
+# ---- last: the cell publishes a new roster epoch when a node joins ---------------------------
+
+def test_cell_republishes_when_a_node_joins(cell, tiny):
+    c = client(cell)
+    before = c.roster()
+    new = LocalNode(cell, str(tiny), MODEL, "SN-SEL-NEW")
+    try:
+        cell.gateway_app.state.add_node(new.url)
+        deadline = time.monotonic() + 30
+        while new.node_id not in (cell.roster_of() or ()):      # the cell's watcher, unaided
+            assert time.monotonic() < deadline, "the cell did not publish a new roster"
+            time.sleep(0.2)
+        c._rosters.clear()                      # skip the five-minute cache
+        after = c.roster()
+        assert after.epoch > before.epoch and new.node_id in after
+        assert set(before.nodes) < set(after.nodes)
+    finally:
+        new.stop()
+        c.close()

@@ -71,7 +71,8 @@ from pcc.services._spend import RedisSpendStore, SQLiteSpendStore, SpendStore
 from pcc.transparency import leaves
 
 __all__ = ["GatewayConfig", "GatewayState", "create_app", "generate_key", "load_key",
-           "key_configs", "token_challenge", "roster_files", "ROSTER_MEDIA_TYPE", "NODES_MEDIA_TYPE", "REQUEST_MEDIA_TYPE",
+           "key_configs", "token_challenge", "roster_files", "ROSTER_MEDIA_TYPE",
+           "NODES_MEDIA_TYPE", "REQUEST_MEDIA_TYPE",
            "ANSWER_MEDIA_TYPE", "ATTESTATION_MEDIA_TYPE", "KEY_PROOF_MEDIA_TYPE", "MAX_K"]
 
 NODES_MEDIA_TYPE = "application/pcc-nodes+msgpack"
