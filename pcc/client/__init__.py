@@ -48,7 +48,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 import httpx
 import msgpack
 
-from pcc import _padding, attest, bhttp, hpke, ohttp, roster, tokens, transparency
+from pcc import _padding, attest, bhttp, hpke, note, ohttp, roster, tokens, transparency
 from pcc._request import Done, Failed, NodeKey, Params, seal_request
 from pcc.errors import (FormatError, InvalidArgument, LimitError, PeerError,
                         StateError, VerifyError)
@@ -501,11 +501,11 @@ class Client:
         except FormatError as e:
             raise VerifyError(f"roster for {model!r}: malformed answer ({e})") from None
         try:
-            index = self._proof(leaf, proof)
             r = roster.verify_trusted(leaf, proof, self.trust, model=model,
                                       min_epoch=self._epochs.get(model))
         except (VerifyError, StateError, FormatError) as e:
             raise VerifyError(f"roster for {model!r}: {e}") from None
+        index = note.parse_proof(proof).index          # verified just above
         self._epochs[model] = max(r.epoch, self._epochs.get(model, r.epoch))
         got = _Roster(r, index, now)
         self._rosters[model] = got
