@@ -215,6 +215,14 @@ def test_roster_files_source(tmp_path):
     assert src("other") is None
 
 
+def test_gateway_serve_roster_files_must_exist(tmp_path, capsys):
+    (tmp_path / "r.leaf").write_bytes(b"x")
+    rc = main(["gateway", "serve", "--name", "gw", "--key", str(tmp_path / "k"),
+               "--issuer-name", "iss", "--issuer-spki", str(tmp_path / "spki"),
+               "--node", "http://127.0.0.1:1", "--roster", str(tmp_path / "r")])
+    assert rc == 2 and "r.tlog-proof must both exist" in capsys.readouterr().err
+
+
 # ---- client-chosen mode -----------------------------------------------------------------------
 
 def test_client_chosen_end_to_end(cell):
