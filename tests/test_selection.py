@@ -245,11 +245,11 @@ def test_client_chosen_end_to_end(cell):
 
 
 def test_client_draws_cover_the_roster(cell):
-    """Each request draws anew: over 24 draws of 1 of 4 nodes every node is drawn (a fixed
-    choice would fail with probability 1; a fair draw misses a node with p < 0.004)."""
+    """Each request draws anew: over 48 draws of 1 of 4 nodes every node is drawn (a fixed
+    choice would fail with probability 1; a fair draw misses a node with p < 5e-6)."""
     c = client(cell, k=1)
     seen = set()
-    for _ in range(24):
+    for _ in range(48):
         seen.update(r.node_id for r in c.nodes())
     assert seen == {n.node_id for n in cell.test_nodes}
     c.close()
