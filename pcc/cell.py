@@ -310,6 +310,8 @@ class Cell:
             from pcc._cellnodes import _weaker
             if _weaker():
                 cfg["trust"]["relax"] = _weaker()
+        if self.enclave == "tpm":   # the cell's nodes all quote: accept no node without
+            cfg["trust"]["require_tpm"] = True
         return cfg
 
     def model_name(self) -> str:
