@@ -19,7 +19,7 @@ import pytest
 import _node_util as U
 from _swtpm import LocalCA, Swtpm, missing_tools
 from pcc import _request, attest, tpm
-from pcc.errors import StateError, VerifyError
+from pcc.errors import VerifyError
 from pcc.node._proc import Channel
 
 MISSING = missing_tools()
@@ -214,6 +214,27 @@ def fresh_tpm(lab, tmp_path):
         yield sw
 
 
+D0, D1, D2 = (hashlib.sha384(bytes([i])).digest() for i in range(3))
+
+
+def attest_bundle(e: Enclave, cert: bytes) -> dict:
+    """Ask for a bundle and check it as a verifier does (quote and signature); its body."""
+    r = e.ctrl.call({"op": "attest", "release": b"leaf", "tlog_proof": "proof",
+                     "models": ["tiny"]}, "bundle")
+    outer = msgpack.unpackb(r["bundle"])
+    assert outer["chain"] == [cert]
+    body = msgpack.unpackb(outer["body"])
+    spki = tpm.ak_cert_key(cert)
+    attest.verify_signature(spki, outer["body"], outer["sig"])
+    without = attest.canonical_msgpack(msgpack.packb({k: v for k, v in body.items()
+                                                      if k != "tpm"}))
+    tpm.check_bundle_quote(body["tpm"], body_without_tpm=without, node_cert=cert,
+                           events=body["events"])
+    assert [(ev["reg"], ev["name"], ev["sha384"]) for ev in body["events"]] == [
+        (0, "pcc", D0), (2, "node-config", D2), (1, "tiny", D1)]
+    return body
+
+
 def test_enclave_tpm_operations_and_refusals(lab, fresh_tpm):
     world = lab[0]
     e = Enclave(fresh_tpm.tcti)
@@ -237,9 +258,27 @@ def test_enclave_tpm_operations_and_refusals(lab, fresh_tpm):
         e.refused({"op": "activate", "blob": enr.blob, "secret": enr.secret}, "state")  # once
         assert hashlib.sha256(tpm.ak_cert_key(cert)).digest() == r["node_id"]
         e.ctrl.call({"op": "set_chain", "chain": [cert]}, "ok")
+        # measured, locked, attested: every bundle's quote binds its body and replays its events
+        events = [(0, "pcc", D0), (2, "node-config", D2), (1, "tiny", D1)]
+        for reg, name, d in events:
+            (e.host if reg == 1 else e.ctrl).call(
+                {"op": "extend", "reg": reg, "name": name, "sha384": d}, "ok")
+        e.host.call({"op": "modes", "sandbox": 7}, "ok")
+        e.ctrl.call({"op": "lock"}, "ok")
+        first = attest_bundle(e, cert)
+        # rotation: a new HPKE key, a new quote; the identity (the AK) stays
+        e.ctrl.call({"op": "rotate"}, "key")
+        second = attest_bundle(e, cert)
+        assert first["hpke"]["key_id"] != second["hpke"]["key_id"]
+        assert first["node_id"] == second["node_id"] == r["node_id"]
+        assert first["tpm"]["attest"] != second["tpm"]["attest"]
     finally:
         assert e.close() == 0
-    # the enclave shut the TPM down in order; it still answers until reset
+    # the enclave shut the TPM down in order; it still answers until reset, its PCRs as extended
+    with tpm.Tpm(fresh_tpm.tcti) as t:
+        pcrs = t.read_pcrs()
+    assert [pcrs[p] for p in tpm.DEFAULT_PCRS] == tpm.replay(
+        [(0, "pcc", D0), (2, "node-config", D2), (1, "tiny", D1)])
     assert fresh_tpm.shutdown()
 
 
