@@ -257,6 +257,9 @@ def test_enclave_tpm_operations_and_refusals(lab, fresh_tpm):
         cert = world.ca.issue_tpm_ak(enr, a["credential"])
         e.refused({"op": "activate", "blob": enr.blob, "secret": enr.secret}, "state")  # once
         assert hashlib.sha256(tpm.ak_cert_key(cert)).digest() == r["node_id"]
+        # the chain must start with the AK's certificate, marked as a TPM attestation key
+        e.refused({"op": "set_chain", "chain": [b"cert"]}, "invalid")
+        e.refused({"op": "set_chain", "chain": [world.ca.root_der]}, "invalid")
         e.ctrl.call({"op": "set_chain", "chain": [cert]}, "ok")
         # measured, locked, attested: every bundle's quote binds its body and replays its events
         events = [(0, "pcc", D0), (2, "node-config", D2), (1, "tiny", D1)]
@@ -344,3 +347,32 @@ def test_config_enclave_section(lab):
         parse_config(base).with_enclave("tpm")
     # the backend is not measured: sim and tpm nodes of one release share its node-config
     assert c.measured() == parse_config(base).measured()
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fuzz_enclave(lab, tmp_path_factory):
+    """A tpm enclave that enrolled, so activate reaches the TPM."""
+    with Swtpm(tmp_path_factory.mktemp("fuzz-tpm"), lab[1]) as sw:
+        e = Enclave(sw.tcti)
+        e.ctrl.call({"op": "enroll", "serial": U.SERIAL}, "enroll")
+        yield e
+        assert e.close() == 0
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(op=st.sampled_from(["enroll", "activate", "set_chain", "csr"]),
+       fields=st.dictionaries(st.sampled_from(["serial", "blob", "secret", "chain", "x"]),
+                              st.binary(max_size=600) | st.text(max_size=20) |
+                              st.lists(st.binary(max_size=64), max_size=2), max_size=3))
+def test_tpm_operations_any_message_gets_a_reply(fuzz_enclave, op, fields):
+    """Hostile enroll, activate, set_chain and csr messages (the TPM parses the blob and secret
+    it is handed): a reply each, never a crash, and nothing gets past activate."""
+    e = fuzz_enclave
+    e.ctrl.send(dict(fields, op=op))
+    r = e.ctrl.recv()
+    assert r["op"] == "error" and r["error"] in ("format", "state", "invalid"), r
+    assert e.proc.poll() is None

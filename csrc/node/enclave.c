@@ -344,6 +344,9 @@ static pcc_status op_set_chain(enclave *e, int fd, const msgpack_object *const *
         size_t l;
         if ((st = pcc_wire_get_bin(&items[i], 1, PCC_ATTEST_MAX_CERT, &p, &l)) != PCC_OK)
             return st;
+        /* tpm: the node certificate must be the AK's, marked as a TPM attestation key */
+        if (i == 0 && is_tpm(e) && (st = enclave_tpm_check_cert(e->node_id, p, l)) != PCC_OK)
+            return st;
     }
     for (size_t i = 0; i < n; i++) {
         const uint8_t *p;

@@ -97,6 +97,21 @@ pcc_status enclave_tpm_activate(enclave_tpm *t, const uint8_t *blob, size_t blob
                                        secret_len);
 }
 
+pcc_status enclave_tpm_check_cert(const uint8_t node_id[PCC_ATTEST_NODE_ID], const uint8_t *cert,
+                                  size_t cert_len)
+{
+    uint8_t spki[PCC_TPM_SPKI_MAX], id[PCC_ATTEST_NODE_ID];
+    size_t spki_len = 0;
+    unsigned int dl = 0;
+    if (node_id == NULL || cert == NULL)
+        return PCC_E_INVALID;
+    if (pcc_tpm_ak_cert_key(spki, &spki_len, sizeof spki, cert, cert_len) != PCC_OK)
+        return PCC_E_INVALID;
+    if (EVP_Digest(spki, spki_len, id, &dl, EVP_sha256(), NULL) != 1 || dl != sizeof id)
+        return PCC_E_CRYPTO;
+    return memcmp(id, node_id, sizeof id) == 0 ? PCC_OK : PCC_E_INVALID; /* public values */
+}
+
 pcc_status enclave_tpm_extend(enclave_tpm *t, unsigned reg, const char *name, size_t name_len,
                               const uint8_t digest[PCC_ATTEST_DIGEST])
 {

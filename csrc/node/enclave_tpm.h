@@ -41,6 +41,13 @@ pcc_status enclave_tpm_activate(enclave_tpm *t, const uint8_t *blob, size_t blob
                                 const uint8_t *secret, size_t secret_len, uint8_t *cred,
                                 size_t *cred_len, size_t max_cred) PCC_WUR;
 
+/* enclave_tpm_check_cert accepts the node certificate (DER) only if it certifies the AK as a TPM
+ * attestation key: the tcg-kp-AIKCertificate usage, and SHA-256 of its key equal to node_id. So
+ * the enclave never signs a bundle whose chain a verifier's tpm check would refuse.
+ * PCC_E_INVALID otherwise. */
+pcc_status enclave_tpm_check_cert(const uint8_t node_id[PCC_ATTEST_NODE_ID], const uint8_t *cert,
+                                  size_t cert_len) PCC_WUR;
+
 /* enclave_tpm_extend extends the event (name, digest) of register reg (0..2) into its PCR with
  * the data SHA-384(SHA-384(name) || digest). */
 pcc_status enclave_tpm_extend(enclave_tpm *t, unsigned reg, const char *name, size_t name_len,

@@ -18,6 +18,7 @@
  *   activate   {"op","blob": bin,"secret": bin} -> {"op":"credential","credential": bin}
  *              (backend tpm: TPM2_ActivateCredential on the CA's challenge)   KEYED, once
  *   set_chain  {"op","chain": [bin, ...]}    -> {"op":"ok"}      KEYED (tpm: after activate)
+ *              (tpm: the first certificate must certify the AK with tcg-kp-AIKCertificate)
  *   extend     {"op","reg": 0|2,"name": str,"sha384": bin48} -> {"op":"ok"}   before lock
  *   lock       {"op"}                        -> {"op":"ok"}   CHAINED, every register extended
  *                                                             and the sandbox modes known
