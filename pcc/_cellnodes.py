@@ -57,13 +57,41 @@ def publish_release(cell: "Cell", objs: list[dict]) -> None:
     (cell.dir / "release.proof").write_text(proof, encoding="utf-8")
 
 
+def start_tpms(cell: "Cell") -> list[dict]:
+    """Backend tpm: one swtpm per node (manufactured once into ``tpm-<i>/`` with the cell's own
+    manufacturer CA in ``tpm-maker/``, started afresh so its PCRs are zero), the manufacturer
+    root added to the provisioning CA's inventory. Returns each node's ``enclave`` object."""
+    from pcc import _swtpm
+    assert cell.ca is not None
+    missing = _swtpm.missing_tools()
+    if missing:
+        raise StateError(f"--enclave tpm needs swtpm ({', '.join(missing)} not found): "
+                         "apt-get install swtpm swtpm-tools")
+    maker = _swtpm.LocalCA(cell.dir / "tpm-maker")
+    out = []
+    for i in range(1, cell.n_nodes + 1):
+        sw = _swtpm.Swtpm(cell.dir / f"tpm-{i}", maker)
+        if not (sw.dir / "state").exists():
+            cell.progress(f"manufacturing the software TPM of node-{i}")
+        sw.start()
+        cell._tpms.append(sw)
+        out.append({"backend": "tpm", "tpm": sw.tcti,
+                    "ek_intermediates": str(maker.dir / "issuercert.pem")})
+    if cell.ca.add_manufacturer_root(maker.root_pem):
+        cell.progress("the provisioning CA now trusts the cell's software TPM manufacturer")
+    return out
+
+
 def start_nodes(cell: "Cell", ports: dict[str, int]) -> list[tuple[str, str, subprocess.Popen]]:
     """Write the node.json files, register the serials with the CA, publish the release and
     start one ``pcc node serve`` per node; returns ``[(name, url, process)…]``."""
     assert cell.ca is not None
+    enclaves = start_tpms(cell) if cell.enclave == "tpm" else []
     objs = []
     for i in range(1, cell.n_nodes + 1):
         obj = node_json(cell, i, ports[f"node-{i}"])
+        if enclaves:
+            obj["enclave"] = enclaves[i - 1]
         objs.append(obj)
         (cell.dir / f"node-{i}.json").write_text(json.dumps(obj, indent=1))
         if obj["serial"] not in cell.ca.serials:
@@ -72,6 +100,7 @@ def start_nodes(cell: "Cell", ports: dict[str, int]) -> list[tuple[str, str, sub
     publish_release(cell, objs)
     out = []
     env = dict(os.environ)
+    env.setdefault("TSS2_LOG", "all+NONE")  # tpm2-tss would print every refused TPM command
     for i, obj in enumerate(objs, 1):
         log = open(cell.dir / f"node-{i}.log", "ab")
         try:

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from typing import Any, Sequence, Tuple, Union
 from typing import Any, Sequence, TypedDict
 from typing import List, Optional, Sequence
-from typing import NoReturn, Sequence, Tuple
+from typing import NoReturn, Optional, Sequence, Tuple
 from typing import Optional, Tuple, Union
 from typing import Sequence, final
 from typing import Union
@@ -337,7 +337,7 @@ NODE_EXIT_SPAWN: int
 NODE_EXIT_MODEL: int
 
 def enclave_run(ctrl_fd: int, host_fd: int, key_lifetime: int, aead: int = ...,
-                debug: bool = ...) -> NoReturn: ...
+                debug: bool = ..., tpm: Optional[str] = ...) -> NoReturn: ...
 def host_run(ctrl_fd: int, enclave_fd: int, models: Sequence[Tuple[str, str]], layers: int = ...,
              optional: int = ..., max_payload: int = ..., max_workers: int = ...,
              max_tokens: int = ..., probe: bool = ...) -> NoReturn: ...
@@ -560,6 +560,7 @@ class Tpm:
     def ek_public(self) -> bytes: ...
     def activate_credential(self, blob: bytes, secret: bytes, /) -> bytes: ...
     def ak_duplicate(self) -> None: ...
+    def shutdown(self) -> None: ...
 
 TPM_AK_EKU_OID: str
 

@@ -75,7 +75,9 @@ class Cell:
     """A cell in ``directory``; :meth:`start` brings it up, :meth:`stop` takes it down.
 
     ``nodes``: how many compute nodes (``pcc node serve`` processes); ``model``: the GGUF file
-    they serve (default: SmolLM2-135M-Instruct, fetched once into the cache); ``port_base``:
+    they serve (default: SmolLM2-135M-Instruct, fetched once into the cache); ``enclave``: the
+    nodes' enclave backend, ``sim`` or ``tpm`` (one swtpm per node, manufactured with a local
+    manufacturer CA that the provisioning CA then trusts; see docs/tpm.md); ``port_base``:
     the first of consecutive ports (None: free ports); ``redis_url``: keep the gateway's spend
     store in Redis (default SQLite in the folder). ``progress`` receives a line for every
     slow step.
@@ -84,9 +86,13 @@ class Cell:
     def __init__(self, directory: str | os.PathLike, *, nodes: int = 2,
                  model: Optional[str] = None, host: str = "127.0.0.1",
                  port_base: Optional[int] = None, redis_url: Optional[str] = None,
-                 progress: Progress = _quiet) -> None:
+                 progress: Progress = _quiet, enclave: str = "sim") -> None:
         if not isinstance(nodes, int) or not 0 <= nodes <= 64:
             raise InvalidArgument("cell: nodes must be 0..64")
+        if enclave not in ("sim", "tpm"):
+            raise InvalidArgument("cell: enclave must be sim or tpm")
+        self.enclave = enclave
+        self._tpms: list = []
         self.dir = pathlib.Path(directory)
         self.n_nodes = nodes
         self.model_path = model
@@ -396,6 +402,8 @@ class Cell:
             from pcc._cellnodes import _weaker
             if _weaker():
                 trust["relax"] = _weaker()
+        if self.enclave == "tpm":   # the cell's nodes all quote: accept no node without
+            trust["require_tpm"] = True
         return trust
 
     def model_name(self) -> str:
@@ -431,6 +439,9 @@ class Cell:
                 p.kill()
                 p.wait(5)
         self._procs.clear()
+        for sw in self._tpms:   # after their nodes: each gets an orderly TPM2_Shutdown first
+            sw.stop()
+        self._tpms.clear()
         for srv in reversed(self._servers):
             try:
                 srv.stop()

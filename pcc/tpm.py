@@ -341,6 +341,13 @@ class Tpm:
         was made for this TPM's EK and this AK; VerifyError otherwise."""
         return self._t.activate_credential(_bytes(blob, "blob"), _bytes(secret, "secret"))
 
+    def shutdown(self) -> None:
+        """Flush the keys this connection loaded and send TPM2_Shutdown(CLEAR), so that the next
+        reset of the TPM counts as orderly (a TPM takes disorderly resets for dictionary attacks
+        and soon locks out the AK). The TPM answers commands until it is reset."""
+        self._t.shutdown()
+        self._ak = None
+
     @property
     def last_rc(self) -> int:
         """The TPM response code of the last failed call (0 if none)."""

@@ -5,7 +5,6 @@ events into PCRs, quotes them over the body without its tpm key, signs the body 
 client's attest.verify runs the `tpm` check. One named refusal per way it can go wrong."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 
@@ -52,17 +51,11 @@ def trust(ca, **kw):
     return attest.Trust([ca.root_pem], W.log_vk, [v for _, v in W.wits], quorum=2, **kw)
 
 
-# TPM2_Shutdown(TPM_SU_CLEAR) with no sessions: tag 0x8001, size 12, command code 0x145
-SHUTDOWN = bytes.fromhex("80010000000c000001450000")
-
-
 def boot_tpm(sw: Swtpm) -> tpm.Tpm:
     """Reboot the TPM (PCRs back to zero) and recreate the AK: a primary key from the same
     template, so the same key and the same certificate. The shutdown is orderly: a TPM counts
     every disorderly one as a dictionary-attack failure and locks the AK out after a few."""
-    with socket.create_connection(("127.0.0.1", sw.port), timeout=10) as c:
-        c.sendall(SHUTDOWN)
-        assert c.recv(64)[6:10] == bytes(4)  # TPM_RC_SUCCESS
+    assert sw.shutdown()  # TPM_RC_SUCCESS
     sw.stop()
     sw.start()
     t = tpm.Tpm(sw.tcti)

@@ -1,6 +1,8 @@
-/* enclave.c: the enclave loop, backend "sim" (pcc/node.h). It holds the node identity key, the
- * HPKE private keys and the measurement registers, and answers exactly the messages of the table
- * in pcc/node.h, each only in the state that allows it. */
+/* enclave.c: the enclave loop (pcc/node.h). It holds the node identity key, the HPKE private
+ * keys and the measurement registers, and answers exactly the messages of the table in
+ * pcc/node.h, each only in the state that allows it. Two backends: "sim" (a software identity key
+ * certified from a CSR) and "tpm" (the TPM's attestation key, registers mirrored in PCRs, a quote
+ * in the bundle: enclave_tpm.c). */
 #include "pcc/node.h"
 
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "chan_internal.h"
+#include "enclave_tpm.h"
 #include "pcc/attest.h"
 #include "pcc/hpke.h"
 #include "pcc/request.h"
@@ -37,10 +40,26 @@ typedef struct {
     uint64_t not_after;
 } node_key;
 
-typedef struct {
+typedef struct enclave enclave;
+
+/* backend: what differs between "sim" and "tpm" once the identity exists. */
+typedef struct backend {
+    void (*start)(enclave *e);                     /* at enclave start: reach the hardware */
+    pcc_status (*extend)(enclave *e, unsigned reg, const char *name, size_t name_len,
+                         const uint8_t digest[PCC_ATTEST_DIGEST]);   /* besides the register */
+    pcc_status (*bundle)(enclave *e, pcc_writer *w, pcc_attest_body *b,
+                         const uint8_t *const *chain);               /* encode, sign, assemble */
+    void (*stop)(enclave *e);                      /* at enclave end */
+} backend;
+
+struct enclave {
     const pcc_node_enclave_config *cfg;
+    const backend *be;
     int state;
-    pcc_p384_key *id;
+    pcc_p384_key *id;  /* sim: the identity key */
+    enclave_tpm *tpm;  /* tpm: the TPM holding the identity key (the AK) */
+    pcc_status tpm_st; /* tpm: why the TPM cannot be used (PCC_OK when it can) */
+    int activated;     /* tpm: the CA's credential was recovered once */
     uint8_t node_id[PCC_ATTEST_NODE_ID];
     char serial[PCC_ATTEST_MAX_SERIAL];
     size_t serial_len;
@@ -60,7 +79,7 @@ typedef struct {
     int chans[PCC_NODE_MAX_CHANNELS];
     size_t n_chans;
     int host_fd; /* -1 once the host has gone */
-} enclave;
+};
 
 static uint64_t now_s(void)
 {
@@ -136,6 +155,66 @@ static const char *error_name(pcc_status st)
     }
 }
 
+/* ---- backends -------------------------------------------------------------------------------- */
+
+static void sim_start(enclave *e) { (void)e; }
+
+static pcc_status sim_extend(enclave *e, unsigned reg, const char *name, size_t name_len,
+                             const uint8_t digest[PCC_ATTEST_DIGEST])
+{
+    (void)e, (void)reg, (void)name, (void)name_len, (void)digest;
+    return PCC_OK;
+}
+
+static pcc_status sim_bundle(enclave *e, pcc_writer *w, pcc_attest_body *b,
+                             const uint8_t *const *chain)
+{
+    return pcc_attest_bundle_encode(w, b, e->id, chain, e->chain_len, e->n_chain);
+}
+
+static void sim_stop(enclave *e) { (void)e; }
+
+static const backend SIM = {sim_start, sim_extend, sim_bundle, sim_stop};
+
+static void tpm_start(enclave *e)
+{
+    e->tpm_st = enclave_tpm_open(&e->tpm, e->cfg->tpm_tcti);
+}
+
+static pcc_status tpm_extend(enclave *e, unsigned reg, const char *name, size_t name_len,
+                             const uint8_t digest[PCC_ATTEST_DIGEST])
+{
+    return enclave_tpm_extend(e->tpm, reg, name, name_len, digest);
+}
+
+static pcc_status tpm_bundle(enclave *e, pcc_writer *w, pcc_attest_body *b,
+                             const uint8_t *const *chain)
+{
+    b->node_id = e->node_id;
+    return enclave_tpm_bundle(e->tpm, w, b, chain, e->chain_len, e->n_chain);
+}
+
+static void tpm_stop(enclave *e)
+{
+    enclave_tpm_close(e->tpm);
+    e->tpm = NULL;
+}
+
+static const backend TPM = {tpm_start, tpm_extend, tpm_bundle, tpm_stop};
+
+static int is_tpm(const enclave *e) { return e->be == &TPM; }
+
+/* tpm_refuse answers a message that needs the TPM when the TPM could not be used, naming why
+ * (a public fact about the machine): "tpm_unreachable", "tpm_no_sha384" (no active SHA-384 PCR
+ * bank) or "tpm_pcrs_not_zero" (the register PCRs were extended since the TPM's reset). */
+static pcc_status tpm_refuse(enclave *e, int fd)
+{
+    const char *why = e->tpm_st == PCC_E_VERIFY        ? "tpm_pcrs_not_zero"
+                      : e->tpm_st == PCC_E_UNSUPPORTED ? "tpm_no_sha384"
+                                                       : "tpm_unreachable";
+    return pcc_chan_reply_error(fd, why);
+}
+
 /* ---- operations ------------------------------------------------------------------------------ */
 
 static pcc_status op_csr(enclave *e, int fd, const msgpack_object *const *v)
@@ -148,6 +227,8 @@ static pcc_status op_csr(enclave *e, int fd, const msgpack_object *const *v)
         return PCC_E_STATE;
     if ((st = pcc_wire_get_str(v[0], 1, PCC_ATTEST_MAX_SERIAL, &s, &n)) != PCC_OK)
         return st;
+    if (is_tpm(e))
+        return PCC_E_INVALID; /* the TPM backend's identity comes from enroll */
     if ((st = pcc_p384_key_generate(&e->id)) != PCC_OK)
         return st;
     pcc_writer_init_dynamic(&w, false, 8192);
@@ -179,12 +260,82 @@ static pcc_status op_csr(enclave *e, int fd, const msgpack_object *const *v)
     return send_writer(fd, &w, st);
 }
 
+/* op_enroll (tpm): a fresh AK in the TPM for this boot, its public area and the EK certificate for
+ * the CA's credential challenge. */
+static pcc_status op_enroll(enclave *e, int fd, const msgpack_object *const *v)
+{
+    const char *s;
+    size_t n, pub_len = 0, cert_len = 0;
+    uint8_t pub[PCC_TPM_PUBLIC_MAX], cert[PCC_TPM_CERT_MAX];
+    pcc_writer w;
+    pcc_status st;
+    if (e->state != BOOT)
+        return PCC_E_STATE;
+    if ((st = pcc_wire_get_str(v[0], 1, PCC_ATTEST_MAX_SERIAL, &s, &n)) != PCC_OK)
+        return st;
+    if (!is_tpm(e))
+        return PCC_E_INVALID;
+    if (e->tpm_st != PCC_OK)
+        return tpm_refuse(e, fd);
+    if (RAND_bytes(e->boot, sizeof e->boot) != 1)
+        return PCC_E_CRYPTO;
+    /* the boot identifier enters the AK's template: a new key every boot */
+    if ((st = enclave_tpm_enroll(e->tpm, e->boot, sizeof e->boot, e->node_id, pub, &pub_len,
+                                 sizeof pub, cert, &cert_len, sizeof cert)) != PCC_OK)
+        return PCC_E_CRYPTO;
+    memcpy(e->serial, s, n);
+    e->serial_len = n;
+    pcc_writer_init_dynamic(&w, false, 2 * PCC_TPM_CERT_MAX);
+    if ((st = pcc_wire_put_map(&w, 4)) == PCC_OK && (st = pcc_wire_put_cstr(&w, "op")) == PCC_OK &&
+        (st = pcc_wire_put_cstr(&w, "enroll")) == PCC_OK &&
+        (st = pcc_wire_put_cstr(&w, "ak_public")) == PCC_OK &&
+        (st = pcc_wire_put_bin(&w, pub, pub_len)) == PCC_OK &&
+        (st = pcc_wire_put_cstr(&w, "ek_cert")) == PCC_OK &&
+        (st = pcc_wire_put_bin(&w, cert, cert_len)) == PCC_OK &&
+        (st = pcc_wire_put_cstr(&w, "node_id")) == PCC_OK)
+        st = pcc_wire_put_bin(&w, e->node_id, sizeof e->node_id);
+    if (st == PCC_OK)
+        e->state = KEYED;
+    return send_writer(fd, &w, st);
+}
+
+/* op_activate (tpm): TPM2_ActivateCredential on the CA's challenge, once. Only the TPM holding
+ * the certified EK, with this very AK loaded, recovers the credential. */
+static pcc_status op_activate(enclave *e, int fd, const msgpack_object *const *v)
+{
+    const uint8_t *blob, *secret;
+    size_t bl, sl, cl = 0;
+    uint8_t cred[PCC_TPM_CRED_MAX], b[64];
+    pcc_writer w;
+    pcc_status st;
+    if (!is_tpm(e))
+        return PCC_E_INVALID;
+    if (e->state != KEYED || e->activated)
+        return PCC_E_STATE;
+    if ((st = pcc_wire_get_bin(v[0], 1, PCC_TPM_ID_OBJECT_MAX, &blob, &bl)) != PCC_OK ||
+        (st = pcc_wire_get_bin(v[1], 1, PCC_TPM_SECRET_MAX, &secret, &sl)) != PCC_OK)
+        return st;
+    st = enclave_tpm_activate(e->tpm, blob, bl, secret, sl, cred, &cl, sizeof cred);
+    if (st != PCC_OK)
+        return st == PCC_E_VERIFY || st == PCC_E_FORMAT ? PCC_E_INVALID : PCC_E_CRYPTO;
+    e->activated = 1;
+    pcc_writer_init_fixed(&w, b, sizeof b);
+    if ((st = pcc_wire_put_map(&w, 2)) == PCC_OK && (st = pcc_wire_put_cstr(&w, "op")) == PCC_OK &&
+        (st = pcc_wire_put_cstr(&w, "credential")) == PCC_OK &&
+        (st = pcc_wire_put_cstr(&w, "credential")) == PCC_OK)
+        st = pcc_wire_put_bin(&w, cred, cl);
+    pcc_wipe(cred, sizeof cred);
+    st = send_writer(fd, &w, st);
+    pcc_wipe(b, sizeof b);
+    return st;
+}
+
 static pcc_status op_set_chain(enclave *e, int fd, const msgpack_object *const *v)
 {
     const msgpack_object *items;
     size_t n;
     pcc_status st;
-    if (e->state != KEYED)
+    if (e->state != KEYED || (is_tpm(e) && !e->activated))
         return PCC_E_STATE;
     if ((st = pcc_wire_get_array(v[0], 1, PCC_ATTEST_MAX_CHAIN, &items, &n)) != PCC_OK)
         return st;
@@ -192,6 +343,9 @@ static pcc_status op_set_chain(enclave *e, int fd, const msgpack_object *const *
         const uint8_t *p;
         size_t l;
         if ((st = pcc_wire_get_bin(&items[i], 1, PCC_ATTEST_MAX_CERT, &p, &l)) != PCC_OK)
+            return st;
+        /* tpm: the node certificate must be the AK's, marked as a TPM attestation key */
+        if (i == 0 && is_tpm(e) && (st = enclave_tpm_check_cert(e->node_id, p, l)) != PCC_OK)
             return st;
     }
     for (size_t i = 0; i < n; i++) {
@@ -227,6 +381,11 @@ static pcc_status op_extend(enclave *e, int fd, const msgpack_object *const *v, 
         return PCC_E_INVALID; /* the model register is the host's, the others the service's */
     if (e->n_events == PCC_ATTEST_MAX_EVENTS)
         return PCC_E_LIMIT;
+    if (is_tpm(e) && e->tpm_st != PCC_OK)
+        return tpm_refuse(e, fd); /* replied: the TPM cannot be used */
+    /* the backend first (the TPM's PCR): if it fails, nothing changed */
+    if ((st = e->be->extend(e, (unsigned)reg, name, nl, d)) != PCC_OK)
+        return st == PCC_E_INVALID ? st : PCC_E_CRYPTO;
     if ((st = pcc_attest_register_extend(e->reg[reg], name, nl, d)) != PCC_OK)
         return st;
     event *ev = &e->events[e->n_events++];
@@ -323,7 +482,7 @@ static pcc_status op_attest(enclave *e, int fd, const msgpack_object *const *v)
     const uint8_t *chain[PCC_ATTEST_MAX_CHAIN];
     for (size_t i = 0; i < e->n_chain; i++)
         chain[i] = e->chain[i];
-    st = pcc_attest_bundle_encode(&bw, &b, e->id, chain, e->chain_len, e->n_chain);
+    st = e->be->bundle(e, &bw, &b, chain);
     if (st == PCC_E_INVALID) {
         pcc_writer_cleanup(&bw);
         pcc_writer_cleanup(&w);
@@ -362,6 +521,7 @@ static pcc_status op_rotate(enclave *e, int fd)
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
 static const char *const F_CSR[] = {"serial"};
+static const char *const F_ACTIVATE[] = {"blob", "secret"};
 static const char *const F_CHAIN[] = {"chain"};
 static const char *const F_EXTEND[] = {"reg", "name", "sha384"};
 static const char *const F_ATTEST[] = {"release", "tlog_proof", "models"};
@@ -408,6 +568,12 @@ static void handle(enclave *e, int fd, int from_host, const uint8_t *msg, size_t
     } else if (!from_host && IS("csr")) {
         if ((st = FIELDS("csr", F_CSR)) == PCC_OK && (st = op_csr(e, fd, v)) == PCC_OK)
             replied = 1;
+    } else if (!from_host && IS("enroll")) {
+        if ((st = FIELDS("enroll", F_CSR)) == PCC_OK && (st = op_enroll(e, fd, v)) == PCC_OK)
+            replied = 1;
+    } else if (!from_host && IS("activate")) {
+        if ((st = FIELDS("activate", F_ACTIVATE)) == PCC_OK && (st = op_activate(e, fd, v)) == PCC_OK)
+            replied = 1;
     } else if (!from_host && IS("set_chain")) {
         if ((st = FIELDS("set_chain", F_CHAIN)) == PCC_OK && (st = op_set_chain(e, fd, v)) == PCC_OK)
             replied = 1;
@@ -444,6 +610,7 @@ pcc_status pcc_node_enclave_run(const pcc_node_enclave_config *cfg)
     uint8_t *buf = NULL;
     pcc_status st = PCC_OK;
     if (cfg == NULL || cfg->ctrl_fd < 0 || cfg->host_fd < 0 || cfg->key_lifetime == 0 ||
+        (cfg->tpm_tcti != NULL && (cfg->tpm_tcti[0] == '\0' || strlen(cfg->tpm_tcti) > 1024)) ||
         cfg->key_lifetime > PCC_NODE_KEY_LIFETIME_MAX ||
         (cfg->aead != 1 && cfg->aead != 2 && cfg->aead != 3))
         return PCC_E_INVALID;
@@ -452,6 +619,8 @@ pcc_status pcc_node_enclave_run(const pcc_node_enclave_config *cfg)
     memset(&e, 0, sizeof e);
     e.cfg = cfg;
     e.host_fd = cfg->host_fd;
+    e.be = cfg->tpm_tcti != NULL ? &TPM : &SIM;
+    e.be->start(&e);
     if ((buf = malloc(PCC_NODE_MSG_MAX)) == NULL)
         return PCC_E_NOMEM;
     for (;;) {
@@ -513,6 +682,7 @@ done:
         key_drop(&e, e.n_keys - 1);
     for (size_t i = 0; i < e.n_chain; i++)
         free(e.chain[i]);
+    e.be->stop(&e);
     pcc_p384_key_free(e.id);
     pcc_wipe(&e, sizeof e);
     free(buf);

@@ -3,26 +3,29 @@
  * inert until the process _exits. */
 #include "pymod.h"
 
+#include <string.h>
 #include <unistd.h>
 
 #include "../node/chan_internal.h"
 #include "pcc/node.h"
 #include "pcc/sandbox.h"
 
-/* enclave_run(ctrl_fd, host_fd, key_lifetime, aead=1): never returns. */
+/* enclave_run(ctrl_fd, host_fd, key_lifetime, aead=1, debug=False, tpm=None): never returns.
+ * tpm: the TCTI string of the TPM (backend tpm); None for backend sim. */
 static PyObject *py_enclave_run(PyObject *m, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"ctrl_fd", "host_fd", "key_lifetime", "aead", "debug", NULL};
+    static char *kwlist[] = {"ctrl_fd", "host_fd", "key_lifetime", "aead", "debug", "tpm", NULL};
     int ctrl, host;
     unsigned long long life;
     int aead = 1, debug = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiK|ip:enclave_run", kwlist, &ctrl, &host, &life,
-                                     &aead, &debug))
+    const char *tcti = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiK|ipz:enclave_run", kwlist, &ctrl, &host, &life,
+                                     &aead, &debug, &tcti))
         return NULL;
     if (ctrl < 0 || host < 0 || life == 0 || life > PCC_NODE_KEY_LIFETIME_MAX || aead < 1 ||
-        aead > 3)
-        return pcc_py_raise(PCC_E_INVALID, "enclave_run: descriptors, key lifetime or aead");
-    pcc_node_enclave_config c = {ctrl, host, (uint64_t)life, (uint16_t)aead, debug};
+        aead > 3 || (tcti != NULL && (tcti[0] == '\0' || strlen(tcti) > 1024)))
+        return pcc_py_raise(PCC_E_INVALID, "enclave_run: descriptors, key lifetime, aead or tpm");
+    pcc_node_enclave_config c = {ctrl, host, (uint64_t)life, (uint16_t)aead, debug, tcti};
     pcc_status st = pcc_node_enclave_run(&c);
     _exit(st == PCC_OK ? 0 : 1);
 }
@@ -78,8 +81,9 @@ static PyMethodDef node_funcs[] = {
     {"node_harden", py_node_harden, METH_NOARGS,
      "node_harden(): make this process non-dumpable, without core files."},
     {"enclave_run", (PyCFunction)(void (*)(void))py_enclave_run, METH_VARARGS | METH_KEYWORDS,
-     "enclave_run(ctrl_fd, host_fd, key_lifetime, aead=1): run the node's enclave loop in this "
-     "process; never returns (the process exits when the control channel closes)."},
+     "enclave_run(ctrl_fd, host_fd, key_lifetime, aead=1, debug=False, tpm=None): run the node's "
+     "enclave loop in this process (backend tpm on the TPM named by the TCTI string tpm, else "
+     "sim); never returns (the process exits when the control channel closes)."},
     {"host_run", (PyCFunction)(void (*)(void))py_host_run, METH_VARARGS | METH_KEYWORDS,
      "host_run(ctrl_fd, enclave_fd, models, layers, optional, max_payload, max_workers, "
      "max_tokens): run the "

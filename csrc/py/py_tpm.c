@@ -348,6 +348,21 @@ static PyObject *tpm_ak_duplicate(TpmObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *tpm_shutdown(TpmObject *self, PyObject *unused)
+{
+    pcc_status st;
+    (void)unused;
+    if (lock_tpm(self) < 0)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    st = pcc_tpm_shutdown(self->t);
+    Py_END_ALLOW_THREADS
+    PyThread_release_lock(self->lock);
+    if (st != PCC_OK)
+        return tpm_raise(self, st, "Shutdown");
+    Py_RETURN_NONE;
+}
+
 static PyObject *tpm_last_rc(TpmObject *self, void *c)
 {
     (void)c;
@@ -375,6 +390,8 @@ static PyMethodDef tpm_methods[] = {
      "activate_credential(blob, secret) -> the credential (VerifyError if the TPM refuses)."},
     {"ak_duplicate", (PyCFunction)tpm_ak_duplicate, METH_NOARGS,
      "ak_duplicate() -> None if the TPM exported the key; VerifyError when it refuses."},
+    {"shutdown", (PyCFunction)tpm_shutdown, METH_NOARGS,
+     "shutdown() -> flush the keys, TPM2_Shutdown(CLEAR) (an orderly shutdown)."},
     {NULL, NULL, 0, NULL},
 };
 

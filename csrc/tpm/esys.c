@@ -92,6 +92,19 @@ void pcc_tpm_free(pcc_tpm *t)
     free(t);
 }
 
+pcc_status pcc_tpm_shutdown(pcc_tpm *t)
+{
+    TSS2_RC rc;
+    if (t == NULL)
+        return PCC_E_INVALID;
+    flush(t, &t->ak);
+    flush(t, &t->ek);
+    rc = Esys_Shutdown(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_SU_CLEAR);
+    if (rc != TSS2_RC_SUCCESS)
+        return tpm_fail(t, rc, PCC_E_STATE);
+    return PCC_OK;
+}
+
 /* ---- attestation key ------------------------------------------------------------------------ */
 
 pcc_status pcc_tpm_ak_create(pcc_tpm *t, const uint8_t *unique, size_t unique_len)

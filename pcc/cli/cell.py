@@ -24,7 +24,7 @@ def cmd_up(args) -> int:
         stop.set()
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     cell = Cell(args.dir, nodes=args.nodes, model=args.model, host=args.host,
-                port_base=args.port_base, progress=_progress)
+                port_base=args.port_base, progress=_progress, enclave=args.enclave)
     try:
         cell.start()
         for name, url in cell.services:
@@ -98,6 +98,10 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=None, metavar="PATH",
                    help="GGUF model file the nodes serve (default: SmolLM2-135M-Instruct, "
                         "fetched once)")
+    p.add_argument("--enclave", choices=("sim", "tpm"), default="sim",
+                   help="the nodes' enclave backend: sim (software identity key, the default) or "
+                        "tpm (one swtpm per node holds the identity key and the registers; needs "
+                        "swtpm and swtpm-tools)")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to serve on")
     p.add_argument("--port-base", type=int, default=None, metavar="P",
                    help="first of consecutive ports: log, witness-1, witness-2, issuer, relay, "

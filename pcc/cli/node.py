@@ -12,12 +12,16 @@ def cmd_node_serve(args) -> int:
     from pcc import _core
     from pcc.node import create_app, load_config
     cfg = load_config(args.config)
+    if args.enclave is not None or args.tpm_device is not None:
+        cfg = cfg.with_enclave(args.enclave or ("tpm" if args.tpm_device else cfg.backend),
+                               args.tpm_device)
     _core.node_harden()       # this process too: not dumpable, no core files
     app = create_app(cfg, testing_probe=args.testing_probe_workers)
     host = args.host or cfg.host
     port = cfg.port if args.port is None else args.port
     models = ", ".join(n for n, _ in cfg.models)
-    lines = [f"serial     {cfg.serial}", f"models     {models}",
+    enclave = cfg.backend + (f" ({cfg.tpm})" if cfg.backend == "tpm" else "")
+    lines = [f"serial     {cfg.serial}", f"models     {models}", f"enclave    {enclave}",
              "endpoints  GET /v1/attestation, POST /v1/invoke, GET /healthz, GET /metrics"]
     return _serve(app, host, port, lines)
 
@@ -39,6 +43,13 @@ def register(subparsers) -> None:
     p.add_argument("--host", default=None, help="address to listen on (default: node.json host)")
     p.add_argument("--port", type=int, default=None,
                    help="port to listen on (default: node.json port; 0 for a free one)")
+    p.add_argument("--enclave", choices=("sim", "tpm"), default=None,
+                   help="enclave backend (default: node.json enclave.backend, else sim): tpm keeps "
+                        "the identity key and the registers in a TPM 2.0")
+    p.add_argument("--tpm-device", default=None, metavar="TCTI",
+                   help="the TPM for --enclave tpm, as a tpm2-tss TCTI string: "
+                        "device:/dev/tpmrm0 or swtpm:host=127.0.0.1,port=2321 (default: "
+                        "node.json enclave.tpm)")
     p.add_argument("--testing-probe-workers", action="store_true",
                    help="tests only: workers report what their sandbox refuses instead of running "
                         "the model; the bundle says debug, so clients refuse the node")

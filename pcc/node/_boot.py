@@ -59,8 +59,9 @@ class Booted:
         c = self.cfg
         relax = tuple(c.weaker)
         return Trust(provisioning_roots=[self.root_pem], log_vkey=c.log_vkey,
-                            witness_vkeys=list(c.witnesses), quorum=c.quorum,
-                            max_checkpoint_age_s=c.max_checkpoint_age_s, relax=relax)
+                     witness_vkeys=list(c.witnesses), quorum=c.quorum,
+                     max_checkpoint_age_s=c.max_checkpoint_age_s, relax=relax,
+                     require_tpm=c.backend == "tpm")
 
 
 def boot(cfg: NodeConfig, *, testing_probe: bool = False) -> Booted:
@@ -100,7 +101,7 @@ def boot(cfg: NodeConfig, *, testing_probe: bool = False) -> Booted:
         optional |= _LAYER_BITS[name]
     procs = Processes(list(cfg.models), _core.SANDBOX_ALL, optional, cfg.limits["max_payload"],
                       cfg.limits["max_workers"], cfg.limits["max_tokens"], cfg.keys["lifetime_s"],
-                      probe=testing_probe)
+                      probe=testing_probe, tpm=cfg.tpm if cfg.backend == "tpm" else None)
     try:
         return _finish(cfg, procs, leaf, proof, logged, code, config, testing_probe)
     except BaseException:
@@ -108,14 +109,57 @@ def boot(cfg: NodeConfig, *, testing_probe: bool = False) -> Booted:
         raise
 
 
+_TPM_REFUSALS = {
+    "tpm_unreachable": "the TPM cannot be reached (is {tcti} right, and the TPM running?)",
+    "tpm_no_sha384": "the TPM has no active SHA-384 PCR bank",
+    "tpm_pcrs_not_zero": "the TPM's register PCRs are not zero: it was used since its last "
+                         "reset (a node needs a freshly reset TPM; reboot the machine or restart "
+                         "swtpm)",
+}
+
+
+def _enroll_tpm(cfg: NodeConfig, enc, ca: provision.CA) -> tuple[bytes, bytes]:
+    """The TPM backend's identity: the enclave creates an attestation key in the TPM; the CA
+    checks the EK certificate against its manufacturer roots and the AK's attributes and wraps a
+    credential to that EK for that AK; the enclave recovers it with TPM2_ActivateCredential;
+    the CA then certifies the AK. Returns (node id, certificate)."""
+    enc.send({"op": "enroll", "serial": cfg.serial})
+    r = enc.recv()
+    if r.get("op") == "error" and r.get("error") in _TPM_REFUSALS:
+        raise _refuse(_TPM_REFUSALS[r["error"]].format(tcti=cfg.tpm))
+    if r.get("op") != "enroll":
+        raise _refuse(f"the enclave refused enroll: {r.get('error', r.get('op'))}")
+    inter: list[bytes] = []
+    if cfg.ek_intermediates is not None:
+        try:
+            inter = [pathlib.Path(cfg.ek_intermediates).read_bytes()]
+        except OSError as e:
+            raise _refuse(f"cannot read enclave.ek_intermediates ({e.strerror})") from None
+    try:
+        enrollment = ca.tpm_challenge(bytes(r["ek_cert"]), bytes(r["ak_public"]), cfg.serial,
+                                      intermediates=inter)
+    except PccError as e:
+        raise _refuse(f"the provisioning CA refused the TPM: {e}") from None
+    a = enc.call({"op": "activate", "blob": enrollment.blob, "secret": enrollment.secret},
+                 "credential")
+    try:
+        cert = ca.issue_tpm_ak(enrollment, bytes(a["credential"]))
+    except PccError as e:
+        raise _refuse(f"the provisioning CA refused the TPM's answer: {e}") from None
+    return bytes(r["node_id"]), cert
+
+
 def _finish(cfg: NodeConfig, procs: Processes, leaf: bytes, proof: str, logged: dict,
             code: bytes, config: bytes, testing_probe: bool) -> Booted:
     enc = procs.enclave_chan
     try:
-        r = enc.call({"op": "csr", "serial": cfg.serial}, "csr")
-        node_id = bytes(r["node_id"])
         ca = provision.CA.load(cfg.ca_dir)
-        cert = ca.issue(bytes(r["csr"]))
+        if cfg.backend == "tpm":
+            node_id, cert = _enroll_tpm(cfg, enc, ca)
+        else:
+            r = enc.call({"op": "csr", "serial": cfg.serial}, "csr")
+            node_id = bytes(r["node_id"])
+            cert = ca.issue(bytes(r["csr"]))
         enc.call({"op": "set_chain", "chain": [cert]}, "ok")
         enc.call({"op": "extend", "reg": 0, "name": CODE_NAME, "sha384": code}, "ok")
         enc.call({"op": "extend", "reg": 2, "name": CONFIG_NAME, "sha384": config}, "ok")

@@ -16,10 +16,12 @@ DEFAULT_METRICS = ("pcc_node_requests_total", "pcc_node_request_seconds",
                    "pcc_node_key_rotations_total")
 
 _TOP = {"v", "serial", "host", "port", "models", "release", "trust", "ca", "limits", "keys",
-        "sandbox", "metrics", "metrics_refresh_s"}
+        "sandbox", "metrics", "metrics_refresh_s", "enclave"}
 _REQUIRED = {"v", "serial", "models", "release", "trust", "ca"}
 _LIMITS = {"max_workers": 4, "queue": 16, "max_payload": 1 << 20, "max_tokens": 4096}
 _KEYS = {"lifetime_s": 48 * 3600, "rotate_s": 24 * 3600}
+BACKENDS = ("sim", "tpm")
+"""Enclave backends: ``sim`` (software identity key) and ``tpm`` (a TPM 2.0 holds it)."""
 
 
 def _fail(path: str, what: str) -> FormatError:
@@ -53,6 +55,19 @@ class NodeConfig:
     weaker: tuple[str, ...]
     metrics: tuple[str, ...]
     metrics_refresh_s: int = 10
+    backend: str = "sim"                         # enclave backend: "sim" or "tpm"
+    tpm: str | None = None                       # backend tpm: the tpm2-tss TCTI string
+    ek_intermediates: str | None = None          # backend tpm: PEM file of the EK cert's CAs
+
+    def with_enclave(self, backend: str, tpm: str | None = None) -> "NodeConfig":
+        """This configuration with another enclave backend (``pcc node serve --enclave``);
+        ``tpm`` (a TCTI string) replaces the configured one when given."""
+        if backend not in BACKENDS:
+            raise FormatError(f"enclave backend must be one of {', '.join(BACKENDS)}")
+        tcti = tpm if tpm is not None else self.tpm
+        if backend == "tpm":
+            _check_tcti(tcti, "--tpm-device")
+        return dataclasses.replace(self, backend=backend, tpm=tcti if backend == "tpm" else None)
 
     def measured(self) -> dict:
         """The frozen configuration that is measured into register 2 (``node-config``): what
@@ -65,6 +80,31 @@ class NodeConfig:
                 "sandbox": {"weaker": sorted(self.weaker)},
                 "metrics": sorted(self.metrics), "metrics_refresh_s": self.metrics_refresh_s,
                 "log_events": _log.table()}
+
+
+def _check_tcti(tcti: Any, where: str) -> str:
+    if not isinstance(tcti, str) or not 1 <= len(tcti.encode()) <= 1024 or "\0" in tcti:
+        raise FormatError(f"{where}: the TPM is a tpm2-tss TCTI string such as "
+                          "\"device:/dev/tpmrm0\" or \"swtpm:host=127.0.0.1,port=2321\"")
+    return tcti
+
+
+def _enclave(obj: Any, where: str) -> tuple[str, str | None, str | None]:
+    """(backend, tcti, intermediates path) of the optional ``enclave`` object."""
+    if not isinstance(obj, dict) or set(obj) - {"backend", "tpm", "ek_intermediates"}:
+        raise _fail(where, "enclave may hold only backend, tpm and ek_intermediates")
+    backend = obj.get("backend", "sim")
+    if backend not in BACKENDS:
+        raise _fail(where, f"enclave.backend must be one of {', '.join(BACKENDS)}")
+    tcti = obj.get("tpm")
+    if tcti is not None:
+        _check_tcti(tcti, where + ": enclave.tpm")
+    elif backend == "tpm":
+        raise _fail(where, "enclave.tpm (the TCTI string) is needed with backend tpm")
+    inter = obj.get("ek_intermediates")
+    if inter is not None and not isinstance(inter, str):
+        raise _fail(where, "enclave.ek_intermediates is the path of a PEM file")
+    return backend, tcti, inter
 
 
 def parse(obj: Any, where: str = "node.json", base: str | os.PathLike = ".") -> NodeConfig:
@@ -133,6 +173,7 @@ def parse(obj: Any, where: str = "node.json", base: str | os.PathLike = ".") -> 
         raise _fail(where, f"metrics is an allow-list among {', '.join(DEFAULT_METRICS)}")
 
     refresh = _int({"r": obj.get("metrics_refresh_s", 10)}, "r", 0, 3600, where)
+    backend, tcti, inter = _enclave(obj.get("enclave", {}), where)
 
     def path(p: str) -> str:
         return str((base / p).resolve())
@@ -143,7 +184,8 @@ def parse(obj: Any, where: str = "node.json", base: str | os.PathLike = ".") -> 
                       log_vkey=tr["log"], witnesses=tuple(tr["witnesses"]), quorum=quorum,
                       max_checkpoint_age_s=age, ca_dir=path(ca["dir"]), limits=limits, keys=keys,
                       weaker=tuple(sorted(set(sb.get("weaker", [])))), metrics=tuple(metrics),
-                      metrics_refresh_s=refresh)
+                      metrics_refresh_s=refresh, backend=backend, tpm=tcti,
+                      ek_intermediates=None if inter is None else path(inter))
 
 
 def load(path: str | os.PathLike) -> NodeConfig:

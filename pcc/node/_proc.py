@@ -80,7 +80,7 @@ class Processes:
 
     def __init__(self, models: list[tuple[str, str]], layers: int, optional: int,
                  max_payload: int, max_workers: int, max_tokens: int, key_lifetime: int,
-                 probe: bool = False) -> None:
+                 probe: bool = False, tpm: str | None = None) -> None:
         import json
         ctrl_s, ctrl_e = socket.socketpair()
         he_h, he_e = socket.socketpair()
@@ -88,7 +88,8 @@ class Processes:
         env = dict(os.environ)
         self.enclave = subprocess.Popen(
             [sys.executable, "-m", "pcc.node._enclave", str(ctrl_e.fileno()),
-             str(he_e.fileno()), str(key_lifetime)] + (["debug"] if probe else []),
+             str(he_e.fileno()), str(key_lifetime)] + (["debug"] if probe else []) +
+            ([f"tpm={tpm}"] if tpm is not None else []),
             pass_fds=(ctrl_e.fileno(), he_e.fileno()), stdin=subprocess.DEVNULL, env=env)
         args = {"models": [list(m) for m in models], "layers": layers, "optional": optional,
                 "max_payload": max_payload, "max_workers": max_workers,

@@ -5,10 +5,20 @@
  * by its receiver: exactly the keys shown, in any order, with the types and sizes shown, and
  * nothing else. A message that does not parse, or that the receiver's state does not allow, gets
  * {"op": "error", "error": "format" | "state" | "invalid" | "internal"} and changes nothing.
+ * With backend tpm, a TPM that cannot be used makes enroll and extend answer "tpm_unreachable",
+ * "tpm_no_sha384" (no active SHA-384 PCR bank) or "tpm_pcrs_not_zero" (the register PCRs were
+ * extended since the TPM's last reset: a TPM used before, which the node refuses).
  *
  * service -> enclave (the control channel)                   allowed in state
  *   csr        {"op","serial": str}          -> {"op":"csr","csr": bin,"node_id": bin32}   BOOT
- *   set_chain  {"op","chain": [bin, ...]}    -> {"op":"ok"}                                KEYED
+ *              (backend sim: a fresh P-384 identity key and a CSR naming the serial)
+ *   enroll     {"op","serial": str}          -> {"op":"enroll","ak_public": bin,"ek_cert": bin,
+ *                                                "node_id": bin32}                         BOOT
+ *              (backend tpm: a fresh attestation key in the TPM, its TPMT_PUBLIC, the EK cert)
+ *   activate   {"op","blob": bin,"secret": bin} -> {"op":"credential","credential": bin}
+ *              (backend tpm: TPM2_ActivateCredential on the CA's challenge)   KEYED, once
+ *   set_chain  {"op","chain": [bin, ...]}    -> {"op":"ok"}      KEYED (tpm: after activate)
+ *              (tpm: the first certificate must certify the AK with tcg-kp-AIKCertificate)
  *   extend     {"op","reg": 0|2,"name": str,"sha384": bin48} -> {"op":"ok"}   before lock
  *   lock       {"op"}                        -> {"op":"ok"}   CHAINED, every register extended
  *                                                             and the sandbox modes known
@@ -35,7 +45,7 @@
  *   exit       {"op","id": uint,"code": int}  a worker ended: PCC_WORKER_EXIT_*, 128 + signal,
  *              or PCC_NODE_EXIT_* when no worker could be started
  *
- * States of the enclave: BOOT -> KEYED (csr) -> CHAINED (set_chain) -> LOCKED (lock). Nothing
+ * States of the enclave: BOOT -> KEYED (csr or enroll) -> CHAINED (set_chain) -> LOCKED (lock). Nothing
  * goes back; nothing is measured after lock. */
 #ifndef PCC_NODE_H
 #define PCC_NODE_H
@@ -63,12 +73,18 @@ typedef struct pcc_node_enclave_config {
     uint64_t key_lifetime;  /* seconds an HPKE key lives (1 .. PCC_NODE_KEY_LIFETIME_MAX) */
     uint16_t aead;          /* the HPKE AEAD of node keys (0x0001 AES-128-GCM by default) */
     int debug;              /* nonzero: the bundle says debug (a node running probe workers) */
+    const char *tpm_tcti;   /* NULL: backend sim; else backend tpm on the TPM this tpm2-tss TCTI
+                             * string names ("device:/dev/tpmrm0", "swtpm:host=...,port=...") */
 } pcc_node_enclave_config;
 
-/* pcc_node_enclave_run is the whole life of the enclave process (backend "sim": a fresh P-384
- * identity key per boot, HPKE keys in secure memory). It makes the process non-dumpable with no
- * core dumps, then serves the channels until the control channel closes. Returns the status that
- * ended it (PCC_OK when the service closed the channel). */
+/* pcc_node_enclave_run is the whole life of the enclave process. Backend "sim": a fresh P-384
+ * identity key per boot. Backend "tpm" (tpm_tcti set): the TPM is opened at start and its register
+ * PCRs (SHA-384 PCRs 8, 9, 10) must be zero; the identity key is an attestation key created in the
+ * TPM per boot, every extend also extends the register's PCR, bundles carry a quote bound to the
+ * body and are signed by the AK; the TPM gets an orderly TPM2_Shutdown when the loop ends. HPKE
+ * keys are in secure memory with either backend. It makes the process non-dumpable with no core
+ * dumps, then serves the channels until the control channel closes. Returns the status that ended
+ * it (PCC_OK when the service closed the channel). */
 PCC_API pcc_status pcc_node_enclave_run(const pcc_node_enclave_config *cfg) PCC_WUR;
 
 typedef struct pcc_node_model {

@@ -184,6 +184,12 @@ PCC_API pcc_status pcc_tpm_open(pcc_tpm **out, const char *tcti) PCC_WUR;
 /* pcc_tpm_free flushes the keys it loaded and closes the connection. Accepts NULL. */
 PCC_API void pcc_tpm_free(pcc_tpm *t);
 
+/* pcc_tpm_shutdown flushes the keys this connection loaded and sends TPM2_Shutdown(CLEAR): an
+ * orderly shutdown, so that the TPM does not count the next reset as a dictionary-attack failure
+ * (a TPM that sees a few disorderly resets locks out keys with a password, the AK among them).
+ * The TPM keeps answering commands until it is reset; the connection stays open. */
+PCC_API pcc_status pcc_tpm_shutdown(pcc_tpm *t) PCC_WUR;
+
 /* pcc_tpm_last_rc returns the TPM/TSS response code of the last failed call (0 if none): a public
  * value for error messages. */
 PCC_API uint32_t pcc_tpm_last_rc(const pcc_tpm *t);
