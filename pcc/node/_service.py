@@ -103,17 +103,18 @@ class NodeState:
         return self.host_alive and procs.alive()
 
     async def refresh_forever(self) -> None:
-        """Fetch a fresher release proof every ``release.refresh_s`` (sooner after a failure,
-        every 30 s at most), so that the bundle keeps passing clients' freshness check."""
+        """Fetch a fresher release proof every ``release.refresh_s`` (every 30 s at most after a
+        failure or while the proof is too old to serve), so that the bundle keeps passing
+        clients' freshness check."""
         period = self.cfg.release_refresh_s
-        wait = period
+        wait = min(period, 30) if self.node.stale() else period
         while True:
             await asyncio.sleep(wait)
             try:
                 outcome = await asyncio.to_thread(self.node.refresh_proof)
             except PccError:
                 outcome = "failed"
-            wait = period if outcome != "failed" else min(period, 30)
+            wait = min(period, 30) if outcome == "failed" or self.node.stale() else period
 
     async def rotate_forever(self) -> None:
         period = self.cfg.keys["rotate_s"]
