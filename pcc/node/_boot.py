@@ -102,32 +102,30 @@ def boot(cfg: NodeConfig, *, testing_probe: bool = False) -> Booted:
     """Boot a node from its config; raises :class:`BootError` on any failed check.
     ``testing_probe`` (tests only) runs the sandbox probe in workers instead of the model, and
     the bundle then says ``debug``, so that no client accepts the node."""
+    source = _release.Source(cfg)
+    try:
+        node = _boot(cfg, source, testing_probe)
+    except BaseException:
+        source.close()
+        raise
+    node.source = source            # kept open: the proof is refreshed from it
+    return node
+
+
+def _boot(cfg: NodeConfig, source: "_release.Source", testing_probe: bool) -> Booted:
     _log.emit("boot_start", serial=cfg.serial, models=len(cfg.models))
     # 1. the release and its proof (from the log or from files), verified as a client would
-    source = _release.Source(cfg)
     try:
         leaf, proof = source.fetch()
         d = leaves.decode(leaf)
     except _release.SourceError as e:
-        source.close()
         if e.check in transparency.CHECKS:
             raise _refuse(f"the release is not verifiably logged: {e}") from None
         raise _refuse(f"cannot get the release ({e.check}): {e}") from None
     except PccError as e:
-        source.close()
         raise _refuse(f"the release is not verifiably logged: {e}") from None
     if d.get("type") != "release":
-        source.close()
         raise _refuse("the release leaf is not a release")
-    try:
-        return _measure_and_start(cfg, source, leaf, proof, d, testing_probe)
-    except BaseException:
-        source.close()
-        raise
-
-
-def _measure_and_start(cfg: NodeConfig, source: "_release.Source", leaf: bytes, proof: str,
-                       d: dict, testing_probe: bool) -> Booted:
     logged = {(c["kind"], c["name"]): bytes(c["sha384"]) for c in d["components"]}
     # 2. code and config, measured here
     code = _measure.tree_manifest_digest(installed_package_dir())
@@ -148,15 +146,14 @@ def _measure_and_start(cfg: NodeConfig, source: "_release.Source", leaf: bytes, 
                       cfg.limits["max_workers"], cfg.limits["max_tokens"], cfg.keys["lifetime_s"],
                       probe=testing_probe)
     try:
-        return _finish(cfg, procs, source, leaf, proof, logged, code, config, testing_probe)
+        return _finish(cfg, procs, leaf, proof, logged, code, config, testing_probe)
     except BaseException:
         procs.stop()
         raise
 
 
-def _finish(cfg: NodeConfig, procs: Processes, source: "_release.Source", leaf: bytes,
-            proof: str, logged: dict, code: bytes, config: bytes,
-            testing_probe: bool) -> Booted:
+def _finish(cfg: NodeConfig, procs: Processes, leaf: bytes, proof: str, logged: dict,
+            code: bytes, config: bytes, testing_probe: bool) -> Booted:
     enc = procs.enclave_chan
     try:
         r = enc.call({"op": "csr", "serial": cfg.serial}, "csr")
@@ -182,7 +179,7 @@ def _finish(cfg: NodeConfig, procs: Processes, source: "_release.Source", leaf: 
         enc.call({"op": "lock"}, "ok")
     except PccError as e:
         raise _refuse(f"the enclave refused to lock: {e}") from None
-    node = Booted(cfg, procs, node_id, leaf, proof, sandbox, ca.root_pem, source)
+    node = Booted(cfg, procs, node_id, leaf, proof, sandbox, ca.root_pem)
     node.attest()
     rep = attest.verify(node.bundle, node.trust())
     if not rep.ok and not (testing_probe and rep.failed == "modes"):

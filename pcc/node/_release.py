@@ -106,12 +106,15 @@ class Source:
             raise SourceError("unreadable", "cannot read the release leaf or proof "
                               f"({type(e).__name__})") from None
 
-    def _from_log(self, leaf: bool) -> tuple[Optional[bytes], str]:
+    def _from_log(self, leaf: Optional[bytes]) -> tuple[bytes, str]:
+        """The leaf and a proof from the log; with ``leaf`` given, only a proof for it."""
         url = self.cfg.release_log
         try:
             if self.index is None:
                 self.index = self._lookup()
-            return self._tiles().proof(self.index, leaf=leaf)
+            if leaf is not None:
+                return leaf, self._tiles().inclusion_proof(self.index)
+            return self._tiles().proof(self.index)
         except PeerError as e:
             raise SourceError("unreachable", f"the log {url} is unreachable or too slow "
                               f"({e.problem})") from None
@@ -139,9 +142,7 @@ class Source:
         if self.cfg.release_source == "file":
             leaf, proof = self._read_files()
         else:
-            got, proof = self._from_log(leaf=True)
-            assert got is not None
-            leaf = got
+            leaf, proof = self._from_log(None)
         verify(self.cfg, leaf, proof)
         if self.cfg.release_name is not None:
             try:
@@ -165,7 +166,7 @@ class Source:
                 raise SourceError("leaf changed", "the release leaf file no longer holds the "
                                   "leaf the node booted with")
         else:
-            _, proof = self._from_log(leaf=False)
+            _, proof = self._from_log(leaf)
         if proof == current:
             return None
         verify(self.cfg, leaf, proof)

@@ -173,14 +173,23 @@ class TileReader:
         return merkle.node_hash(self._subtree(a, a + k, size, cache),
                                 self._subtree(a + k, b, size, cache))
 
-    def proof(self, index: int, *, leaf: bool = True) -> tuple[bytes | None, str]:
-        """Leaf ``index`` (``None`` with ``leaf=False``) and a tlog-proof for it under the log's
-        current checkpoint, built from the checkpoint, the entry bundle that holds the leaf and
-        the hash tiles its inclusion path needs (a handful of requests, whatever the log's
-        size). Nothing here is trusted: check the result with
-        :func:`pcc.transparency.verify_proof` (log signature, inclusion, witnesses, freshness).
-        :class:`FormatError` when the log serves something unreadable or the index is not in its
-        checkpoint, :class:`pcc.errors.PeerError` past a limit."""
+    def proof(self, index: int) -> tuple[bytes, str]:
+        """Leaf ``index`` and a tlog-proof for it under the log's current checkpoint, built from
+        the checkpoint, the entry bundle that holds the leaf and the hash tiles its inclusion
+        path needs (a handful of requests, whatever the log's size). Nothing here is trusted:
+        check the result with :func:`pcc.transparency.verify_proof` (log signature, inclusion,
+        witnesses, freshness). :class:`FormatError` when the log serves something unreadable or
+        the index is not in its checkpoint, :class:`pcc.errors.PeerError` past a limit."""
+        leaf, proof = self._proof(index, True)
+        assert leaf is not None
+        return leaf, proof
+
+    def inclusion_proof(self, index: int) -> str:
+        """A tlog-proof for leaf ``index`` under the log's current checkpoint, as :meth:`proof`
+        builds it but without fetching the leaf (for a leaf the caller already holds)."""
+        return self._proof(index, False)[1]
+
+    def _proof(self, index: int, leaf: bool) -> tuple[bytes | None, str]:
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise TypeError("index must be a non-negative int")
         text = self.checkpoint()
