@@ -309,3 +309,14 @@ def test_proof_index_beyond_checkpoint():
         w.reader.proof(5)
     with pytest.raises(TypeError):
         w.reader.proof(-1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 3000), data=st.data())
+def test_proof_from_tiles_any_size(n, data):
+    from pcc import transparency
+    w = _TreeReader(n)
+    index = data.draw(st.integers(0, n - 1))
+    leaf, proof = w.reader.proof(index)
+    assert leaf == w.entries[index]
+    transparency.verify_proof(leaf, proof, w.vkey)

@@ -17,7 +17,13 @@ def cmd_node_serve(args) -> int:
     host = args.host or cfg.host
     port = cfg.port if args.port is None else args.port
     models = ", ".join(n for n, _ in cfg.models)
-    lines = [f"serial     {cfg.serial}", f"models     {models}",
+    if cfg.release_log is None:
+        release = f"from files, read again every {cfg.release_refresh_s}s"
+    else:
+        which = (f"leaf {cfg.release_index}" if cfg.release_index is not None else
+                 f"{cfg.release_name} {cfg.release_version}")
+        release = f"{which} from {cfg.release_log}, proof refreshed every {cfg.release_refresh_s}s"
+    lines = [f"serial     {cfg.serial}", f"models     {models}", f"release    {release}",
              "endpoints  GET /v1/attestation, POST /v1/invoke, GET /healthz, GET /metrics"]
     return _serve(app, host, port, lines)
 
