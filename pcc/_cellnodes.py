@@ -27,20 +27,25 @@ def _weaker() -> list[str]:
     return [] if os.geteuid() == 0 else ["landlock", "netns"]
 
 
-def node_json(cell: "Cell", i: int, port: int) -> dict:
-    """node.json of node ``i`` (1-based) of the cell."""
+def node_json(cell: "Cell", i: int, port: int, index: int | None = None) -> dict:
+    """node.json of node ``i`` (1-based) of the cell: the release is fetched from the cell's
+    log (leaf ``index``), with its proof refreshed while the node serves; without an index
+    (before the release is logged) it names the files ``publish_release`` writes."""
+    release = ({"leaf": "release.leaf", "proof": "release.proof"} if index is None else
+               {"log": cell.urls["log"], "index": index})
     return {"v": 1, "serial": f"cell-node-{i}", "host": cell.host, "port": port,
             "models": {cell.model_name(): str(pathlib.Path(str(cell.model_path)).resolve())},
-            "release": {"leaf": "release.leaf", "proof": "release.proof"},
+            "release": release,
             "trust": {"log": cell.vkey("log"),
                       "witnesses": [cell.vkey("witness-1"), cell.vkey("witness-2")],
                       "quorum": 2, "max_checkpoint_age_s": 86400},
             "ca": {"dir": "ca"}, "sandbox": {"weaker": _weaker()}}
 
 
-def publish_release(cell: "Cell", objs: list[dict]) -> None:
+def publish_release(cell: "Cell", objs: list[dict]) -> int:
     """Measure the code, the model and the nodes' frozen configuration, log the release (once:
-    an identical release already in the log is reused) and save its leaf and a fresh proof."""
+    an identical release already in the log is reused), save its leaf and a fresh proof (for
+    offline use) and return its index in the log."""
     from pcc.node._config import parse
     from pcc.transparency import release
     cfg = parse(objs[0], "node-1.json", cell.dir)
@@ -55,6 +60,7 @@ def publish_release(cell: "Cell", objs: list[dict]) -> None:
     _, proof = cell.publish(pub.leaf)            # a proof under the newest checkpoint
     (cell.dir / "release.leaf").write_bytes(pub.leaf)
     (cell.dir / "release.proof").write_text(proof, encoding="utf-8")
+    return pub.index
 
 
 def start_tpms(cell: "Cell") -> list[dict]:
@@ -93,11 +99,13 @@ def start_nodes(cell: "Cell", ports: dict[str, int]) -> list[tuple[str, str, sub
         if enclaves:
             obj["enclave"] = enclaves[i - 1]
         objs.append(obj)
-        (cell.dir / f"node-{i}.json").write_text(json.dumps(obj, indent=1))
         if obj["serial"] not in cell.ca.serials:
             cell.ca.add_serial(obj["serial"])
     cell.ca.save(cell.dir / "ca")
-    publish_release(cell, objs)
+    index = publish_release(cell, objs)
+    for i in range(1, cell.n_nodes + 1):         # the nodes take the release from the log
+        objs[i - 1] = node_json(cell, i, ports[f"node-{i}"], index)
+        (cell.dir / f"node-{i}.json").write_text(json.dumps(objs[i - 1], indent=1))
     out = []
     env = dict(os.environ)
     env.setdefault("TSS2_LOG", "all+NONE")  # tpm2-tss would print every refused TPM command

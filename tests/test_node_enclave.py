@@ -201,3 +201,143 @@ def test_any_message_gets_a_reply_and_never_a_crash(fuzz_enclave, data):
     r = e.ctrl.recv()
     assert r["op"] in ("error", "ok", "csr", "bundle", "key")
     assert e.proc.poll() is None
+
+
+# ---- the loop serves its channels concurrently ---------------------------------------------
+
+def locked(enc):
+    """Boot the enclave to LOCKED; return (node_id, key_id, hpke public key)."""
+    ca = provision.CA.generate("enclave test root")
+    ca.add_serial("SER-C")
+    r = enc.ctrl.call({"op": "csr", "serial": "SER-C"}, "csr")
+    enc.ctrl.call({"op": "set_chain", "chain": [ca.issue(bytes(r["csr"]))]}, "ok")
+    enc.ctrl.call(ext(0), "ok")
+    enc.host.call(ext(1, "m"), "ok")
+    enc.ctrl.call(ext(2, "node-config"), "ok")
+    enc.host.call({"op": "modes", "sandbox": _core.SANDBOX_ALL}, "ok")
+    enc.ctrl.call({"op": "lock"}, "ok")
+    body = msgpack.unpackb(msgpack.unpackb(enc.ctrl.call(attest_msg(), "bundle")["bundle"])["body"])
+    return body["node_id"], body["hpke"]["key_id"], body["hpke"]["pk"]
+
+
+def worker_channel(enc):
+    """Hand the enclave a worker channel (as the host does); return the worker's end."""
+    ours, theirs = socket.socketpair()
+    enc.host.send({"op": "channel"}, theirs.fileno())
+    theirs.close()
+    ours.settimeout(10)
+    return ours
+
+
+def unwrap_msg(node_id, key_id, pk):
+    from pcc import _request
+    body, _state = _request.seal_request([_request.NodeKey(node_id, key_id, pk)],
+                                         [{"role": "user", "content": "hi"}], model="m")
+    k = body["keys"][0]
+    m = msgpack.packb({"op": "unwrap", "key_id": k["key_id"], "enc": k["enc"], "ct": k["ct"]})
+    return struct.pack(">I", len(m)) + m
+
+
+def read_reply(sock):
+    ch = Channel(sock, "enclave")
+    return ch.recv()
+
+
+def closed(sock, timeout):
+    """True when the enclave closes its end within timeout (EOF, nothing sent)."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except socket.timeout:
+        return False
+
+
+import time  # noqa: E402
+
+BOUND_S = 0.5      # what a reply may take while another channel holds half a message (was 2 s)
+
+
+def test_half_a_message_does_not_delay_another_channel(enc):
+    node_id, key_id, pk = locked(enc)
+    slow = worker_channel(enc)
+    slow.sendall(struct.pack(">I", 100) + b"\x84" + b"x" * 9)      # 10 of 100 bytes, then nothing
+    fast = worker_channel(enc)
+    time.sleep(0.05)                                               # the enclave has both channels
+    t0 = time.monotonic()
+    fast.sendall(unwrap_msg(node_id, key_id, pk))
+    r = read_reply(fast)
+    took = time.monotonic() - t0
+    assert r["op"] == "dk" and len(r["dk"]) == 16
+    assert took < BOUND_S, took
+    # the control channel is not held either
+    t0 = time.monotonic()
+    enc.ctrl.call(attest_msg(), "bundle")
+    assert time.monotonic() - t0 < BOUND_S
+    # the slow channel is dropped at its deadline (2 s after it arrived), with no reply
+    assert closed(slow, 5)
+    assert enc.proc.poll() is None
+
+
+def test_message_split_in_pieces_is_served(enc):
+    node_id, key_id, pk = locked(enc)
+    w = worker_channel(enc)
+    data = unwrap_msg(node_id, key_id, pk)
+    for i in range(0, len(data), 7):                   # header split too
+        w.sendall(data[i:i + 7])
+        time.sleep(0.005)
+    assert read_reply(w)["op"] == "dk"
+
+
+def test_oversize_length_prefix_is_refused_and_dropped(enc):
+    node_id, key_id, pk = locked(enc)
+    w = worker_channel(enc)
+    t0 = time.monotonic()
+    w.sendall(struct.pack(">I", 1 << 20))
+    assert read_reply(w) == {"op": "refused"}
+    assert closed(w, 5) and time.monotonic() - t0 < BOUND_S
+    ok = worker_channel(enc)
+    ok.sendall(unwrap_msg(node_id, key_id, pk))
+    assert read_reply(ok)["op"] == "dk"
+
+
+def test_silent_worker_loses_its_channel(enc):
+    locked(enc)
+    w = worker_channel(enc)
+    t0 = time.monotonic()
+    assert closed(w, 6)
+    assert 1.5 < time.monotonic() - t0 < 5
+
+
+def test_many_channels(enc):
+    node_id, key_id, pk = locked(enc)
+    stalled = [worker_channel(enc) for _ in range(60)]
+    for s in stalled:
+        s.sendall(struct.pack(">I", 200) + b"\x84")
+    good = [worker_channel(enc) for _ in range(60)]
+    msgs = [unwrap_msg(node_id, key_id, pk) for _ in good]
+    time.sleep(0.05)
+    t0 = time.monotonic()
+    for g, m in zip(good, msgs):
+        g.sendall(m)
+    replies = [read_reply(g) for g in good]
+    took = time.monotonic() - t0
+    assert all(r["op"] == "dk" for r in replies)
+    assert took < 2 * BOUND_S, took                    # 60 unwraps, none waiting on a stalled one
+    bad = worker_channel(enc)                          # a garbage unwrap is refused as ever
+    m = msgpack.packb({"op": "unwrap", "key_id": b"k" * 8, "enc": b"e" * 32, "ct": b"c" * 32})
+    bad.sendall(struct.pack(">I", len(m)) + m)
+    assert read_reply(bad) == {"op": "refused"}
+    assert all(closed(s, 5) for s in stalled)
+    assert enc.proc.poll() is None
+
+
+def test_half_a_host_message_holds_nobody(enc):
+    node_id, key_id, pk = locked(enc)
+    w = worker_channel(enc)
+    time.sleep(0.05)
+    enc.host.sock.sendall(struct.pack(">I", 50) + b"\x81")      # the host stalls mid-message
+    t0 = time.monotonic()
+    w.sendall(unwrap_msg(node_id, key_id, pk))
+    assert read_reply(w)["op"] == "dk"
+    enc.ctrl.call(attest_msg(), "bundle")
+    assert time.monotonic() - t0 < BOUND_S

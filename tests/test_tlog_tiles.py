@@ -252,3 +252,71 @@ def test_process_lock(tmp_path):
         ProcessLock(str(tmp_path / "x.lock"))
     lock.release()
     ProcessLock(str(tmp_path / "x.lock")).release()
+
+
+# ---- a tlog-proof built from the tiles a log serves (TileReader.proof) ------------------------
+
+class _TreeReader:
+    """TileReader.proof over an in-memory tree: serves its checkpoint, hash tiles and bundles."""
+
+    def __init__(self, n):
+        from pcc import merkle
+        from pcc.transparency import _note as tlognote
+        from pcc.transparency.client import TileReader
+        self.entries = [f"entry {i}".encode() for i in range(n)]
+        self.tree = merkle.Tree()
+        self.tree.append_many(self.entries)
+        skey, self.vkey = tlognote.generate("log.example/tiles")
+        text = tlognote.checkpoint_text("log.example/tiles", n, self.tree.root())
+        self.note = tlognote.sign_checkpoint(tlognote.load_signer(skey), text).format()
+        self.fetched = []
+        reader = self
+
+        class R(TileReader):
+            def __init__(self):
+                pass
+
+            def checkpoint(self):
+                return reader.note
+
+            def tile(self, t):
+                reader.fetched.append(t.path)
+                if t.is_entries:
+                    return tiles.encode_bundle(reader.entries[t.start:t.start + t.width])
+                return b"".join(reader.tree.nodes(t.node_level(), t.start, t.start + t.width))
+
+        self.reader = R()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 255, 256, 257, 511, 513, 1000, 65536, 65537, 70001])
+def test_proof_from_tiles_verifies(n):
+    from pcc import transparency
+    from pcc.transparency import _note as tlognote
+    w = _TreeReader(n)
+    for index in sorted({0, 1 % n, n // 2, n - 2 if n > 1 else 0, n - 1, 255 % n, 256 % n}):
+        leaf, proof = w.reader.proof(index)
+        assert leaf == w.entries[index]
+        p = tlognote.parse_proof(proof)
+        assert p.index == index and list(p.hashes) == w.tree.inclusion_proof(index, n)
+        transparency.verify_proof(leaf, proof, w.vkey)
+        assert w.reader.inclusion_proof(index) == proof
+    assert len(set(w.fetched)) <= 60          # a handful of tiles per proof, never the log
+
+
+def test_proof_index_beyond_checkpoint():
+    w = _TreeReader(5)
+    with pytest.raises(FormatError):
+        w.reader.proof(5)
+    with pytest.raises(TypeError):
+        w.reader.proof(-1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 3000), data=st.data())
+def test_proof_from_tiles_any_size(n, data):
+    from pcc import transparency
+    w = _TreeReader(n)
+    index = data.draw(st.integers(0, n - 1))
+    leaf, proof = w.reader.proof(index)
+    assert leaf == w.entries[index]
+    transparency.verify_proof(leaf, proof, w.vkey)

@@ -17,6 +17,7 @@
 
 #include "chan_internal.h"
 #include "enclave_tpm.h"
+#include "mp_internal.h"
 #include "pcc/attest.h"
 #include "pcc/hpke.h"
 #include "pcc/request.h"
@@ -604,10 +605,196 @@ reply:
     pcc_wire_doc_free(doc);
 }
 
+/* ---- the loop ------------------------------------------------------------------------------
+ *
+ * One poll() over every channel. Each channel has its own inbox: a message is read in pieces as
+ * its bytes arrive (without blocking, never past the message's end, so a descriptor that comes
+ * with a message stays with it), under a byte cap and a deadline, and handled once it is whole.
+ * Complete messages are served in turn, so a channel that sends half a message and stops holds
+ * only itself: it is dropped at its deadline and every other channel goes on being served. */
+
+#define CTRL_DEADLINE_MS 30000u /* a control or host message must be whole this long after its
+                                 * first byte (they are the node's own processes) */
+#define WORKER_DEADLINE_MS 2000u /* a worker must have sent its whole unwrap this long after its
+                                  * channel arrived */
+#define WORKER_MSG_MAX PCC_SECURE_SMALL_MAX /* an unwrap message is a few hundred bytes */
+
+typedef struct {
+    uint8_t hdr[4];
+    size_t hdr_got;
+    uint8_t *buf;      /* room for cap bytes */
+    size_t cap;
+    size_t need, got;  /* the body's length (once the header is in) and what has arrived */
+    int passed_fd;     /* a descriptor that came with this message, -1 if none */
+    uint64_t deadline; /* monotonic ms by which the message must be whole; 0: none under way */
+} inbox;
+
+typedef struct {
+    inbox in;
+    uint8_t buf[WORKER_MSG_MAX];
+} worker_chan;
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void inbox_reset(inbox *in)
+{
+    if (in->passed_fd >= 0)
+        close(in->passed_fd);
+    in->passed_fd = -1;
+    in->hdr_got = 0;
+    in->need = 0;
+    in->got = 0;
+    in->deadline = 0;
+}
+
+/* inbox_read makes one non-blocking read towards the message under way on fd (the rest of its
+ * header, or of its body) and sets *whole when the message is complete. A read with nothing to
+ * give is PCC_OK. with_fds: keep one descriptor that comes with the message (any other is
+ * closed). PCC_E_STATE at EOF or on an error, PCC_E_FORMAT for a length of 0 or over the cap. */
+static pcc_status inbox_read(int fd, inbox *in, int with_fds, uint64_t deadline_ms, int *whole)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(4 * sizeof(int))];
+    } cm;
+    struct iovec iov;
+    struct msghdr mh = {0};
+    ssize_t r;
+    *whole = 0;
+    if (in->hdr_got < 4)
+        iov = (struct iovec){in->hdr + in->hdr_got, 4 - in->hdr_got};
+    else
+        iov = (struct iovec){in->buf + in->got, in->need - in->got};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (with_fds) {
+        memset(&cm, 0, sizeof cm);
+        mh.msg_control = cm.buf;
+        mh.msg_controllen = sizeof cm.buf;
+    }
+    do
+        r = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return PCC_OK;
+    if (with_fds && r >= 0) {
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                continue;
+            size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < n; i++) {
+                int f;
+                memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+                if (in->passed_fd < 0)
+                    in->passed_fd = f;
+                else
+                    close(f); /* one descriptor per message, never more */
+            }
+        }
+    }
+    if (r <= 0)
+        return PCC_E_STATE;
+    if (in->deadline == 0)
+        in->deadline = deadline_ms;
+    if (in->hdr_got < 4) {
+        in->hdr_got += (size_t)r;
+        if (in->hdr_got < 4)
+            return PCC_OK;
+        size_t n = ((size_t)in->hdr[0] << 24) | ((size_t)in->hdr[1] << 16) |
+                   ((size_t)in->hdr[2] << 8) | in->hdr[3];
+        if (n == 0 || n > in->cap)
+            return PCC_E_FORMAT;
+        in->need = n;
+        return PCC_OK;
+    }
+    in->got += (size_t)r;
+    *whole = in->got == in->need;
+    return PCC_OK;
+}
+
+/* worker_answer serves the one unwrap of a worker channel from its whole message (msg NULL: a
+ * message over the cap): the unwrap message of pcc/worker.h, answered dk or refused exactly as
+ * pcc_worker_unwrap_reply answers it, with this node's own id. */
+static void worker_answer(enclave *e, int fd, const uint8_t *msg, size_t len)
+{
+    static const char *const names[] = {"op", "key_id", "enc", "ct"};
+    pcc_request_node_key nk[PCC_NODE_MAX_KEYS];
+    uint8_t *out = pcc_secure_small_alloc(PCC_SECURE_SMALL_MAX); /* the reply holds DK */
+    const msgpack_object *v[4];
+    msgpack_unpacked u;
+    int decoded = 0;
+    pcc_request_key *dk = NULL;
+    pcc_status st = PCC_E_FORMAT;
+    pcc_writer w;
+    if (out == NULL)
+        return;
+    msgpack_unpacked_init(&u);
+    keys_prune(e);
+    for (size_t k = 0; k < e->n_keys; k++) {
+        memcpy(nk[k].key_id, e->keys[k].key_id, 8);
+        nk[k].key = e->keys[k].key;
+        nk[k].suite = (pcc_hpke_suite){0x0020, 0x0001, e->cfg->aead};
+    }
+    if (msg != NULL && pcc_mp_decode(&u, msg, len) == PCC_OK) {
+        decoded = 1;
+        if (pcc_mp_map_fields(&u.data, names, 4, v) == PCC_OK && pcc_mp_str_is(v[0], "unwrap") &&
+            v[1]->type == MSGPACK_OBJECT_BIN && v[2]->type == MSGPACK_OBJECT_BIN &&
+            v[3]->type == MSGPACK_OBJECT_BIN)
+            st = pcc_request_key_unwrap(&dk, nk, e->n_keys, (const uint8_t *)v[1]->via.bin.ptr,
+                                        v[1]->via.bin.size, (const uint8_t *)v[2]->via.bin.ptr,
+                                        v[2]->via.bin.size, (const uint8_t *)v[3]->via.bin.ptr,
+                                        v[3]->via.bin.size, e->node_id, sizeof e->node_id);
+    }
+    /* refused or not, the worker learns only dk or refused */
+    pcc_writer_init_fixed(&w, out, PCC_SECURE_SMALL_MAX);
+    if (st == PCC_OK) {
+        uint8_t raw[PCC_REQUEST_DK_LEN];
+        size_t rl = 0;
+        if ((st = pcc_request_key_bytes(dk, raw, &rl, sizeof raw)) == PCC_OK &&
+            (st = pcc_wire_put_map(&w, 2)) == PCC_OK &&
+            (st = pcc_wire_put_cstr(&w, "op")) == PCC_OK &&
+            (st = pcc_wire_put_cstr(&w, "dk")) == PCC_OK &&
+            (st = pcc_wire_put_cstr(&w, "dk")) == PCC_OK)
+            st = pcc_wire_put_bin(&w, raw, rl);
+        pcc_wipe(raw, sizeof raw);
+    }
+    if (st != PCC_OK) {
+        pcc_writer_init_fixed(&w, out, PCC_SECURE_SMALL_MAX);
+        if (pcc_wire_put_map(&w, 1) != PCC_OK || pcc_wire_put_cstr(&w, "op") != PCC_OK ||
+            pcc_wire_put_cstr(&w, "refused") != PCC_OK)
+            w.len = 0;
+    }
+    /* a small reply to a socket nothing else writes to: it never waits (and the channel has a
+     * send timeout besides) */
+    if (w.len > 0 && pcc_chan_send(fd, w.data, w.len, -1) != PCC_OK)
+        st = PCC_E_STATE; /* the worker went away: it gets nothing */
+    pcc_mp_release(&u, decoded);
+    pcc_request_key_free(dk);
+    pcc_wipe(nk, sizeof nk);
+    pcc_secure_small_free(out); /* wipes the DK bytes */
+}
+
+static int poll_timeout(uint64_t now, uint64_t deadline, int t)
+{
+    if (deadline == 0)
+        return t;
+    uint64_t left = deadline > now ? deadline - now : 0;
+    if (left > 60000)
+        left = 60000;
+    return t < 0 || (int)left < t ? (int)left : t;
+}
+
 pcc_status pcc_node_enclave_run(const pcc_node_enclave_config *cfg)
 {
-    static enclave e; /* large (events); one per process */
-    uint8_t *buf = NULL;
+    static enclave e;                                /* large (events); one per process */
+    static worker_chan wc[PCC_NODE_MAX_CHANNELS];    /* inboxes of e.chans, index for index */
+    inbox io[2];                                     /* 0 the control channel, 1 the host's */
+    size_t known = 0;                                /* worker channels with an inbox */
     pcc_status st = PCC_OK;
     if (cfg == NULL || cfg->ctrl_fd < 0 || cfg->host_fd < 0 || cfg->key_lifetime == 0 ||
         (cfg->tpm_tcti != NULL && (cfg->tpm_tcti[0] == '\0' || strlen(cfg->tpm_tcti) > 1024)) ||
@@ -617,59 +804,94 @@ pcc_status pcc_node_enclave_run(const pcc_node_enclave_config *cfg)
     if ((st = pcc_chan_harden()) != PCC_OK)
         return st;
     memset(&e, 0, sizeof e);
+    memset(io, 0, sizeof io);
     e.cfg = cfg;
     e.host_fd = cfg->host_fd;
     e.be = cfg->tpm_tcti != NULL ? &TPM : &SIM;
     e.be->start(&e);
-    if ((buf = malloc(PCC_NODE_MSG_MAX)) == NULL)
-        return PCC_E_NOMEM;
+    for (int i = 0; i < 2; i++) {
+        io[i].passed_fd = -1;
+        io[i].cap = PCC_NODE_MSG_MAX;
+        if ((io[i].buf = malloc(PCC_NODE_MSG_MAX)) == NULL) {
+            st = PCC_E_NOMEM;
+            goto done;
+        }
+    }
     for (;;) {
         struct pollfd p[2 + PCC_NODE_MAX_CHANNELS];
+        uint64_t now = mono_ms();
+        int timeout = -1;
         size_t n = 0;
         p[n++] = (struct pollfd){cfg->ctrl_fd, POLLIN, 0};
         p[n++] = (struct pollfd){e.host_fd, POLLIN, 0}; /* -1 is ignored by poll */
-        for (size_t i = 0; i < e.n_chans; i++)
+        for (size_t i = 0; i < 2; i++)
+            timeout = poll_timeout(now, io[i].deadline, timeout);
+        for (size_t i = 0; i < e.n_chans; i++) {
             p[n++] = (struct pollfd){e.chans[i], POLLIN, 0};
-        int r = poll(p, (nfds_t)n, -1);
+            timeout = poll_timeout(now, wc[i].in.deadline, timeout);
+        }
+        int r = poll(p, (nfds_t)n, timeout);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             st = PCC_E_STATE;
             break;
         }
-        /* worker channels first: one unwrap each, then closed (newest index first so removal
-         * does not skip one) */
+        now = mono_ms();
+        /* worker channels first: each answers one unwrap once its message is whole, or is
+         * dropped at its deadline; then closed (newest index first so removal skips none) */
         for (size_t i = n; i-- > 2;) {
-            if (p[i].revents == 0)
-                continue;
             size_t c = i - 2;
-            if (p[i].revents & POLLIN) {
-                pcc_request_node_key nk[PCC_NODE_MAX_KEYS];
-                keys_prune(&e);
-                for (size_t k = 0; k < e.n_keys; k++) {
-                    memcpy(nk[k].key_id, e.keys[k].key_id, 8);
-                    nk[k].key = e.keys[k].key;
-                    nk[k].suite = (pcc_hpke_suite){0x0020, 0x0001, cfg->aead};
-                }
-                /* refused or not, the worker learns only dk or refused */
-                if (pcc_worker_unwrap_reply(e.chans[c], nk, e.n_keys, e.node_id,
-                                            sizeof e.node_id) != PCC_OK)
-                    memset(nk, 0, sizeof nk);
+            inbox *in = &wc[c].in;
+            int whole = 0, drop = 0;
+            if (p[i].revents != 0) {
+                pcc_status rs = inbox_read(e.chans[c], in, 0, in->deadline, &whole);
+                if (rs == PCC_E_FORMAT)
+                    worker_answer(&e, e.chans[c], NULL, 0); /* refused, as ever */
+                if (whole)
+                    worker_answer(&e, e.chans[c], in->buf, in->need);
+                drop = rs != PCC_OK || whole;
             }
+            if (!drop && now >= in->deadline)
+                drop = 1; /* too slow: it loses its channel, and held nobody else */
+            if (!drop)
+                continue;
             close(e.chans[c]);
-            e.chans[c] = e.chans[--e.n_chans];
+            e.n_chans--;
+            e.chans[c] = e.chans[e.n_chans];
+            if (c != e.n_chans) {
+                wc[c].in = wc[e.n_chans].in;
+                wc[c].in.buf = wc[c].buf;
+                memcpy(wc[c].buf, wc[e.n_chans].buf, wc[e.n_chans].in.got);
+            }
+            known = e.n_chans;
         }
         for (int which = 0; which < 2; which++) {
-            if (p[which].fd < 0 || p[which].revents == 0)
+            int fd = which == 0 ? cfg->ctrl_fd : e.host_fd;
+            inbox *in = &io[which];
+            int whole = 0, gone = 0;
+            pcc_status rs = PCC_OK;
+            if (fd < 0)
                 continue;
-            size_t len = 0;
-            int got = -1, gone = 0;
-            pcc_status rs = pcc_chan_recv(p[which].fd, buf, PCC_NODE_MSG_MAX, &len, &got);
-            if (rs == PCC_OK)
-                handle(&e, p[which].fd, which, buf, len, got, &gone);
+            if (p[which].revents != 0)
+                rs = inbox_read(fd, in, 1, now + CTRL_DEADLINE_MS, &whole);
+            if (rs == PCC_OK && whole) {
+                int passed = in->passed_fd;
+                in->passed_fd = -1;     /* handle takes it (keeps it or closes it) */
+                handle(&e, fd, which, in->buf, in->need, passed, &gone);
+                inbox_reset(in);
+                /* a channel handed over: its inbox, and its time to ask, start now */
+                for (; known < e.n_chans; known++) {
+                    wc[known].in = (inbox){.buf = wc[known].buf, .cap = WORKER_MSG_MAX,
+                                           .passed_fd = -1, .deadline = now + WORKER_DEADLINE_MS};
+                }
+            } else if (rs == PCC_OK && in->deadline != 0 && now >= in->deadline) {
+                rs = PCC_E_STATE; /* half a message for too long: the framing is broken */
+            }
             if (rs != PCC_OK || gone) {
                 if (which == 0)
                     goto done; /* the service is gone (or broke the framing): stop */
+                inbox_reset(in);
                 close(e.host_fd);
                 e.host_fd = -1;
             }
@@ -685,6 +907,10 @@ done:
     e.be->stop(&e);
     pcc_p384_key_free(e.id);
     pcc_wipe(&e, sizeof e);
-    free(buf);
+    for (int i = 0; i < 2; i++) {
+        inbox_reset(&io[i]);
+        free(io[i].buf);
+    }
+    pcc_wipe(wc, sizeof wc);
     return st;
 }

@@ -21,7 +21,14 @@ def cmd_node_serve(args) -> int:
     port = cfg.port if args.port is None else args.port
     models = ", ".join(n for n, _ in cfg.models)
     enclave = cfg.backend + (f" ({cfg.tpm})" if cfg.backend == "tpm" else "")
-    lines = [f"serial     {cfg.serial}", f"models     {models}", f"enclave    {enclave}",
+    if cfg.release_log is None:
+        release = f"from files, read again every {cfg.release_refresh_s}s"
+    else:
+        which = (f"leaf {cfg.release_index}" if cfg.release_index is not None else
+                 f"{cfg.release_name} {cfg.release_version}")
+        release = f"{which} from {cfg.release_log}, proof refreshed every {cfg.release_refresh_s}s"
+    lines = [f"serial     {cfg.serial}", f"models     {models}", f"release    {release}",
+             f"enclave    {enclave}",
              "endpoints  GET /v1/attestation, POST /v1/invoke, GET /healthz, GET /metrics"]
     return _serve(app, host, port, lines)
 

@@ -3,13 +3,13 @@ registers extended and locked, the first attestation bundle. Any mismatch refuse
 from __future__ import annotations
 
 import hashlib
-import pathlib
+import threading
 import time
 
 from pcc import _core, _measure, attest, provision, transparency
 from pcc.attest import Trust
 from pcc.errors import PccError, StateError, VerifyError
-from pcc.node import _log
+from pcc.node import _log, _release
 from pcc.node._config import LAYERS, NodeConfig
 from pcc.node._proc import Processes
 from pcc.transparency import leaves
@@ -32,22 +32,57 @@ class Booted:
     """A node that has booted: its processes, node id, release and current bundle."""
 
     def __init__(self, cfg: NodeConfig, procs: Processes, node_id: bytes, leaf: bytes,
-                 proof: str, sandbox: int, root_pem: str) -> None:
+                 proof: str, sandbox: int, root_pem: str,
+                 source: "_release.Source | None" = None) -> None:
         self.cfg = cfg
         self.procs = procs
         self.node_id = node_id
         self.leaf = leaf
         self.proof = proof
+        self.fresh_until = _release.fresh_until(cfg, proof)
         self.sandbox = sandbox
         self.root_pem = root_pem
+        self.source = source or _release.Source(cfg)
         self.bundle = b""
+        self._attest_lock = threading.RLock()
 
     def attest(self) -> bytes:
-        r = self.procs.enclave_chan.call(
-            {"op": "attest", "release": self.leaf, "tlog_proof": self.proof,
-             "models": [n for n, _ in self.cfg.models]}, "bundle")
-        self.bundle = bytes(r["bundle"])
-        return self.bundle
+        """Have the enclave sign a bundle with the current release proof (and newest key)."""
+        with self._attest_lock:
+            r = self.procs.enclave_chan.call(
+                {"op": "attest", "release": self.leaf, "tlog_proof": self.proof,
+                 "models": [n for n, _ in self.cfg.models]}, "bundle")
+            self.bundle = bytes(r["bundle"])
+            return self.bundle
+
+    def refresh_proof(self) -> str:
+        """Fetch a fresher proof for the release and re-attest with it: ``"refreshed"`` (the
+        bundle now carries the new proof), ``"same"`` (nothing fresher yet) or ``"failed"`` (it
+        could not be had or did not verify: the current proof stays, and ``proof_refresh_failed``
+        is logged naming the check)."""
+        try:
+            proof = self.source.refresh(self.leaf, self.proof)
+        except _release.SourceError as e:
+            _log.emit("proof_refresh_failed", check=e.check, fresh_until=self.fresh_until)
+            return "failed"
+        if proof is None:
+            return "same"
+        with self._attest_lock:
+            old = self.proof, self.fresh_until
+            self.proof, self.fresh_until = proof, _release.fresh_until(self.cfg, proof)
+            try:
+                self.attest()
+            except PccError:
+                self.proof, self.fresh_until = old
+                raise
+        _log.emit("proof_refreshed", source=self.source.describe(), fresh_until=self.fresh_until)
+        return "refreshed"
+
+    def stale(self, now: float | None = None) -> bool:
+        """True once the bundle's proof is within the stale margin of failing a client's
+        freshness check: the node then stops serving (healthz and attestation answer 503)."""
+        t = time.time() if now is None else now
+        return t >= self.fresh_until - _release.stale_margin(self.cfg)
 
     def rotate(self) -> int:
         r = self.procs.enclave_chan.call({"op": "rotate"}, "key")
@@ -68,18 +103,27 @@ def boot(cfg: NodeConfig, *, testing_probe: bool = False) -> Booted:
     """Boot a node from its config; raises :class:`BootError` on any failed check.
     ``testing_probe`` (tests only) runs the sandbox probe in workers instead of the model, and
     the bundle then says ``debug``, so that no client accepts the node."""
+    source = _release.Source(cfg)
+    try:
+        node = _boot(cfg, source, testing_probe)
+    except BaseException:
+        source.close()
+        raise
+    node.source = source            # kept open: the proof is refreshed from it
+    return node
+
+
+def _boot(cfg: NodeConfig, source: "_release.Source", testing_probe: bool) -> Booted:
     _log.emit("boot_start", serial=cfg.serial, models=len(cfg.models))
-    # 1. the release and its proof, verified as a client would
+    # 1. the release and its proof (from the log or from files), verified as a client would
     try:
-        leaf = pathlib.Path(cfg.release_leaf).read_bytes()
-        proof = pathlib.Path(cfg.release_proof).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise _refuse(f"cannot read the release leaf or proof ({type(e).__name__})") from None
-    try:
-        transparency.verify_proof(leaf, proof, cfg.log_vkey, list(cfg.witnesses), cfg.quorum,
-                                  cfg.max_checkpoint_age_s)
+        leaf, proof = source.fetch()
         d = leaves.decode(leaf)
-    except (PccError, TypeError) as e:
+    except _release.SourceError as e:
+        if e.check in transparency.CHECKS:
+            raise _refuse(f"the release is not verifiably logged: {e}") from None
+        raise _refuse(f"cannot get the release ({e.check}): {e}") from None
+    except PccError as e:
         raise _refuse(f"the release is not verifiably logged: {e}") from None
     if d.get("type") != "release":
         raise _refuse("the release leaf is not a release")

@@ -18,6 +18,7 @@ DEFAULT_METRICS = ("pcc_node_requests_total", "pcc_node_request_seconds",
 _TOP = {"v", "serial", "host", "port", "models", "release", "trust", "ca", "limits", "keys",
         "sandbox", "metrics", "metrics_refresh_s", "enclave"}
 _REQUIRED = {"v", "serial", "models", "release", "trust", "ca"}
+DEFAULT_REFRESH_S = 600
 _LIMITS = {"max_workers": 4, "queue": 16, "max_payload": 1 << 20, "max_tokens": 4096}
 _KEYS = {"lifetime_s": 48 * 3600, "rotate_s": 24 * 3600}
 BACKENDS = ("sim", "tpm")
@@ -43,8 +44,8 @@ class NodeConfig:
     host: str
     port: int
     models: tuple[tuple[str, str], ...]          # (name, gguf path)
-    release_leaf: str                            # file holding the release leaf (bytes)
-    release_proof: str                           # file holding its tlog-proof (text)
+    release_leaf: str | None                     # file mode: the release leaf (bytes)
+    release_proof: str | None                    # file mode: its tlog-proof (text)
     log_vkey: str
     witnesses: tuple[str, ...]
     quorum: int
@@ -68,6 +69,16 @@ class NodeConfig:
         if backend == "tpm":
             _check_tcti(tcti, "--tpm-device")
         return dataclasses.replace(self, backend=backend, tpm=tcti if backend == "tpm" else None)
+    release_log: str | None = None               # log mode: the log's URL
+    release_index: int | None = None             # log mode: the release's leaf index, or
+    release_name: str | None = None              # its name and version, looked up in the log
+    release_version: str | None = None
+    release_refresh_s: int = DEFAULT_REFRESH_S   # how often the proof is fetched again
+
+    @property
+    def release_source(self) -> str:
+        """``"log"`` or ``"file"``."""
+        return "log" if self.release_log is not None else "file"
 
     def measured(self) -> dict:
         """The frozen configuration that is measured into register 2 (``node-config``): what
@@ -105,6 +116,34 @@ def _enclave(obj: Any, where: str) -> tuple[str, str | None, str | None]:
     if inter is not None and not isinstance(inter, str):
         raise _fail(where, "enclave.ek_intermediates is the path of a PEM file")
     return backend, tcti, inter
+_RELEASE_HELP = ('release must be {"leaf": path, "proof": path} (file mode) or {"log": url, '
+                 '"index": int} or {"log": url, "name": str, "version": str} (log mode), '
+                 'each with an optional "refresh_s"')
+
+
+def _release(rel: Any, where: str) -> dict:
+    """Check the ``release`` object: file mode or log mode (see docs/node.md)."""
+    if not isinstance(rel, dict):
+        raise _fail(where, _RELEASE_HELP)
+    keys = set(rel) - {"refresh_s"}
+    if keys == {"leaf", "proof"}:
+        if not all(isinstance(rel[k], str) and rel[k] for k in keys):
+            raise _fail(where, "release.leaf and release.proof are paths")
+    elif keys in ({"log", "index"}, {"log", "name", "version"}):
+        url = rel["log"]
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")) or \
+                len(url) > 2048:
+            raise _fail(where, "release.log is the log's http(s) URL")
+        if "index" in keys:
+            _int(rel, "index", 0, (1 << 63) - 1, where + ": release")
+        elif not all(isinstance(rel[k], str) and 1 <= len(rel[k]) <= 256
+                     for k in ("name", "version")):
+            raise _fail(where, "release.name and release.version are strings")
+    else:
+        raise _fail(where, _RELEASE_HELP)
+    if "refresh_s" in rel:
+        _int(rel, "refresh_s", 1, 7 * 86400, where + ": release")
+    return rel
 
 
 def parse(obj: Any, where: str = "node.json", base: str | os.PathLike = ".") -> NodeConfig:
@@ -132,10 +171,7 @@ def parse(obj: Any, where: str = "node.json", base: str | os.PathLike = ".") -> 
             isinstance(k, str) and 1 <= len(k.encode()) <= 256 and isinstance(v, str)
             for k, v in models.items()):
         raise _fail(where, "models must map 1 to 8 names to GGUF paths")
-    rel = obj["release"]
-    if not isinstance(rel, dict) or set(rel) != {"leaf", "proof"} or not all(
-            isinstance(v, str) for v in rel.values()):
-        raise _fail(where, "release must be {\"leaf\": path, \"proof\": path}")
+    rel = _release(obj["release"], where)
     tr = obj["trust"]
     if not isinstance(tr, dict) or not {"log", "witnesses", "quorum"} <= set(tr) or \
             set(tr) - {"log", "witnesses", "quorum", "max_checkpoint_age_s"}:
@@ -180,7 +216,11 @@ def parse(obj: Any, where: str = "node.json", base: str | os.PathLike = ".") -> 
 
     return NodeConfig(serial=serial, host=host, port=port,
                       models=tuple((n, path(p)) for n, p in models.items()),
-                      release_leaf=path(rel["leaf"]), release_proof=path(rel["proof"]),
+                      release_leaf=path(rel["leaf"]) if "leaf" in rel else None,
+                      release_proof=path(rel["proof"]) if "proof" in rel else None,
+                      release_log=rel.get("log"), release_index=rel.get("index"),
+                      release_name=rel.get("name"), release_version=rel.get("version"),
+                      release_refresh_s=rel.get("refresh_s", DEFAULT_REFRESH_S),
                       log_vkey=tr["log"], witnesses=tuple(tr["witnesses"]), quorum=quorum,
                       max_checkpoint_age_s=age, ca_dir=path(ca["dir"]), limits=limits, keys=keys,
                       weaker=tuple(sorted(set(sb.get("weaker", [])))), metrics=tuple(metrics),

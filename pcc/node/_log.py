@@ -21,6 +21,12 @@ EVENTS: dict[str, tuple[int, str, dict[str, type]]] = {
     "enclave_died": (7, "the enclave process exited with status {status}", {"status": int}),
     "host_died": (8, "the host process exited with status {status}", {"status": int}),
     "stopping": (9, "node stopping", {}),
+    "proof_refreshed": (10, "release proof refreshed from {source}, fresh until {fresh_until}",
+                        {"source": str, "fresh_until": int}),
+    "proof_refresh_failed": (11, "release proof refresh failed ({check}); keeping the proof "
+                             "fresh until {fresh_until}", {"check": str, "fresh_until": int}),
+    "proof_stale": (12, "the release proof is fresh only until {fresh_until}: not serving",
+                    {"fresh_until": int}),
 }
 
 _out: TextIO = sys.stderr

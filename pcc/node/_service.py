@@ -60,6 +60,8 @@ class NodeState:
         self.reader = threading.Thread(target=self._read_exits, name="pcc-node-exits", daemon=True)
         self.reader.start()
         self.rotator: asyncio.Task | None = None
+        self.refresher: asyncio.Task | None = None
+        self.stale_reported = False
 
     def _read_exits(self) -> None:
         chan = self.node.procs.host_chan
@@ -92,7 +94,27 @@ class NodeState:
             if p.poll() is not None and name not in self.reported and not self.stopping:
                 self.reported.add(name)
                 _log.emit(name, status=int(p.returncode))
+        if self.node.stale():
+            if not self.stale_reported and not self.stopping:
+                self.stale_reported = True
+                _log.emit("proof_stale", fresh_until=self.node.fresh_until)
+            return False
+        self.stale_reported = False
         return self.host_alive and procs.alive()
+
+    async def refresh_forever(self) -> None:
+        """Fetch a fresher release proof every ``release.refresh_s`` (every 30 s at most after a
+        failure or while the proof is too old to serve), so that the bundle keeps passing
+        clients' freshness check."""
+        period = self.cfg.release_refresh_s
+        wait = min(period, 30) if self.node.stale() else period
+        while True:
+            await asyncio.sleep(wait)
+            try:
+                outcome = await asyncio.to_thread(self.node.refresh_proof)
+            except PccError:
+                outcome = "failed"
+            wait = min(period, 30) if outcome == "failed" or self.node.stale() else period
 
     async def rotate_forever(self) -> None:
         period = self.cfg.keys["rotate_s"]
@@ -149,14 +171,17 @@ def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[No
         node = await asyncio.to_thread(lambda: boot(config, testing_probe=testing_probe))
         st = NodeState(node, asyncio.get_running_loop())
         st.rotator = asyncio.get_running_loop().create_task(st.rotate_forever())
+        st.refresher = asyncio.get_running_loop().create_task(st.refresh_forever())
         return st
 
     async def stop(st: NodeState) -> None:
         _log.emit("stopping")
         st.stopping = True
-        if st.rotator is not None:
-            st.rotator.cancel()
+        for task in (st.rotator, st.refresher):
+            if task is not None:
+                task.cancel()
         await asyncio.to_thread(st.node.procs.stop)
+        await asyncio.to_thread(st.node.source.close)
 
     async def attestation(request: Request) -> Response:
         st = await svc.start()
