@@ -3,6 +3,7 @@ registers extended and locked, the first attestation bundle. Any mismatch refuse
 from __future__ import annotations
 
 import hashlib
+import pathlib
 import threading
 import time
 
