@@ -27,19 +27,24 @@ def _weaker() -> list[str]:
     return [] if os.geteuid() == 0 else ["landlock", "netns"]
 
 
-def node_json(cell: "Cell", i: int, port: int, index: int | None = None) -> dict:
+def node_json(cell: "Cell", i: int, port: int, index: int | None = None,
+              enclave: dict | None = None) -> dict:
     """node.json of node ``i`` (1-based) of the cell: the release is fetched from the cell's
     log (leaf ``index``), with its proof refreshed while the node serves; without an index
-    (before the release is logged) it names the files ``publish_release`` writes."""
+    (before the release is logged) it names the files ``publish_release`` writes. ``enclave``:
+    the node's ``enclave`` object (backend tpm), none for the default sim backend."""
     release = ({"leaf": "release.leaf", "proof": "release.proof"} if index is None else
                {"log": cell.urls["log"], "index": index})
-    return {"v": 1, "serial": f"cell-node-{i}", "host": cell.host, "port": port,
-            "models": {cell.model_name(): str(pathlib.Path(str(cell.model_path)).resolve())},
-            "release": release,
-            "trust": {"log": cell.vkey("log"),
-                      "witnesses": [cell.vkey("witness-1"), cell.vkey("witness-2")],
-                      "quorum": 2, "max_checkpoint_age_s": 86400},
-            "ca": {"dir": "ca"}, "sandbox": {"weaker": _weaker()}}
+    obj = {"v": 1, "serial": f"cell-node-{i}", "host": cell.host, "port": port,
+           "models": {cell.model_name(): str(pathlib.Path(str(cell.model_path)).resolve())},
+           "release": release,
+           "trust": {"log": cell.vkey("log"),
+                     "witnesses": [cell.vkey("witness-1"), cell.vkey("witness-2")],
+                     "quorum": 2, "max_checkpoint_age_s": 86400},
+           "ca": {"dir": "ca"}, "sandbox": {"weaker": _weaker()}}
+    if enclave is not None:
+        obj["enclave"] = enclave
+    return obj
 
 
 def publish_release(cell: "Cell", objs: list[dict]) -> int:
@@ -95,16 +100,14 @@ def start_nodes(cell: "Cell", ports: dict[str, int]) -> list[tuple[str, str, sub
     enclaves = start_tpms(cell) if cell.enclave == "tpm" else []
     objs = []
     for i in range(1, cell.n_nodes + 1):
-        obj = node_json(cell, i, ports[f"node-{i}"])
-        if enclaves:
-            obj["enclave"] = enclaves[i - 1]
+        obj = node_json(cell, i, ports[f"node-{i}"], enclave=enclaves[i - 1] if enclaves else None)
         objs.append(obj)
         if obj["serial"] not in cell.ca.serials:
             cell.ca.add_serial(obj["serial"])
     cell.ca.save(cell.dir / "ca")
     index = publish_release(cell, objs)
     for i in range(1, cell.n_nodes + 1):         # the nodes take the release from the log
-        objs[i - 1] = node_json(cell, i, ports[f"node-{i}"], index)
+        objs[i - 1] = node_json(cell, i, ports[f"node-{i}"], index, objs[i - 1].get("enclave"))
         (cell.dir / f"node-{i}.json").write_text(json.dumps(objs[i - 1], indent=1))
     out = []
     env = dict(os.environ)
