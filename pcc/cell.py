@@ -388,6 +388,9 @@ class Cell:
                 "account": (self.dir / "account.key").read_text().strip(),
                 "model": self.model_name(),
                 "selection": "client",
+                # the highest roster epoch accepted per model, kept across client restarts
+                # (a path relative to client.json)
+                "state": "client-state.json",
                 "trust": self._trust_config()}
         return cfg
 
