@@ -13,6 +13,12 @@ The gateway serves ``GET /v1/roster?model=M`` (answer :func:`encode_response`, r
 :func:`decode_response`) and ``GET /v1/nodes?model=M&ids=<hex>,<hex>`` (the bundles of the named
 nodes; :func:`parse_nodes_query` reads the query, :func:`format_ids` writes ``ids``). Every
 parser here treats its input as hostile and raises :class:`pcc.errors.FormatError`.
+
+Guards around a served roster: :class:`EpochState` keeps the highest epoch a client accepted
+per model (in a file, across restarts); :func:`find_newer` reads the log after a roster (checked
+against the log's witnessed root) for a later roster of the same model with a higher epoch;
+:func:`fetch_proof` builds a fresh, verified tlog-proof of a leaf from the log's checkpoint and
+tiles (what a gateway uses to keep its roster proof fresh without the publisher key).
 """
 from __future__ import annotations
 

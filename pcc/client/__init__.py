@@ -24,7 +24,10 @@ pinned log and witnesses like any key proof (and that its epoch is not older tha
 seen), draws k node ids with the operating system's CSPRNG and asks the gateway for exactly those
 bundles (``GET /v1/nodes?ids=…``). A bundle for a node that is not in the roster or was not asked
 for is refused; a node the gateway withholds (or whose bundle fails verification) is replaced by
-a fresh draw from the rest of the roster. With ``selection="gateway"`` the gateway picks the
+a fresh draw from the rest of the roster, unless more than ``max_withheld`` of the drawn nodes
+were withheld (the request is then refused as possibly steered). The highest roster epoch
+accepted is kept in ``state`` (a file) across restarts; ``check_newest`` also reads the log for
+a newer roster. With ``selection="gateway"`` the gateway picks the
 nodes (``GET /v1/nodes?k=…``); ``offer_history`` then names a file the client appends one line
 per offer to (``{"offered": ["<hex>", …]}``) for ``pcc audit selection``.
 
