@@ -15,6 +15,7 @@ import stat
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from pcc import note, roster, transparency
 from pcc.cell import Cell, _Logged
@@ -414,3 +415,117 @@ def test_too_many_withheld_is_refused_as_steering(cell, hostile):
     for _ in range(8):
         assert [x.node_id for x in off.nodes()] == [liked]
     off.close()
+
+
+# ---- building proofs and roots from tiles; hostile input -------------------------------------
+
+class _TreeTiles:
+    """A tile reader over an in-memory merkle.Tree (what an honest log serves)."""
+
+    def __init__(self, tree, corrupt=None):
+        self.tree, self.corrupt, self.calls = tree, corrupt, 0
+
+    def tile(self, t):
+        self.calls += 1
+        data = b"".join(self.tree.nodes(t.node_level(), t.start, t.start + t.width))
+        return self.corrupt(t, data) if self.corrupt else data
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(1, 70000), data=st.data())
+def test_tile_tree_matches_the_merkle_tree(size, data):
+    """Known answers from pcc.merkle.Tree: the root and inclusion proofs rebuilt from hash tiles
+    (and from leaf hashes on the right of a cut) equal the tree's own, for any size."""
+    from pcc import merkle
+    tree = merkle.Tree()
+    tree.append_hashes([i.to_bytes(32, "big") for i in range(size)])
+    rd = _TreeTiles(tree)
+    tt = roster._TileTree(rd, size)
+    assert tt.hash(0, size) == tree.root()
+    idx = data.draw(st.integers(0, size - 1))
+    assert tt.path(idx, 0, size) == tree.inclusion_proof(idx, size)
+    cut = data.draw(st.integers(0, size - 1)) // 256 * 256
+    right = [i.to_bytes(32, "big") for i in range(cut, size)]
+    assert roster._TileTree(rd, size, cut, right).hash(0, size) == tree.root()
+    assert rd.calls <= 64                       # a few tiles per subtree, never the whole log
+
+
+def test_fetch_proof_refuses_tiles_that_do_not_prove_the_leaf(cell):
+    """A log (or a path to it) serving wrong hash tiles: the proof built from them does not
+    verify, so it is never returned (and a gateway never serves it)."""
+    from pcc.transparency.client import TileReader
+    cur = served(cell)
+    index = note.parse_proof(cur.proof).index
+
+    class Flip(TileReader):
+        def tile(self, t):
+            data = super().tile(t)
+            return data if t.is_entries else bytes([data[0] ^ 1]) + data[1:]
+    with Flip(cell.urls["log"]) as rd:
+        with pytest.raises(VerifyError, match="inclusion"):
+            roster.fetch_proof(cell.urls["log"], cur.leaf, index, *trust_args(cell), reader=rd)
+    good = roster.fetch_proof(cell.urls["log"], cur.leaf, index, *trust_args(cell))
+    assert transparency.verify_proof(cur.leaf, good, *trust_args(cell))[0] == index
+    with pytest.raises(StateError, match="not below the log's size"):
+        roster.fetch_proof(cell.urls["log"], cur.leaf, 10 ** 9, *trust_args(cell))
+    with pytest.raises(VerifyError, match="log: checkpoint does not verify"):
+        roster.fetch_proof(cell.urls["log"], cur.leaf, index, cell.vkey("publisher"), [], 0)
+
+
+def test_gateway_serve_roster_log_wires_a_refreshing_source(cell, tmp_path, monkeypatch,
+                                                            capsys):
+    import pcc.cli.gateway as cli_gateway
+    import pcc.services.gateway as gw
+    cur = served(cell)
+    (tmp_path / "r.leaf").write_bytes(cur.leaf)
+    (tmp_path / "r.tlog-proof").write_text(cur.proof)
+    spki = leaves.decode(cell._logged["issuer-key"].leaf)["spki"]
+    (tmp_path / "spki").write_bytes(spki)
+    got = {}
+
+    class App:
+        info = {"store": "test"}
+
+    def fake_create_app(cfg):
+        got["cfg"] = cfg
+        return App()
+    monkeypatch.setattr(gw, "create_app", fake_create_app)
+    monkeypatch.setattr(cli_gateway, "_serve", lambda app, host, port, lines:
+                        got.setdefault("lines", lines) and 0)
+    rc = main(["gateway", "serve", "--name", "gw", "--key", str(tmp_path / "k"),
+               "--issuer-name", "iss", "--issuer-spki", str(tmp_path / "spki"),
+               "--node", "http://127.0.0.1:1", "--roster", str(tmp_path / "r"),
+               "--roster-log", cell.urls["log"], "--log-vkey", cell.vkey("log"),
+               "--witness", cell.vkey("witness-1"), "--witness", cell.vkey("witness-2"),
+               "--roster-refresh", "0"])
+    assert rc == 0, capsys.readouterr().err
+    src = got["cfg"].roster
+    assert isinstance(src, RosterFromLog)
+    assert any("proofs refreshed from" in ln for ln in got["lines"])
+    leaf, proof = src(MODEL)                    # refresh_s 0: fetched from the log now
+    assert leaf == cur.leaf and src.last_error is None
+    assert transparency.verify_proof(leaf, proof, *trust_args(cell))[0] == \
+        note.parse_proof(cur.proof).index
+    (tmp_path / "r.tlog-proof").write_text(cur.proof.replace("index ", "index 1", 1))
+    rc = main(["gateway", "serve", "--name", "gw", "--key", str(tmp_path / "k"),
+               "--issuer-name", "iss", "--issuer-spki", str(tmp_path / "spki"),
+               "--node", "http://127.0.0.1:1", "--roster", str(tmp_path / "r"),
+               "--roster-log", cell.urls["log"], "--log-vkey", cell.vkey("log"),
+               "--witness", cell.vkey("witness-1"), "--witness", cell.vkey("witness-2")])
+    assert rc == 2 and "does not verify" in capsys.readouterr().err
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=200),
+                 st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                              lambda ch: st.lists(ch, max_size=3) |
+                              st.dictionaries(st.sampled_from(["v", "rosters", "m", "epoch",
+                                                               "log_index"]), ch, max_size=3),
+                              max_leaves=10).map(lambda o: json.dumps(o).encode())))
+def test_state_parser_never_crashes(data):
+    try:
+        got = roster._parse_state(data, "f")
+    except StateError as e:
+        assert "client state f is corrupt" in str(e)
+        return
+    assert all(isinstance(v["epoch"], int) and v["epoch"] >= 0 for v in got.values())
