@@ -502,7 +502,10 @@ def test_gateway_serve_roster_log_wires_a_refreshing_source(cell, tmp_path, monk
     src = got["cfg"].roster
     assert isinstance(src, RosterFromLog)
     assert any("proofs refreshed from" in ln for ln in got["lines"])
-    leaf, proof = src(MODEL)                    # refresh_s 0: fetched from the log now
+    first = src(MODEL)                          # served at once; refreshed in the background
+    assert first is not None and first[0] == cur.leaf
+    assert src.refresh() == 1
+    leaf, proof = src(MODEL)
     assert leaf == cur.leaf and src.last_error is None
     assert transparency.verify_proof(leaf, proof, *trust_args(cell))[0] == \
         note.parse_proof(cur.proof).index

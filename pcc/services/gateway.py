@@ -183,9 +183,10 @@ class RosterFromLog:
     tlog-proof from the log's current checkpoint and hash tiles
     (:func:`pcc.roster.fetch_proof`, bounded calls through :mod:`pcc._internal.peer`) and
     serves it only once it verifies against ``log_vkey`` and ``witness_vkeys`` (``quorum``).
-    A proof is refreshed when it is older than ``refresh_s`` (at the next request, at most one
-    refresh running at a time, or by calling :meth:`refresh`); when a refresh fails the previous
-    proof is kept (``last_error`` says why) and retried after ``retry_s``. ``proofs`` may give
+    A proof older than ``refresh_s`` is refreshed when the next request asks for it: in a
+    background thread while the current proof is served (one at a time), or at once when there
+    is no proof yet; :meth:`refresh` does it directly. When a refresh fails the previous proof
+    is kept (``last_error`` says why) and retried after ``retry_s``. ``proofs`` may give
     a first proof per leaf (e.g. from ``pcc roster publish``), verified the same way. When
     several leaves name one model, the highest epoch is served."""
 
@@ -205,6 +206,7 @@ class RosterFromLog:
         self._proofs: dict[int, tuple[str, float]] = {}       # entry -> (proof, when)
         self._tried: dict[int, float] = {}
         self._lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
         self.last_error: Optional[str] = None
         for i, proof in enumerate(proofs or ()):
             if proof is None:
@@ -241,6 +243,16 @@ class RosterFromLog:
                 done += 1
         return done
 
+    def _refresh_in_background(self, only: Sequence[int]) -> None:
+        import threading
+        if self._thread is not None and self._thread.is_alive():
+            return
+        for i in only:
+            self._tried[i] = time.monotonic()
+        self._thread = threading.Thread(target=self.refresh, args=(list(only),),
+                                        name="pcc-gateway-roster-proof", daemon=True)
+        self._thread.start()
+
     def __call__(self, model: str) -> Optional[KeyProof]:
         cands = [i for i, (r, _, _) in enumerate(self._entries) if r.model == model]
         if not cands:
@@ -249,7 +261,9 @@ class RosterFromLog:
         stale = [i for i in cands
                  if (i not in self._proofs or now - self._proofs[i][1] >= self.refresh_s)
                  and now - self._tried.get(i, -1e18) >= self.retry_s]
-        if stale:
+        if stale and all(i in self._proofs for i in cands):
+            self._refresh_in_background(stale)
+        elif stale:
             self.refresh(stale)
         have = [i for i in cands if i in self._proofs]
         if not have:
