@@ -233,6 +233,25 @@ def test_gateway_refreshes_the_proof_from_the_log(cell, monkeypatch):
     assert "roster of tiny-chat" in (src.last_error or "")
 
 
+def test_cell_refreshes_its_roster_proof_from_the_log(cell, monkeypatch):
+    """`pcc up` keeps its roster proof fresh the way a gateway without the publisher key can:
+    from the log's checkpoint and tiles, not by publishing again."""
+    cur = _Logged(served(cell).leaf, served(cell).proof)           # a copy: refreshed in place
+    vkey, wits, quorum = trust_args(cell)
+    size0 = transparency.verify_proof(cur.leaf, cur.proof, vkey, wits, quorum)[1].size
+    cell.publish(leaves.roster("filler-model", 2, [bytes(32)]))     # the log grows
+    published = []
+    real = cell.publish
+    monkeypatch.setattr(cell, "publish", lambda leaf, *a, **kw: published.append(leaf) or
+                        real(leaf, *a, **kw))
+    cell.refresh_proofs()
+    now = served(cell)
+    assert now.leaf == cur.leaf and now.proof != cur.proof
+    index, cp = transparency.verify_proof(now.leaf, now.proof, vkey, wits, quorum, 60)
+    assert index == note.parse_proof(cur.proof).index and cp.size > size0
+    assert cur.leaf not in published and published      # the other leaves were re-published
+
+
 def test_gateway_refresh_refuses_a_wrong_index(cell):
     cur = served(cell)
     index = note.parse_proof(cur.proof).index
