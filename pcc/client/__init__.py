@@ -647,7 +647,8 @@ class Client:
                     break
                 info["redraws"] += 1
             reports = [good[n] for n in tried if n in good]
-            n_withheld = len(info["withheld"])
+            # drawn nodes that did not verify: withheld, or served with a failing bundle
+            n_withheld = sum(1 for n in tried if n not in good)
             tot = self._withheld_total
             tot[0] += n_withheld
             tot[1] += len(tried)
