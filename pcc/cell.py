@@ -407,8 +407,7 @@ class Cell:
                 "model": self.model_name(),
                 "selection": "client",
                 # the highest roster epoch accepted per model, kept across client restarts
-                # (a path relative to client.json)
-                "state": "client-state.json",
+                "state": str(self.dir / "client-state.json"),
                 "trust": self._trust_config()}
         return cfg
 

@@ -311,14 +311,19 @@ def test_state_file_refuses_a_rollback_after_restart(cell, tmp_path):
             cell._logged[KEY] = old
 
 
-def test_client_json_state_is_relative_to_it(cell):
+def test_client_json_state_path(cell):
     cfg = json.loads((cell.dir / "client.json").read_text())
-    assert cfg["state"] == "client-state.json"
-    c = Client.from_config(cell.dir / "client.json")
+    assert cfg["state"] == str(cell.dir / "client-state.json")      # pcc up: beside it
+    c = Client.from_config(cfg)
     assert c.state.path == cell.dir / "client-state.json"
     c.close()
+    cfg["state"] = "mine.json"                   # a relative path: beside the client.json
+    (cell.dir / "other.json").write_text(json.dumps(cfg))
+    c = Client.from_config(cell.dir / "other.json")
+    assert c.state.path == cell.dir / "mine.json"
+    c.close()
     c = Client.from_config(cfg)                  # a dict: the path as given
-    assert str(c.state.path) == "client-state.json"
+    assert str(c.state.path) == "mine.json"
     c.close()
 
 

@@ -135,7 +135,7 @@ def register(subparsers) -> None:
     p.add_argument("--state", default=None, metavar="FILE",
                    help="keep the highest roster epoch accepted per model in FILE, so a "
                         "restarted client refuses an older roster (default: client.json's "
-                        "\"state\", which `pcc up` sets to client-state.json beside it)")
+                        "\"state\", which `pcc up` sets to a client-state.json beside it)")
     p.add_argument("--check-newest", action="store_true",
                    help="also read the log (directly, not through the relay) and refuse a "
                         "roster that a later roster of the model supersedes")

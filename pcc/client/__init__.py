@@ -129,7 +129,7 @@ class Client:
 
     Client-chosen selection also takes: ``state``, a file keeping the highest roster epoch
     accepted per model across restarts (:class:`pcc.roster.EpochState`; None, the default
-    here, keeps it in memory only; ``pcc up`` writes ``"state": "client-state.json"`` into
+    here, keeps it in memory only; ``pcc up`` names a ``client-state.json`` beside its
     client.json); ``check_newest``: also read the log itself (at ``log``, directly, not through
     the relay) and refuse a roster that a later roster of the model supersedes
     (:func:`pcc.roster.find_newer`; off by default); ``max_withheld``: the largest share of the
