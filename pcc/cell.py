@@ -192,11 +192,29 @@ class Cell:
 
     def _refresh_loop(self) -> None:
         while not self._stop.wait(PROOF_REFRESH_S):
-            for kind, logged in list(self._logged.items()):
-                try:
-                    logged.proof = self.publish(logged.leaf)[1]
-                except PccError:
-                    pass
+            self.refresh_proofs()
+
+    def refresh_proofs(self) -> None:
+        """Give every logged leaf a proof under the log's newest checkpoint. A roster's proof is
+        built from the log's checkpoint and tiles and verified, as a gateway without the
+        publisher key does (:func:`pcc.roster.fetch_proof`); when that fails, and for the
+        other leaves, the leaf is published again. A leaf that cannot be refreshed keeps its
+        proof."""
+        from pcc import note, roster
+        for kind, logged in list(self._logged.items()):
+            try:
+                if kind.startswith("roster:"):
+                    try:
+                        logged.proof = roster.fetch_proof(
+                            self.urls["log"], logged.leaf, note.parse_proof(logged.proof).index,
+                            self.vkey("log"), [self.vkey("witness-1"), self.vkey("witness-2")],
+                            2)
+                        continue
+                    except PccError:
+                        pass
+                logged.proof = self.publish(logged.leaf)[1]
+            except PccError:
+                pass
 
     # ------------------------------------------------------------------ start / stop
 
@@ -388,6 +406,8 @@ class Cell:
                 "account": (self.dir / "account.key").read_text().strip(),
                 "model": self.model_name(),
                 "selection": "client",
+                # the highest roster epoch accepted per model, kept across client restarts
+                "state": str(self.dir / "client-state.json"),
                 "trust": self._trust_config()}
         return cfg
 

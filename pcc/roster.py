@@ -13,12 +13,23 @@ The gateway serves ``GET /v1/roster?model=M`` (answer :func:`encode_response`, r
 :func:`decode_response`) and ``GET /v1/nodes?model=M&ids=<hex>,<hex>`` (the bundles of the named
 nodes; :func:`parse_nodes_query` reads the query, :func:`format_ids` writes ``ids``). Every
 parser here treats its input as hostile and raises :class:`pcc.errors.FormatError`.
+
+Guards around a served roster: :class:`EpochState` keeps the highest epoch a client accepted
+per model (in a file, across restarts); :func:`find_newer` reads the log after a roster (checked
+against the log's witnessed root) for a later roster of the same model with a higher epoch;
+:func:`fetch_proof` builds a fresh, verified tlog-proof of a leaf from the log's checkpoint and
+tiles (what a gateway uses to keep its roster proof fresh without the publisher key).
 """
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import pathlib
 import random
 import secrets
+import tempfile
+import threading
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any, Optional, Union
@@ -336,3 +347,297 @@ def read_ids_file(text: str) -> list[bytes]:
         seen.add(n)
         out.append(n)
     return out
+
+
+# ----------------------------------------------------------------------------- client state
+
+#: Version of the client state file (:class:`EpochState`).
+STATE_VERSION = 1
+_STATE_MAX = 1 << 20
+
+
+class EpochState:
+    """The highest roster epoch a client has accepted for each model, optionally kept in a JSON
+    file so that a restarted client still refuses an older roster (a rollback across restarts).
+
+    ``path`` None keeps the epochs in memory only. A missing file is a first run (empty). The
+    file is ``{"v": 1, "rosters": {"<model>": {"epoch": int, "log_index": int}}}``; it holds
+    no secret (which models were used, and which roster epochs were seen). It is written
+    atomically (a temporary file in the same directory, fsync, rename, mode 0600), merging with
+    what is on disk so that two clients sharing one file never lower an epoch. A file that
+    cannot be read or parsed raises :class:`StateError` naming it: the client never silently
+    forgets what it accepted (remove the file by hand to start over)."""
+
+    def __init__(self, path: Union[str, "os.PathLike[str]", None] = None) -> None:
+        self.path = None if path is None else pathlib.Path(path)
+        self._lock = threading.Lock()
+        self._rosters: dict[str, dict[str, int]] = self._read() if self.path else {}
+
+    def __repr__(self) -> str:
+        return f"<pcc EpochState {self.path or 'in memory'} models={len(self._rosters)}>"
+
+    def _read(self) -> dict[str, dict[str, int]]:
+        assert self.path is not None
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read(_STATE_MAX + 1)
+        except FileNotFoundError:
+            return {}
+        except OSError as e:
+            raise StateError(f"client state {self.path}: cannot read "
+                             f"({e.strerror or type(e).__name__})") from None
+        return _parse_state(data, str(self.path))
+
+    def epoch(self, model: str) -> Optional[int]:
+        """The highest epoch accepted for ``model`` (None: none yet)."""
+        got = self._rosters.get(model)
+        return None if got is None else got["epoch"]
+
+    def accept(self, model: str, epoch: int, log_index: int) -> None:
+        """Record that a roster of ``model`` with ``epoch`` (logged at ``log_index``) was
+        accepted; a lower epoch than the one kept is ignored. Writes the file when the epoch
+        rose. Raises :class:`StateError` when the file cannot be written (or has become
+        corrupt meanwhile)."""
+        with self._lock:
+            cur = self._rosters.get(model)
+            if cur is not None and cur["epoch"] >= epoch:
+                return
+            self._rosters[model] = {"epoch": int(epoch), "log_index": int(log_index)}
+            if self.path is None:
+                return
+            merged = self._read()
+            for m, v in self._rosters.items():
+                if m not in merged or merged[m]["epoch"] < v["epoch"]:
+                    merged[m] = v
+            self._rosters = merged
+            text = json.dumps({"v": STATE_VERSION, "rosters": merged}, indent=1,
+                              sort_keys=True) + "\n"
+            _write_atomic(self.path, text.encode("utf-8"))
+
+
+def _parse_state(data: bytes, name: str) -> dict[str, dict[str, int]]:
+    def bad(why: str) -> StateError:
+        return StateError(f"client state {name} is corrupt ({why}); the client will not "
+                          "forget the roster epochs it accepted: fix or remove the file")
+    if len(data) > _STATE_MAX:
+        raise bad("larger than 1 MiB")
+    try:
+        d = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise bad("not JSON") from None
+    if not isinstance(d, dict) or d.get("v") != STATE_VERSION or set(d) != {"v", "rosters"}:
+        raise bad(f'expected {{"v": {STATE_VERSION}, "rosters": {{…}}}}')
+    rosters = d["rosters"]
+    if not isinstance(rosters, dict):
+        raise bad("rosters is not an object")
+    out: dict[str, dict[str, int]] = {}
+    for model, v in rosters.items():
+        if not isinstance(v, dict) or set(v) != {"epoch", "log_index"} or \
+                not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
+                        for x in v.values()):
+            raise bad(f"the entry of model {model[:64]!r} is not "
+                      '{"epoch": int, "log_index": int}')
+        out[model] = {"epoch": v["epoch"], "log_index": v["log_index"]}
+    return out
+
+
+def _write_atomic(path: pathlib.Path, data: bytes) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.")
+    except OSError as e:
+        raise StateError(f"client state {path}: cannot write "
+                         f"({e.strerror or type(e).__name__})") from None
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise StateError(f"client state {path}: cannot write "
+                         f"({e.strerror or type(e).__name__})") from None
+
+
+# ----------------------------------------------------------------------------- the log itself
+
+#: Most log leaves :func:`find_newer` reads after a roster (256 entry bundles).
+MAX_SCAN = 65536
+
+
+@dataclasses.dataclass(frozen=True)
+class Newer:
+    """A roster of the same model logged after the one checked, with a higher epoch: the one
+    checked is superseded. ``index`` is the newer leaf's position in the log."""
+
+    index: int
+    roster: Roster
+
+
+def _largest_pow2_below(n: int) -> int:
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _mth(hashes: Sequence[bytes]) -> bytes:
+    """RFC 9162 Merkle tree hash of a list of leaf (or same-level subtree) hashes."""
+    from pcc import merkle
+    if len(hashes) == 1:
+        return hashes[0]
+    k = _largest_pow2_below(len(hashes))
+    return merkle.node_hash(_mth(hashes[:k]), _mth(hashes[k:]))
+
+
+class _TileTree:
+    """Subtree hashes of a log of ``size`` leaves, read from its hash tiles (a few tiles per
+    subtree, cached) and, from ``right_start`` on, from leaf hashes the caller computed from the
+    entries themselves. Nothing here is trusted: the caller compares the root it gives with a
+    verified checkpoint (or verifies the inclusion proof it gives)."""
+
+    def __init__(self, reader: Any, size: int, right_start: Optional[int] = None,
+                 right: Sequence[bytes] = ()) -> None:
+        self.reader, self.size = reader, size
+        self.right_start = size if right_start is None else right_start
+        self.right = list(right)
+        self._tiles: dict[tuple[int, int], list[bytes]] = {}
+
+    def _node(self, level: int, idx: int) -> bytes:
+        from pcc.transparency import tiles
+        t_level, r = divmod(level, tiles.TILE_HEIGHT)
+        first = idx << r                      # index at level 8 * t_level
+        t_idx = first // tiles.TILE_WIDTH
+        key = (t_level, t_idx)
+        if key not in self._tiles:
+            width = min(tiles.TILE_WIDTH,
+                        tiles.level_width(self.size, t_level) - t_idx * tiles.TILE_WIDTH)
+            tile = tiles.Tile(t_level, t_idx, width)
+            self._tiles[key] = tiles.split_hashes(self.reader.tile(tile), width)
+        off = first - t_idx * tiles.TILE_WIDTH
+        got = self._tiles[key][off:off + (1 << r)]
+        if len(got) != 1 << r:
+            raise FormatError("log: a hash tile is shorter than the tree needs")
+        return _mth(got)
+
+    def hash(self, a: int, b: int) -> bytes:
+        """MTH of leaves [a, b)."""
+        n = b - a
+        if a >= self.right_start:
+            return _mth(self.right[a - self.right_start:b - self.right_start])
+        if b <= self.right_start and n & (n - 1) == 0:
+            level = n.bit_length() - 1
+            return self._node(level, a >> level)
+        k = _largest_pow2_below(n)
+        from pcc import merkle
+        return merkle.node_hash(self.hash(a, a + k), self.hash(a + k, b))
+
+    def path(self, index: int, a: int, b: int) -> list[bytes]:
+        """RFC 9162 inclusion path of leaf ``index`` in leaves [a, b), leaf level first."""
+        if b - a == 1:
+            return []
+        k = _largest_pow2_below(b - a)
+        if index < a + k:
+            return self.path(index, a, a + k) + [self.hash(a + k, b)]
+        return self.path(index, a + k, b) + [self.hash(a, a + k)]
+
+
+def _checkpoint(reader: Any, log_vkey: Any, witness_vkeys: Sequence, quorum: int
+                ) -> tuple[str, Any]:
+    """The log's current checkpoint, verified (log signature, origin, witness quorum)."""
+    from pcc.errors import VerifyError
+    from pcc.transparency.client import AuditFailure, Auditor
+    try:
+        return Auditor(reader, log_vkey, list(witness_vkeys), quorum).fetch_checkpoint()
+    except AuditFailure as e:
+        raise VerifyError(f"log: {e.problem}") from None
+
+
+def _reader(log_url: str, reader: Any, deadline_s: float) -> tuple[Any, bool]:
+    from pcc.transparency.client import TileReader
+    if reader is not None:
+        return reader, False
+    if not isinstance(log_url, str) or not log_url.startswith(("http://", "https://")):
+        raise InvalidArgument("log_url must be an http:// or https:// URL")
+    return TileReader(log_url, deadline_s=deadline_s), True
+
+
+def fetch_proof(log_url: str, leaf: bytes, index: int, log_vkey: Any,
+                witness_vkeys: Sequence = (), quorum: int = 0, *, reader: Any = None,
+                deadline_s: float = 10.0) -> str:
+    """A fresh tlog-proof for ``leaf`` at ``index``, built from the log's current checkpoint
+    and its hash tiles (about log₂(size)/8 tiles, each request bounded by ``deadline_s``), and
+    verified (log signature, witness quorum, inclusion of exactly ``leaf``) before it is
+    returned. No publisher key is needed: anyone can refresh a proof this way. Raises
+    :class:`pcc.errors.VerifyError` when the log's answers do not prove the leaf,
+    :class:`pcc.errors.PeerError` when the log cannot be read."""
+    from pcc import note
+    rd, own = _reader(log_url, reader, deadline_s)
+    try:
+        text, cp = _checkpoint(rd, log_vkey, witness_vkeys, quorum)
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < cp.size:
+            raise StateError(f"log: index {index} is not below the log's size {cp.size}")
+        hashes = _TileTree(rd, cp.size).path(index, 0, cp.size)
+        proof = note.format_proof(index, hashes, text)
+    finally:
+        if own:
+            rd.close()
+    transparency.verify_proof(leaf, proof, log_vkey, list(witness_vkeys), quorum)
+    return proof
+
+
+def find_newer(log_url: str, leaf: bytes, proof: str, log_vkey: Any,
+               witness_vkeys: Sequence = (), quorum: int = 0, *, max_leaves: int = MAX_SCAN,
+               reader: Any = None, deadline_s: float = 10.0) -> Optional[Newer]:
+    """Whether the log holds a newer roster for the same model than ``leaf``: the roster of the
+    highest epoch above ``leaf``'s among the leaves logged after it, or None when there is none.
+
+    ``proof`` must verify (it gives the leaf's index). The leaves from that index up to the
+    log's current checkpoint (verified with the pinned log key and witness quorum, at least as
+    large as the proof's) are read from the entry bundles, their hashes combined with the hash
+    tiles to the left, and the root compared with the checkpoint's, so a log cannot hide a
+    leaf from this scan without forking (which witnesses and auditors see). At most
+    ``max_leaves`` leaves are read: more raises :class:`StateError` (run ``pcc log audit``
+    instead). A later roster of a lower epoch does not count (the client keeps the highest
+    epoch it accepted anyway)."""
+    from pcc import merkle
+    from pcc.errors import VerifyError
+    from pcc.transparency import tiles
+    index, proof_cp = transparency.verify_proof(leaf, proof, log_vkey, list(witness_vkeys),
+                                                quorum)
+    mine = from_leaf(leaf)
+    rd, own = _reader(log_url, reader, deadline_s)
+    try:
+        _, cp = _checkpoint(rd, log_vkey, witness_vkeys, quorum)
+        if cp.size < proof_cp.size:
+            raise VerifyError(f"log: its checkpoint (size {cp.size}) is older than the "
+                              f"roster's proof (size {proof_cp.size})")
+        start, end = index + 1, cp.size
+        if end - start > max_leaves:
+            raise StateError(f"log: {end - start} leaves follow the roster, more than "
+                             f"{max_leaves} to scan here (use pcc log audit)")
+        b_start = start // tiles.TILE_WIDTH * tiles.TILE_WIDTH
+        entries: list[bytes] = []
+        for a in range(b_start, end, tiles.TILE_WIDTH):
+            width = min(tiles.TILE_WIDTH, end - a)
+            t = tiles.Tile(-1, a // tiles.TILE_WIDTH, width)
+            entries += tiles.decode_bundle(rd.tile(t), width)
+        if end > 0:
+            tree = _TileTree(rd, end, b_start, [merkle.leaf_hash(e) for e in entries])
+            if tree.hash(0, end) != bytes(cp.root):
+                raise VerifyError("log: the entries after the roster and its tiles do not "
+                                  "give the checkpoint's root")
+    finally:
+        if own:
+            rd.close()
+    best: Optional[Newer] = None
+    for i, e in enumerate(entries[start - b_start:], start):
+        try:
+            d = leaves.decode(e)
+        except FormatError:
+            continue
+        if d["type"] == "roster" and d["model"] == mine.model and d["epoch"] > mine.epoch and \
+                (best is None or d["epoch"] > best.roster.epoch):
+            best = Newer(i, Roster(d["model"], d["epoch"], tuple(d["nodes"])))
+    return best

@@ -66,6 +66,12 @@ def cmd_chat(args) -> int:
     if args.offer_history:
         over["offer_history"] = args.offer_history
         over.setdefault("selection", "gateway")
+    if args.state:
+        over["state"] = args.state
+    if args.check_newest:
+        over["check_newest"] = True
+    if args.max_withheld is not None:
+        over["max_withheld"] = None if args.max_withheld < 0 else args.max_withheld
     if over.get("offer_history") and over.get("selection") != "gateway":
         return _err("--offer-history keeps what the gateway offers: it needs --selection gateway")
     with Client.from_config(cfg, **over) as client:
@@ -126,5 +132,15 @@ def register(subparsers) -> None:
                    help="gateway-chosen mode: append the node ids the gateway offered to FILE, "
                         "one JSON line per offer, for `pcc audit selection --history FILE` "
                         "(implies --selection gateway)")
+    p.add_argument("--state", default=None, metavar="FILE",
+                   help="keep the highest roster epoch accepted per model in FILE, so a "
+                        "restarted client refuses an older roster (default: client.json's "
+                        "\"state\", which `pcc up` sets to a client-state.json beside it)")
+    p.add_argument("--check-newest", action="store_true",
+                   help="also read the log (directly, not through the relay) and refuse a "
+                        "roster that a later roster of the model supersedes")
+    p.add_argument("--max-withheld", type=float, default=None, metavar="SHARE",
+                   help="refuse a request when more than this share of the nodes drawn for it "
+                        "were withheld by the gateway (default 0.5; a negative value: no bound)")
     p.add_argument("prompt", help="the prompt")
     p.set_defaults(func=_guard(cmd_chat))

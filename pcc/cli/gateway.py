@@ -4,7 +4,7 @@ from __future__ import annotations
 import pathlib
 from typing import Callable, Optional
 
-from pcc.cli._common import EXIT_OK, _err, _guard, _serve, add_commands
+from pcc.cli._common import EXIT_OK, _err, _guard, _serve, add_commands, vkey_arg
 
 
 def cmd_gateway_keygen(args) -> int:
@@ -49,11 +49,32 @@ def cmd_gateway_serve(args) -> int:
         if not (pathlib.Path(leaf_file).exists() and pathlib.Path(proof_file).exists()):
             return _err(f"--roster: {leaf_file} and {proof_file} must both exist (the files "
                         "`pcc roster publish --out PREFIX` writes)")
+    source: Optional[Callable[[str], Optional[tuple[bytes, str]]]] = None
+    if rosters and args.roster_log:
+        from pcc import note
+        from pcc.cli._common import witness_quorum
+        from pcc.services.gateway import RosterFromLog
+        if not args.log_vkey:
+            return _err("--roster-log needs --log-vkey (and --witness) to check the proofs it "
+                        "fetches")
+        wits, quorum = witness_quorum(args)
+        entries, proofs = [], []
+        for leaf_file, proof_file in rosters:
+            leaf = pathlib.Path(leaf_file).read_bytes()
+            proof = pathlib.Path(proof_file).read_text(encoding="utf-8")
+            entries.append((leaf, note.parse_proof(proof).index))
+            proofs.append(proof)
+        source = RosterFromLog(args.roster_log, entries, args.log_vkey, wits, quorum,
+                               refresh_s=args.roster_refresh, proofs=proofs)
+    elif args.roster_log:
+        return _err("--roster-log refreshes the proofs of the --roster leaves: give --roster")
+    elif rosters:
+        source = roster_files(rosters)
     cfg = GatewayConfig(name=args.name, key_path=args.key, key_id=args.key_id,
                         issuer_name=args.issuer_name,
                         issuer_spki=pathlib.Path(args.issuer_spki).read_bytes(),
                         nodes=tuple(args.node), db_path=args.db, redis_url=args.redis,
-                        key_proof=key_proof, roster=roster_files(rosters) if rosters else None)
+                        key_proof=key_proof, roster=source)
     app = create_app(cfg)
     lines = [f"gateway    {cfg.name}",
              f"issuer     {cfg.issuer_name}",
@@ -63,7 +84,9 @@ def cmd_gateway_serve(args) -> int:
              "key proof  " + (f"{args.leaf} + {args.proof}" if key_proof is not None
                               else "none (503 until --leaf and --proof are given)"),
              "rosters    " + (", ".join(args.roster) if args.roster
-                                  else "none (clients must use gateway-chosen selection)"),
+                                  else "none (clients must use gateway-chosen selection)")
+             + (f" (proofs refreshed from {args.roster_log} every {args.roster_refresh:g} s)"
+                if args.roster_log else ""),
              "endpoints  POST / (OHTTP), GET /ohttp-keys, GET /v1/key-proof"]
     return _serve(app, args.host, args.port, lines)
 
@@ -108,6 +131,20 @@ def register(subparsers) -> None:
                         "publish --out PREFIX` writes them, served at the inner GET /v1/roster "
                         "and re-read on every request (publish again to refresh the proof); "
                         "repeatable, one per model")
+    p.add_argument("--roster-log", default=None, metavar="URL",
+                   help="fetch fresh proofs of the --roster leaves from this log's checkpoint "
+                        "and tiles (read once from the files), verified with --log-vkey and "
+                        "--witness before they are served; the last good proof is kept when "
+                        "the log cannot be read")
+    p.add_argument("--roster-refresh", type=float, default=300.0, metavar="SECONDS",
+                   help="how old a roster proof may get before it is fetched again "
+                        "(with --roster-log)")
+    p.add_argument("--log-vkey", default=None, metavar="VKEY|FILE", type=vkey_arg("--log-vkey"),
+                   help="the log's verifier key (with --roster-log)")
+    p.add_argument("--witness", action="append", default=[], metavar="VKEY|FILE",
+                   type=vkey_arg("--witness"), help="a witness's cosigner key (repeatable)")
+    p.add_argument("--quorum", type=int, default=None, metavar="N",
+                   help="witness cosignatures needed (default: all --witness keys)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8600, help="port to listen on (0: a free one)")
     p.set_defaults(func=_guard(cmd_gateway_serve))

@@ -91,7 +91,19 @@ def cmd_audit(args) -> int:
     from pcc.transparency import leaves
     from pcc.transparency.client import AuditFailure, Auditor, AuditState, TileReader
 
+    rosters: dict[str, tuple[int, int, int]] = {}     # model -> (epoch, index, how many)
+    went_back: list[str] = []
+
     def on_entry(idx, leaf, d, err):
+        if d is not None and d["type"] == "roster":
+            top = rosters.get(d["model"])
+            if top is not None and d["epoch"] < top[0]:
+                went_back.append(f"ROSTER EPOCH WENT BACK: {d['model']} epoch {d['epoch']} at "
+                                 f"index {idx} was logged after epoch {top[0]} (index {top[1]})")
+            if top is None or d["epoch"] > top[0]:
+                rosters[d["model"]] = (d["epoch"], idx, (top[2] if top else 0) + 1)
+            else:
+                rosters[d["model"]] = (top[0], top[1], top[2] + 1)
         if args.quiet:
             return
         if d is None:
@@ -121,6 +133,13 @@ def cmd_audit(args) -> int:
                       f"witnesses {sorted(auditor.witnessed)} "
                       f"leaves {dict(sorted(auditor.counts.items()))}{insecure}",
                       file=sys.stderr)
+                # the newest roster of each model: what a gateway should serve
+                for model, (epoch, idx, n) in sorted(rosters.items()):
+                    print(f"newest roster: {model} epoch {epoch} at index {idx} ({n} roster "
+                          "leaves of this model)", file=sys.stderr)
+                for line in went_back:
+                    print(line, file=sys.stderr)
+                went_back.clear()
                 # the log is consistent, but a release name/version logged twice is ambiguous
                 for name, version, first, idx in auditor.duplicate_releases[reported:]:
                     print(f"DUPLICATE RELEASE: {name} {version} is logged at index {first} "

@@ -24,7 +24,10 @@ pinned log and witnesses like any key proof (and that its epoch is not older tha
 seen), draws k node ids with the operating system's CSPRNG and asks the gateway for exactly those
 bundles (``GET /v1/nodes?ids=…``). A bundle for a node that is not in the roster or was not asked
 for is refused; a node the gateway withholds (or whose bundle fails verification) is replaced by
-a fresh draw from the rest of the roster. With ``selection="gateway"`` the gateway picks the
+a fresh draw from the rest of the roster, unless more than ``max_withheld`` of the drawn nodes
+were withheld (the request is then refused as possibly steered). The highest roster epoch
+accepted is kept in ``state`` (a file) across restarts; ``check_newest`` also reads the log for
+a newer roster. With ``selection="gateway"`` the gateway picks the
 nodes (``GET /v1/nodes?k=…``); ``offer_history`` then names a file the client appends one line
 per offer to (``{"offered": ["<hex>", …]}``) for ``pcc audit selection``.
 
@@ -69,6 +72,8 @@ _SMALL = 1 << 20          # cap on keys, proofs, directories and discovery answe
 _MAX_ANSWER = 64 << 20
 _ROSTER_TTL_S = 300.0     # a verified roster is fetched again after this long
 _DRAW_ROUNDS = 4          # first draw plus at most three rounds of replacements
+#: Default share of a request's drawn nodes that may be withheld before it is refused.
+MAX_WITHHELD = 0.5
 
 
 def _b64(data: bytes) -> str:
@@ -100,6 +105,8 @@ class _Roster:
     roster: roster.Roster
     index: int
     fetched: float
+    leaf: bytes = b""
+    proof: str = ""
 
 
 def _error_text(body: bytes) -> str:
@@ -118,14 +125,26 @@ class Client:
     offers k nodes); ``offer_history``: in gateway mode, a file to append each offer to (one
     JSON line, what ``pcc audit selection --history`` reads; opt-in, off by default);
     ``wallet_batch``: tokens fetched at a time; ``busy_retries``: how often a request no node
-    could take (503; its token is given back) is retried, with jittered backoff. Thread-safe
+    could take (503; its token is given back) is retried, with jittered backoff.
+
+    Client-chosen selection also takes: ``state``, a file keeping the highest roster epoch
+    accepted per model across restarts (:class:`pcc.roster.EpochState`; None, the default
+    here, keeps it in memory only; ``pcc up`` names a ``client-state.json`` beside its
+    client.json); ``check_newest``: also read the log itself (at ``log``, directly, not through
+    the relay) and refuse a roster that a later roster of the model supersedes
+    (:func:`pcc.roster.find_newer`; off by default); ``max_withheld``: the largest share of the
+    nodes drawn for one request that may be withheld (or fail) before the request is refused
+    as possibly steered (default 0.5; None: no bound). Thread-safe
     for sequential use from several threads (one request at a time per client is the common
     case)."""
 
     def __init__(self, *, relay: str, gateway: str, issuer: str, log: str, account: str,
                  model: str, trust: attest.Trust, k: int = 3, wallet_batch: int = 8,
                  timeout_s: float = 600.0, busy_retries: int = 4, selection: str = "client",
-                 offer_history: Union[str, pathlib.Path, None] = None) -> None:
+                 offer_history: Union[str, pathlib.Path, None] = None,
+                 state: Union[str, pathlib.Path, roster.EpochState, None] = None,
+                 check_newest: bool = False,
+                 max_withheld: Optional[float] = MAX_WITHHELD) -> None:
         for name, url in (("relay", relay), ("gateway", gateway), ("issuer", issuer),
                           ("log", log)):
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -140,6 +159,14 @@ class Client:
             raise InvalidArgument(f"client: selection must be one of {', '.join(SELECTIONS)}")
         if offer_history is not None and not isinstance(offer_history, (str, pathlib.Path)):
             raise TypeError("client: offer_history must be a path (str) or None")
+        if state is not None and not isinstance(state, (str, pathlib.Path, roster.EpochState)):
+            raise TypeError("client: state must be a path (str), a pcc.roster.EpochState or None")
+        if not isinstance(check_newest, bool):
+            raise TypeError("client: check_newest must be a bool")
+        if max_withheld is not None and (isinstance(max_withheld, bool) or
+                                         not isinstance(max_withheld, (int, float)) or
+                                         not 0 <= max_withheld < 1):
+            raise InvalidArgument("client: max_withheld must be a share in [0, 1) or None")
         self.relay = relay
         self.gateway = gateway.rstrip("/")
         self.issuer = issuer.rstrip("/")
@@ -162,7 +189,11 @@ class Client:
         self.selection = selection
         self.offer_history = None if offer_history is None else pathlib.Path(offer_history)
         self._rosters: dict[str, _Roster] = {}
-        self._epochs: dict[str, int] = {}            # the highest roster epoch seen per model
+        # the highest roster epoch accepted per model (kept in a file when state names one)
+        self.state = state if isinstance(state, roster.EpochState) else roster.EpochState(state)
+        self.check_newest = check_newest
+        self.max_withheld = max_withheld
+        self._withheld_total = [0, 0]                # nodes withheld, nodes drawn (this client)
         self._verified: dict[tuple[str, bytes], attest.Report] = {}
         self.last_report: dict[str, Any] = {}
 
@@ -175,13 +206,17 @@ class Client:
                     **kw: Any) -> "Client":
         """A client from a ``client.json`` (a path, or the dict it holds): ``relay``,
         ``gateway``, ``issuer``, ``log``, ``account``, ``model`` and ``trust``; optionally
-        ``selection`` (``"client"`` or ``"gateway"``) and ``offer_history`` (a file path).
-        Keyword arguments override the file."""
+        ``selection`` (``"client"`` or ``"gateway"``), ``offer_history`` (a file path),
+        ``state`` (a file path; relative to the client.json's directory when read from a
+        file), ``check_newest`` (bool) and ``max_withheld`` (a share or null). Keyword
+        arguments override the file."""
+        base: Optional[pathlib.Path] = None
         if isinstance(path_or_dict, Mapping):
             cfg = dict(path_or_dict)
         elif isinstance(path_or_dict, (str, pathlib.Path)):
             try:
                 cfg = json.loads(pathlib.Path(path_or_dict).read_text(encoding="utf-8"))
+                base = pathlib.Path(path_or_dict).parent
             except (OSError, ValueError) as e:
                 raise InvalidArgument(f"client: cannot read {path_or_dict} "
                                       f"({type(e).__name__})") from None
@@ -190,9 +225,13 @@ class Client:
         if cfg.get("v") != 1:
             raise InvalidArgument("client.json: v must be 1")
         opts: dict[str, Any] = {}
-        for name in ("selection", "offer_history"):
+        for name in ("selection", "offer_history", "state", "check_newest"):
             if cfg.get(name) is not None:
                 opts[name] = cfg[name]
+        if "max_withheld" in cfg:
+            opts["max_withheld"] = cfg["max_withheld"]
+        if isinstance(opts.get("state"), str) and base is not None:
+            opts["state"] = base / opts["state"]
         opts.update(kw)
         try:
             return cls(relay=cfg["relay"], gateway=cfg["gateway"], issuer=cfg["issuer"],
@@ -410,6 +449,13 @@ class Client:
         with self._lock:
             return self._roster(model or self.model).roster
 
+    def roster_proof(self, model: Optional[str] = None) -> tuple[bytes, str]:
+        """The leaf and tlog-proof of the verified roster of ``model`` (fetched afresh through
+        the relay), e.g. to check with :func:`pcc.roster.find_newer` that it is the newest."""
+        with self._lock:
+            got = self._roster(model or self.model, fresh=True)
+            return got.leaf, got.proof
+
     def _discover(self, model: str, *, fresh: bool = False) -> _Discovery:
         if self.selection == "gateway":
             return self._discover_gateway(model, fresh=fresh)
@@ -502,12 +548,24 @@ class Client:
             raise VerifyError(f"roster for {model!r}: malformed answer ({e})") from None
         try:
             r = roster.verify_trusted(leaf, proof, self.trust, model=model,
-                                      min_epoch=self._epochs.get(model))
+                                      min_epoch=self.state.epoch(model))
         except (VerifyError, StateError, FormatError) as e:
             raise VerifyError(f"roster for {model!r}: {e}") from None
         index = note.parse_proof(proof).index          # verified just above
-        self._epochs[model] = max(r.epoch, self._epochs.get(model, r.epoch))
-        got = _Roster(r, index, now)
+        if self.check_newest:
+            t = self.trust
+            try:
+                newer = roster.find_newer(self.log, leaf, proof, t.log_vkey,
+                                          list(t.witness_vkeys), t.quorum)
+            except (VerifyError, StateError, FormatError) as e:
+                raise VerifyError(f"roster for {model!r}: cannot check it is the newest "
+                                  f"({e})") from None
+            if newer is not None:
+                raise VerifyError(f"roster for {model!r}: epoch {r.epoch} (index {index}) is "
+                                  f"superseded by epoch {newer.roster.epoch} logged at index "
+                                  f"{newer.index}: the gateway serves an old roster")
+        self.state.accept(model, r.epoch, index)
+        got = _Roster(r, index, now, bytes(leaf), proof)
         self._rosters[model] = got
         return got
 
@@ -536,7 +594,8 @@ class Client:
                 "selection": "client",
                 "roster": {"model": r.model, "epoch": r.epoch, "nodes": len(r),
                            "log_index": rs.index},
-                "drawn": [], "withheld": [], "refused": [], "redraws": 0}
+                "drawn": [], "withheld": [], "refused": [], "redraws": 0,
+                "newest_checked": self.check_newest}
             good: dict[bytes, attest.Report] = {}
             bad: list[attest.Report] = []
             tried: list[bytes] = []
@@ -588,6 +647,23 @@ class Client:
                     break
                 info["redraws"] += 1
             reports = [good[n] for n in tried if n in good]
+            # drawn nodes that did not verify: withheld, or served with a failing bundle
+            n_withheld = sum(1 for n in tried if n not in good)
+            tot = self._withheld_total
+            tot[0] += n_withheld
+            tot[1] += len(tried)
+            info["withheld_count"] = n_withheld
+            info["drawn_count"] = len(tried)
+            info["withheld_total"] = {"withheld": tot[0], "drawn": tot[1]}
+            if reports and self.max_withheld is not None and \
+                    n_withheld > self.max_withheld * len(tried):
+                info["steering_suspected"] = True
+                self.last_report.update(info)
+                raise StateError(f"{n_withheld} of the {len(tried)} nodes drawn from the roster "
+                                 "were withheld or failed, more than the bound of "
+                                 f"{self.max_withheld:g}: the gateway may be steering this "
+                                 "request to the nodes it chose to serve; nothing was sent "
+                                 "(retry later)")
             if not reports:
                 if bad:
                     raise VerifyError(f"no node passed verification (first failure: "
@@ -756,6 +832,15 @@ class Client:
                              "a fresh draw from the rest of the roster")
             if r.get("exhausted"):
                 lines.append("roster exhausted: fewer nodes than asked for were available")
+            if "withheld_count" in r:
+                tot = r.get("withheld_total", {})
+                lines.append(f"withheld: {r['withheld_count']} of {r['drawn_count']} drawn node(s) "
+                             f"in this request, {tot.get('withheld')} of {tot.get('drawn')} since "
+                             f"this client started (bound: {self.max_withheld})")
+            if r.get("steering_suspected"):
+                lines.append("REFUSED: too many drawn nodes withheld; the gateway may be steering")
+            if r.get("newest_checked"):
+                lines.append("roster checked against the log: no newer roster for the model")
         elif r.get("selection") == "gateway":
             lines.append("nodes chosen by the gateway (gateway-chosen mode): "
                          + (", ".join(n[:16] for n in r.get("offered", [])) or "none")

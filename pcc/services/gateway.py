@@ -60,7 +60,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from pcc import _padding, bhttp, hpke, ohttp, roster, tokens
+from pcc import _padding, bhttp, hpke, ohttp, roster, tokens, transparency
 from pcc._internal.peer import Peer, PeerLimits
 from pcc.errors import (DecryptError, FormatError, InvalidArgument, LimitError, PccError,
                         PeerError, StateError, UnknownKeyError, UnsupportedError, VerifyError)
@@ -71,7 +71,7 @@ from pcc.services._spend import RedisSpendStore, SQLiteSpendStore, SpendStore
 from pcc.transparency import leaves
 
 __all__ = ["GatewayConfig", "GatewayState", "create_app", "generate_key", "load_key",
-           "key_configs", "token_challenge", "roster_files", "ROSTER_MEDIA_TYPE",
+           "key_configs", "token_challenge", "roster_files", "RosterFromLog", "ROSTER_MEDIA_TYPE",
            "NODES_MEDIA_TYPE", "REQUEST_MEDIA_TYPE",
            "ANSWER_MEDIA_TYPE", "ATTESTATION_MEDIA_TYPE", "KEY_PROOF_MEDIA_TYPE", "MAX_K"]
 
@@ -111,9 +111,9 @@ class GatewayConfig:
     redis_prefix: prefix of every Redis key.
     roster: where the ``/v1/roster`` answers come from: a callable taking a model name and
         returning that model's current roster leaf and its tlog-proof, or None when there is
-        none (see :func:`roster_files`). The gateway only serves what it gets, checking that
-        it is a roster leaf for the model asked; keeping the proof fresh is the publisher's
-        job (the log answers a re-submitted leaf with a proof under its newest checkpoint).
+        none (see :func:`roster_files`, and :class:`RosterFromLog`, which fetches fresh proofs
+        from the log itself). The gateway only serves what it gets, checking that it is a
+        roster leaf for the model asked.
     """
 
     name: str
@@ -175,6 +175,101 @@ def roster_files(pairs: Sequence[Tuple[str, str]]) -> Callable[[str], Optional[K
                 best = (r.epoch, leaf, proof)
         return None if best is None else (best[1], best[2])
     return source
+
+
+class RosterFromLog:
+    """A ``roster`` source for :class:`GatewayConfig` that keeps the proofs fresh itself: for
+    each roster leaf (``entries``: pairs of leaf bytes and its log index) it builds a new
+    tlog-proof from the log's current checkpoint and hash tiles
+    (:func:`pcc.roster.fetch_proof`, bounded calls through :mod:`pcc._internal.peer`) and
+    serves it only once it verifies against ``log_vkey`` and ``witness_vkeys`` (``quorum``).
+    A proof older than ``refresh_s`` is refreshed when the next request asks for it: in a
+    background thread while the current proof is served (one at a time), or at once when there
+    is no proof yet; :meth:`refresh` does it directly. When a refresh fails the previous proof
+    is kept (``last_error`` says why) and retried after ``retry_s``. ``proofs`` may give
+    a first proof per leaf (e.g. from ``pcc roster publish``), verified the same way. When
+    several leaves name one model, the highest epoch is served."""
+
+    def __init__(self, log_url: str, entries: Sequence[Tuple[bytes, int]], log_vkey,
+                 witness_vkeys: Sequence = (), quorum: int = 0, *, refresh_s: float = 300.0,
+                 retry_s: float = 10.0, proofs: Optional[Sequence[Optional[str]]] = None,
+                 deadline_s: float = 5.0) -> None:
+        import threading
+        if not isinstance(log_url, str) or not log_url.startswith(("http://", "https://")):
+            raise InvalidArgument("roster source: log_url must be an http:// or https:// URL")
+        self.log_url = log_url
+        self.log_vkey, self.witness_vkeys, self.quorum = log_vkey, list(witness_vkeys), quorum
+        self.refresh_s, self.retry_s, self.deadline_s = refresh_s, retry_s, deadline_s
+        self._entries: list[tuple[roster.Roster, bytes, int]] = []
+        for leaf, index in entries:
+            self._entries.append((roster.from_leaf(bytes(leaf)), bytes(leaf), int(index)))
+        self._proofs: dict[int, tuple[str, float]] = {}       # entry -> (proof, when)
+        self._tried: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+        self.last_error: Optional[str] = None
+        for i, proof in enumerate(proofs or ()):
+            if proof is None:
+                continue
+            _, leaf, index = self._entries[i]
+            try:
+                got, _ = transparency.verify_proof(leaf, proof, log_vkey, self.witness_vkeys,
+                                                   quorum)
+            except PccError as e:
+                raise InvalidArgument(f"roster source: the proof of entry {i} does not "
+                                      f"verify ({e})") from None
+            if got != index:
+                raise InvalidArgument(f"roster source: entry {i} is logged at {got}, "
+                                      f"not {index}")
+            self._proofs[i] = (proof, time.monotonic())
+
+    def refresh(self, only: Optional[Sequence[int]] = None) -> int:
+        """Fetch and verify a fresh proof for every leaf (or the entries ``only``); returns how
+        many were refreshed. A failure keeps the previous proof and sets ``last_error``."""
+        done = 0
+        with self._lock:
+            for i, (r, leaf, index) in enumerate(self._entries):
+                if only is not None and i not in only:
+                    continue
+                self._tried[i] = time.monotonic()
+                try:
+                    proof = roster.fetch_proof(self.log_url, leaf, index, self.log_vkey,
+                                               self.witness_vkeys, self.quorum,
+                                               deadline_s=self.deadline_s)
+                except PccError as e:
+                    self.last_error = f"roster of {r.model} epoch {r.epoch}: {e}"
+                    continue
+                self._proofs[i] = (proof, time.monotonic())
+                done += 1
+        return done
+
+    def _refresh_in_background(self, only: Sequence[int]) -> None:
+        import threading
+        if self._thread is not None and self._thread.is_alive():
+            return
+        for i in only:
+            self._tried[i] = time.monotonic()
+        self._thread = threading.Thread(target=self.refresh, args=(list(only),),
+                                        name="pcc-gateway-roster-proof", daemon=True)
+        self._thread.start()
+
+    def __call__(self, model: str) -> Optional[KeyProof]:
+        cands = [i for i, (r, _, _) in enumerate(self._entries) if r.model == model]
+        if not cands:
+            return None
+        now = time.monotonic()
+        stale = [i for i in cands
+                 if (i not in self._proofs or now - self._proofs[i][1] >= self.refresh_s)
+                 and now - self._tried.get(i, -1e18) >= self.retry_s]
+        if stale and all(i in self._proofs for i in cands):
+            self._refresh_in_background(stale)
+        elif stale:
+            self.refresh(stale)
+        have = [i for i in cands if i in self._proofs]
+        if not have:
+            return None
+        best = max(have, key=lambda i: self._entries[i][0].epoch)
+        return self._entries[best][1], self._proofs[best][0]
 
 
 def generate_key(path: str) -> None:
