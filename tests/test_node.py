@@ -243,6 +243,12 @@ def _node_pids(node) -> dict:
     return pids
 
 
+def _waiting_for_invoke(pid: int) -> bool:
+    """Whether pid is blocked in read(2) on descriptor 3 (a pooled worker waiting)."""
+    f = pathlib.Path(f"/proc/{pid}/syscall").read_text().split()
+    return len(f) > 1 and f[0] == "0" and int(f[1], 16) == 3
+
+
 def _workers(host_pid: int) -> list[int]:
     out = []
     for pid in os.listdir("/proc"):
@@ -298,21 +304,27 @@ def test_long_generation_plaintext_only_in_the_worker_then_kill(node, world):
     t.start()
     assert first.wait(30)
     pids = _node_pids(node)
-    workers = _workers(pids["host"])
-    assert len(workers) == 1
-    w = workers[0]
-    # the worker is sandboxed: seccomp filter, no_new_privs, its own network namespace, only
-    # its channels open
-    status = dict(line.split(":\t", 1) for line in
-                  pathlib.Path(f"/proc/{w}/status").read_text().splitlines() if ":\t" in line)
-    assert status["Seccomp"].strip() == "2" and status["NoNewPrivs"].strip() == "1"
-    assert os.readlink(f"/proc/{w}/ns/net") != os.readlink("/proc/self/ns/net")
-    assert {int(f) for f in os.listdir(f"/proc/{w}/fd")} <= {0, 1, 2, 3, 4, 5}
-    # during generation only the worker holds the plaintext
     needle = canary.encode()
+    # the serving worker and the pool forked ahead (2 per model, one already replaced): all
+    # children of the host, all sandboxed before any request reached them
+    workers = _workers(pids["host"])
+    assert len(workers) == 1 + 2 * 2
+    for w in workers:
+        # seccomp filter, no_new_privs, another network namespace, only its channels open
+        status = dict(line.split(":\t", 1) for line in
+                      pathlib.Path(f"/proc/{w}/status").read_text().splitlines() if ":\t" in line)
+        assert status["Seccomp"].strip() == "2" and status["NoNewPrivs"].strip() == "1"
+        assert os.readlink(f"/proc/{w}/ns/net") != os.readlink("/proc/self/ns/net")
+        assert {int(f) for f in os.listdir(f"/proc/{w}/fd")} <= {0, 1, 2, 3, 4, 5}
+    # the pooled ones wait in read(3, ...) for an invoke; one is serving this request
+    waiting = [w for w in workers if _waiting_for_invoke(w)]
+    serving = [w for w in workers if w not in waiting]
+    assert len(serving) == 1 and len(waiting) == 4
+    w = serving[0]
+    # during generation only the worker serving it holds the plaintext
     for name, pid in pids.items():
         assert not _mem_has(pid, needle), name
-    assert _mem_has(w, needle)                         # the scan can see it where it is
+    assert _mem_has(w, needle)                         # the scan sees it where it is
     assert not done.is_set()
     os.kill(w, signal.SIGKILL)
     assert done.wait(30)

@@ -1,8 +1,10 @@
 /* host.c: the host loop (pcc/node.h). It maps each model once, read-only, hashes it from that
- * mapping into the model register (through the enclave), and forks one sandboxed worker per
- * invoke, handing it the service's end of the request's socketpair and a fresh channel to the
- * enclave. The host itself never reads a request: the worker reads the invoke from the service's
- * socket and writes its sealed answer straight back on it. */
+ * mapping into the model register (through the enclave), and keeps a small pool of workers per
+ * model forked ahead (sandboxed, the model's pages touched, waiting on their channel). An invoke
+ * takes the oldest pooled worker: the service gets the other end of its channel, the enclave the
+ * other end of its enclave channel, and a replacement is forked at once. The host itself never
+ * reads a request: the worker reads the invoke from the service's socket and writes its sealed
+ * answer straight back on it. Each worker still serves one request and exits. */
 #include "pcc/node.h"
 
 #include <errno.h>
@@ -34,6 +36,24 @@ typedef struct {
     pid_t pid;
     uint64_t id;
 } running;
+
+/* A worker forked ahead: sandboxed, its model's pages touched, blocked reading its channel. The
+ * host keeps the other end of that channel (svc, for the service) and the enclave's end of the
+ * worker's enclave channel (encl, handed to the enclave only when a request is assigned, so the
+ * enclave's 2 s unwrap deadline starts with the request, not with the fork). */
+typedef struct {
+    pid_t pid;
+    int svc, encl;
+} idle_worker;
+
+static void idle_close(idle_worker *w)
+{
+    if (w->svc >= 0)
+        close(w->svc);
+    if (w->encl >= 0)
+        close(w->encl);
+    w->svc = w->encl = -1;
+}
 
 /* A generator that refuses requests over the node's max_tokens (sealed as too_long). */
 typedef struct {
@@ -170,6 +190,20 @@ static pcc_status send_modes(int fd, uint32_t mask, uint8_t *buf)
     return expect_ok(fd, buf);
 }
 
+/* send_worker hands the service its end of an assigned worker's channel. */
+static pcc_status send_worker(int fd, uint64_t id, int chan)
+{
+    uint8_t b[64];
+    pcc_writer w;
+    pcc_writer_init_fixed(&w, b, sizeof b);
+    pcc_status st;
+    if ((st = pcc_wire_put_map(&w, 2)) != PCC_OK || (st = pcc_wire_put_cstr(&w, "op")) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "worker")) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "id")) != PCC_OK || (st = pcc_wire_put_uint(&w, id)) != PCC_OK)
+        return st;
+    return pcc_chan_send(fd, w.data, w.len, chan);
+}
+
 static pcc_status send_exit(int fd, uint64_t id, int code)
 {
     uint8_t b[64];
@@ -219,7 +253,7 @@ static pcc_status send_ready(int fd, const pcc_node_host_config *cfg,
     pcc_writer w;
     pcc_writer_init_dynamic(&w, false, 64 * 1024);
     pcc_status st;
-    if ((st = pcc_wire_put_map(&w, 3)) != PCC_OK || (st = pcc_wire_put_cstr(&w, "op")) != PCC_OK ||
+    if ((st = pcc_wire_put_map(&w, 4)) != PCC_OK || (st = pcc_wire_put_cstr(&w, "op")) != PCC_OK ||
         (st = pcc_wire_put_cstr(&w, "ready")) != PCC_OK ||
         (st = pcc_wire_put_cstr(&w, "models")) != PCC_OK ||
         (st = pcc_wire_put_array(&w, cfg->n_models)) != PCC_OK)
@@ -232,11 +266,142 @@ static pcc_status send_ready(int fd, const pcc_node_host_config *cfg,
             (st = pcc_wire_put_bin(&w, digests[i], PCC_ATTEST_DIGEST)) != PCC_OK)
             goto out;
     if ((st = pcc_wire_put_cstr(&w, "sandbox")) == PCC_OK &&
-        (st = pcc_wire_put_uint(&w, mask)) == PCC_OK)
+        (st = pcc_wire_put_uint(&w, mask)) == PCC_OK &&
+        (st = pcc_wire_put_cstr(&w, "pool")) == PCC_OK &&
+        (st = pcc_wire_put_uint(&w, cfg->pool)) == PCC_OK)
         st = pcc_chan_send(fd, w.data, w.len, -1);
 out:
     pcc_writer_cleanup(&w);
     return st;
+}
+
+/* The host's state once it serves. */
+typedef struct {
+    const pcc_node_host_config *cfg;
+    pcc_llm_model **models;
+    capped_gen *gens;
+    uint8_t node_id[PCC_ATTEST_NODE_ID];
+    uint32_t applied;
+    int nsfd;
+    const pcc_sandbox_filter *filter;
+    idle_worker pool[PCC_NODE_MAX_MODELS][PCC_NODE_MAX_POOL];
+    size_t n_pool[PCC_NODE_MAX_MODELS];
+    running *run;
+    size_t n_run;
+} host;
+
+/* spawn_idle forks one sandboxed worker for model mi onto two fresh channels and keeps the
+ * host's ends. The worker waits for its invoke; nothing about a request exists yet. */
+static pcc_status spawn_idle(host *h, size_t mi, idle_worker *out)
+{
+    int a[2] = {-1, -1}, b[2] = {-1, -1};
+    pcc_status st = PCC_E_STATE;
+    out->pid = -1;
+    out->svc = out->encl = -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) != 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) != 0)
+        goto out;
+    const uint8_t *data;
+    size_t len;
+    pcc_gguf_file(pcc_llm_model_gguf(h->models[mi]), &data, &len);
+    pcc_worker_config wc = {0};
+    wc.chan_fd = a[0];
+    wc.enclave_fd = b[0];
+    memcpy(wc.node_id, h->node_id, sizeof h->node_id);
+    wc.max_payload = h->cfg->max_payload;
+    wc.sandbox_layers = h->applied;
+    wc.sandbox_optional = 0;
+    wc.join_netns = h->nsfd >= 0;
+    wc.netns_fd = h->nsfd;
+    wc.filter = h->filter;
+    wc.gen.run = h->cfg->probe ? probe_run : capped_run;
+    wc.gen.ctx = &h->gens[mi];
+    wc.warm = data;
+    wc.warm_len = len;
+    if ((st = pcc_worker_spawn(&wc, &out->pid)) != PCC_OK)
+        goto out;
+    out->svc = a[1];
+    out->encl = b[1];
+    a[1] = b[1] = -1;
+out:
+    for (int i = 0; i < 2; i++) {
+        if (a[i] >= 0)
+            close(a[i]);
+        if (b[i] >= 0)
+            close(b[i]);
+    }
+    return st;
+}
+
+/* fill forks workers for model mi until its pool is full. A failed fork leaves it short; the
+ * next request tries again (and, with an empty pool, forks on demand). */
+static void fill(host *h, size_t mi)
+{
+    while (h->n_pool[mi] < h->cfg->pool) {
+        idle_worker w;
+        if (spawn_idle(h, mi, &w) != PCC_OK)
+            return;
+        h->pool[mi][h->n_pool[mi]++] = w;
+    }
+}
+
+/* assign gives an invoke a worker of model mi: the oldest pooled one (or one forked now), whose
+ * channel goes to the service and whose enclave channel goes to the enclave. Returns 0 or the
+ * PCC_NODE_EXIT_* code for the service; *fatal on a broken control channel. */
+static int assign(host *h, size_t mi, uint64_t id, pcc_status *fatal)
+{
+    static const uint8_t chan_msg[] = {0x81, 0xa2, 'o', 'p', 0xa7, 'c', 'h', 'a', 'n',
+                                       'n', 'e', 'l'};
+    idle_worker w;
+    *fatal = PCC_OK;
+    if (h->n_run >= h->cfg->max_workers)
+        return PCC_NODE_EXIT_OVERLOADED;
+    if (h->n_pool[mi] > 0) {
+        w = h->pool[mi][0];
+        memmove(&h->pool[mi][0], &h->pool[mi][1], (h->n_pool[mi] - 1) * sizeof w);
+        h->n_pool[mi]--;
+    } else if (spawn_idle(h, mi, &w) != PCC_OK) {
+        return PCC_NODE_EXIT_SPAWN;
+    }
+    h->run[h->n_run].pid = w.pid;
+    h->run[h->n_run].id = id;
+    h->n_run++;
+    /* the service first: it writes the invoke while the enclave takes the other channel */
+    if ((*fatal = send_worker(h->cfg->ctrl_fd, id, w.svc)) == PCC_OK &&
+        pcc_chan_send(h->cfg->enclave_fd, chan_msg, sizeof chan_msg, w.encl) != PCC_OK)
+        (void)kill(w.pid, SIGKILL); /* no enclave: the worker could never unwrap */
+    idle_close(&w);
+    return 0;
+}
+
+/* reap collects ended workers: an assigned one is reported to the service, a pooled one that
+ * died while waiting is dropped from its pool (refilled with the next request). */
+static pcc_status reap(host *h)
+{
+    int ws;
+    pid_t pid;
+    while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+        int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+        int found = 0;
+        for (size_t i = 0; i < h->n_run && !found; i++)
+            if (h->run[i].pid == pid) {
+                uint64_t id = h->run[i].id;
+                h->run[i] = h->run[--h->n_run];
+                found = 1;
+                pcc_status st = send_exit(h->cfg->ctrl_fd, id, code);
+                if (st != PCC_OK)
+                    return st;
+            }
+        for (size_t mi = 0; mi < h->cfg->n_models && !found; mi++)
+            for (size_t i = 0; i < h->n_pool[mi]; i++)
+                if (h->pool[mi][i].pid == pid) {
+                    idle_close(&h->pool[mi][i]);
+                    h->pool[mi][i] = h->pool[mi][--h->n_pool[mi]];
+                    found = 1;
+                    break;
+                }
+    }
+    return PCC_OK;
 }
 
 pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
@@ -245,20 +410,20 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
     capped_gen gens[PCC_NODE_MAX_MODELS];
     uint8_t digests[PCC_NODE_MAX_MODELS][PCC_ATTEST_DIGEST];
     pcc_sandbox_filter *filter = NULL;
-    running *run = NULL;
-    size_t n_run = 0;
+    host *h = NULL;
     uint8_t *buf = NULL;
-    uint8_t node_id[PCC_ATTEST_NODE_ID];
     int nsfd = -1, sigfd = -1;
     uint32_t applied = 0;
     pcc_status st;
     if (cfg == NULL || cfg->ctrl_fd < 0 || cfg->enclave_fd < 0 || cfg->n_models == 0 ||
         cfg->n_models > PCC_NODE_MAX_MODELS || cfg->max_workers == 0 ||
-        cfg->max_workers > MAX_RUNNING || (cfg->layers & ~PCC_SANDBOX_ALL) != 0)
+        cfg->max_workers > MAX_RUNNING || cfg->pool > PCC_NODE_MAX_POOL ||
+        (cfg->layers & ~PCC_SANDBOX_ALL) != 0)
         return PCC_E_INVALID;
     if ((st = pcc_chan_harden()) != PCC_OK)
         return st;
-    if ((buf = malloc(PCC_NODE_MSG_MAX)) == NULL || (run = calloc(MAX_RUNNING, sizeof *run)) == NULL) {
+    if ((buf = malloc(PCC_NODE_MSG_MAX)) == NULL || (h = calloc(1, sizeof *h)) == NULL ||
+        (h->run = calloc(MAX_RUNNING, sizeof *h->run)) == NULL) {
         st = PCC_E_NOMEM;
         goto out;
     }
@@ -306,7 +471,7 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
         if (st == PCC_OK)
             st = pcc_wire_get_bin(v[0], PCC_ATTEST_NODE_ID, PCC_ATTEST_NODE_ID, &p, &pl);
         if (st == PCC_OK)
-            memcpy(node_id, p, PCC_ATTEST_NODE_ID);
+            memcpy(h->node_id, p, PCC_ATTEST_NODE_ID);
         pcc_wire_doc_free(doc);
         if (st != PCC_OK)
             goto out;
@@ -319,7 +484,15 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
         st = PCC_E_STATE;
         goto out;
     }
-    /* 4. one worker per invoke */
+    h->cfg = cfg;
+    h->models = models;
+    h->gens = gens;
+    h->applied = applied;
+    h->nsfd = nsfd;
+    h->filter = filter;
+    /* 4. the pools, then one worker per invoke (and a replacement forked right after) */
+    for (size_t mi = 0; mi < cfg->n_models; mi++)
+        fill(h, mi);
     for (;;) {
         struct pollfd p[2] = {{cfg->ctrl_fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
         if (poll(p, 2, -1) < 0) {
@@ -332,19 +505,8 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
             struct signalfd_siginfo si;
             while (read(sigfd, &si, sizeof si) > 0)
                 ;
-            int ws;
-            pid_t pid;
-            while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
-                int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-                for (size_t i = 0; i < n_run; i++)
-                    if (run[i].pid == pid) {
-                        uint64_t id = run[i].id;
-                        run[i] = run[--n_run];
-                        if ((st = send_exit(cfg->ctrl_fd, id, code)) != PCC_OK)
-                            goto out;
-                        break;
-                    }
-            }
+            if ((st = reap(h)) != PCC_OK)
+                goto out;
         }
         if (p[0].revents == 0)
             continue;
@@ -355,20 +517,19 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
                 st = PCC_OK; /* the service closed the channel: stop */
             goto out;
         }
+        if (chan >= 0)
+            close(chan); /* invoke carries no descriptor */
         pcc_wire_doc *doc = NULL;
         const msgpack_object *v[2];
         static const char *const F_INVOKE[] = {"id", "model"};
         uint64_t id = 0;
         const char *mn = NULL;
         size_t ml = 0, mi = 0;
-        int code = 0;
         st = pcc_chan_decode(&doc, buf, len, "invoke", F_INVOKE, 2, v);
         if (st == PCC_OK && (st = pcc_wire_get_uint(v[0], UINT64_MAX, &id)) == PCC_OK)
             st = pcc_wire_get_str(v[1], 1, PCC_ATTEST_MAX_NAME, &mn, &ml);
-        if (st != PCC_OK || chan < 0) {
+        if (st != PCC_OK || chan >= 0) {
             pcc_wire_doc_free(doc);
-            if (chan >= 0)
-                close(chan);
             st = PCC_E_FORMAT; /* the service broke the protocol: stop */
             goto out;
         }
@@ -376,48 +537,19 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
             if (strlen(cfg->models[mi].name) == ml && memcmp(cfg->models[mi].name, mn, ml) == 0)
                 break;
         pcc_wire_doc_free(doc);
-        int sp[2] = {-1, -1};
-        pid_t pid = -1;
-        if (mi == cfg->n_models)
-            code = PCC_NODE_EXIT_MODEL;
-        else if (n_run >= cfg->max_workers)
-            code = PCC_NODE_EXIT_OVERLOADED;
-        else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
-            code = PCC_NODE_EXIT_SPAWN;
-        else {
-            static const uint8_t chan_msg[] = {0x81, 0xa2, 'o', 'p', 0xa7, 'c', 'h', 'a', 'n',
-                                               'n', 'e', 'l'};
-            pcc_worker_config wc = {0};
-            wc.chan_fd = chan;
-            wc.enclave_fd = sp[0];
-            memcpy(wc.node_id, node_id, sizeof node_id);
-            wc.max_payload = cfg->max_payload;
-            wc.sandbox_layers = applied;
-            wc.sandbox_optional = 0;
-            wc.join_netns = nsfd >= 0;
-            wc.netns_fd = nsfd;
-            wc.filter = filter;
-            wc.gen.run = cfg->probe ? probe_run : capped_run;
-            wc.gen.ctx = &gens[mi];
-            if (pcc_chan_send(cfg->enclave_fd, chan_msg, sizeof chan_msg, sp[1]) != PCC_OK ||
-                pcc_worker_spawn(&wc, &pid) != PCC_OK)
-                code = PCC_NODE_EXIT_SPAWN;
-        }
-        if (sp[0] >= 0)
-            close(sp[0]);
-        if (sp[1] >= 0)
-            close(sp[1]);
-        close(chan);
-        if (code != 0) {
-            if ((st = send_exit(cfg->ctrl_fd, id, code)) != PCC_OK)
-                goto out;
-        } else {
-            run[n_run].pid = pid;
-            run[n_run].id = id;
-            n_run++;
-        }
+        int code = mi == cfg->n_models ? PCC_NODE_EXIT_MODEL : assign(h, mi, id, &st);
+        if (st != PCC_OK)
+            goto out;
+        if (code != 0 && (st = send_exit(cfg->ctrl_fd, id, code)) != PCC_OK)
+            goto out;
+        if (mi < cfg->n_models)
+            fill(h, mi);
     }
 out:
+    if (h != NULL)
+        for (size_t mi = 0; mi < PCC_NODE_MAX_MODELS; mi++)
+            for (size_t i = 0; i < h->n_pool[mi]; i++)
+                idle_close(&h->pool[mi][i]); /* the waiting workers read EOF and exit */
     if (sigfd >= 0)
         close(sigfd);
     if (nsfd >= 0)
@@ -425,7 +557,9 @@ out:
     pcc_sandbox_filter_free(filter);
     for (size_t i = 0; i < cfg->n_models; i++)
         pcc_llm_model_free(models[i]);
-    free(run);
+    if (h != NULL)
+        free(h->run);
+    free(h);
     free(buf);
     return st;
 }

@@ -1,11 +1,12 @@
 """The node's ASGI service: exactly ``GET /v1/attestation``, ``POST /v1/invoke``, ``GET /healthz``
-and ``GET /metrics``. It never sees plaintext: an invoke's body (ciphertext) goes to a worker over
-a fresh socketpair that the host hands the worker, and the worker's sealed answer comes back on
-the same socket and is streamed as produced."""
+and ``GET /metrics``. It never sees plaintext: for an invoke the host hands it the channel of a
+worker forked ahead (sandboxed and waiting); the body (ciphertext) goes to the worker on it, and
+the worker's sealed answer comes back on the same socket and is streamed as produced."""
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import socket
 import struct
 import threading
@@ -51,6 +52,7 @@ class NodeState:
         self.metrics = Metrics(node.cfg.metrics, node.cfg.metrics_refresh_s)
         self.ids = itertools.count(1)
         self.exits: dict[int, asyncio.Future] = {}
+        self.workers: dict[int, asyncio.Future] = {}
         self.running = 0
         self.queued = 0
         self.slots = asyncio.Semaphore(node.cfg.limits["max_workers"])
@@ -65,9 +67,14 @@ class NodeState:
         chan = self.node.procs.host_chan
         while True:
             try:
-                m = chan.recv()
+                m, fd = chan.recv_fd()
             except PccError:
                 break
+            if m.get("op") == "worker" and isinstance(m.get("id"), int) and fd is not None:
+                self.loop.call_soon_threadsafe(self._assigned, m["id"], fd)
+                continue
+            if fd is not None:
+                os.close(fd)
             if m.get("op") == "exit" and isinstance(m.get("id"), int) and isinstance(
                     m.get("code"), int):
                 self.loop.call_soon_threadsafe(self._exited, m["id"], m["code"])
@@ -75,12 +82,26 @@ class NodeState:
         if not self.stopping:
             self.loop.call_soon_threadsafe(self._host_gone)
 
+    def _assigned(self, ident: int, fd: int) -> None:
+        fut = self.workers.pop(ident, None)
+        if fut is None or fut.done():
+            os.close(fd)
+            return
+        fut.set_result(fd)
+
     def _exited(self, ident: int, code: int) -> None:
+        w = self.workers.pop(ident, None)
+        if w is not None and not w.done():
+            w.set_result(None)                  # no worker: the code says why
         fut = self.exits.pop(ident, None)
         if fut is not None and not fut.done():
             fut.set_result(code)
 
     def _host_gone(self) -> None:
+        for w in self.workers.values():
+            if not w.done():
+                w.set_result(None)
+        self.workers.clear()
         for fut in self.exits.values():
             if not fut.done():
                 fut.set_result(-1)
@@ -202,27 +223,29 @@ def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[No
                 st.slots.release()
                 st.metrics.request(outcome, time.monotonic() - t0)
 
-        try:
-            ours, theirs = socket.socketpair()
-        except OSError:
-            release("internal")
-            raise HTTPError(503, "overloaded") from None
         ident = next(st.ids)
         fut = st.loop.create_future()
+        wfut = st.loop.create_future()
         st.exits[ident] = fut
+        st.workers[ident] = wfut
+        ours: socket.socket | None = None
+        first = b""
         try:
-            try:
-                st.node.procs.host_chan.send({"op": "invoke", "id": ident, "model": model},
-                                             theirs.fileno())
-            finally:
-                theirs.close()
-            ours.setblocking(False)
-            await st.loop.sock_sendall(ours, msg)
-            first = await st.loop.sock_recv(ours, 65536)
+            # the host answers with a worker forked ahead (its channel) or an exit code
+            st.node.procs.host_chan.send({"op": "invoke", "id": ident, "model": model})
+            fd = await wfut
+            if fd is not None:
+                ours = socket.socket(fileno=fd)
+                ours.setblocking(False)
+                await st.loop.sock_sendall(ours, msg)
+                first = await st.loop.sock_recv(ours, 65536)
         except (PccError, OSError):
             first = b""
-        if not first:
-            ours.close()
+        finally:
+            st.workers.pop(ident, None)
+        if not first or ours is None:
+            if ours is not None:
+                ours.close()
             code = await _exit_code(fut)
             status, err, outcome = _EXIT.get(code, (500, "internal", "internal"))
             if outcome == "internal":
@@ -230,12 +253,14 @@ def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[No
             release(outcome)
             raise HTTPError(status, err)
 
+        conn: socket.socket = ours
+
         async def stream() -> AsyncIterator[bytes]:
             outcome = "internal"
             try:
                 yield first
                 while True:
-                    data = await st.loop.sock_recv(ours, 65536)
+                    data = await st.loop.sock_recv(conn, 65536)
                     if not data:
                         break
                     yield data
@@ -245,7 +270,7 @@ def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[No
                 else:
                     _log.emit("worker_failed", code=code)
             finally:
-                ours.close()
+                conn.close()
                 st.exits.pop(ident, None)
                 release(outcome)
 

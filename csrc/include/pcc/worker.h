@@ -61,9 +61,12 @@ typedef struct pcc_worker_config {
     int join_netns, netns_fd;                /* see pcc_sandbox_policy */
     const struct pcc_sandbox_filter *filter; /* compiled for the channels' numbers, or NULL */
     pcc_worker_generator gen;
+    const void *warm;                        /* memory to touch once the sandbox is up (the */
+    size_t warm_len;                         /* model's mapping), or NULL: page tables filled
+                                              * before the invoke arrives */
 } pcc_worker_config;
 
-/* pcc_worker_serve is a worker's whole life after fork: sandbox, read one invoke, have the
+/* pcc_worker_serve is a worker's whole life after fork: sandbox, touch warm, read one invoke, have the
  * enclave unwrap DK, decrypt and parse the payload, generate, write the sealed answer, wipe.
  * Returns a PCC_WORKER_EXIT_* code for _exit. The process must be single-threaded. */
 PCC_API int pcc_worker_serve(const pcc_worker_config *cfg);
