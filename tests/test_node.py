@@ -15,7 +15,8 @@ import msgpack
 import pytest
 
 import _node_util as U
-from pcc import _request, attest, llm
+from pcc import _padding as padding
+from pcc import _core, _request, attest, llm
 from pcc.errors import FormatError
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the worker sandbox needs root")
@@ -198,6 +199,44 @@ def test_missing_final_chunk(node, world):
     assert sealed_error(node, rep, body, state) == "bad_request"
 
 
+def test_padded_payload_and_padded_answer(node, world):
+    # a payload padded to its size bucket is accepted; the answer stream ends on a bucket and
+    # its final chunk's pad is checked and dropped by the reader
+    rep = report(node, world)
+    body, state = _request.seal_request([(rep.node_id, rep.key_id, rep.hpke_public_key)],
+                                        [("user", "hello")], TINY, model=U.MODEL, pad=True)
+    plain, _ = seal(rep, [("user", "hello")])
+    assert len(body["body"][0]) > len(plain["body"][0])
+    r = post(node, body)
+    ev = events_of(r, state, rep.node_id)
+    assert isinstance(ev[-1], _request.Done) and all(isinstance(e, str) for e in ev[:-1])
+    assert len(r.content) == padding.bucket(len(r.content))
+
+
+def _seal_payload(rep, payload):
+    """The invoke body for raw payload bytes (what a broken or hostile client could send)."""
+    dk = _core._testing_request_key(os.urandom(16))
+    key = (rep.node_id, rep.key_id, rep.hpke_public_key, *rep.hpke_suite)
+    body = _core._testing_request_seal(dk, [key], payload, os.urandom(12), [os.urandom(32)])
+    return dict(v=1, model=U.MODEL, **body), dk
+
+
+@pytest.mark.parametrize("pad", [b"\0" * 9 + b"\1", "zeros", [b""]],
+                         ids=["nonzero", "str", "array"])
+def test_payload_with_a_wrong_pad(node, world, pad):
+    rep = report(node, world)
+    payload = msgpack.packb({"messages": [{"role": "user", "content": "x"}],
+                             "params": {"max_tokens": 4, "temperature": 0.0, "top_p": 1.0,
+                                        "top_k": 0, "seed": None}, "pad": pad})
+    body, dk = _seal_payload(rep, payload)
+    r = post(node, body)
+    assert r.status_code == 200
+    rd = dk.answer_reader(rep.node_id)
+    assert rd.feed(r.content) == [("error", "bad_request")]
+    rd.finish()
+    assert len(r.content) == padding.MIN_BUCKET      # an error is padded like any answer
+
+
 def test_oversized_payload(node, world):
     rep = report(node, world)
     body, state = seal(rep, [("user", "z" * 70000)])    # over the node's 64 KiB limit
@@ -317,9 +356,14 @@ def test_long_generation_plaintext_only_in_the_worker_then_kill(node, world):
         assert os.readlink(f"/proc/{w}/ns/net") != os.readlink("/proc/self/ns/net")
         assert {int(f) for f in os.listdir(f"/proc/{w}/fd")} <= {0, 1, 2, 3, 4, 5}
     # the pooled ones wait in read(3, ...) for an invoke; one is serving this request
-    waiting = [w for w in workers if _waiting_for_invoke(w)]
+    for _ in range(100):                               # the replacement may still warm up
+        waiting = [w for w in workers if _waiting_for_invoke(w)]
+        if len(waiting) == 4:
+            break
+        time.sleep(0.05)
     serving = [w for w in workers if w not in waiting]
-    assert len(serving) == 1 and len(waiting) == 4
+    assert len(serving) == 1 and len(waiting) == 4, [
+        pathlib.Path(f"/proc/{w}/syscall").read_text() for w in workers]
     w = serving[0]
     # during generation only the worker serving it holds the plaintext
     for name, pid in pids.items():
@@ -329,11 +373,14 @@ def test_long_generation_plaintext_only_in_the_worker_then_kill(node, world):
     os.kill(w, signal.SIGKILL)
     assert done.wait(30)
     t.join()
+    # the service ends the stream with the worker's spare abort frame for the next position:
+    # a sealed internal error, not a truncated answer
     rd = state.reader(rep.node_id)
     ev = rd.feed(bytes(got))
-    assert all(isinstance(e, str) for e in ev)        # no final frame: the client sees
-    with pytest.raises(FormatError):                   # a truncated answer
-        rd.finish()
+    assert ev[-1] == _request.Failed("internal")
+    assert len(ev) > 1 and all(isinstance(e, str) for e in ev[:-1])
+    rd.finish()
+    assert len(got) == padding.bucket(len(got))       # even then, the size is a bucket
     # the node keeps serving
     body, state = seal(report(node, world), [("user", "again")])
     assert isinstance(events_of(post(node, body), state, rep.node_id)[-1], _request.Done)
@@ -506,13 +553,14 @@ def test_inside_a_real_worker_execve_and_ptrace_kill_it(probe_node, world, call)
     rep = _probe_report(probe_node, world)
     body, state = seal(rep, [("user", call)])
     r = post(probe_node, body)
-    # the filter kills the worker (SIGSYS) before it writes a byte after the rnonce: the
-    # stream ends without a final frame, and the node logs the signal
+    # the filter kills the worker (SIGSYS) before it writes a frame: the client gets the
+    # worker's spare abort frame for frame 0 (a sealed internal error), and the node logs the
+    # signal
+    assert r.status_code == 200
     rd = state.reader(rep.node_id)
-    if r.status_code == 200:
-        assert rd.feed(r.content) == []
-        with pytest.raises(FormatError):
-            rd.finish()
+    assert rd.feed(r.content) == [_request.Failed("internal")]
+    rd.finish()
+    assert len(r.content) == padding.MIN_BUCKET
     time.sleep(0.3)
     assert f'"code": {128 + signal.SIGSYS}' in (world.d / "probe.log").read_text()
     # and the node goes on serving

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <signal.h>
 #include <string.h>
@@ -31,6 +32,8 @@
 #include "pcc/worker.h"
 
 #define MAX_RUNNING 1024
+#define POOL_NICE 10      /* a pooled worker warms up behind the ones serving requests */
+#define REFILL_DELAY_MS 5 /* a replacement is forked once the host has been idle this long */
 
 typedef struct {
     pid_t pid;
@@ -318,6 +321,7 @@ static pcc_status spawn_idle(host *h, size_t mi, idle_worker *out)
     wc.gen.ctx = &h->gens[mi];
     wc.warm = data;
     wc.warm_len = len;
+    wc.nice = POOL_NICE;
     if ((st = pcc_worker_spawn(&wc, &out->pid)) != PCC_OK)
         goto out;
     out->svc = a[1];
@@ -334,7 +338,9 @@ out:
 }
 
 /* fill forks workers for model mi until its pool is full. A failed fork leaves it short; the
- * next request tries again (and, with an empty pool, forks on demand). */
+ * next request tries again (and, with an empty pool, forks on demand). The host calls it once it
+ * has been idle for REFILL_DELAY_MS after an assignment, so that the fork does not compete with
+ * the request it just handed over; the replacement then warms up at nice POOL_NICE. */
 static void fill(host *h, size_t mi)
 {
     while (h->n_pool[mi] < h->cfg->pool) {
@@ -363,6 +369,7 @@ static int assign(host *h, size_t mi, uint64_t id, pcc_status *fatal)
     } else if (spawn_idle(h, mi, &w) != PCC_OK) {
         return PCC_NODE_EXIT_SPAWN;
     }
+    (void)setpriority(PRIO_PROCESS, (id_t)w.pid, 0); /* it serves now: back to normal */
     h->run[h->n_run].pid = w.pid;
     h->run[h->n_run].id = id;
     h->n_run++;
@@ -493,13 +500,21 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
     /* 4. the pools, then one worker per invoke (and a replacement forked right after) */
     for (size_t mi = 0; mi < cfg->n_models; mi++)
         fill(h, mi);
+    int refill = 0; /* a pool is short: refill it when nothing else is waiting */
     for (;;) {
         struct pollfd p[2] = {{cfg->ctrl_fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
+        int n = poll(p, 2, refill ? REFILL_DELAY_MS : -1);
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
             st = PCC_E_STATE;
             goto out;
+        }
+        if (n == 0) {
+            for (size_t mi = 0; mi < cfg->n_models; mi++)
+                fill(h, mi);
+            refill = 0;
+            continue;
         }
         if (p[1].revents) {
             struct signalfd_siginfo si;
@@ -542,8 +557,7 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
             goto out;
         if (code != 0 && (st = send_exit(cfg->ctrl_fd, id, code)) != PCC_OK)
             goto out;
-        if (mi < cfg->n_models)
-            fill(h, mi);
+        refill = 1;
     }
 out:
     if (h != NULL)

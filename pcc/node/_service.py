@@ -127,6 +127,68 @@ class NodeState:
             _log.emit("key_rotated", not_after=not_after)
 
 
+_RNONCE = 16
+_SPARE = 0x80000000
+_FRAME_MAX = 65536 + 1024 + 16 + 4          # the longest frame, length prefix included
+
+
+class _Relay:
+    """Splits a worker's stream (ciphertext only): ``rnonce`` and the answer frames go to the
+    client whole (never a partial frame); the spare abort frames mixed in (records whose
+    4-byte header has the top bit set; spare k is for frame k) are kept. If the worker ends
+    before its final frame, :meth:`abort` gives the spare for the first frame it did not send:
+    the client's stream then ends with a sealed ``internal`` error instead of being cut."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.started = False
+        self.frames = 0
+        self.n_spares = 0
+        self.spares: dict[int, bytes] = {}
+
+    @property
+    def ready(self) -> bool:
+        """rnonce and the first spare are in: the client's stream may start."""
+        return self.started and self.n_spares > 0
+
+    def feed(self, data: bytes) -> bytes:
+        """Take worker bytes; return the complete units to forward."""
+        self.buf += data
+        out = bytearray()
+        if not self.started:
+            if len(self.buf) < _RNONCE:
+                return b""
+            out += self.buf[:_RNONCE]
+            del self.buf[:_RNONCE]
+            self.started = True
+        while len(self.buf) >= 4:
+            (h,) = struct.unpack_from(">I", self.buf)
+            n = h & ~_SPARE
+            if h & _SPARE:
+                if not 20 <= n <= _FRAME_MAX:
+                    raise StateError("the worker broke its stream")
+                if len(self.buf) < 4 + n:
+                    break
+                self.spares[self.n_spares] = bytes(self.buf[4:4 + n])
+                self.n_spares += 1
+                del self.buf[:4 + n]
+            else:
+                if not 16 <= n <= _FRAME_MAX - 4:
+                    raise StateError("the worker broke its stream")
+                if len(self.buf) < 4 + n:
+                    break
+                out += self.buf[:4 + n]
+                del self.buf[:4 + n]
+                self.spares.pop(self.frames, None)
+                self.frames += 1
+        return bytes(out)
+
+    def abort(self) -> bytes:
+        """The spare for the first frame not sent, or b"" when the answer was complete (no
+        spare follows the final frame)."""
+        return self.spares.get(self.frames, b"")
+
+
 def _invoke_message(body: bytes, node_id: bytes, models: set[str]) -> tuple[str, bytes]:
     """Check the forwarded invoke object's shape and build the worker's invoke message."""
     try:
@@ -230,6 +292,7 @@ def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[No
         st.workers[ident] = wfut
         ours: socket.socket | None = None
         first = b""
+        relay = _Relay()
         try:
             # the host answers with a worker forked ahead (its channel) or an exit code
             st.node.procs.host_chan.send({"op": "invoke", "id": ident, "model": model})
@@ -238,7 +301,14 @@ def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[No
                 ours = socket.socket(fileno=fd)
                 ours.setblocking(False)
                 await st.loop.sock_sendall(ours, msg)
-                first = await st.loop.sock_recv(ours, 65536)
+                # answer only once rnonce and the first spare are in (an HTTP error before)
+                while not relay.ready:
+                    data = await st.loop.sock_recv(ours, 65536)
+                    if not data:
+                        break
+                    first += relay.feed(data)
+                if not relay.ready:
+                    first = b""
         except (PccError, OSError):
             first = b""
         finally:
@@ -259,11 +329,19 @@ def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[No
             outcome = "internal"
             try:
                 yield first
-                while True:
-                    data = await st.loop.sock_recv(conn, 65536)
-                    if not data:
-                        break
-                    yield data
+                try:
+                    while True:
+                        data = await st.loop.sock_recv(conn, 65536)
+                        if not data:
+                            break
+                        out = relay.feed(data)
+                        if out:
+                            yield out
+                except (PccError, OSError):
+                    pass
+                tail = relay.abort()
+                if tail:
+                    yield tail            # the worker died mid-answer: a sealed internal error
                 code = await _exit_code(fut)
                 if code == 0:
                     outcome = "ok"
