@@ -312,8 +312,28 @@ def test_canary_leaves_no_trace(node, world):
     for p in world.d.rglob("*"):                      # every file the node could write
         if p.is_file():
             assert needle not in p.read_bytes(), p
-    for name, pid in _node_pids(node).items():
+    pids = _node_pids(node)
+    for name, pid in pids.items():
         assert not _mem_has(pid, needle), name
+    for w in _workers(pids["host"]):                  # nor in the pool forked ahead
+        assert not _mem_has(w, needle), w
+
+
+def test_pool_size_is_reported(node):
+    import json
+    done = [json.loads(line) for line in node.logfile.read_text().splitlines()
+            if line.startswith("{") and '"boot_done"' in line]
+    assert done and done[-1]["args"]["pool"] == 2
+
+
+def test_pool_size_is_bounded(world):
+    import json
+    from pcc.node import parse_config
+    cfg = json.loads(world.config("pool17.json").read_text())
+    for bad in (-1, 17, 2.0, True):
+        cfg["limits"]["pool"] = bad
+        with pytest.raises(FormatError, match="pool"):
+            parse_config(cfg, "node.json", world.d)
 
 
 def test_long_generation_plaintext_only_in_the_worker_then_kill(node, world):
@@ -344,33 +364,33 @@ def test_long_generation_plaintext_only_in_the_worker_then_kill(node, world):
     assert first.wait(30)
     pids = _node_pids(node)
     needle = canary.encode()
-    # the serving worker and the pool forked ahead (2 per model, one already replaced): all
-    # children of the host, all sandboxed before any request reached them
+    # the pooled workers wait in read(3, ...) for an invoke; one is serving this request, and
+    # during generation only it holds the plaintext
     workers = _workers(pids["host"])
-    assert len(workers) == 1 + 2 * 2
-    for w in workers:
-        # seccomp filter, no_new_privs, another network namespace, only its channels open
-        status = dict(line.split(":\t", 1) for line in
-                      pathlib.Path(f"/proc/{w}/status").read_text().splitlines() if ":\t" in line)
-        assert status["Seccomp"].strip() == "2" and status["NoNewPrivs"].strip() == "1"
-        assert os.readlink(f"/proc/{w}/ns/net") != os.readlink("/proc/self/ns/net")
-        assert {int(f) for f in os.listdir(f"/proc/{w}/fd")} <= {0, 1, 2, 3, 4, 5}
-    # the pooled ones wait in read(3, ...) for an invoke; one is serving this request
-    for _ in range(100):                               # the replacement may still warm up
-        waiting = [w for w in workers if _waiting_for_invoke(w)]
-        if len(waiting) == 4:
-            break
-        time.sleep(0.05)
-    serving = [w for w in workers if w not in waiting]
-    assert len(serving) == 1 and len(waiting) == 4, [
-        pathlib.Path(f"/proc/{w}/syscall").read_text() for w in workers]
+    serving = [w for w in workers if not _waiting_for_invoke(w)]
+    assert len(serving) == 1, [pathlib.Path(f"/proc/{w}/syscall").read_text() for w in workers]
     w = serving[0]
-    # during generation only the worker serving it holds the plaintext
     for name, pid in pids.items():
         assert not _mem_has(pid, needle), name
     assert _mem_has(w, needle)                         # the scan sees it where it is
     assert not done.is_set()
     os.kill(w, signal.SIGKILL)
+    # the pool (2 per model; the one taken was replaced): children of the host,
+    # all sandboxed before any request reached them, waiting; none holds the plaintext
+    for _ in range(100):
+        waiting = [x for x in _workers(pids["host"]) if x != w and _waiting_for_invoke(x)]
+        if len(waiting) == 2 * 2:
+            break
+        time.sleep(0.05)
+    assert len(waiting) == 2 * 2
+    for x in waiting:
+        # seccomp filter, no_new_privs, another network namespace, only its channels open
+        status = dict(line.split(":\t", 1) for line in
+                      pathlib.Path(f"/proc/{x}/status").read_text().splitlines() if ":\t" in line)
+        assert status["Seccomp"].strip() == "2" and status["NoNewPrivs"].strip() == "1"
+        assert os.readlink(f"/proc/{x}/ns/net") != os.readlink("/proc/self/ns/net")
+        assert {int(f) for f in os.listdir(f"/proc/{x}/fd")} <= {0, 1, 2, 3, 4, 5}
+    assert not _mem_has(waiting[0], needle)
     assert done.wait(30)
     t.join()
     # the service ends the stream with the worker's spare abort frame for the next position:
@@ -401,8 +421,9 @@ def test_log_lines_come_from_the_table(node):
 
 
 def test_overloaded_beyond_the_queue(world):
+    # no pool here: each worker is forked when its request arrives
     cfg = world.config("busy.json", limits={"max_workers": 1, "queue": 0, "max_tokens": 1900,
-                                            "max_payload": 65536})
+                                            "max_payload": 65536, "pool": 0})
     n = U.Node(cfg, world.d / "busy.log").wait()
     try:
         rep = report(n, world, model="slow")

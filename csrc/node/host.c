@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -33,7 +34,12 @@
 
 #define MAX_RUNNING 1024
 #define POOL_NICE 10      /* a pooled worker warms up behind the ones serving requests */
-#define REFILL_DELAY_MS 5 /* a replacement is forked once the host has been idle this long */
+/* When a replacement is forked. Forking and warming up a worker costs CPU that, on a small
+ * machine, the worker just handed a request would miss for its first token: so a pool that still
+ * holds a waiting worker is refilled when a serving worker ends, or REFILL_LATER_MS after the
+ * assignment at the latest; an empty pool as soon as the host has been idle REFILL_SOON_MS. */
+#define REFILL_SOON_MS 5
+#define REFILL_LATER_MS 1000
 
 typedef struct {
     pid_t pid;
@@ -293,6 +299,13 @@ typedef struct {
     size_t n_run;
 } host;
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* spawn_idle forks one sandboxed worker for model mi onto two fresh channels and keeps the
  * host's ends. The worker waits for its invoke; nothing about a request exists yet. */
 static pcc_status spawn_idle(host *h, size_t mi, idle_worker *out)
@@ -338,9 +351,8 @@ out:
 }
 
 /* fill forks workers for model mi until its pool is full. A failed fork leaves it short; the
- * next request tries again (and, with an empty pool, forks on demand). The host calls it once it
- * has been idle for REFILL_DELAY_MS after an assignment, so that the fork does not compete with
- * the request it just handed over; the replacement then warms up at nice POOL_NICE. */
+ * next request tries again (and, with an empty pool, forks on demand). When the host calls it:
+ * see REFILL_*; the replacement then warms up at nice POOL_NICE. */
 static void fill(host *h, size_t mi)
 {
     while (h->n_pool[mi] < h->cfg->pool) {
@@ -500,28 +512,33 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
     /* 4. the pools, then one worker per invoke (and a replacement forked right after) */
     for (size_t mi = 0; mi < cfg->n_models; mi++)
         fill(h, mi);
-    int refill = 0; /* a pool is short: refill it when nothing else is waiting */
+    int64_t refill_at = -1; /* when to refill the pools (ms, monotonic), -1: they are full */
     for (;;) {
         struct pollfd p[2] = {{cfg->ctrl_fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
-        int n = poll(p, 2, refill ? REFILL_DELAY_MS : -1);
+        int64_t now = now_ms();
+        if (refill_at >= 0 && now >= refill_at) {
+            for (size_t mi = 0; mi < cfg->n_models; mi++)
+                fill(h, mi);
+            refill_at = -1;
+        }
+        int n = poll(p, 2, refill_at < 0 ? -1 : (int)(refill_at - now));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             st = PCC_E_STATE;
             goto out;
         }
-        if (n == 0) {
-            for (size_t mi = 0; mi < cfg->n_models; mi++)
-                fill(h, mi);
-            refill = 0;
+        if (n == 0)
             continue;
-        }
         if (p[1].revents) {
             struct signalfd_siginfo si;
             while (read(sigfd, &si, sizeof si) > 0)
                 ;
+            size_t before = h->n_run;
             if ((st = reap(h)) != PCC_OK)
                 goto out;
+            if (h->n_run < before && refill_at >= 0) /* a serving worker ended: refill soon */
+                refill_at = now_ms() + REFILL_SOON_MS;
         }
         if (p[0].revents == 0)
             continue;
@@ -557,7 +574,11 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
             goto out;
         if (code != 0 && (st = send_exit(cfg->ctrl_fd, id, code)) != PCC_OK)
             goto out;
-        refill = 1;
+        if (mi < cfg->n_models && h->n_pool[mi] < cfg->pool) {
+            int64_t when = now_ms() + (h->n_pool[mi] == 0 ? REFILL_SOON_MS : REFILL_LATER_MS);
+            if (refill_at < 0 || when < refill_at)
+                refill_at = when;
+        }
     }
 out:
     if (h != NULL)
