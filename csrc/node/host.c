@@ -47,12 +47,15 @@ typedef struct {
 } running;
 
 /* A worker forked ahead: sandboxed, its model's pages touched, blocked reading its channel. The
- * host keeps the other end of that channel (svc, for the service) and the enclave's end of the
- * worker's enclave channel (encl, handed to the enclave only when a request is assigned, so the
- * enclave's 2 s unwrap deadline starts with the request, not with the fork). */
+ * other end of that channel (svc) goes to the service at once (an idle message naming the
+ * worker's slot), so that a request needs no round trip through the host before its invoke is
+ * written; the host keeps the enclave's end of the worker's enclave channel (encl) and hands it
+ * to the enclave only when the service assigns the slot a request, so the enclave's 2 s unwrap
+ * deadline starts with the request, not with the fork. */
 typedef struct {
     pid_t pid;
     int svc, encl;
+    uint64_t slot;
 } idle_worker;
 
 static void idle_close(idle_worker *w)
@@ -295,9 +298,32 @@ typedef struct {
     const pcc_sandbox_filter *filter;
     idle_worker pool[PCC_NODE_MAX_MODELS][PCC_NODE_MAX_POOL];
     size_t n_pool[PCC_NODE_MAX_MODELS];
+    uint64_t next_slot;
     running *run;
     size_t n_run;
 } host;
+
+static const uint8_t CHAN_MSG[] = {0x81, 0xa2, 'o', 'p', 0xa7, 'c', 'h', 'a', 'n', 'n', 'e', 'l'};
+
+/* send_slot tells the service about a pooled worker: idle {slot, model} with its channel, or
+ * gone {slot} when it died waiting. */
+static pcc_status send_slot(int fd, uint64_t slot, const char *model, int chan)
+{
+    uint8_t b[256];
+    pcc_writer w;
+    pcc_writer_init_fixed(&w, b, sizeof b);
+    pcc_status st;
+    if ((st = pcc_wire_put_map(&w, model ? 3 : 2)) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "op")) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, model ? "idle" : "gone")) != PCC_OK ||
+        (st = pcc_wire_put_cstr(&w, "slot")) != PCC_OK ||
+        (st = pcc_wire_put_uint(&w, slot)) != PCC_OK)
+        return st;
+    if (model != NULL && ((st = pcc_wire_put_cstr(&w, "model")) != PCC_OK ||
+                          (st = pcc_wire_put_cstr(&w, model)) != PCC_OK))
+        return st;
+    return pcc_chan_send(fd, w.data, w.len, chan);
+}
 
 static int64_t now_ms(void)
 {
@@ -353,44 +379,76 @@ out:
 /* fill forks workers for model mi until its pool is full. A failed fork leaves it short; the
  * next request tries again (and, with an empty pool, forks on demand). When the host calls it:
  * see REFILL_*; the replacement then warms up at nice POOL_NICE. */
-static void fill(host *h, size_t mi)
+static pcc_status fill(host *h, size_t mi)
 {
     while (h->n_pool[mi] < h->cfg->pool) {
         idle_worker w;
         if (spawn_idle(h, mi, &w) != PCC_OK)
-            return;
+            return PCC_OK;
+        w.slot = ++h->next_slot;
+        pcc_status st = send_slot(h->cfg->ctrl_fd, w.slot, h->cfg->models[mi].name, w.svc);
+        close(w.svc);
+        w.svc = -1;
         h->pool[mi][h->n_pool[mi]++] = w;
+        if (st != PCC_OK)
+            return st;
     }
+    return PCC_OK;
 }
 
-/* assign gives an invoke a worker of model mi: the oldest pooled one (or one forked now), whose
- * channel goes to the service and whose enclave channel goes to the enclave. Returns 0 or the
- * PCC_NODE_EXIT_* code for the service; *fatal on a broken control channel. */
-static int assign(host *h, size_t mi, uint64_t id, pcc_status *fatal)
+/* start_serving moves worker w to the running set under request id and gives the enclave its
+ * enclave channel. Returns 0 or the PCC_NODE_EXIT_* code for the service. */
+static int start_serving(host *h, idle_worker *w, uint64_t id)
 {
-    static const uint8_t chan_msg[] = {0x81, 0xa2, 'o', 'p', 0xa7, 'c', 'h', 'a', 'n',
-                                       'n', 'e', 'l'};
+    if (h->n_run >= h->cfg->max_workers) {
+        (void)kill(w->pid, SIGKILL); /* it may hold an invoke already: it must not start */
+        idle_close(w);
+        return PCC_NODE_EXIT_OVERLOADED;
+    }
+    (void)setpriority(PRIO_PROCESS, (id_t)w->pid, 0); /* it serves now: back to normal */
+    h->run[h->n_run].pid = w->pid;
+    h->run[h->n_run].id = id;
+    h->n_run++;
+    if (pcc_chan_send(h->cfg->enclave_fd, CHAN_MSG, sizeof CHAN_MSG, w->encl) != PCC_OK)
+        (void)kill(w->pid, SIGKILL); /* no enclave: the worker could never unwrap */
+    idle_close(w);
+    return 0;
+}
+
+/* assign_slot: the service has written request id to the pooled worker in slot. Returns 0 or
+ * the PCC_NODE_EXIT_* code (the slot's worker died meanwhile: the service reads EOF). */
+static int assign_slot(host *h, uint64_t slot, uint64_t id, size_t *mi_out)
+{
+    for (size_t mi = 0; mi < h->cfg->n_models; mi++)
+        for (size_t i = 0; i < h->n_pool[mi]; i++)
+            if (h->pool[mi][i].slot == slot) {
+                idle_worker w = h->pool[mi][i];
+                memmove(&h->pool[mi][i], &h->pool[mi][i + 1],
+                        (h->n_pool[mi] - i - 1) * sizeof w);
+                h->n_pool[mi]--;
+                *mi_out = mi;
+                return start_serving(h, &w, id);
+            }
+    return PCC_NODE_EXIT_SPAWN;
+}
+
+/* assign_new: no pooled worker was free for the service: fork one for model mi now and hand the
+ * service its channel. *fatal on a broken control channel. */
+static int assign_new(host *h, size_t mi, uint64_t id, pcc_status *fatal)
+{
     idle_worker w;
     *fatal = PCC_OK;
     if (h->n_run >= h->cfg->max_workers)
         return PCC_NODE_EXIT_OVERLOADED;
-    if (h->n_pool[mi] > 0) {
-        w = h->pool[mi][0];
-        memmove(&h->pool[mi][0], &h->pool[mi][1], (h->n_pool[mi] - 1) * sizeof w);
-        h->n_pool[mi]--;
-    } else if (spawn_idle(h, mi, &w) != PCC_OK) {
+    if (spawn_idle(h, mi, &w) != PCC_OK)
         return PCC_NODE_EXIT_SPAWN;
-    }
-    (void)setpriority(PRIO_PROCESS, (id_t)w.pid, 0); /* it serves now: back to normal */
-    h->run[h->n_run].pid = w.pid;
-    h->run[h->n_run].id = id;
-    h->n_run++;
     /* the service first: it writes the invoke while the enclave takes the other channel */
-    if ((*fatal = send_worker(h->cfg->ctrl_fd, id, w.svc)) == PCC_OK &&
-        pcc_chan_send(h->cfg->enclave_fd, chan_msg, sizeof chan_msg, w.encl) != PCC_OK)
-        (void)kill(w.pid, SIGKILL); /* no enclave: the worker could never unwrap */
-    idle_close(&w);
-    return 0;
+    if ((*fatal = send_worker(h->cfg->ctrl_fd, id, w.svc)) != PCC_OK) {
+        (void)kill(w.pid, SIGKILL);
+        idle_close(&w);
+        return 0;
+    }
+    return start_serving(h, &w, id);
 }
 
 /* reap collects ended workers: an assigned one is reported to the service, a pooled one that
@@ -414,9 +472,15 @@ static pcc_status reap(host *h)
         for (size_t mi = 0; mi < h->cfg->n_models && !found; mi++)
             for (size_t i = 0; i < h->n_pool[mi]; i++)
                 if (h->pool[mi][i].pid == pid) {
+                    uint64_t slot = h->pool[mi][i].slot;
                     idle_close(&h->pool[mi][i]);
-                    h->pool[mi][i] = h->pool[mi][--h->n_pool[mi]];
+                    memmove(&h->pool[mi][i], &h->pool[mi][i + 1],
+                            (h->n_pool[mi] - i - 1) * sizeof h->pool[mi][i]);
+                    h->n_pool[mi]--;
                     found = 1;
+                    pcc_status st = send_slot(h->cfg->ctrl_fd, slot, NULL, -1);
+                    if (st != PCC_OK)
+                        return st;
                     break;
                 }
     }
@@ -509,16 +573,18 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
     h->applied = applied;
     h->nsfd = nsfd;
     h->filter = filter;
-    /* 4. the pools, then one worker per invoke (and a replacement forked right after) */
+    /* 4. the pools, then one worker per request (and replacements, see REFILL_*) */
     for (size_t mi = 0; mi < cfg->n_models; mi++)
-        fill(h, mi);
+        if ((st = fill(h, mi)) != PCC_OK)
+            goto out;
     int64_t refill_at = -1; /* when to refill the pools (ms, monotonic), -1: they are full */
     for (;;) {
         struct pollfd p[2] = {{cfg->ctrl_fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
         int64_t now = now_ms();
         if (refill_at >= 0 && now >= refill_at) {
             for (size_t mi = 0; mi < cfg->n_models; mi++)
-                fill(h, mi);
+                if ((st = fill(h, mi)) != PCC_OK)
+                    goto out;
             refill_at = -1;
         }
         int n = poll(p, 2, refill_at < 0 ? -1 : (int)(refill_at - now));
@@ -550,26 +616,40 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
             goto out;
         }
         if (chan >= 0)
-            close(chan); /* invoke carries no descriptor */
+            close(chan); /* neither message carries a descriptor */
         pcc_wire_doc *doc = NULL;
         const msgpack_object *v[2];
         static const char *const F_INVOKE[] = {"id", "model"};
-        uint64_t id = 0;
+        static const char *const F_ASSIGN[] = {"id", "slot"};
+        uint64_t id = 0, slot = 0;
         const char *mn = NULL;
         size_t ml = 0, mi = 0;
+        int is_assign = 0, code;
         st = pcc_chan_decode(&doc, buf, len, "invoke", F_INVOKE, 2, v);
-        if (st == PCC_OK && (st = pcc_wire_get_uint(v[0], UINT64_MAX, &id)) == PCC_OK)
+        if (st == PCC_OK)
             st = pcc_wire_get_str(v[1], 1, PCC_ATTEST_MAX_NAME, &mn, &ml);
+        else if (doc != NULL && (st = pcc_chan_decode(&doc, buf, len, "assign", F_ASSIGN, 2, v)) ==
+                                    PCC_OK) {
+            is_assign = 1;
+            st = pcc_wire_get_uint(v[1], UINT64_MAX, &slot);
+        }
+        if (st == PCC_OK)
+            st = pcc_wire_get_uint(v[0], UINT64_MAX, &id);
         if (st != PCC_OK || chan >= 0) {
             pcc_wire_doc_free(doc);
             st = PCC_E_FORMAT; /* the service broke the protocol: stop */
             goto out;
         }
-        for (mi = 0; mi < cfg->n_models; mi++)
-            if (strlen(cfg->models[mi].name) == ml && memcmp(cfg->models[mi].name, mn, ml) == 0)
-                break;
+        if (is_assign) {
+            code = assign_slot(h, slot, id, &mi);
+        } else {
+            for (mi = 0; mi < cfg->n_models; mi++)
+                if (strlen(cfg->models[mi].name) == ml &&
+                    memcmp(cfg->models[mi].name, mn, ml) == 0)
+                    break;
+            code = mi == cfg->n_models ? PCC_NODE_EXIT_MODEL : assign_new(h, mi, id, &st);
+        }
         pcc_wire_doc_free(doc);
-        int code = mi == cfg->n_models ? PCC_NODE_EXIT_MODEL : assign(h, mi, id, &st);
         if (st != PCC_OK)
             goto out;
         if (code != 0 && (st = send_exit(cfg->ctrl_fd, id, code)) != PCC_OK)

@@ -5,6 +5,7 @@ the worker's sealed answer comes back on the same socket and is streamed as prod
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import os
 import socket
@@ -53,6 +54,7 @@ class NodeState:
         self.ids = itertools.count(1)
         self.exits: dict[int, asyncio.Future] = {}
         self.workers: dict[int, asyncio.Future] = {}
+        self.idle: dict[str, collections.deque] = {}     # model -> (slot, socket) forked ahead
         self.running = 0
         self.queued = 0
         self.slots = asyncio.Semaphore(node.cfg.limits["max_workers"])
@@ -73,6 +75,12 @@ class NodeState:
             if m.get("op") == "worker" and isinstance(m.get("id"), int) and fd is not None:
                 self.loop.call_soon_threadsafe(self._assigned, m["id"], fd)
                 continue
+            if m.get("op") == "idle" and isinstance(m.get("slot"), int) and isinstance(
+                    m.get("model"), str) and fd is not None:
+                self.loop.call_soon_threadsafe(self._idle, m["model"], m["slot"], fd)
+                continue
+            if m.get("op") == "gone" and isinstance(m.get("slot"), int):
+                self.loop.call_soon_threadsafe(self._gone, m["slot"])
             if fd is not None:
                 os.close(fd)
             if m.get("op") == "exit" and isinstance(m.get("id"), int) and isinstance(
@@ -81,6 +89,31 @@ class NodeState:
         self.host_alive = False
         if not self.stopping:
             self.loop.call_soon_threadsafe(self._host_gone)
+
+    def _idle(self, model: str, slot: int, fd: int) -> None:
+        sock = socket.socket(fileno=fd)
+        if self.stopping:
+            sock.close()
+            return
+        sock.setblocking(False)
+        self.idle.setdefault(model, collections.deque()).append((slot, sock))
+
+    def _gone(self, slot: int) -> None:
+        for q in self.idle.values():
+            for item in list(q):
+                if item[0] == slot:
+                    q.remove(item)
+                    item[1].close()
+
+    def take_idle(self, model: str) -> tuple[int, socket.socket] | None:
+        """The channel of a waiting worker of ``model`` (the oldest), or None."""
+        q = self.idle.get(model)
+        return q.popleft() if q else None
+
+    def close_idle(self) -> None:
+        for q in self.idle.values():
+            while q:
+                q.popleft()[1].close()
 
     def _assigned(self, ident: int, fd: int) -> None:
         fut = self.workers.pop(ident, None)
@@ -239,6 +272,7 @@ def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[No
         st.stopping = True
         if st.rotator is not None:
             st.rotator.cancel()
+        st.close_idle()
         await asyncio.to_thread(st.node.procs.stop)
 
     async def attestation(request: Request) -> Response:
@@ -294,13 +328,34 @@ def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[No
         first = b""
         relay = _Relay()
         try:
-            # the host answers with a worker forked ahead (its channel) or an exit code
-            st.node.procs.host_chan.send({"op": "invoke", "id": ident, "model": model})
-            fd = await wfut
-            if fd is not None:
-                ours = socket.socket(fileno=fd)
-                ours.setblocking(False)
-                await st.loop.sock_sendall(ours, msg)
+            while (pooled := st.take_idle(model)) is not None:
+                # a worker forked ahead: the invoke goes to it at once, and the host gives the
+                # enclave its enclave channel meanwhile
+                slot, sock = pooled
+                st.node.procs.host_chan.send({"op": "assign", "id": ident, "slot": slot})
+                try:
+                    await st.loop.sock_sendall(sock, msg)
+                except OSError:
+                    # it died waiting (the host's "gone" is on its way): try the next one,
+                    # under a new id (the host answers the old one with an exit code)
+                    sock.close()
+                    st.exits.pop(ident, None)
+                    st.workers.pop(ident, None)
+                    ident, fut = next(st.ids), st.loop.create_future()
+                    st.exits[ident] = fut
+                    st.workers[ident] = wfut = st.loop.create_future()
+                    continue
+                ours = sock
+                break
+            if ours is None:
+                # none free: the host forks one (its channel comes back) or says why not
+                st.node.procs.host_chan.send({"op": "invoke", "id": ident, "model": model})
+                fd = await wfut
+                if fd is not None:
+                    ours = socket.socket(fileno=fd)
+                    ours.setblocking(False)
+                    await st.loop.sock_sendall(ours, msg)
+            if ours is not None:
                 # answer only once rnonce and the first spare are in (an HTTP error before)
                 while not relay.ready:
                     data = await st.loop.sock_recv(ours, 65536)

@@ -27,12 +27,18 @@
  *
  * service -> host (the host's control channel)
  *   start      {"op","node_id": bin32}       after the host said ready (once)
- *   invoke     {"op","id": uint,"model": str}   answered by worker, or by exit alone
+ *   assign     {"op","id": uint,"slot": uint}   the service wrote request id's invoke to the
+ *              pooled worker of that slot: the host gives the enclave its enclave channel
+ *   invoke     {"op","id": uint,"model": str}   no pooled worker was free: answered by worker
+ *              (one forked now), or by exit alone
  * host -> service
  *   ready      {"op","models": [{"name": str,"sha384": bin48}],"sandbox": uint,"pool": uint}
- *   worker     {"op","id": uint} and one descriptor: the service's end of the channel of the
- *              worker assigned to that invoke (forked ahead and sandboxed, waiting): the service
- *              writes the invoke message (pcc/worker.h) on it and reads the answer stream from it
+ *   idle       {"op","slot": uint,"model": str} and one descriptor: the service's end of the
+ *              channel of a worker forked ahead (sandboxed, waiting); the service writes an
+ *              invoke message (pcc/worker.h) on it, sends assign, and reads the answer from it
+ *   gone       {"op","slot": uint}  that pooled worker died waiting: drop its channel
+ *   worker     {"op","id": uint} and one descriptor: the channel of a worker forked for an
+ *              invoke, used the same way
  *   exit       {"op","id": uint,"code": int}  a worker ended: PCC_WORKER_EXIT_*, 128 + signal,
  *              or PCC_NODE_EXIT_* when no worker could be assigned (then without a worker
  *              message before it)
