@@ -52,7 +52,8 @@ def bare(model, tokens: int) -> tuple[float, float]:
     return (first - t0) * 1e3, (g.n_generated - 1) / (end - first)
 
 
-def through_node(client: httpx.Client, url: str, rep, tokens: int) -> tuple[float, float, str]:
+def through_node(client: httpx.Client, url: str, rep, tokens: int
+                 ) -> tuple[float, float, str, float]:
     body, state = _request.seal_request([(rep.node_id, rep.key_id, rep.hpke_public_key)],
                                         MESSAGES, {"max_tokens": tokens, "temperature": 0.0},
                                         model="bench")
@@ -63,6 +64,7 @@ def through_node(client: httpx.Client, url: str, rep, tokens: int) -> tuple[floa
     t0 = time.perf_counter()
     first = None
     with client.stream("POST", url + "/v1/invoke", content=data, timeout=120) as r:
+        head = time.perf_counter()        # the response headers: rnonce is on its way
         for chunk in r.iter_raw():
             for ev in rd.feed(chunk):
                 if isinstance(ev, str):
@@ -74,7 +76,8 @@ def through_node(client: httpx.Client, url: str, rep, tokens: int) -> tuple[floa
     end = time.perf_counter()
     rd.finish()
     assert isinstance(done, _request.Done), done
-    return (first - t0) * 1e3, (done.completion_tokens - 1) / (end - first), "".join(text)
+    return ((first - t0) * 1e3, (done.completion_tokens - 1) / (end - first), "".join(text),
+            (head - t0) * 1e3)
 
 
 def main() -> None:
@@ -109,7 +112,7 @@ def main() -> None:
         for k, n in nodes.items():
             assert through_node(client, n.url, reps[k], a.tokens)[2] == want, k
         rows: dict[str, list[float]] = {f"{k}_{x}": [] for k in ("bare", *nodes)
-                                        for x in ("ttft", "tps")}
+                                        for x in ("ttft", "tps", "head")}
         load = [os.getloadavg()[0]]
         for _ in range(a.runs):           # interleaved, so load changes hit all alike
             t, s = bare(model, a.tokens)
@@ -117,14 +120,15 @@ def main() -> None:
             rows["bare_tps"].append(s)
             for k, n in nodes.items():
                 time.sleep(0.05)          # the pool's replacement fork is done by now
-                t, s, _ = through_node(client, n.url, reps[k], a.tokens)
+                t, s, _, hd = through_node(client, n.url, reps[k], a.tokens)
                 rows[f"{k}_ttft"].append(t)
                 rows[f"{k}_tps"].append(s)
+                rows[f"{k}_head"].append(hd)
             load.append(os.getloadavg()[0])
     finally:
         for n in nodes.values():
             n.stop()
-    m = {k: statistics.median(v) for k, v in rows.items()}
+    m = {k: statistics.median(v) for k, v in rows.items() if v}
     print(f"model {pathlib.Path(path).name}, {a.tokens} tokens, greedy, 1 engine thread, "
           f"{a.runs} interleaved runs (medians); load {min(load):.1f} to {max(load):.1f} "
           f"on {os.cpu_count()} CPUs")
@@ -132,6 +136,8 @@ def main() -> None:
     for x, label, f in (("ttft", "TTFT (ms)", ".2f"), ("tps", "decode tokens/s", ".1f")):
         print(f"{label:24}{m['node_' + x]:>10{f}}{m['nopool_' + x]:>10{f}}{m['bare_' + x]:>10{f}}"
               f"{m['node_' + x] / m['bare_' + x]:>11.3f}{m['nopool_' + x] / m['bare_' + x]:>14.3f}")
+    print(f"{'response headers (ms)':24}{m['node_head']:>10.2f}{m['nopool_head']:>10.2f}"
+          f"{'':>10}   (request sent -> headers: HTTP, service, worker, unwrap, rnonce)")
     for k, label in (("node", f"pool {a.pool}"), ("nopool", "no pool")):
         added = [n - b for n, b in zip(rows[f"{k}_ttft"], rows["bare_ttft"])]
         print(f"added per request, {label} (node TTFT - bare TTFT, median of pairs): "

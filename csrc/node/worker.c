@@ -266,7 +266,8 @@ typedef struct {
     pcc_answer_sealer *sealer;
     uint8_t *frame; /* secure: PCC_ANSWER_FINAL_FRAME_MAX */
     uint8_t *plain; /* secure: PCC_ANSWER_FINAL_CHUNK_MAX */
-    uint8_t *spare; /* ciphertext only: a record header and an abort frame */
+    uint8_t *spare; /* ciphertext only: a record header and an abort frame, then room for the
+                     * frame it precedes (both go out in one write) */
     size_t sent;    /* bytes of the client's stream so far (rnonce and frames) */
     pcc_status io;  /* a failed write: stop */
 } answer_sink;
@@ -312,7 +313,7 @@ static pcc_status seal_spare(answer_sink *s, size_t sent, size_t *len)
 }
 
 /* sink_chunk seals one chunk and writes it, after the spare for the position that follows it
- * (none after the final chunk). */
+ * (none after the final chunk), in one write. */
 static pcc_status sink_chunk(answer_sink *s, const uint8_t *pt, size_t len, int final)
 {
     size_t fl = 0, sl = 0;
@@ -320,10 +321,15 @@ static pcc_status sink_chunk(answer_sink *s, const uint8_t *pt, size_t len, int 
                                             pt, len, final);
     if (st == PCC_OK && !final)
         st = seal_spare(s, s->sent + fl, &sl);
-    if (st == PCC_OK && sl > 0 && (st = write_full(s->fd, s->spare, sl)) != PCC_OK)
-        s->io = st;
-    if (st == PCC_OK && (st = write_full(s->fd, s->frame, fl)) != PCC_OK)
-        s->io = st;
+    if (st == PCC_OK) {
+        const uint8_t *out = s->frame;
+        if (sl > 0) { /* the frame is ciphertext: it may leave secure memory */
+            memcpy(s->spare + sl, s->frame, fl);
+            out = s->spare;
+        }
+        if ((st = write_full(s->fd, out, sl + fl)) != PCC_OK)
+            s->io = st;
+    }
     if (st == PCC_OK)
         s->sent += fl;
     pcc_wipe(s->frame, fl);
@@ -426,7 +432,7 @@ int pcc_worker_serve(const pcc_worker_config *cfg)
     sink.fd = cfg->chan_fd;
     sink.frame = pcc_secure_alloc(PCC_ANSWER_FINAL_FRAME_MAX);
     sink.plain = pcc_secure_alloc(PCC_ANSWER_FINAL_CHUNK_MAX);
-    sink.spare = malloc(PCC_ANSWER_RNONCE_LEN + 4 + PCC_ANSWER_FINAL_FRAME_MAX);
+    sink.spare = malloc(PCC_ANSWER_RNONCE_LEN + 4 + 2 * PCC_ANSWER_FINAL_FRAME_MAX);
     size_t rl = 0, sl = 0;
     /* rnonce and spare 0 in one write: once the client has a byte, the service holds an
      * abort frame for the next position */
