@@ -12,7 +12,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <sys/ptrace.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <signal.h>
 #include <string.h>
@@ -33,7 +32,6 @@
 #include "pcc/worker.h"
 
 #define MAX_RUNNING 1024
-#define POOL_NICE 10      /* a pooled worker warms up behind the ones serving requests */
 /* When a replacement is forked. Forking and warming up a worker costs CPU that, on a small
  * machine, the worker just handed a request would miss for its first token: so a pool that still
  * holds a waiting worker is refilled when a serving worker ends, or REFILL_LATER_MS after the
@@ -334,7 +332,7 @@ static int64_t now_ms(void)
 
 /* spawn_idle forks one sandboxed worker for model mi onto two fresh channels and keeps the
  * host's ends. The worker waits for its invoke; nothing about a request exists yet. */
-static pcc_status spawn_idle(host *h, size_t mi, idle_worker *out)
+static pcc_status spawn_idle(host *h, size_t mi, int warm, idle_worker *out)
 {
     int a[2] = {-1, -1}, b[2] = {-1, -1};
     pcc_status st = PCC_E_STATE;
@@ -358,9 +356,8 @@ static pcc_status spawn_idle(host *h, size_t mi, idle_worker *out)
     wc.filter = h->filter;
     wc.gen.run = h->cfg->probe ? probe_run : capped_run;
     wc.gen.ctx = &h->gens[mi];
-    wc.warm = data;
+    wc.warm = warm ? data : NULL; /* a worker forked for a waiting request starts at once */
     wc.warm_len = len;
-    wc.nice = POOL_NICE;
     if ((st = pcc_worker_spawn(&wc, &out->pid)) != PCC_OK)
         goto out;
     out->svc = a[1];
@@ -378,12 +375,12 @@ out:
 
 /* fill forks workers for model mi until its pool is full. A failed fork leaves it short; the
  * next request tries again (and, with an empty pool, forks on demand). When the host calls it:
- * see REFILL_*; the replacement then warms up at nice POOL_NICE. */
+ * see REFILL_*. */
 static pcc_status fill(host *h, size_t mi)
 {
     while (h->n_pool[mi] < h->cfg->pool) {
         idle_worker w;
-        if (spawn_idle(h, mi, &w) != PCC_OK)
+        if (spawn_idle(h, mi, 1, &w) != PCC_OK)
             return PCC_OK;
         w.slot = ++h->next_slot;
         pcc_status st = send_slot(h->cfg->ctrl_fd, w.slot, h->cfg->models[mi].name, w.svc);
@@ -405,7 +402,6 @@ static int start_serving(host *h, idle_worker *w, uint64_t id)
         idle_close(w);
         return PCC_NODE_EXIT_OVERLOADED;
     }
-    (void)setpriority(PRIO_PROCESS, (id_t)w->pid, 0); /* it serves now: back to normal */
     h->run[h->n_run].pid = w->pid;
     h->run[h->n_run].id = id;
     h->n_run++;
@@ -440,7 +436,7 @@ static int assign_new(host *h, size_t mi, uint64_t id, pcc_status *fatal)
     *fatal = PCC_OK;
     if (h->n_run >= h->cfg->max_workers)
         return PCC_NODE_EXIT_OVERLOADED;
-    if (spawn_idle(h, mi, &w) != PCC_OK)
+    if (spawn_idle(h, mi, 0, &w) != PCC_OK)
         return PCC_NODE_EXIT_SPAWN;
     /* the service first: it writes the invoke while the enclave takes the other channel */
     if ((*fatal = send_worker(h->cfg->ctrl_fd, id, w.svc)) != PCC_OK) {

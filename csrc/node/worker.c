@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -502,8 +501,6 @@ pcc_status pcc_worker_spawn(const pcc_worker_config *cfg, pid_t *pid)
         close_range(cfg->join_netns ? PCC_WORKER_NETNS_FD + 1 : PCC_WORKER_ENCLAVE_FD + 1, ~0u,
                     0) != 0)
         _exit(PCC_WORKER_EXIT_IO);
-    if (cfg->nice != 0)
-        (void)setpriority(PRIO_PROCESS, 0, cfg->nice); /* best effort: warming up yields */
     c.chan_fd = PCC_WORKER_CHAN_FD;
     c.enclave_fd = PCC_WORKER_ENCLAVE_FD;
     c.netns_fd = PCC_WORKER_NETNS_FD;

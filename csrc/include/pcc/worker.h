@@ -68,8 +68,6 @@ typedef struct pcc_worker_config {
     const void *warm;                        /* memory to touch once the sandbox is up (the */
     size_t warm_len;                         /* model's mapping), or NULL: page tables filled
                                               * before the invoke arrives */
-    int nice;                                /* spawn: the child's nice value until its host
-                                              * assigns it a request (0: unchanged) */
 } pcc_worker_config;
 
 /* pcc_worker_serve is a worker's whole life after fork: sandbox, touch warm, read one invoke, have the
