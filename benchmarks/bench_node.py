@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import random
 import statistics
 import sys
 import tempfile
@@ -114,16 +115,19 @@ def main() -> None:
         rows: dict[str, list[float]] = {f"{k}_{x}": [] for k in ("bare", *nodes)
                                         for x in ("ttft", "tps", "head")}
         load = [os.getloadavg()[0]]
-        for _ in range(a.runs):           # interleaved, so load changes hit all alike
-            t, s = bare(model, a.tokens)
-            rows["bare_ttft"].append(t)
-            rows["bare_tps"].append(s)
-            for k, n in nodes.items():
-                time.sleep(0.05)          # the pool's replacement fork is done by now
-                t, s, _, hd = through_node(client, n.url, reps[k], a.tokens)
+        rng = random.Random(1)
+        for _ in range(a.runs):           # interleaved in a shuffled order, so load changes
+            order = ["bare", *nodes]      # hit all alike
+            rng.shuffle(order)
+            for k in order:
+                time.sleep(0.05)
+                if k == "bare":
+                    t, s = bare(model, a.tokens)
+                else:
+                    t, s, _, hd = through_node(client, nodes[k].url, reps[k], a.tokens)
+                    rows[f"{k}_head"].append(hd)
                 rows[f"{k}_ttft"].append(t)
                 rows[f"{k}_tps"].append(s)
-                rows[f"{k}_head"].append(hd)
             load.append(os.getloadavg()[0])
     finally:
         for n in nodes.values():
