@@ -189,7 +189,8 @@ def _check_params(p: Params) -> None:
 def seal_request(node_keys: Sequence[Union[NodeKey, Tuple]],
                  messages: Iterable[Union[Mapping[str, str], Tuple[str, str]]],
                  params: Union[Params, Mapping[str, object], None] = None,
-                 *, model: Optional[str] = None) -> Tuple[dict, RequestState]:
+                 *, model: Optional[str] = None, pad: bool = False
+                 ) -> Tuple[dict, RequestState]:
     """Seal a chat request to 1-16 nodes.
 
     ``node_keys`` are :class:`NodeKey` or ``(node_id, key_id, public_key[, suite])`` tuples;
@@ -197,6 +198,9 @@ def seal_request(node_keys: Sequence[Union[NodeKey, Tuple]],
     ``({"keys": [{"node", "key_id", "enc", "ct"}...], "nonce": bytes, "body": [bytes...]},
     state)``, with ``"v": 1`` and ``"model"`` first when ``model`` is given: the invoke body,
     ready to msgpack-encode. The gateway sends each node only its own entry of ``"keys"``.
+    ``pad``: the payload gets a ``"pad"`` bin of zeros so that its encoding is exactly a size
+    bucket (the rule of :func:`pcc._padding.pad_payload`; padded in C, so the payload never
+    becomes a Python object), and the sealed body shows only the bucket.
     """
     if model is not None and not isinstance(model, str):
         raise TypeError("model must be str")
@@ -205,7 +209,7 @@ def seal_request(node_keys: Sequence[Union[NodeKey, Tuple]],
     p = _params(params)
     _check_params(p)
     body, dk = _core.request_seal(keys, msgs, p.max_tokens, float(p.temperature),
-                                  float(p.top_p), p.top_k, p.seed)
+                                  float(p.top_p), p.top_k, p.seed, bool(pad))
     if model is not None:
         body = {"v": 1, "model": model, **body}
     return body, RequestState(dk, tuple(k[0] for k in keys))

@@ -15,7 +15,8 @@ import msgpack
 import pytest
 
 import _node_util as U
-from pcc import _request, attest, llm
+from pcc import _padding as padding
+from pcc import _core, _request, attest, llm
 from pcc.errors import FormatError
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the worker sandbox needs root")
@@ -198,6 +199,44 @@ def test_missing_final_chunk(node, world):
     assert sealed_error(node, rep, body, state) == "bad_request"
 
 
+def test_padded_payload_and_padded_answer(node, world):
+    # a payload padded to its size bucket is accepted; the answer stream ends on a bucket and
+    # its final chunk's pad is checked and dropped by the reader
+    rep = report(node, world)
+    body, state = _request.seal_request([(rep.node_id, rep.key_id, rep.hpke_public_key)],
+                                        [("user", "hello")], TINY, model=U.MODEL, pad=True)
+    plain, _ = seal(rep, [("user", "hello")])
+    assert len(body["body"][0]) > len(plain["body"][0])
+    r = post(node, body)
+    ev = events_of(r, state, rep.node_id)
+    assert isinstance(ev[-1], _request.Done) and all(isinstance(e, str) for e in ev[:-1])
+    assert len(r.content) == padding.bucket(len(r.content))
+
+
+def _seal_payload(rep, payload):
+    """The invoke body for raw payload bytes (what a broken or hostile client could send)."""
+    dk = _core._testing_request_key(os.urandom(16))
+    key = (rep.node_id, rep.key_id, rep.hpke_public_key, *rep.hpke_suite)
+    body = _core._testing_request_seal(dk, [key], payload, os.urandom(12), [os.urandom(32)])
+    return dict(v=1, model=U.MODEL, **body), dk
+
+
+@pytest.mark.parametrize("pad", [b"\0" * 9 + b"\1", "zeros", [b""]],
+                         ids=["nonzero", "str", "array"])
+def test_payload_with_a_wrong_pad(node, world, pad):
+    rep = report(node, world)
+    payload = msgpack.packb({"messages": [{"role": "user", "content": "x"}],
+                             "params": {"max_tokens": 4, "temperature": 0.0, "top_p": 1.0,
+                                        "top_k": 0, "seed": None}, "pad": pad})
+    body, dk = _seal_payload(rep, payload)
+    r = post(node, body)
+    assert r.status_code == 200
+    rd = dk.answer_reader(rep.node_id)
+    assert rd.feed(r.content) == [("error", "bad_request")]
+    rd.finish()
+    assert len(r.content) == padding.MIN_BUCKET      # an error is padded like any answer
+
+
 def test_oversized_payload(node, world):
     rep = report(node, world)
     body, state = seal(rep, [("user", "z" * 70000)])    # over the node's 64 KiB limit
@@ -243,6 +282,12 @@ def _node_pids(node) -> dict:
     return pids
 
 
+def _waiting_for_invoke(pid: int) -> bool:
+    """Whether pid is blocked in read(2) on descriptor 3 (a pooled worker waiting)."""
+    f = pathlib.Path(f"/proc/{pid}/syscall").read_text().split()
+    return len(f) > 1 and f[0] == "0" and int(f[1], 16) == 3
+
+
 def _workers(host_pid: int) -> list[int]:
     out = []
     for pid in os.listdir("/proc"):
@@ -267,8 +312,47 @@ def test_canary_leaves_no_trace(node, world):
     for p in world.d.rglob("*"):                      # every file the node could write
         if p.is_file():
             assert needle not in p.read_bytes(), p
-    for name, pid in _node_pids(node).items():
+    pids = _node_pids(node)
+    for name, pid in pids.items():
         assert not _mem_has(pid, needle), name
+    for w in _workers(pids["host"]):                  # nor in the pool forked ahead
+        assert not _mem_has(w, needle), w
+
+
+def test_pool_size_is_reported(node):
+    import json
+    done = [json.loads(line) for line in node.logfile.read_text().splitlines()
+            if line.startswith("{") and '"boot_done"' in line]
+    assert done and done[-1]["args"]["pool"] == 2
+
+
+def test_pooled_worker_killed_while_waiting(node, world):
+    # a waiting worker that dies is dropped from the pool (the service closes its channel) and
+    # replaced; requests go on being served
+    host = _node_pids(node)["host"]
+    waiting = [w for w in _workers(host) if _waiting_for_invoke(w)]
+    assert len(waiting) == 2 * 2
+    for w in waiting[:2]:
+        os.kill(w, signal.SIGKILL)
+    rep = report(node, world)
+    for i in range(3):
+        body, state = seal(rep, [("user", f"after {i}")])
+        assert isinstance(events_of(post(node, body), state, rep.node_id)[-1], _request.Done)
+    for _ in range(100):                           # the pools fill up again
+        if len([w for w in _workers(host) if _waiting_for_invoke(w)]) == 2 * 2:
+            break
+        time.sleep(0.05)
+    assert len([w for w in _workers(host) if _waiting_for_invoke(w)]) == 2 * 2
+
+
+def test_pool_size_is_bounded(world):
+    import json
+    from pcc.node import parse_config
+    cfg = json.loads(world.config("pool17.json").read_text())
+    for bad in (-1, 17, 2.0, True):
+        cfg["limits"]["pool"] = bad
+        with pytest.raises(FormatError, match="pool"):
+            parse_config(cfg, "node.json", world.d)
 
 
 def test_long_generation_plaintext_only_in_the_worker_then_kill(node, world):
@@ -287,7 +371,8 @@ def test_long_generation_plaintext_only_in_the_worker_then_kill(node, world):
                 assert r.status_code == 200
                 for chunk in r.iter_raw():
                     got.extend(chunk)
-                    first.set()
+                    if len(got) > 16:                  # a frame: the payload was opened
+                        first.set()
         except httpx.HTTPError:
             pass
         finally:
@@ -298,30 +383,44 @@ def test_long_generation_plaintext_only_in_the_worker_then_kill(node, world):
     t.start()
     assert first.wait(30)
     pids = _node_pids(node)
-    workers = _workers(pids["host"])
-    assert len(workers) == 1
-    w = workers[0]
-    # the worker is sandboxed: seccomp filter, no_new_privs, its own network namespace, only
-    # its channels open
-    status = dict(line.split(":\t", 1) for line in
-                  pathlib.Path(f"/proc/{w}/status").read_text().splitlines() if ":\t" in line)
-    assert status["Seccomp"].strip() == "2" and status["NoNewPrivs"].strip() == "1"
-    assert os.readlink(f"/proc/{w}/ns/net") != os.readlink("/proc/self/ns/net")
-    assert {int(f) for f in os.listdir(f"/proc/{w}/fd")} <= {0, 1, 2, 3, 4, 5}
-    # during generation only the worker holds the plaintext
     needle = canary.encode()
-    for name, pid in pids.items():
-        assert not _mem_has(pid, needle), name
-    assert _mem_has(w, needle)                         # the scan can see it where it is
+    # the pooled workers wait in read(3, ...) for an invoke; one is serving this request, and
+    # only it holds the plaintext
+    workers = _workers(pids["host"])
+    serving = [w for w in workers if not _waiting_for_invoke(w)]
+    assert len(serving) == 1, [pathlib.Path(f"/proc/{w}/syscall").read_text() for w in workers]
+    w = serving[0]
+    assert _mem_has(w, needle)                         # the scan sees it where it is
     assert not done.is_set()
     os.kill(w, signal.SIGKILL)
+    for name, pid in pids.items():                     # and nowhere else (scanned after the
+        assert not _mem_has(pid, needle), name         # kill: the answer is short-lived)
+    # the pool (2 per model; the one taken was replaced): children of the host,
+    # all sandboxed before any request reached them, waiting; none holds the plaintext
+    for _ in range(100):
+        waiting = [x for x in _workers(pids["host"]) if x != w and _waiting_for_invoke(x)]
+        if len(waiting) == 2 * 2:
+            break
+        time.sleep(0.05)
+    assert len(waiting) == 2 * 2
+    for x in waiting:
+        # seccomp filter, no_new_privs, another network namespace, only its channels open
+        status = dict(line.split(":\t", 1) for line in
+                      pathlib.Path(f"/proc/{x}/status").read_text().splitlines() if ":\t" in line)
+        assert status["Seccomp"].strip() == "2" and status["NoNewPrivs"].strip() == "1"
+        assert os.readlink(f"/proc/{x}/ns/net") != os.readlink("/proc/self/ns/net")
+        assert {int(f) for f in os.listdir(f"/proc/{x}/fd")} <= {0, 1, 2, 3, 4, 5}
+    assert not _mem_has(waiting[0], needle)
     assert done.wait(30)
     t.join()
+    # the service ends the stream with the worker's spare abort frame for the next position:
+    # a sealed internal error, not a truncated answer
     rd = state.reader(rep.node_id)
     ev = rd.feed(bytes(got))
-    assert all(isinstance(e, str) for e in ev)        # no final frame: the client sees
-    with pytest.raises(FormatError):                   # a truncated answer
-        rd.finish()
+    assert ev[-1] == _request.Failed("internal")
+    assert len(ev) > 1 and all(isinstance(e, str) for e in ev[:-1])
+    rd.finish()
+    assert len(got) == padding.bucket(len(got))       # even then, the size is a bucket
     # the node keeps serving
     body, state = seal(report(node, world), [("user", "again")])
     assert isinstance(events_of(post(node, body), state, rep.node_id)[-1], _request.Done)
@@ -342,8 +441,9 @@ def test_log_lines_come_from_the_table(node):
 
 
 def test_overloaded_beyond_the_queue(world):
+    # no pool here: each worker is forked when its request arrives
     cfg = world.config("busy.json", limits={"max_workers": 1, "queue": 0, "max_tokens": 1900,
-                                            "max_payload": 65536})
+                                            "max_payload": 65536, "pool": 0})
     n = U.Node(cfg, world.d / "busy.log").wait()
     try:
         rep = report(n, world, model="slow")
@@ -494,13 +594,14 @@ def test_inside_a_real_worker_execve_and_ptrace_kill_it(probe_node, world, call)
     rep = _probe_report(probe_node, world)
     body, state = seal(rep, [("user", call)])
     r = post(probe_node, body)
-    # the filter kills the worker (SIGSYS) before it writes a byte after the rnonce: the
-    # stream ends without a final frame, and the node logs the signal
+    # the filter kills the worker (SIGSYS) before it writes a frame: the client gets the
+    # worker's spare abort frame for frame 0 (a sealed internal error), and the node logs the
+    # signal
+    assert r.status_code == 200
     rd = state.reader(rep.node_id)
-    if r.status_code == 200:
-        assert rd.feed(r.content) == []
-        with pytest.raises(FormatError):
-            rd.finish()
+    assert rd.feed(r.content) == [_request.Failed("internal")]
+    rd.finish()
+    assert len(r.content) == padding.MIN_BUCKET
     time.sleep(0.3)
     assert f'"code": {128 + signal.SIGSYS}' in (world.d / "probe.log").read_text()
     # and the node goes on serving

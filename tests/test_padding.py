@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings, strategies as st
 
+from pcc import _core
 from pcc import _padding as padding
 from pcc import bhttp, hpke, ohttp
 from pcc.errors import FormatError, InvalidArgument
@@ -175,3 +176,60 @@ def test_final_chunk_is_the_documented_map():
     assert 16 + 30 + padding.FRAME_OVERHEAD + len(pt) == KIB
     with pytest.raises(InvalidArgument):
         padding.pad_answer_final({}, 3)
+
+
+# ---- the node's C implementation of the same rule ------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 1 << 22))
+def test_c_bucket_equals_python(n):
+    assert _core._testing_answer_bucket(n) == padding.bucket(n)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 1 << 40), st.integers(0, 1 << 40), st.integers(16, 300_000))
+def test_c_final_chunk_equals_python(p, c, sent):
+    # the worker pads its final chunk byte for byte as pad_answer_final does
+    chunk = _core._testing_answer_encode(("done", p, c))
+    usage = {"prompt_tokens": p, "completion_tokens": c}
+    assert _core._testing_answer_pad(chunk, sent) == padding.pad_answer_final(usage, sent)
+
+
+@pytest.mark.parametrize("code", ["bad_request", "too_long", "overloaded", "internal"])
+@pytest.mark.parametrize("sent", [16, 16 + 21, 1000, 1024 - 20 - 25, 1025, 16000, 32768,
+                                  65536 - 100, 65536 + 1, 200_000])
+def test_c_error_chunk_lands_on_a_bucket(code, sent):
+    out = _core._testing_answer_pad(_core._testing_answer_encode(("error", code)), sent)
+    assert sent + padding.FRAME_OVERHEAD + len(out) == padding.bucket(
+        sent + padding.FRAME_OVERHEAD + len(out))
+    assert padding.strip_pad(msgpack.unpackb(out)) == {"error": code}
+    assert out == padding.pad_map({"error": code}, sent + padding.FRAME_OVERHEAD)
+
+
+# known answers on sizes (computed with pad_answer_final): (sent, plaintext length)
+@pytest.mark.parametrize("sent,length", [(16, 988), (500, 504), (1004, 1024), (1005, 1023),
+                                         (5000, 3172), (40000, 25516), (70000, 61052)])
+def test_c_final_chunk_sizes_known_answers(sent, length):
+    chunk = _core._testing_answer_encode(("done", 7, 9))
+    assert len(padding.pad_answer_final({"prompt_tokens": 7, "completion_tokens": 9}, sent)) \
+        == length
+    assert len(_core._testing_answer_pad(chunk, sent)) == length
+
+
+@pytest.mark.parametrize("prompt", ["", "hi", "x" * 900, "y" * 1000, "z" * 5000, "é" * 20000])
+def test_client_payload_is_padded_as_pad_payload(prompt):
+    # seal_request(pad=True) pads in C what pad_payload pads in Python, byte for byte
+    from pcc import _request
+    node_id, key_id = os.urandom(32), os.urandom(8)
+    sk = hpke.PrivateKey.generate(0x20)
+    params = {"max_tokens": 16, "temperature": 0.5, "top_p": 0.9, "top_k": 40, "seed": 7}
+    body, state = _request.seal_request([(node_id, key_id, sk.public_bytes())],
+                                        [("user", prompt)], params, pad=True)
+    plain = _core._testing_request_open(state._dk, body["nonce"], body["body"], 1 << 20)
+    want = padding.pad_payload([{"role": "user", "content": prompt}], params)
+    assert len(plain) == padding.bucket(len(plain)) == len(want)
+    assert msgpack.unpackb(plain) == msgpack.unpackb(want)
+    unpadded, _ = _request.seal_request([(node_id, key_id, sk.public_bytes())],
+                                        [("user", prompt)], params)
+    assert len(unpadded["body"]) <= len(body["body"])

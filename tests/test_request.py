@@ -588,11 +588,63 @@ def test_answer_truncated_without_final(answer):
             r.finish()
 
 
-@pytest.mark.parametrize("length", [0, 15, CHUNK + 17, 2**32 - 1])
+FINAL_CHUNK = 65536 + 1024   # a final chunk may carry up to 64 KiB of size padding
+
+
+@pytest.mark.parametrize("length", [0, 15, FINAL_CHUNK + 17, 2**32 - 1])
 def test_answer_frame_length_out_of_range(answer, length):
     dk, nid, stream = answer
     with pytest.raises(FormatError):
         reader_for(dk, nid).feed(stream[:16] + struct.pack(">I", length) + b"\0" * 20)
+
+
+def test_answer_long_final_chunk_with_pad_is_read():
+    # a final chunk over 16 KiB (its pad) opens; the pad is checked and dropped
+    dk, nid, rnonce = os.urandom(16), os.urandom(32), os.urandom(16)
+    done = {"done": True, "usage": {"prompt_tokens": 1, "completion_tokens": 2}}
+    stream = ref_seal_answer(dk, nid, rnonce, [msgpack.packb({"text": "a"}),
+                                               msgpack.packb(dict(done, pad=bytes(40000)))])
+    assert reader_for(dk, nid).feed(stream) == ["a", ("done", 1, 2)]
+
+
+def test_answer_nonzero_pad_refused():
+    dk, nid, rnonce = os.urandom(16), os.urandom(32), os.urandom(16)
+    stream = ref_seal_answer(dk, nid, rnonce, [msgpack.packb({"error": "internal",
+                                                              "pad": b"\0\1"})])
+    with pytest.raises(FormatError):
+        reader_for(dk, nid).feed(stream)
+
+
+def test_answer_long_text_chunk_refused():
+    # only the final chunk may exceed 16 KiB
+    dk, nid, rnonce = os.urandom(16), os.urandom(32), os.urandom(16)
+    stream = ref_seal_answer(dk, nid, rnonce, [msgpack.packb({"text": "a" * (CHUNK + 10)}),
+                                               msgpack.packb({"error": "internal"})])
+    with pytest.raises(FormatError):
+        reader_for(dk, nid).feed(stream)
+
+
+def ref_abort_frame(dk, node_id, rnonce, i, pt):
+    """An abort frame at position i: aad "final", the nonce of counter i + 2**64."""
+    rk, base = ref_answer_keys(dk, rnonce, node_id)
+    ct = AESGCM(rk).encrypt(xor_nonce(base, i + 2**64), pt, b"final")
+    return struct.pack(">I", len(ct)) + ct
+
+
+@pytest.mark.parametrize("at", [0, 1])
+def test_answer_abort_frame_ends_the_stream(at):
+    dk, nid, rnonce = os.urandom(16), os.urandom(32), os.urandom(16)
+    head = ref_seal_answer(dk, nid, rnonce, [msgpack.packb({"text": "a"}),
+                                             msgpack.packb({"error": "internal"})])
+    head = head[:16] + (frames(head)[1][0] if at else b"")
+    err = msgpack.packb({"error": "internal", "pad": bytes(7)})
+    r = reader_for(dk, nid)
+    assert r.feed(head + ref_abort_frame(dk, nid, rnonce, at, err)) == \
+        ["a"] * at + [("error", "internal")]
+    r.finish()
+    # at another position it does not open
+    with pytest.raises(DecryptError):
+        reader_for(dk, nid).feed(head + ref_abort_frame(dk, nid, rnonce, at + 1, err))
 
 
 def test_answer_final_chunk_must_be_done_or_error(node):
@@ -645,8 +697,10 @@ def test_answer_sealer_refuses_after_final_and_oversized(node):
     done = _core._testing_answer_encode(("done", 1, 1))
     with pytest.raises(StateError):
         _core._testing_answer_seal(dk, node.node_id, [(done, True), (done, True)])
-    with pytest.raises(LimitError):
-        _core._testing_answer_seal(dk, node.node_id, [(b"a" * (CHUNK + 1), True)])
+    with pytest.raises(LimitError):          # a text chunk over 16 KiB
+        _core._testing_answer_seal(dk, node.node_id, [(b"a" * (CHUNK + 1), False)])
+    with pytest.raises(LimitError):          # a final one over 16 KiB + its padding
+        _core._testing_answer_seal(dk, node.node_id, [(b"a" * (FINAL_CHUNK + 1), True)])
 
 
 # ---- the payload parser --------------------------------------------------------------------
@@ -671,6 +725,28 @@ def variant(**params):
 
 def test_parse_good():
     assert parse(msgpack.packb(GOOD)) == ([("user", "hi")], GOOD["params"])
+
+
+@pytest.mark.parametrize("n", [0, 1, 255, 256, 70000])
+def test_parse_accepts_a_pad_of_zeros(n):
+    assert parse(msgpack.packb(dict(GOOD, pad=bytes(n)))) == ([("user", "hi")], GOOD["params"])
+
+
+@pytest.mark.parametrize("pad", [b"\0\0\1", b"\x80", "", 0, None, [b""]],
+                         ids=["nonzero", "high", "str", "int", "nil", "array"])
+def test_parse_refuses_a_wrong_pad(pad):
+    with pytest.raises(FormatError):
+        parse(msgpack.packb(dict(GOOD, pad=pad)))
+
+
+def test_parse_refuses_a_pad_inside_params_or_twice():
+    with pytest.raises(FormatError):
+        parse(msgpack.packb({"messages": GOOD["messages"], "params": dict(GOOD["params"],
+                                                                           pad=b"")}))
+    good = msgpack.packb(dict(GOOD, pad=b""))
+    # a map of 4 whose fourth entry repeats "pad"
+    with pytest.raises(FormatError):
+        parse(bytes([0x84]) + good[1:] + msgpack.packb("pad") + msgpack.packb(b""))
 
 
 @pytest.mark.parametrize("bad", [

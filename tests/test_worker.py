@@ -96,6 +96,13 @@ _, st = os.waitpid(pid, 0)
 out["exit"] = os.waitstatus_to_exitcode(st)
 out["stream_len"] = len(stream)
 if stream:
+    # the stream carries spare abort frames for the service; what reaches a client is the rest
+    from pcc.node._service import _Relay
+    relay = _Relay()
+    stream = relay.feed(stream)
+    out["client_len"] = len(stream)
+    out["spares"], out["frames"] = relay.n_spares, relay.frames
+    out["abort_left"] = len(relay.abort())
     reader = state.reader(node_id)
     events = reader.feed(stream)
     reader.finish()
@@ -146,6 +153,10 @@ def test_worker_answers_like_the_engine(model_path, scenario):
     assert out["unwrap"] == "ok" and out["exit"] == 0
     assert out["text"] == out["want"]
     assert out["final"] == {"done": out["want_counts"]}
+    # one spare abort frame per frame position (none after the final frame), none left over,
+    # and the client's stream ends on a size bucket (1 KiB for this short answer)
+    assert out["spares"] == out["frames"] > 1 and out["abort_left"] == 0
+    assert out["client_len"] == 1024
     if scenario == "joined_netns":
         assert out["netns_is_prepared"] and out["worker_fds"] == [0, 1, 2, 3, 4, 5]
     else:

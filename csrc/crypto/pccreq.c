@@ -246,12 +246,12 @@ pcc_status pcc_request_sealer_nonce(const pcc_request_sealer *s, uint8_t *out, s
 /* seal_chunk is one AES-128-GCM chunk at the counter, advancing it. */
 static pcc_status seal_chunk(const uint8_t *key, const uint8_t *base, uint64_t *counter,
                              int *done, uint8_t *ct, size_t *ct_len, size_t max_ct,
-                             const uint8_t *pt, size_t pt_len, int final)
+                             const uint8_t *pt, size_t pt_len, int final, size_t final_max)
 {
     uint8_t nonce[PCC_REQUEST_NONCE_LEN];
     if (*done || *counter == UINT64_MAX)
         return PCC_E_STATE;
-    if (pt_len > PCC_REQUEST_CHUNK_MAX)
+    if (pt_len > (final ? final_max : PCC_REQUEST_CHUNK_MAX))
         return PCC_E_LIMIT;
     chunk_nonce(nonce, base, *counter);
     pcc_status st = pcc_aead_seal(PCC_HPKE_AEAD_AES128GCM, key, PCC_REQUEST_DK_LEN, nonce,
@@ -271,7 +271,7 @@ pcc_status pcc_request_sealer_seal(pcc_request_sealer *s, uint8_t *ct, size_t *c
     if (s == NULL || ct == NULL || ct_len == NULL || (pt == NULL && pt_len))
         return PCC_E_INVALID;
     return seal_chunk(s->dk, s->nonce, &s->counter, &s->done, ct, ct_len, max_ct, pt, pt_len,
-                      final);
+                      final, PCC_REQUEST_CHUNK_MAX);
 }
 
 void pcc_request_sealer_free(pcc_request_sealer *s) { pcc_secure_small_free(s); }
@@ -430,7 +430,41 @@ pcc_status pcc_answer_sealer_frame(pcc_answer_sealer *s, uint8_t *out, size_t *o
     if (max_out < 4)
         return PCC_E_LIMIT;
     pcc_status st = seal_chunk(s->k.rk, s->k.nonce, &s->counter, &s->done, out + 4, &ct_len,
-                               max_out - 4, pt, pt_len, final);
+                               max_out - 4, pt, pt_len, final, PCC_ANSWER_FINAL_CHUNK_MAX);
+    if (st != PCC_OK)
+        return st;
+    out[0] = (uint8_t)(ct_len >> 24);
+    out[1] = (uint8_t)(ct_len >> 16);
+    out[2] = (uint8_t)(ct_len >> 8);
+    out[3] = (uint8_t)ct_len;
+    *out_len = ct_len + 4;
+    return PCC_OK;
+}
+
+/* abort_nonce: the nonce of an abort frame at counter (counter + 2^64 as the 96-bit counter). */
+static void abort_nonce(uint8_t out[PCC_REQUEST_NONCE_LEN], const uint8_t base[PCC_REQUEST_NONCE_LEN],
+                        uint64_t counter)
+{
+    chunk_nonce(out, base, counter);
+    out[PCC_REQUEST_NONCE_LEN - 9] ^= 0x01;
+}
+
+pcc_status pcc_answer_sealer_spare(const pcc_answer_sealer *s, uint8_t *out, size_t *out_len,
+                                   size_t max_out, const uint8_t *pt, size_t pt_len)
+{
+    uint8_t nonce[PCC_REQUEST_NONCE_LEN];
+    size_t ct_len = 0;
+    if (s == NULL || out == NULL || out_len == NULL || (pt == NULL && pt_len))
+        return PCC_E_INVALID;
+    *out_len = 0;
+    if (s->done || s->counter == UINT64_MAX)
+        return PCC_E_STATE;
+    if (max_out < 4 || pt_len > PCC_ANSWER_FINAL_CHUNK_MAX)
+        return PCC_E_LIMIT;
+    abort_nonce(nonce, s->k.nonce, s->counter);
+    pcc_status st = pcc_aead_seal(PCC_HPKE_AEAD_AES128GCM, s->k.rk, PCC_REQUEST_DK_LEN, nonce,
+                                  sizeof nonce, FINAL_AAD, LABEL_LEN(FINAL_AAD), pt, pt_len,
+                                  out + 4, &ct_len, max_out - 4);
     if (st != PCC_OK)
         return st;
     out[0] = (uint8_t)(ct_len >> 24);
@@ -456,7 +490,7 @@ struct pcc_answer_opener {
     int state;
     uint64_t counter;
     size_t have;                      /* bytes buffered in buf */
-    uint8_t buf[PCC_ANSWER_FRAME_MAX]; /* ciphertext only: rnonce or one frame */
+    uint8_t buf[PCC_ANSWER_FINAL_FRAME_MAX]; /* ciphertext only: rnonce or one frame */
 };
 
 pcc_status pcc_answer_opener_new(pcc_answer_opener **out, const pcc_request_key *dk,
@@ -517,7 +551,8 @@ pcc_status pcc_answer_opener_push(pcc_answer_opener *o, const uint8_t *data, siz
         *consumed += take;
         if (o->state == OPEN_FRAMES && o->have == 4) {
             size_t flen = opener_want(o) - 4;
-            if (flen < PCC_REQUEST_TAG_LEN || flen > PCC_REQUEST_SEALED_MAX) {
+            if (flen < PCC_REQUEST_TAG_LEN ||
+                flen > PCC_ANSWER_FINAL_CHUNK_MAX + PCC_REQUEST_TAG_LEN) {
                 o->state = OPEN_FAILED;
                 return PCC_E_FORMAT;
             }
@@ -567,6 +602,17 @@ pcc_status pcc_answer_opener_next(pcc_answer_opener *o, uint8_t *pt, size_t *pt_
         st = pcc_aead_open(PCC_HPKE_AEAD_AES128GCM, o->sec->k.rk, PCC_REQUEST_DK_LEN, cn,
                            sizeof cn, FINAL_AAD, LABEL_LEN(FINAL_AAD), o->buf + 4, flen, pt,
                            pt_len, max_pt);
+    }
+    if (st == PCC_E_DECRYPT) { /* an abort frame: the node's worker died at this position */
+        abort_nonce(cn, o->sec->k.nonce, o->counter);
+        st = pcc_aead_open(PCC_HPKE_AEAD_AES128GCM, o->sec->k.rk, PCC_REQUEST_DK_LEN, cn,
+                           sizeof cn, FINAL_AAD, LABEL_LEN(FINAL_AAD), o->buf + 4, flen, pt,
+                           pt_len, max_pt);
+    }
+    if (st == PCC_OK && !is_final && flen > PCC_REQUEST_SEALED_MAX) {
+        pcc_wipe(pt, *pt_len);
+        *pt_len = 0;
+        st = PCC_E_FORMAT; /* only the final chunk may be longer than 16 KiB */
     }
     if (st != PCC_OK) {
         o->state = OPEN_FAILED;

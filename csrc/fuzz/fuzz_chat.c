@@ -75,7 +75,7 @@ static void answer_stream(const uint8_t *data, size_t size)
 {
     static const uint8_t dkraw[PCC_REQUEST_DK_LEN] = {1, 2, 3};
     static const uint8_t node_id[PCC_REQUEST_NODE_ID_LEN] = {9};
-    static uint8_t pt[PCC_REQUEST_CHUNK_MAX];
+    static uint8_t pt[PCC_ANSWER_FINAL_CHUNK_MAX];
     pcc_request_key *dk = NULL;
     pcc_answer_opener *o = NULL;
     if (size == 0)

@@ -7,6 +7,7 @@
 
 #include <msgpack.h>
 
+#include "pcc/request.h"
 #include "pcc/secure.h"
 #include "mp_internal.h"
 
@@ -96,7 +97,7 @@ static pcc_status parse_into(pcc_chat_request *r, size_t len)
     pcc_status st = pcc_mp_decode(&u, r->buf, len);
     int decoded = st == PCC_OK;
     const msgpack_object *v[2];
-    if (st == PCC_OK && (st = pcc_mp_map_fields(&u.data, names, 2, v)) == PCC_OK &&
+    if (st == PCC_OK && (st = pcc_mp_map_fields_pad(&u.data, names, 2, v)) == PCC_OK &&
         (st = parse_messages(v[0], r)) == PCC_OK)
         st = parse_params(v[1], &r->params);
     pcc_mp_release(&u, decoded);
@@ -315,6 +316,83 @@ pcc_status pcc_answer_encode_error(pcc_writer *w, pcc_answer_error code)
     return mp_finish(&s, start);
 }
 
+size_t pcc_answer_bucket(size_t n)
+{
+    const size_t step = 65536;
+    if (n <= 1024)
+        return 1024;
+    if (n <= step) {
+        size_t b = 1024;
+        while (b < n)
+            b <<= 1;
+        return b;
+    }
+    return n / step * step + (n % step ? step : 0);
+}
+
+/* bin_total is the length of a msgpack bin holding len bytes, header included. */
+static size_t bin_total(size_t len)
+{
+    return len + (len <= 0xff ? 2 : len <= 0xffff ? 3 : 5);
+}
+
+pcc_status pcc_answer_pad(pcc_writer *w, size_t start, size_t before)
+{
+    if (before > SIZE_MAX / 2)
+        return PCC_E_INVALID;
+    return pcc_chat_pad(w, start, before + 4 + PCC_REQUEST_TAG_LEN); /* the frame's overhead */
+}
+
+pcc_status pcc_chat_pad(pcc_writer *w, size_t start, size_t before)
+{
+    static const uint8_t key[] = {0xa3, 'p', 'a', 'd'};
+    if (w == NULL || start >= w->len || (w->data[start] & 0xf0) != 0x80 ||
+        (w->data[start] & 0x0f) >= 15 || before > SIZE_MAX / 2)
+        return PCC_E_INVALID; /* not a fixmap with room for one more key */
+    size_t fixed = before + (w->len - start) + sizeof key;
+    size_t target = pcc_answer_bucket(fixed + 2), len = 0;
+    for (;;) {
+        size_t room = target - fixed; /* what the bin may take, header included */
+        int found = 0;
+        for (size_t hdr = 2; hdr <= 5 && !found; hdr += hdr == 3 ? 2 : 1)
+            if (room >= hdr && bin_total(room - hdr) == room) {
+                len = room - hdr;
+                found = 1;
+            }
+        if (found)
+            break;
+        target = pcc_answer_bucket(target + 1);
+    }
+    uint8_t h[5];
+    size_t hl;
+    if (len <= 0xff) {
+        h[0] = 0xc4;
+        h[1] = (uint8_t)len;
+        hl = 2;
+    } else if (len <= 0xffff) {
+        h[0] = 0xc5;
+        h[1] = (uint8_t)(len >> 8);
+        h[2] = (uint8_t)len;
+        hl = 3;
+    } else {
+        h[0] = 0xc6;
+        h[1] = (uint8_t)(len >> 24);
+        h[2] = (uint8_t)(len >> 16);
+        h[3] = (uint8_t)(len >> 8);
+        h[4] = (uint8_t)len;
+        hl = 5;
+    }
+    size_t old = w->len;
+    pcc_status st;
+    if ((st = pcc_writer_bytes(w, key, sizeof key)) != PCC_OK ||
+        (st = pcc_writer_bytes(w, h, hl)) != PCC_OK || (st = pcc_writer_zeros(w, len)) != PCC_OK) {
+        w->len = old; /* nothing half-written */
+        return st;
+    }
+    w->data[start]++; /* one more key */
+    return PCC_OK;
+}
+
 static pcc_status decode_event(pcc_answer_event *ev, const msgpack_object *o, int final)
 {
     static const char *const text_names[] = {"text"};
@@ -330,7 +408,7 @@ static pcc_status decode_event(pcc_answer_event *ev, const msgpack_object *o, in
         ev->text_len = v[0]->via.str.size;
         return PCC_OK;
     }
-    if (pcc_mp_map_fields(o, error_names, 1, v) == PCC_OK) {
+    if (pcc_mp_map_fields_pad(o, error_names, 1, v) == PCC_OK) {
         for (size_t i = 1; i < N_ERRORS; i++) {
             if (pcc_mp_str_is(v[0], ERROR_NAMES[i])) {
                 ev->kind = PCC_ANSWER_ERROR;
@@ -340,7 +418,8 @@ static pcc_status decode_event(pcc_answer_event *ev, const msgpack_object *o, in
         }
         return PCC_E_FORMAT;
     }
-    if (pcc_mp_map_fields(o, done_names, 2, v) != PCC_OK || v[0]->type != MSGPACK_OBJECT_BOOLEAN ||
+    if (pcc_mp_map_fields_pad(o, done_names, 2, v) != PCC_OK ||
+        v[0]->type != MSGPACK_OBJECT_BOOLEAN ||
         !v[0]->via.boolean || pcc_mp_map_fields(v[1], usage_names, 2, u) != PCC_OK ||
         u[0]->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
         u[1]->type != MSGPACK_OBJECT_POSITIVE_INTEGER)

@@ -160,6 +160,41 @@ pcc_status pcc_mp_map_fields(const msgpack_object *o, const char *const *names, 
     return PCC_OK;
 }
 
+pcc_status pcc_mp_map_fields_pad(const msgpack_object *o, const char *const *names, size_t n,
+                                 const msgpack_object **vals)
+{
+    const msgpack_object *pad = NULL;
+    if (o->type != MSGPACK_OBJECT_MAP || (o->via.map.size != n && o->via.map.size != n + 1))
+        return PCC_E_FORMAT;
+    for (size_t i = 0; i < n; i++)
+        vals[i] = NULL;
+    for (uint32_t k = 0; k < o->via.map.size; k++) {
+        const msgpack_object_kv *kv = &o->via.map.ptr[k];
+        size_t i = 0;
+        while (i < n && !pcc_mp_str_is(&kv->key, names[i]))
+            i++;
+        if (i == n && pad == NULL && pcc_mp_str_is(&kv->key, "pad")) {
+            pad = &kv->val;
+            continue;
+        }
+        if (i == n || vals[i] != NULL)
+            return PCC_E_FORMAT; /* unknown or duplicate key */
+        vals[i] = &kv->val;
+    }
+    if (o->via.map.size == n + 1 && pad == NULL)
+        return PCC_E_FORMAT;
+    if (pad != NULL) {
+        if (pad->type != MSGPACK_OBJECT_BIN)
+            return PCC_E_FORMAT;
+        uint8_t acc = 0;
+        for (uint32_t i = 0; i < pad->via.bin.size; i++)
+            acc |= (uint8_t)pad->via.bin.ptr[i];
+        if (acc != 0)
+            return PCC_E_FORMAT;
+    }
+    return PCC_OK;
+}
+
 /* utf8_ok is 1 for well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
 int pcc_mp_utf8_ok(const uint8_t *s, size_t n)
 {

@@ -251,21 +251,86 @@ out:
 
 /* ---- the answer ------------------------------------------------------------------------- */
 
+/* The worker's stream to the service is the answer stream with spares mixed in: rnonce, then
+ * records, each a 4-byte big-endian header and its bytes. A header without the top bit is an
+ * answer frame's own length (the frame goes to the client as it is); one with the top bit set
+ * (PCC_WORKER_SPARE) carries, in the low 31 bits, the length of a whole abort frame (its length
+ * prefix and sealed chunk) for the next position that has no spare yet: spare k is for frame k.
+ * The service keeps the spares and drops them, unless the worker ends before its final frame:
+ * then the spare for the first frame not sent ends the client's stream with a sealed
+ * {"error": "internal"}. Spare 0 follows rnonce in the same write; spare n + 1 is written before
+ * frame n; no spare follows the final frame. */
 typedef struct {
     int fd;
     pcc_answer_sealer *sealer;
-    uint8_t *frame; /* secure: PCC_ANSWER_FRAME_MAX */
-    uint8_t *plain; /* secure: PCC_REQUEST_CHUNK_MAX */
+    uint8_t *frame; /* secure: PCC_ANSWER_FINAL_FRAME_MAX */
+    uint8_t *plain; /* secure: PCC_ANSWER_FINAL_CHUNK_MAX */
+    uint8_t *spare; /* ciphertext only: a record header and an abort frame, then room for the
+                     * frame it precedes (both go out in one write) */
+    size_t sent;    /* bytes of the client's stream so far (rnonce and frames) */
     pcc_status io;  /* a failed write: stop */
 } answer_sink;
 
+/* encode_final writes the final chunk (done, or the error gen_st maps to) padded so that the
+ * stream ends on a bucket when its frame follows sent bytes. */
+static pcc_status encode_final(pcc_writer *w, pcc_status gen_st, uint64_t pt, uint64_t ct,
+                               size_t sent)
+{
+    pcc_status st;
+    if (gen_st == PCC_OK)
+        st = pcc_answer_encode_done(w, pt, ct);
+    else
+        st = pcc_answer_encode_error(w, gen_st == PCC_E_INVALID || gen_st == PCC_E_FORMAT ||
+                                                 gen_st == PCC_E_DECRYPT
+                                             ? PCC_ANSWER_E_BAD_REQUEST
+                                         : gen_st == PCC_E_LIMIT ? PCC_ANSWER_E_TOO_LONG
+                                                                 : PCC_ANSWER_E_INTERNAL);
+    return st == PCC_OK ? pcc_answer_pad(w, 0, sent) : st;
+}
+
+/* seal_spare seals the abort frame for the sealer's next position, as if it followed sent
+ * bytes, into s->spare as a record; *len is the record's length. */
+static pcc_status seal_spare(answer_sink *s, size_t sent, size_t *len)
+{
+    pcc_writer w;
+    size_t fl = 0;
+    pcc_writer_init_fixed(&w, s->plain, PCC_ANSWER_FINAL_CHUNK_MAX);
+    pcc_status st = encode_final(&w, PCC_E_STATE, 0, 0, sent);
+    if (st == PCC_OK)
+        st = pcc_answer_sealer_spare(s->sealer, s->spare + 4, &fl, PCC_ANSWER_FINAL_FRAME_MAX,
+                                     w.data, w.len);
+    pcc_wipe(s->plain, w.len);
+    if (st != PCC_OK)
+        return st;
+    uint32_t h = (uint32_t)fl | PCC_WORKER_SPARE;
+    s->spare[0] = (uint8_t)(h >> 24);
+    s->spare[1] = (uint8_t)(h >> 16);
+    s->spare[2] = (uint8_t)(h >> 8);
+    s->spare[3] = (uint8_t)h;
+    *len = fl + 4;
+    return PCC_OK;
+}
+
+/* sink_chunk seals one chunk and writes it, after the spare for the position that follows it
+ * (none after the final chunk), in one write. */
 static pcc_status sink_chunk(answer_sink *s, const uint8_t *pt, size_t len, int final)
 {
-    size_t fl = 0;
-    pcc_status st = pcc_answer_sealer_frame(s->sealer, s->frame, &fl, PCC_ANSWER_FRAME_MAX, pt,
-                                            len, final);
-    if (st == PCC_OK && (st = write_full(s->fd, s->frame, fl)) != PCC_OK)
-        s->io = st;
+    size_t fl = 0, sl = 0;
+    pcc_status st = pcc_answer_sealer_frame(s->sealer, s->frame, &fl, PCC_ANSWER_FINAL_FRAME_MAX,
+                                            pt, len, final);
+    if (st == PCC_OK && !final)
+        st = seal_spare(s, s->sent + fl, &sl);
+    if (st == PCC_OK) {
+        const uint8_t *out = s->frame;
+        if (sl > 0) { /* the frame is ciphertext: it may leave secure memory */
+            memcpy(s->spare + sl, s->frame, fl);
+            out = s->spare;
+        }
+        if ((st = write_full(s->fd, out, sl + fl)) != PCC_OK)
+            s->io = st;
+    }
+    if (st == PCC_OK)
+        s->sent += fl;
     pcc_wipe(s->frame, fl);
     return st;
 }
@@ -297,16 +362,8 @@ static pcc_status sink_text(void *sink, const char *text, size_t len)
 static pcc_status sink_final(answer_sink *s, pcc_status gen_st, uint64_t pt, uint64_t ct)
 {
     pcc_writer w;
-    pcc_writer_init_fixed(&w, s->plain, PCC_REQUEST_CHUNK_MAX);
-    pcc_status st;
-    if (gen_st == PCC_OK)
-        st = pcc_answer_encode_done(&w, pt, ct);
-    else
-        st = pcc_answer_encode_error(&w, gen_st == PCC_E_INVALID || gen_st == PCC_E_FORMAT ||
-                                                 gen_st == PCC_E_DECRYPT
-                                             ? PCC_ANSWER_E_BAD_REQUEST
-                                         : gen_st == PCC_E_LIMIT ? PCC_ANSWER_E_TOO_LONG
-                                                                 : PCC_ANSWER_E_INTERNAL);
+    pcc_writer_init_fixed(&w, s->plain, PCC_ANSWER_FINAL_CHUNK_MAX);
+    pcc_status st = encode_final(&w, gen_st, pt, ct, s->sent);
     if (st == PCC_OK)
         st = sink_chunk(s, w.data, w.len, 1);
     pcc_wipe(s->plain, w.len);
@@ -340,7 +397,17 @@ int pcc_worker_serve(const pcc_worker_config *cfg)
         goto out;
     }
 
-    /* 2. the invoke message (ciphertext only) */
+    /* 2. the model's pages mapped into this process's page tables while it waits (a pooled
+     * worker does this before any request exists; reads only, no system call) */
+    if (cfg->warm != NULL) {
+        const volatile uint8_t *w = cfg->warm;
+        uint8_t acc = 0;
+        for (size_t i = 0; i < cfg->warm_len; i += 4096)
+            acc ^= w[i];
+        __asm__ volatile("" : : "r"(acc));
+    }
+
+    /* 3. the invoke message (ciphertext only) */
     if ((buf = malloc(PCC_WORKER_MSG_MAX)) == NULL)
         goto out;
     pcc_status st = msg_read(cfg->chan_fd, buf, PCC_WORKER_MSG_MAX, &len);
@@ -354,23 +421,29 @@ int pcc_worker_serve(const pcc_worker_config *cfg)
         goto out;
     }
 
-    /* 3. DK from the enclave */
+    /* 4. DK from the enclave */
     if ((st = ask_enclave(cfg->enclave_fd, &m, &dk)) != PCC_OK) {
         code = st == PCC_E_STATE ? PCC_WORKER_EXIT_IO : PCC_WORKER_EXIT_KEY;
         goto out;
     }
 
-    /* 4. from here on every outcome is a sealed answer */
+    /* 5. from here on every outcome is a sealed answer */
     sink.fd = cfg->chan_fd;
-    sink.frame = pcc_secure_alloc(PCC_ANSWER_FRAME_MAX);
-    sink.plain = pcc_secure_alloc(PCC_REQUEST_CHUNK_MAX);
-    uint8_t rnonce[PCC_ANSWER_RNONCE_LEN];
-    size_t rl = 0;
-    if (sink.frame == NULL || sink.plain == NULL ||
+    sink.frame = pcc_secure_alloc(PCC_ANSWER_FINAL_FRAME_MAX);
+    sink.plain = pcc_secure_alloc(PCC_ANSWER_FINAL_CHUNK_MAX);
+    sink.spare = malloc(PCC_ANSWER_RNONCE_LEN + 4 + 2 * PCC_ANSWER_FINAL_FRAME_MAX);
+    size_t rl = 0, sl = 0;
+    /* rnonce and spare 0 in one write: once the client has a byte, the service holds an
+     * abort frame for the next position */
+    if (sink.frame == NULL || sink.plain == NULL || sink.spare == NULL ||
         pcc_answer_sealer_new(&sink.sealer, dk, cfg->node_id, PCC_REQUEST_NODE_ID_LEN) != PCC_OK ||
-        pcc_answer_sealer_rnonce(sink.sealer, rnonce, &rl, sizeof rnonce) != PCC_OK)
+        pcc_answer_sealer_rnonce(sink.sealer, sink.frame, &rl, PCC_ANSWER_RNONCE_LEN) != PCC_OK ||
+        seal_spare(&sink, rl, &sl) != PCC_OK)
         goto out;
-    if (write_full(cfg->chan_fd, rnonce, rl) != PCC_OK) {
+    memmove(sink.spare + rl, sink.spare, sl);
+    memcpy(sink.spare, sink.frame, rl);
+    sink.sent = rl;
+    if (write_full(cfg->chan_fd, sink.spare, rl + sl) != PCC_OK) {
         code = PCC_WORKER_EXIT_IO;
         goto out;
     }
@@ -399,6 +472,7 @@ out:
     pcc_answer_sealer_free(sink.sealer);
     pcc_secure_free(sink.frame);
     pcc_secure_free(sink.plain);
+    free(sink.spare);
     pcc_request_key_free(dk);
     pcc_mp_release(&u, decoded);
     free(m.chunks);

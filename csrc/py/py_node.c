@@ -30,21 +30,21 @@ static PyObject *py_enclave_run(PyObject *m, PyObject *args, PyObject *kw)
     _exit(st == PCC_OK ? 0 : 1);
 }
 
-/* host_run(ctrl_fd, enclave_fd, models, layers, optional, max_payload, max_workers, max_tokens): never
- * returns. models: a sequence of (name, path). */
+/* host_run(ctrl_fd, enclave_fd, models, layers, optional, max_payload, max_workers, max_tokens,
+ * probe, pool): never returns. models: a sequence of (name, path). */
 static PyObject *py_host_run(PyObject *m, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"ctrl_fd", "enclave_fd", "models", "layers", "optional",
-                             "max_payload", "max_workers", "max_tokens", "probe", NULL};
+                             "max_payload", "max_workers", "max_tokens", "probe", "pool", NULL};
     int ctrl, enclave;
     PyObject *models_o, *fast = NULL;
-    unsigned int layers = PCC_SANDBOX_ALL, optional = 0, max_workers = 4, max_tokens = 0;
+    unsigned int layers = PCC_SANDBOX_ALL, optional = 0, max_workers = 4, max_tokens = 0, pool = 2;
     int probe = 0;
     Py_ssize_t max_payload = 0;
     pcc_node_model models[PCC_NODE_MAX_MODELS];
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiO|IInIIp:host_run", kwlist, &ctrl, &enclave,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiO|IInIIpI:host_run", kwlist, &ctrl, &enclave,
                                      &models_o, &layers, &optional, &max_payload, &max_workers,
-                                     &max_tokens, &probe))
+                                     &max_tokens, &probe, &pool))
         return NULL;
     if ((fast = PySequence_Fast(models_o, "models must be a sequence of (name, path)")) == NULL)
         return NULL;
@@ -63,7 +63,7 @@ static PyObject *py_host_run(PyObject *m, PyObject *args, PyObject *kw)
         models[i].path = path;
     }
     pcc_node_host_config c = {ctrl, enclave, models, (size_t)n, layers, optional,
-                              (size_t)max_payload, max_workers, max_tokens, probe};
+                              (size_t)max_payload, max_workers, max_tokens, probe, pool};
     pcc_status st = pcc_node_host_run(&c);
     _exit(st == PCC_OK ? 0 : 1);
 }

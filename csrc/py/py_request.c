@@ -106,7 +106,7 @@ static PyType_Spec dk_spec = {
 typedef struct {
     PyObject_HEAD
     pcc_answer_opener *o;
-    uint8_t *pt; /* secure, PCC_REQUEST_CHUNK_MAX bytes */
+    uint8_t *pt; /* secure, PCC_ANSWER_FINAL_CHUNK_MAX bytes */
 } ReaderObject;
 
 static void reader_dealloc(ReaderObject *self)
@@ -129,7 +129,7 @@ static PyObject *reader_new(PyObject *m, const pcc_request_key *dk, PyObject *no
     pcc_status st = PCC_E_NOMEM;
     if (r == NULL)
         goto fail;
-    if ((r->pt = pcc_secure_alloc(PCC_REQUEST_CHUNK_MAX)) == NULL)
+    if ((r->pt = pcc_secure_alloc(PCC_ANSWER_FINAL_CHUNK_MAX)) == NULL)
         goto fail;
     st = pcc_answer_opener_new(&r->o, dk, id.buf, (size_t)id.len);
     if (st != PCC_OK)
@@ -181,7 +181,8 @@ static PyObject *reader_feed(ReaderObject *self, PyObject *arg)
         }
         p += used;
         left -= used;
-        st = pcc_answer_opener_next(self->o, self->pt, &n, PCC_REQUEST_CHUNK_MAX, &have, &final);
+        st = pcc_answer_opener_next(self->o, self->pt, &n, PCC_ANSWER_FINAL_CHUNK_MAX, &have,
+                                    &final);
         if (st != PCC_OK) {
             what = st == PCC_E_FORMAT ? "malformed answer stream" : "answer reader failed earlier";
             break;
@@ -549,16 +550,17 @@ out:
 static PyObject *py_request_seal(PyObject *m, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"node_keys", "messages", "max_tokens", "temperature", "top_p",
-                             "top_k", "seed", NULL};
+                             "top_k", "seed", "pad", NULL};
     PyObject *node_keys, *messages, *seed = Py_None, *sealed = NULL, *dk_obj = NULL;
     unsigned long long max_tokens, top_k;
     pcc_chat_params p = {0};
     pcc_request_key *dk = NULL;
     pcc_writer w;
+    int pad = 0;
     pcc_writer_init_dynamic(&w, true, PCC_REQUEST_PAYLOAD_MAX);
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOKddK|O:request_seal", kwlist, &node_keys,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOKddK|Op:request_seal", kwlist, &node_keys,
                                      &messages, &max_tokens, &p.temperature, &p.top_p, &top_k,
-                                     &seed))
+                                     &seed, &pad))
         return NULL;
     if (max_tokens > PCC_CHAT_MAX_TOKENS_LIMIT || top_k > PCC_CHAT_MAX_TOKENS_LIMIT) {
         pcc_py_raise(PCC_E_INVALID, "max_tokens and top_k must be below 2**31");
@@ -574,7 +576,12 @@ static PyObject *py_request_seal(PyObject *m, PyObject *args, PyObject *kw)
     }
     if (!messages_encode(&w, messages, &p))
         goto out;
-    pcc_status st = pcc_request_key_generate(&dk);
+    pcc_status st = pad ? pcc_chat_pad(&w, 0, 0) : PCC_OK; /* the payload to a size bucket */
+    if (st != PCC_OK) {
+        pcc_py_raise(st, "request payload too large to pad");
+        goto out;
+    }
+    st = pcc_request_key_generate(&dk);
     if (st != PCC_OK) {
         pcc_py_raise(st, "request key");
         goto out;
@@ -830,6 +837,48 @@ static PyObject *py_testing_answer_encode(PyObject *m, PyObject *arg)
                                : pcc_py_raise(st, "answer event");
     pcc_writer_cleanup(&w);
     return r;
+}
+
+/* _testing_answer_pad(chunk, before) -> bytes: the final chunk's map (as _testing_answer_encode
+ * gives it) padded by pcc_answer_pad so that the answer stream ends on a bucket. */
+static PyObject *py_testing_answer_pad(PyObject *m, PyObject *args)
+{
+    (void)m;
+    Py_buffer in;
+    unsigned long long before;
+    if (!PyArg_ParseTuple(args, "y*K:_testing_answer_pad", &in, &before))
+        return NULL;
+    PyObject *r = NULL;
+    uint8_t *buf = malloc(PCC_ANSWER_FINAL_CHUNK_MAX);
+    if (buf == NULL) {
+        PyBuffer_Release(&in);
+        return PyErr_NoMemory();
+    }
+    pcc_writer w;
+    pcc_writer_init_fixed(&w, buf, PCC_ANSWER_FINAL_CHUNK_MAX);
+    pcc_status st = in.len > 0 && (size_t)in.len <= PCC_ANSWER_FINAL_CHUNK_MAX &&
+                            before <= SIZE_MAX / 2
+                        ? pcc_writer_bytes(&w, in.buf, (size_t)in.len)
+                        : PCC_E_INVALID;
+    if (st == PCC_OK)
+        st = pcc_answer_pad(&w, 0, (size_t)before);
+    r = st == PCC_OK ? PyBytes_FromStringAndSize((const char *)w.data, (Py_ssize_t)w.len)
+                     : pcc_py_raise(st, "answer pad");
+    free(buf);
+    PyBuffer_Release(&in);
+    return r;
+}
+
+/* _testing_answer_bucket(n) -> int: pcc_answer_bucket. */
+static PyObject *py_testing_answer_bucket(PyObject *m, PyObject *arg)
+{
+    (void)m;
+    unsigned long long n = PyLong_AsUnsignedLongLong(arg);
+    if (PyErr_Occurred())
+        return NULL;
+    if (n > SIZE_MAX / 2)
+        return pcc_py_raise(PCC_E_INVALID, "answer bucket");
+    return PyLong_FromSize_t(pcc_answer_bucket((size_t)n));
 }
 
 /* _testing_answer_seal(dk, node_id, [(plaintext, final)...], rnonce=None) -> bytes: the stream */
@@ -1166,8 +1215,9 @@ static PyObject *py_bench_request_c(PyObject *m, PyObject *args)
 
 static PyMethodDef request_funcs[] = {
     {"request_seal", (PyCFunction)(void (*)(void))py_request_seal, METH_VARARGS | METH_KEYWORDS,
-     "request_seal(node_keys, messages, max_tokens, temperature, top_p, top_k, seed=None) -> "
-     "(dict, RequestKey)."},
+     "request_seal(node_keys, messages, max_tokens, temperature, top_p, top_k, seed=None, "
+     "pad=False) -> (dict, RequestKey). pad: the payload gets a \"pad\" of zeros up to its size "
+     "bucket (pcc._padding.pad_payload's rule)."},
     {"_testing_request_key", py_testing_request_key, METH_O, "Tests only."},
     {"_testing_request_key_bytes", py_testing_request_key_bytes, METH_O, "Tests only."},
     {"_testing_request_seal", py_testing_request_seal, METH_VARARGS, "Tests only."},
@@ -1175,6 +1225,8 @@ static PyMethodDef request_funcs[] = {
     {"_testing_request_open", py_testing_request_open, METH_VARARGS, "Tests only."},
     {"_testing_chat_parse", py_testing_chat_parse, METH_O, "Tests only."},
     {"_testing_answer_encode", py_testing_answer_encode, METH_O, "Tests only."},
+    {"_testing_answer_pad", py_testing_answer_pad, METH_VARARGS, "Tests only."},
+    {"_testing_answer_bucket", py_testing_answer_bucket, METH_O, "Tests only."},
     {"_testing_answer_seal", py_testing_answer_seal, METH_VARARGS, "Tests only."},
     {"_bench_request_c", py_bench_request_c, METH_VARARGS,
      "_bench_request_c(n, content_len) -> {step: ns}: thread CPU time of n rounds of each request "

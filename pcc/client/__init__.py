@@ -720,7 +720,9 @@ class Client:
                                      if disc.rejected else ""))
             keys = [NodeKey(r.node_id, r.key_id, r.hpke_public_key, hpke.Suite(*r.hpke_suite))
                     for r in disc.reports]
-            body, state = seal_request(keys, messages, params, model=model)
+            # the payload padded to a size bucket (pcc._padding.pad_payload's rule); the answer
+            # reader checks and drops the "pad" of the final chunk
+            body, state = seal_request(keys, messages, params, model=model, pad=True)
             if token is None:
                 token, reused = self._token(), False
             ok = self._ohttp

@@ -1,6 +1,6 @@
 """The compute node: an enclave process (identity key, HPKE keys, registers), a host process
-(model mapped once, one sandboxed worker forked per request) and this service, which moves only
-ciphertext. See docs/node.md.
+(model mapped once, one sandboxed worker per request, forked ahead in a small pool) and this
+service, which moves only ciphertext. See docs/node.md.
 
 - :func:`load_config` reads and checks a ``node.json``; :meth:`NodeConfig.measured` is the frozen
   configuration a release logs as its ``node-config`` component.

@@ -146,7 +146,8 @@ def _boot(cfg: NodeConfig, source: "_release.Source", testing_probe: bool) -> Bo
         optional |= _LAYER_BITS[name]
     procs = Processes(list(cfg.models), _core.SANDBOX_ALL, optional, cfg.limits["max_payload"],
                       cfg.limits["max_workers"], cfg.limits["max_tokens"], cfg.keys["lifetime_s"],
-                      probe=testing_probe, tpm=cfg.tpm if cfg.backend == "tpm" else None)
+                      probe=testing_probe, tpm=cfg.tpm if cfg.backend == "tpm" else None,
+                      pool=cfg.limits["pool"])
     try:
         return _finish(cfg, procs, leaf, proof, logged, code, config, testing_probe)
     except BaseException:
@@ -231,5 +232,6 @@ def _finish(cfg: NodeConfig, procs: Processes, leaf: bytes, proof: str, logged: 
         raise _refuse(f"the node's own bundle does not verify: {rep.failed}")
     procs.host_chan.send({"op": "start", "node_id": node_id})
     names = ",".join(n for n in LAYERS if sandbox & _LAYER_BITS[n])
-    _log.emit("boot_done", node_id=node_id.hex(), sandbox=names or "none")
+    _log.emit("boot_done", node_id=node_id.hex(), sandbox=names or "none",
+              pool=int(ready.get("pool", 0)))
     return node

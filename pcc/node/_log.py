@@ -12,8 +12,9 @@ from typing import Any, TextIO
 EVENTS: dict[str, tuple[int, str, dict[str, type]]] = {
     "boot_start": (1, "node {serial} booting, {models} model(s)", {"serial": str, "models": int}),
     "boot_refused": (2, "node refused to start: {reason}", {"reason": str}),
-    "boot_done": (3, "node {node_id} serving, sandbox layers {sandbox}",
-                  {"node_id": str, "sandbox": str}),
+    "boot_done": (3, "node {node_id} serving, sandbox layers {sandbox}, "
+                     "{pool} worker(s) per model forked ahead",
+                  {"node_id": str, "sandbox": str, "pool": int}),
     "key_rotated": (4, "HPKE key rotated, valid until {not_after}", {"not_after": int}),
     "worker_failed": (5, "a worker ended with code {code}", {"code": int}),
     "overloaded": (6, "request refused: {running} workers running, {queued} queued",

@@ -51,8 +51,37 @@ class Channel:
             raise StateError(f"the {self.name} process is gone") from None
 
     def recv(self) -> dict:
+        obj, fd = self.recv_fd()
+        if fd is not None:
+            os.close(fd)
+        return obj
+
+    def recv_fd(self) -> tuple[dict, int | None]:
+        """One message and the descriptor that came with it (None if none); the caller owns
+        the descriptor."""
+        fd = None
         try:
-            (n,) = struct.unpack(">I", _recv_exact(self.sock, 4))
+            try:
+                head, fds, _flags, _addr = socket.recv_fds(self.sock, 4, 1)
+            except OSError:
+                raise StateError(f"the {self.name} process is gone") from None
+            if fds:
+                fd = fds[0]
+                for extra in fds[1:]:
+                    os.close(extra)
+            if not head:
+                raise StateError("the node process closed its channel")
+            obj = self._rest(head)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            raise
+        return obj, fd
+
+    def _rest(self, head: bytes) -> dict:
+        try:
+            head += _recv_exact(self.sock, 4 - len(head))
+            (n,) = struct.unpack(">I", head)
             if not 0 < n <= MSG_MAX:
                 raise FormatError(f"{self.name}: a message of {n} bytes")
             obj = msgpack.unpackb(_recv_exact(self.sock, n), raw=False, strict_map_key=True)
@@ -80,7 +109,7 @@ class Processes:
 
     def __init__(self, models: list[tuple[str, str]], layers: int, optional: int,
                  max_payload: int, max_workers: int, max_tokens: int, key_lifetime: int,
-                 probe: bool = False, tpm: str | None = None) -> None:
+                 probe: bool = False, tpm: str | None = None, pool: int = 2) -> None:
         import json
         ctrl_s, ctrl_e = socket.socketpair()
         he_h, he_e = socket.socketpair()
@@ -93,7 +122,7 @@ class Processes:
             pass_fds=(ctrl_e.fileno(), he_e.fileno()), stdin=subprocess.DEVNULL, env=env)
         args = {"models": [list(m) for m in models], "layers": layers, "optional": optional,
                 "max_payload": max_payload, "max_workers": max_workers,
-                "max_tokens": max_tokens, "probe": probe}
+                "max_tokens": max_tokens, "probe": probe, "pool": pool}
         self.host = subprocess.Popen(
             [sys.executable, "-m", "pcc.node._host", str(hc_h.fileno()), str(he_h.fileno()),
              json.dumps(args)],

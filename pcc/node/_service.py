@@ -1,11 +1,13 @@
 """The node's ASGI service: exactly ``GET /v1/attestation``, ``POST /v1/invoke``, ``GET /healthz``
-and ``GET /metrics``. It never sees plaintext: an invoke's body (ciphertext) goes to a worker over
-a fresh socketpair that the host hands the worker, and the worker's sealed answer comes back on
-the same socket and is streamed as produced."""
+and ``GET /metrics``. It never sees plaintext: for an invoke the host hands it the channel of a
+worker forked ahead (sandboxed and waiting); the body (ciphertext) goes to the worker on it, and
+the worker's sealed answer comes back on the same socket and is streamed as produced."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
+import os
 import socket
 import struct
 import threading
@@ -51,6 +53,8 @@ class NodeState:
         self.metrics = Metrics(node.cfg.metrics, node.cfg.metrics_refresh_s)
         self.ids = itertools.count(1)
         self.exits: dict[int, asyncio.Future] = {}
+        self.workers: dict[int, asyncio.Future] = {}
+        self.idle: dict[str, collections.deque] = {}     # model -> (slot, socket) forked ahead
         self.running = 0
         self.queued = 0
         self.slots = asyncio.Semaphore(node.cfg.limits["max_workers"])
@@ -67,9 +71,20 @@ class NodeState:
         chan = self.node.procs.host_chan
         while True:
             try:
-                m = chan.recv()
+                m, fd = chan.recv_fd()
             except PccError:
                 break
+            if m.get("op") == "worker" and isinstance(m.get("id"), int) and fd is not None:
+                self.loop.call_soon_threadsafe(self._assigned, m["id"], fd)
+                continue
+            if m.get("op") == "idle" and isinstance(m.get("slot"), int) and isinstance(
+                    m.get("model"), str) and fd is not None:
+                self.loop.call_soon_threadsafe(self._idle, m["model"], m["slot"], fd)
+                continue
+            if m.get("op") == "gone" and isinstance(m.get("slot"), int):
+                self.loop.call_soon_threadsafe(self._gone, m["slot"])
+            if fd is not None:
+                os.close(fd)
             if m.get("op") == "exit" and isinstance(m.get("id"), int) and isinstance(
                     m.get("code"), int):
                 self.loop.call_soon_threadsafe(self._exited, m["id"], m["code"])
@@ -77,12 +92,51 @@ class NodeState:
         if not self.stopping:
             self.loop.call_soon_threadsafe(self._host_gone)
 
+    def _idle(self, model: str, slot: int, fd: int) -> None:
+        sock = socket.socket(fileno=fd)
+        if self.stopping:
+            sock.close()
+            return
+        sock.setblocking(False)
+        self.idle.setdefault(model, collections.deque()).append((slot, sock))
+
+    def _gone(self, slot: int) -> None:
+        for q in self.idle.values():
+            for item in list(q):
+                if item[0] == slot:
+                    q.remove(item)
+                    item[1].close()
+
+    def take_idle(self, model: str) -> tuple[int, socket.socket] | None:
+        """The channel of a waiting worker of ``model`` (the oldest), or None."""
+        q = self.idle.get(model)
+        return q.popleft() if q else None
+
+    def close_idle(self) -> None:
+        for q in self.idle.values():
+            while q:
+                q.popleft()[1].close()
+
+    def _assigned(self, ident: int, fd: int) -> None:
+        fut = self.workers.pop(ident, None)
+        if fut is None or fut.done():
+            os.close(fd)
+            return
+        fut.set_result(fd)
+
     def _exited(self, ident: int, code: int) -> None:
+        w = self.workers.pop(ident, None)
+        if w is not None and not w.done():
+            w.set_result(None)                  # no worker: the code says why
         fut = self.exits.pop(ident, None)
         if fut is not None and not fut.done():
             fut.set_result(code)
 
     def _host_gone(self) -> None:
+        for w in self.workers.values():
+            if not w.done():
+                w.set_result(None)
+        self.workers.clear()
         for fut in self.exits.values():
             if not fut.done():
                 fut.set_result(-1)
@@ -126,6 +180,68 @@ class NodeState:
                 continue
             self.metrics.rotated()
             _log.emit("key_rotated", not_after=not_after)
+
+
+_RNONCE = 16
+_SPARE = 0x80000000
+_FRAME_MAX = 65536 + 1024 + 16 + 4          # the longest frame, length prefix included
+
+
+class _Relay:
+    """Splits a worker's stream (ciphertext only): ``rnonce`` and the answer frames go to the
+    client whole (never a partial frame); the spare abort frames mixed in (records whose
+    4-byte header has the top bit set; spare k is for frame k) are kept. If the worker ends
+    before its final frame, :meth:`abort` gives the spare for the first frame it did not send:
+    the client's stream then ends with a sealed ``internal`` error instead of being cut."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.started = False
+        self.frames = 0
+        self.n_spares = 0
+        self.spares: dict[int, bytes] = {}
+
+    @property
+    def ready(self) -> bool:
+        """rnonce and the first spare are in: the client's stream may start."""
+        return self.started and self.n_spares > 0
+
+    def feed(self, data: bytes) -> bytes:
+        """Take worker bytes; return the complete units to forward."""
+        self.buf += data
+        out = bytearray()
+        if not self.started:
+            if len(self.buf) < _RNONCE:
+                return b""
+            out += self.buf[:_RNONCE]
+            del self.buf[:_RNONCE]
+            self.started = True
+        while len(self.buf) >= 4:
+            (h,) = struct.unpack_from(">I", self.buf)
+            n = h & ~_SPARE
+            if h & _SPARE:
+                if not 20 <= n <= _FRAME_MAX:
+                    raise StateError("the worker broke its stream")
+                if len(self.buf) < 4 + n:
+                    break
+                self.spares[self.n_spares] = bytes(self.buf[4:4 + n])
+                self.n_spares += 1
+                del self.buf[:4 + n]
+            else:
+                if not 16 <= n <= _FRAME_MAX - 4:
+                    raise StateError("the worker broke its stream")
+                if len(self.buf) < 4 + n:
+                    break
+                out += self.buf[:4 + n]
+                del self.buf[:4 + n]
+                self.spares.pop(self.frames, None)
+                self.frames += 1
+        return bytes(out)
+
+    def abort(self) -> bytes:
+        """The spare for the first frame not sent, or b"" when the answer was complete (no
+        spare follows the final frame)."""
+        return self.spares.get(self.frames, b"")
 
 
 def _invoke_message(body: bytes, node_id: bytes, models: set[str]) -> tuple[str, bytes]:
@@ -180,6 +296,7 @@ def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[No
         for task in (st.rotator, st.refresher):
             if task is not None:
                 task.cancel()
+        st.close_idle()
         await asyncio.to_thread(st.node.procs.stop)
         await asyncio.to_thread(st.node.source.close)
 
@@ -227,27 +344,58 @@ def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[No
                 st.slots.release()
                 st.metrics.request(outcome, time.monotonic() - t0)
 
-        try:
-            ours, theirs = socket.socketpair()
-        except OSError:
-            release("internal")
-            raise HTTPError(503, "overloaded") from None
         ident = next(st.ids)
         fut = st.loop.create_future()
+        wfut = st.loop.create_future()
         st.exits[ident] = fut
+        st.workers[ident] = wfut
+        ours: socket.socket | None = None
+        first = b""
+        relay = _Relay()
         try:
-            try:
-                st.node.procs.host_chan.send({"op": "invoke", "id": ident, "model": model},
-                                             theirs.fileno())
-            finally:
-                theirs.close()
-            ours.setblocking(False)
-            await st.loop.sock_sendall(ours, msg)
-            first = await st.loop.sock_recv(ours, 65536)
+            while (pooled := st.take_idle(model)) is not None:
+                # a worker forked ahead: the invoke goes to it at once, and the host gives the
+                # enclave its enclave channel meanwhile
+                slot, sock = pooled
+                st.node.procs.host_chan.send({"op": "assign", "id": ident, "slot": slot})
+                try:
+                    await st.loop.sock_sendall(sock, msg)
+                except OSError:
+                    # it died waiting (the host's "gone" is on its way): try the next one,
+                    # under a new id (the host answers the old one with an exit code)
+                    sock.close()
+                    st.exits.pop(ident, None)
+                    st.workers.pop(ident, None)
+                    ident, fut = next(st.ids), st.loop.create_future()
+                    st.exits[ident] = fut
+                    st.workers[ident] = wfut = st.loop.create_future()
+                    continue
+                ours = sock
+                break
+            if ours is None:
+                # none free: the host forks one (its channel comes back) or says why not
+                st.node.procs.host_chan.send({"op": "invoke", "id": ident, "model": model})
+                fd = await wfut
+                if fd is not None:
+                    ours = socket.socket(fileno=fd)
+                    ours.setblocking(False)
+                    await st.loop.sock_sendall(ours, msg)
+            if ours is not None:
+                # answer only once rnonce and the first spare are in (an HTTP error before)
+                while not relay.ready:
+                    data = await st.loop.sock_recv(ours, 65536)
+                    if not data:
+                        break
+                    first += relay.feed(data)
+                if not relay.ready:
+                    first = b""
         except (PccError, OSError):
             first = b""
-        if not first:
-            ours.close()
+        finally:
+            st.workers.pop(ident, None)
+        if not first or ours is None:
+            if ours is not None:
+                ours.close()
             code = await _exit_code(fut)
             status, err, outcome = _EXIT.get(code, (500, "internal", "internal"))
             if outcome == "internal":
@@ -255,22 +403,32 @@ def create_app(config: NodeConfig, *, testing_probe: bool = False) -> Service[No
             release(outcome)
             raise HTTPError(status, err)
 
+        conn: socket.socket = ours
+
         async def stream() -> AsyncIterator[bytes]:
             outcome = "internal"
             try:
                 yield first
-                while True:
-                    data = await st.loop.sock_recv(ours, 65536)
-                    if not data:
-                        break
-                    yield data
+                try:
+                    while True:
+                        data = await st.loop.sock_recv(conn, 65536)
+                        if not data:
+                            break
+                        out = relay.feed(data)
+                        if out:
+                            yield out
+                except (PccError, OSError):
+                    pass
+                tail = relay.abort()
+                if tail:
+                    yield tail            # the worker died mid-answer: a sealed internal error
                 code = await _exit_code(fut)
                 if code == 0:
                     outcome = "ok"
                 else:
                     _log.emit("worker_failed", code=code)
             finally:
-                ours.close()
+                conn.close()
                 st.exits.pop(ident, None)
                 release(outcome)
 

@@ -113,9 +113,29 @@ PCC_API pcc_status pcc_answer_encode_done(pcc_writer *w, uint64_t prompt_tokens,
                                           uint64_t completion_tokens) PCC_WUR;
 PCC_API pcc_status pcc_answer_encode_error(pcc_writer *w, pcc_answer_error code) PCC_WUR;
 
+/* Size padding (the same rule as pcc/_padding.py). pcc_answer_bucket is the padded size of an
+ * n-byte message: 1, 2, 4, 8, 16, 32 or 64 KiB (the smallest that holds n), then the next
+ * multiple of 64 KiB. */
+PCC_API size_t pcc_answer_bucket(size_t n);
+
+/* pcc_chat_pad turns the msgpack map encoded in w from offset start (a fixmap of at most 14
+ * keys) into the same map plus a "pad" key, a bin of zeros sized so that before + the map's
+ * encoding is exactly a bucket; a size msgpack's bin headers cannot hit goes to the next
+ * bucket. How a client pads its request payload (before = 0). PCC_E_LIMIT, and w unchanged, if
+ * w has no room. */
+PCC_API pcc_status pcc_chat_pad(pcc_writer *w, size_t start, size_t before) PCC_WUR;
+
+/* pcc_answer_pad turns the final chunk's map encoded in w from offset start (a done or error
+ * map, as _encode_done / _encode_error wrote it) into the same map plus a "pad" key, a bin of
+ * zeros sized so that before + 4 + the chunk + 16 (the frame's length and tag) is exactly a
+ * bucket: before counts the answer stream's bytes ahead of this frame (rnonce and every earlier
+ * frame). A size msgpack's bin headers cannot hit goes to the next bucket. PCC_E_LIMIT if w has
+ * no room. Readers check the pad is all zeros and ignore it. */
+PCC_API pcc_status pcc_answer_pad(pcc_writer *w, size_t start, size_t before) PCC_WUR;
+
 /* pcc_answer_decode decodes one chunk's plaintext (pt, len). final says whether it came in the
- * final frame: the final chunk must be done or error, every other one text (PCC_E_FORMAT
- * otherwise). ev->text borrows pt. */
+ * final frame: the final chunk must be done or error (either may carry a "pad" of zeros, which
+ * is ignored), every other one text (PCC_E_FORMAT otherwise). ev->text borrows pt. */
 PCC_API pcc_status pcc_answer_decode(pcc_answer_event *ev, const uint8_t *pt, size_t len,
                                      int final) PCC_WUR;
 

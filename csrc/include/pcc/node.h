@@ -37,13 +37,21 @@
  *
  * service -> host (the host's control channel)
  *   start      {"op","node_id": bin32}       after the host said ready (once)
- *   invoke     {"op","id": uint,"model": str} and one descriptor: the service's end of a fresh
- *              socketpair, which becomes the worker's channel: the service writes the invoke
- *              message (pcc/worker.h) on its end and reads the answer stream from it
+ *   assign     {"op","id": uint,"slot": uint}   the service wrote request id's invoke to the
+ *              pooled worker of that slot: the host gives the enclave its enclave channel
+ *   invoke     {"op","id": uint,"model": str}   no pooled worker was free: answered by worker
+ *              (one forked now), or by exit alone
  * host -> service
- *   ready      {"op","models": [{"name": str,"sha384": bin48}],"sandbox": uint}
+ *   ready      {"op","models": [{"name": str,"sha384": bin48}],"sandbox": uint,"pool": uint}
+ *   idle       {"op","slot": uint,"model": str} and one descriptor: the service's end of the
+ *              channel of a worker forked ahead (sandboxed, waiting); the service writes an
+ *              invoke message (pcc/worker.h) on it, sends assign, and reads the answer from it
+ *   gone       {"op","slot": uint}  that pooled worker died waiting: drop its channel
+ *   worker     {"op","id": uint} and one descriptor: the channel of a worker forked for an
+ *              invoke, used the same way
  *   exit       {"op","id": uint,"code": int}  a worker ended: PCC_WORKER_EXIT_*, 128 + signal,
- *              or PCC_NODE_EXIT_* when no worker could be started
+ *              or PCC_NODE_EXIT_* when no worker could be assigned (then without a worker
+ *              message before it)
  *
  * States of the enclave: BOOT -> KEYED (csr or enroll) -> CHAINED (set_chain) -> LOCKED (lock). Nothing
  * goes back; nothing is measured after lock. */
@@ -60,6 +68,7 @@ extern "C" {
 #define PCC_NODE_MAX_MODELS 8
 #define PCC_NODE_MAX_KEYS 4               /* HPKE keys alive at once (current + rotated out) */
 #define PCC_NODE_MAX_CHANNELS 256         /* worker channels waiting for their unwrap */
+#define PCC_NODE_MAX_POOL 16              /* workers forked ahead, per model */
 #define PCC_NODE_KEY_LIFETIME_MAX (48u * 3600)
 
 /* Exit codes the host reports when it could not start a worker for an invoke. */
@@ -100,16 +109,19 @@ typedef struct pcc_node_host_config {
     uint32_t layers;        /* sandbox layers the workers apply (PCC_SANDBOX_ALL) */
     uint32_t optional;      /* layers allowed to be missing (a node told to run weaker) */
     size_t max_payload;     /* request payload limit, 0 for the default */
-    unsigned max_workers;   /* workers at once (1 .. 1024) */
+    unsigned max_workers;   /* workers serving at once (1 .. 1024) */
     uint32_t max_tokens;    /* a request asking for more gets the sealed error too_long */
     int probe;              /* tests only: workers run the sandbox probe instead of the model
                              * (the enclave must then be told debug, so no client accepts it) */
+    unsigned pool;          /* workers forked ahead per model, waiting (0 .. PCC_NODE_MAX_POOL;
+                             * 0: each invoke forks its worker) */
 } pcc_node_host_config;
 
 /* pcc_node_host_run is the whole life of the host process: non-dumpable, no core dumps; loads
  * each model read-only (one thread) and hashes it from its mapping, extends the model register
  * through the enclave, probes which sandbox layers a worker gets (a forked probe applies them),
- * reports ready, then forks one sandboxed worker per invoke until the control channel closes. */
+ * reports ready, forks cfg->pool workers per model ahead, then assigns one waiting worker per
+ * invoke (forking its replacement at once) until the control channel closes. */
 PCC_API pcc_status pcc_node_host_run(const pcc_node_host_config *cfg) PCC_WUR;
 
 #ifdef __cplusplus

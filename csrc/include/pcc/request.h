@@ -9,7 +9,14 @@
  * length and one sealed chunk, under RK = HKDF-SHA256(salt = rnonce, ikm = DK,
  * info = "pcc response key v1" || node_id, L = 16) and the base nonce from the same HKDF with
  * info "pcc response nonce v1" || node_id, L = 12; the counter and "final" rules are those of the
- * request. Nothing may follow the final frame.
+ * request. Nothing may follow the final frame. Only the final chunk may exceed 16 KiB (up to
+ * PCC_ANSWER_FINAL_CHUNK_MAX: it carries the size padding).
+ *
+ * An abort frame is a final frame sealed with the nonce of counter + 2^64 (base nonce XOR that
+ * 96-bit counter) instead of counter: a worker seals one ahead for the next position, holding
+ * {"error": "internal"}, and hands it over as ciphertext; if the worker dies, that frame ends the
+ * stream. Its nonce is never that of a real frame, so a spare seen and discarded reveals nothing
+ * about the frame that took its position.
  *
  * Every key, DK and plaintext lives in secure memory (pcc/secure.h). */
 #ifndef PCC_REQUEST_H
@@ -34,6 +41,10 @@ extern "C" {
 #define PCC_REQUEST_PAYLOAD_MAX (1u << 20) /* default payload limit of a node (1 MiB) */
 #define PCC_ANSWER_RNONCE_LEN 16
 #define PCC_ANSWER_FRAME_MAX (4 + PCC_REQUEST_SEALED_MAX)
+/* The final answer chunk may be longer than the others: it carries the size padding that ends
+ * the stream on a bucket (up to 64 KiB of zeros and the done or error map). */
+#define PCC_ANSWER_FINAL_CHUNK_MAX (65536 + 1024)
+#define PCC_ANSWER_FINAL_FRAME_MAX (4 + PCC_ANSWER_FINAL_CHUNK_MAX + PCC_REQUEST_TAG_LEN)
 
 /* ---- the request key ------------------------------------------------------------------ */
 
@@ -179,6 +190,13 @@ PCC_API pcc_status pcc_answer_sealer_rnonce(const pcc_answer_sealer *s, uint8_t 
 PCC_API pcc_status pcc_answer_sealer_frame(pcc_answer_sealer *s, uint8_t *out, size_t *out_len,
                                            size_t max_out, const uint8_t *pt, size_t pt_len,
                                            int final) PCC_WUR;
+
+/* pcc_answer_sealer_spare writes an abort frame (length and sealed chunk) for the position of
+ * the next frame, without advancing the counter: what a node sends in place of that frame if the
+ * writer dies first. At most one spare per position: the caller seals it once. */
+PCC_API pcc_status pcc_answer_sealer_spare(const pcc_answer_sealer *s, uint8_t *out,
+                                           size_t *out_len, size_t max_out, const uint8_t *pt,
+                                           size_t pt_len) PCC_WUR;
 
 /* pcc_answer_sealer_free wipes and frees. Accepts NULL. */
 PCC_API void pcc_answer_sealer_free(pcc_answer_sealer *s);

@@ -7,7 +7,10 @@
  *                                "node": bin32, "nonce": bin12, "body": [bin, ...]}
  *   worker  -> enclave  unwrap  {"op": "unwrap", "key_id": bin8, "enc": bin, "ct": bin32}
  *   enclave -> worker   dk      {"op": "dk", "dk": bin16}   or   {"op": "refused"}
- *   worker  -> host     the answer stream itself (rnonce, then frames), then the worker exits
+ *   worker  -> host     the answer stream (rnonce, then frames) with a spare abort frame for
+ *                       the next position before each frame (PCC_WORKER_SPARE records, kept
+ *                       by the service, sent in place of the frame if the worker dies first),
+ *                       then the worker exits
  *
  * The enclave unwraps with its own node id, never one a worker names. Before the worker holds
  * DK it cannot seal an answer: it exits with a PCC_WORKER_EXIT_* code for the host to map. */
@@ -28,6 +31,7 @@ extern "C" {
 #define PCC_WORKER_CHAN_FD 3          /* where a spawned worker finds its host channel */
 #define PCC_WORKER_ENCLAVE_FD 4       /* ... and its enclave channel */
 #define PCC_WORKER_NETNS_FD 5         /* ... and the prepared namespace, when it joins one */
+#define PCC_WORKER_SPARE 0x80000000u  /* a record header's flag: a spare abort frame (worker.c) */
 
 /* Exit codes of a worker. */
 enum {
@@ -61,9 +65,12 @@ typedef struct pcc_worker_config {
     int join_netns, netns_fd;                /* see pcc_sandbox_policy */
     const struct pcc_sandbox_filter *filter; /* compiled for the channels' numbers, or NULL */
     pcc_worker_generator gen;
+    const void *warm;                        /* memory to touch once the sandbox is up (the */
+    size_t warm_len;                         /* model's mapping), or NULL: page tables filled
+                                              * before the invoke arrives */
 } pcc_worker_config;
 
-/* pcc_worker_serve is a worker's whole life after fork: sandbox, read one invoke, have the
+/* pcc_worker_serve is a worker's whole life after fork: sandbox, touch warm, read one invoke, have the
  * enclave unwrap DK, decrypt and parse the payload, generate, write the sealed answer, wipe.
  * Returns a PCC_WORKER_EXIT_* code for _exit. The process must be single-threaded. */
 PCC_API int pcc_worker_serve(const pcc_worker_config *cfg);
