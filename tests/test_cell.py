@@ -93,6 +93,7 @@ def test_chat_cli_explain(up):
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert "answered by node" in r.stdout and "verified (format, chain" in r.stdout
+    assert "; enclave sim: software identity key, no hardware quote" in r.stdout
     assert "roster for " in r.stdout and "nodes drawn from the roster" in r.stdout
     r = subprocess.run([sys.executable, "-m", "pcc", "chat", "--cell", str(d), "--json",
                         "--max-tokens", "4", "Hello"], capture_output=True, text=True, env=env,

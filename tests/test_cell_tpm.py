@@ -77,7 +77,9 @@ def test_prompt_answered_by_tpm_nodes(up):
         got = c.complete([{"role": "user", "content": "What is the capital of France?"}],
                          max_tokens=8)
         rep = c.last_report
+        explained = c.explain()
     assert got
+    assert explained.count("; enclave tpm: identity key and registers in a TPM, quote checked") == 2
     assert rep["answered_by"] in rep["sealed_to"] and len(rep["sealed_to"]) == 2
     assert not rep["rejected"]
     for node in rep["nodes"]:

@@ -852,7 +852,10 @@ class Client:
             lines.append(f"node {(n['node_id'] or '?')[:16]}: REFUSED ({n['reason']})")
         for n in r.get("nodes", []):
             checks = ", ".join(c["name"] for c in n["checks"] if c["ok"])
-            lines.append(f"node {n['node_id'][:16]}: verified ({checks})")
+            what = {"tpm": "enclave tpm: identity key and registers in a TPM, quote checked",
+                    "sim": "enclave sim: software identity key, no hardware quote"}.get(
+                        n.get("backend") or "", "enclave backend unknown")
+            lines.append(f"node {n['node_id'][:16]}: verified ({checks}); {what}")
         for n in r.get("rejected", []):
             lines.append(f"node {(n['node_id'] or '?')[:16]}: REJECTED at {n['failed']}")
         lines.append(f"request key sealed to {len(r.get('sealed_to', []))} node(s)")
