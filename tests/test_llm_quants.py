@@ -261,3 +261,21 @@ def test_prefill_kernel_long_rows(variant, t):
     got = from_bytes(core._llm_k_gemm(variant, t, wb, rows, n, b"".join(xs), ntok)).reshape(ntok, rows)
     for i, xb in enumerate(xs):
         assert np.array_equal(got[i], from_bytes(core._llm_k_dotrows(REF, t, wb, rows, n, xb)))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("t", [2, 3, T.Q5_0, T.Q5_1, 8], ids=["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"])
+@pytest.mark.parametrize("rows,ntok,n", [(1, 1, 64), (2, 9, 96), (3, 33, 576), (5, 17, 1536),
+                                         (13, 71, 576), (6, 40, 32 * 100), (9, 8, 32 * 256)])
+def test_prefill_kernel_tiles(variant, t, rows, ntok, n):
+    """The prefill kernel's tiles of 4 rows x 8 tokens and passes of up to 32 tokens (fewer for long
+    rows): every row count mod 4, token counts across passes and short last groups, each (row,
+    token) with the scalar row kernel's bits."""
+    w = np.random.default_rng(rows * 100 + ntok).standard_normal((rows, n)).astype(np.float32) * 0.05
+    wb = quants.quantize(w, T.QTYPES[t]).tobytes()
+    r = np.random.default_rng(ntok)
+    dt = {2: Q8_0, 3: Q8_1, T.Q5_0: Q8_0, T.Q5_1: Q8_1, 8: Q8_0}[t]
+    xs = [core._llm_k_from_float(variant, dt, f32(r.standard_normal(n))) for _ in range(ntok)]
+    got = from_bytes(core._llm_k_gemm(variant, t, wb, rows, n, b"".join(xs), ntok)).reshape(ntok, rows)
+    for i, xb in enumerate(xs):
+        assert np.array_equal(got[i], from_bytes(core._llm_k_dotrows(REF, t, wb, rows, n, xb)))

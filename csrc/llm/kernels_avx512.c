@@ -11,6 +11,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #include <math.h>
+#include <stdbool.h>
 
 #ifdef __clang__
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx2,fma,f16c"))), apply_to = function)
@@ -232,6 +233,9 @@ static void dotrows_f16_batch(size_t n, size_t nr, float *s, const void *w, size
 /* ---- quantized dot products ---- */
 
 #define NB_MAX 1024 /* blocks per row (32768 columns) the kernels prepare on the stack */
+#define G2_PREP 2048 /* see gemm_q32_tiled */
+static void gemm_q32_tiled(int kind, size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
+                           size_t ws, const void *vx, size_t xs);
 
 /* Lanes 0-7 of a pair of rows to the first row's result, 8-15 to the second's. */
 static inline void store_pair(float *s0, float *s1, __m512 acc, __m512 sm)
@@ -328,6 +332,10 @@ static void gemm_q4_1(size_t n, size_t nr, size_t nt, float *y, size_t ldy, cons
                       size_t ws, const void *vx, size_t xs)
 {
     const size_t nb = n / PCC_QK;
+    if (nb <= G2_PREP / 8) {
+        gemm_q32_tiled(4, n, nr, nt, y, ldy, w, ws, vx, xs);
+        return;
+    }
     if (nb > NB_MAX / 2) {
         for (size_t t = 0; t < nt; t++)
             dotrows_q4_1(n, nr, y + t * ldy, w, ws, (const uint8_t *)vx + t * xs);
@@ -526,6 +534,185 @@ static void dotrows_q5_1(size_t n, size_t nr, float *s, const void *w, size_t ws
     dotrows_q32(2, n, nr, s, w, ws, x);
 }
 
+/* The 32-element types x a batch of activations (prefill), tiled for the caches: the tokens go
+ * in passes of up to 32 whose prepared per-block activation terms (the offset corrections, d and
+ * s as floats: at most G2_PREP blocks x tokens) stay in L1/L2, and within a pass every tile of
+ * 2 x 2 rows (two registers of a row pair each) meets the pass's tokens 8 at a time, so a tile's
+ * blocks are read from L1 and each activation load serves four rows (two for Q5_1 and Q4_1, whose
+ * min sums take the other registers). The next tile's rows are prefetched during the first group.
+ * Each (row, token) gets the row kernel's bits: the same integer sums, the same float steps in the
+ * same order. kind as gemm_q32, plus 4: Q4_1. The weights are used in place (no repacked copy). */
+#define G2_RP 2      /* row pairs per tile */
+
+typedef struct g2_ctx {
+    int kind;
+    size_t nb, wb, qs_off, qh_off, xbytes, xq_off;
+    const __m256i *corr; /* [token][block] */
+    const float *dx, *sx;
+    const uint8_t *const *xt;
+    __m512i pq, pd;
+} g2_ctx;
+
+#define G2_INLINE static inline __attribute__((always_inline))
+
+/* q (u8 operands of vpdpbusd), d and m of block k of rows b0/b1; kind is a constant at every
+ * call, so the branches fold */
+G2_INLINE __m512i g2_unpack(int kind, const g2_ctx *g, const q41_unpack *u, const uint8_t *b0,
+                            const uint8_t *b1, __m512 *d, __m512 *m)
+{
+    if (kind == 3) {
+        const __mmask64 m34 = (__mmask64)0x3FFFFFFFFull;
+        const __m512i raw0 = _mm512_maskz_loadu_epi8(m34, b0);
+        const __m512i raw1 = _mm512_maskz_loadu_epi8(m34, b1);
+        *d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(raw0, g->pd, raw1)));
+        *m = _mm512_setzero_ps();
+        return _mm512_xor_si512(_mm512_permutex2var_epi8(raw0, g->pq, raw1), _mm512_set1_epi8((char)0x80));
+    }
+    uint16_t h0[2], h1[2];
+    memcpy(h0, b0, 4);
+    memcpy(h1, b1, 4);
+    __m512i q = nib_pair(u, b0 + g->qs_off, b1 + g->qs_off);
+    if (kind == 1 || kind == 2)
+        q = _mm512_mask_add_epi8(q, qh_pair(b0 + g->qh_off, b1 + g->qh_off), q, _mm512_set1_epi8(16));
+    *d = d_pair(h0[0], h1[0]);
+    *m = kind == 2 || kind == 4 ? d_pair(h0[1], h1[1]) : _mm512_setzero_ps();
+    return q;
+}
+
+/* one tile: rows ri[0 .. 2 G2_RP), paired (ri[2p], ri[2p+1]) (the types with a min: the first
+ * pair only), x tokens [t0, t0 + 8) of the pass; rows at or past nr (repeats of the last row)
+ * and tokens at or past tc are not stored */
+G2_INLINE void g2_tile(int kind, const g2_ctx *g, const q41_unpack *u, const uint8_t *const *rb,
+                       const uint8_t *const *pf, const size_t *ri, size_t nr, size_t t0, size_t tc, float *y,
+                       size_t ldy)
+{
+    enum { TS = 8 };
+    /* with a min (sm accumulators too): one pair per call, the caller makes two */
+    const int hm = kind == 2 || kind == 4, ts = 8, np = hm ? 1 : G2_RP;
+    __m512 acc[G2_RP][TS], sm[G2_RP][TS];
+    const uint8_t *xp[TS];
+#pragma GCC unroll 8
+    for (int t = 0; t < TS; t++) {
+        xp[t] = t < ts ? g->xt[t0 + (size_t)t] + g->xq_off : NULL;
+#pragma GCC unroll 2
+        for (int p = 0; p < np; p++)
+            acc[p][t] = sm[p][t] = _mm512_setzero_ps();
+    }
+    const __m256i *corr = g->corr + t0 * g->nb;
+    const float *dxp = g->dx + t0 * g->nb, *sxp = g->sx + t0 * g->nb;
+    for (size_t k = 0; k < g->nb; k++) {
+        __m512i q[G2_RP];
+        __m512 d[G2_RP], m[G2_RP];
+#pragma GCC unroll 2
+        for (int p = 0; p < np; p++)
+            q[p] = g2_unpack(kind, g, u, rb[2 * p] + k * g->wb, rb[2 * p + 1] + k * g->wb, &d[p], &m[p]);
+        if (pf != NULL) {
+            /* the next tile's rows, which come from L3 or memory when the matrix is larger than L2:
+             * the hardware prefetcher does not follow four short interleaved streams soon enough */
+#pragma GCC unroll 4
+            for (int i = 0; i < 2 * np; i++)
+                _mm_prefetch((const char *)(pf[i] + k * g->wb), _MM_HINT_T0);
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < TS; t++) {
+            if (t >= ts)
+                break;
+            const size_t tk = (size_t)t * g->nb + k;
+            const __m512i xq = bcast_q((const int8_t *)(xp[t] + k * g->xbytes));
+            const __m512i c = kind == 2 || kind == 4 ? _mm512_setzero_si512() : _mm512_broadcast_i64x4(corr[tk]);
+            const __m512 dx = _mm512_set1_ps(dxp[tk]);
+#pragma GCC unroll 2
+            for (int p = 0; p < np; p++) {
+                const __m512i s_ = _mm512_dpbusd_epi32(c, q[p], xq);
+                acc[p][t] = _mm512_fmadd_ps(_mm512_mul_ps(d[p], dx), _mm512_cvtepi32_ps(s_), acc[p][t]);
+                if (hm)
+                    sm[p][t] = _mm512_fmadd_ps(m[p], _mm512_set1_ps(sxp[tk]), sm[p][t]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < TS; t++) {
+        if (t >= ts || t0 + (size_t)t >= tc)
+            break;
+#pragma GCC unroll 2
+        for (int p = 0; p < np; p++)
+            if (ri[2 * p] < nr)
+                store_pair(y + (size_t)t * ldy + ri[2 * p],
+                           ri[2 * p + 1] < nr ? y + (size_t)t * ldy + ri[2 * p + 1] : NULL, acc[p][t], sm[p][t]);
+    }
+}
+
+static void gemm_q32_tiled(int kind, size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
+                           size_t ws, const void *vx, size_t xs)
+{
+    g2_ctx g;
+    g.kind = kind;
+    g.nb = n / PCC_QK;
+    /* tokens per pass: a multiple of 8, at most 32, the prepared terms within G2_PREP */
+    size_t tp = G2_PREP / g.nb;
+    tp = tp > 32 ? 32 : tp - tp % 8;
+    __m256i corr[G2_PREP];
+    float dx[G2_PREP], sx[G2_PREP];
+    const uint8_t *xt[32];
+    const bool has_m = kind == 2 || kind == 4;
+    g.xbytes = has_m ? sizeof(pcc_block_q8_1) : sizeof(pcc_block_q8_0);
+    g.xq_off = has_m ? 4 : 2;
+    g.wb = kind == 0 ? sizeof(pcc_block_q4_0) : kind == 1 ? sizeof(pcc_block_q5_0)
+           : kind == 2 ? sizeof(pcc_block_q5_1) : kind == 3 ? sizeof(pcc_block_q8_0) : sizeof(pcc_block_q4_1);
+    g.qs_off = kind == 0 ? 2 : kind == 1 ? 6 : kind == 2 ? 8 : 4;
+    g.qh_off = kind == 1 ? 2 : 4;
+    g.corr = corr;
+    g.dx = dx;
+    g.sx = sx;
+    g.xt = xt;
+    g.pq = _mm512_loadu_si512(q80_perm_q);
+    g.pd = _mm512_loadu_si512(q80_perm_d);
+    const int off = kind == 0 ? 8 : kind == 1 ? 16 : kind == 3 ? 128 : 0;
+    const q41_unpack u = q41_consts();
+    const size_t ts = 8;
+    for (size_t p0 = 0; p0 < nt; p0 += tp) {
+        const size_t pc = nt - p0 < tp ? nt - p0 : tp; /* tokens in this pass */
+        const size_t pr = (pc + ts - 1) / ts * ts;     /* rounded up; the extra ones repeat the last */
+        for (size_t t = 0; t < pr; t++) {
+            xt[t] = (const uint8_t *)vx + (p0 + (t < pc ? t : pc - 1)) * xs;
+            for (size_t k = 0; k < g.nb; k++) {
+                const uint8_t *xb = xt[t] + k * g.xbytes;
+                uint16_t hh[2];
+                memcpy(hh, xb, 4);
+                dx[t * g.nb + k] = h2f(hh[0]);
+                sx[t * g.nb + k] = has_m ? h2f(hh[1]) : 0.0f;
+                corr[t * g.nb + k] = off ? offset_corr((const int8_t *)(xb + g.xq_off), off) : _mm256_setzero_si256();
+            }
+        }
+        for (size_t r0 = 0; r0 < nr; r0 += 2 * G2_RP) {
+            const uint8_t *rb[2 * G2_RP], *nx[2 * G2_RP];
+            size_t ri[2 * G2_RP];
+            for (size_t i = 0; i < 2 * G2_RP; i++) {
+                ri[i] = r0 + i;
+                rb[i] = (const uint8_t *)w + (r0 + i < nr ? r0 + i : nr - 1) * ws;
+                const size_t rn = r0 + 2 * G2_RP + i; /* the next tile's rows, or the next pass's first */
+                nx[i] = (const uint8_t *)w + (rn < nr ? rn : i < nr ? i : 0) * ws;
+            }
+            for (size_t t0 = 0; t0 < pc; t0 += ts) {
+                float *yt = y + (p0 + t0) * ldy;
+                const uint8_t *const *pf = t0 == 0 ? nx : NULL;
+                switch (kind) {
+                case 0: g2_tile(0, &g, &u, rb, pf, ri, nr, t0, pc, yt, ldy); break;
+                case 1: g2_tile(1, &g, &u, rb, pf, ri, nr, t0, pc, yt, ldy); break;
+                case 2: g2_tile(2, &g, &u, rb, pf, ri, nr, t0, pc, yt, ldy); break;
+                case 3: g2_tile(3, &g, &u, rb, pf, ri, nr, t0, pc, yt, ldy); break;
+                default: g2_tile(4, &g, &u, rb, pf, ri, nr, t0, pc, yt, ldy); break;
+                }
+                switch (has_m ? kind : -1) { /* the second pair of a tile */
+                case 2: g2_tile(2, &g, &u, rb + 2, pf ? pf + 2 : NULL, ri + 2, nr, t0, pc, yt, ldy); break;
+                case 4: g2_tile(4, &g, &u, rb + 2, pf ? pf + 2 : NULL, ri + 2, nr, t0, pc, yt, ldy); break;
+                default: break;
+                }
+            }
+        }
+    }
+}
+
 /* Q4_0, Q5_0, Q5_1 and Q8_0 rows x a batch of activations (prefill): tiles of 2 rows x 8 tokens
  * as gemm_q4_1, each (row, token) with the row kernel's bits. kind as dotrows_q32, 3: Q8_0. */
 #define GEMM_NB 256 /* blocks per row prepared on the stack (8192 columns); longer rows loop */
@@ -533,6 +720,10 @@ static void gemm_q32(int kind, size_t n, size_t nr, size_t nt, float *y, size_t 
                      size_t ws, const void *vx, size_t xs)
 {
     const size_t nb = n / PCC_QK;
+    if (nb <= G2_PREP / 8) {
+        gemm_q32_tiled(kind, n, nr, nt, y, ldy, w, ws, vx, xs);
+        return;
+    }
     if (nb > GEMM_NB) {
         const pcc_dtype wt = kind == 0 ? PCC_DT_Q4_0 : kind == 1 ? PCC_DT_Q5_0 : kind == 2 ? PCC_DT_Q5_1 : PCC_DT_Q8_0;
         const pcc_dotrows_fn fn = pcc_kernels_get(PCC_KV_AVX512)->types[wt].dotrows;
