@@ -279,3 +279,18 @@ def test_prefill_kernel_tiles(variant, t, rows, ntok, n):
     got = from_bytes(core._llm_k_gemm(variant, t, wb, rows, n, b"".join(xs), ntok)).reshape(ntok, rows)
     for i, xb in enumerate(xs):
         assert np.array_equal(got[i], from_bytes(core._llm_k_dotrows(REF, t, wb, rows, n, xb)))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("t", [T.Q4_K, T.Q5_K, T.Q6_K], ids=IDS)
+@pytest.mark.parametrize("rows,ntok,n", [(1, 1, 256), (2, 5, 256 * 64), (3, 6, 256 * 65)])
+def test_k_prefill_kernel_unpacked_once_or_per_group(variant, t, rows, ntok, n):
+    """Rows of up to 64 super-blocks are unpacked once for the whole batch, longer ones per group
+    of tokens; a short last group repeats a token it does not store. Both give the row kernel's
+    bits."""
+    raw = weights(t, rows, n, 3 * t + ntok, "random")
+    r = np.random.default_rng(ntok)
+    xs = [activation(r.standard_normal(n).astype(np.float32), t, variant) for _ in range(ntok)]
+    got = from_bytes(core._llm_k_gemm(variant, t, raw.tobytes(), rows, n, b"".join(xs), ntok)).reshape(ntok, rows)
+    for i, xb in enumerate(xs):
+        assert np.array_equal(got[i], from_bytes(core._llm_k_dotrows(REF, t, raw.tobytes(), rows, n, xb)))

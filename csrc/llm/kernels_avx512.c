@@ -1044,66 +1044,102 @@ static inline __m256i k_sums(const __m512i qv[4], const __m512i sv[4], const int
     return fold_lanes(_mm512_add_epi32(s0, s1));
 }
 
+/* One row's super-blocks unpacked once (K_SCRATCH of them, 528 bytes each) serve every token of
+ * the batch; longer rows unpack per group of tokens. */
+#define K_SCRATCH 64
+typedef struct k_unpacked {
+    __m512i qv[4], sv[4];
+    __m256i ms;    /* Q4_K/Q5_K: scales and mins; Q6_K: the scales as int16 */
+} k_unpacked;
+
+static inline __attribute__((always_inline)) void gemm_k_row(int kind, size_t nb, size_t wb, const k4_consts *c,
+                                                             const uint8_t *row, size_t r, size_t nt, float *y,
+                                                             size_t ldy, const void *vx, size_t xs,
+                                                             k_unpacked *ku)
+{
+    const bool once = nb <= K_SCRATCH;
+    if (once)
+        for (size_t i = 0; i < nb; i++) {
+            k_unpack(kind, c, row + i * wb, ku[i].qv, ku[i].sv, &ku[i].ms);
+            if (kind == 2)
+                ku[i].ms = _mm256_cvtepi8_epi16(
+                    _mm_loadu_si128((const __m128i *)((const pcc_block_q6_k *)(const void *)(row + i * wb))->scales));
+        }
+    for (size_t t0 = 0; t0 < nt; t0 += KGEMM_T) {
+        const size_t tc = nt - t0 < KGEMM_T ? nt - t0 : KGEMM_T;
+        __m256 acc[KGEMM_T];
+        __m128 accm[KGEMM_T];
+        float summs[KGEMM_T];
+        for (size_t t = 0; t < KGEMM_T; t++) {
+            acc[t] = _mm256_setzero_ps();
+            accm[t] = _mm_setzero_ps();
+            summs[t] = 0.0f;
+        }
+        for (size_t i = 0; i < nb; i++) {
+            const uint8_t *blk = row + i * wb;
+            k_unpacked tmp;
+            const k_unpacked *k = once ? &ku[i] : &tmp;
+            if (!once) {
+                k_unpack(kind, c, blk, tmp.qv, tmp.sv, &tmp.ms);
+                if (kind == 2)
+                    tmp.ms = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)((const pcc_block_q6_k *)(const void *)blk)->scales));
+            }
+            const float dw = h2f(kind == 2 ? ((const pcc_block_q6_k *)(const void *)blk)->d
+                                           : ((const pcc_block_q4_k *)(const void *)blk)->d);
+            const float dmw = kind == 2 ? 0.0f : h2f(((const pcc_block_q4_k *)(const void *)blk)->dmin);
+            /* a short last group repeats its last token (not stored): constant trip counts keep
+             * the accumulators in registers */
+#pragma GCC unroll 4
+            for (size_t t = 0; t < KGEMM_T; t++) {
+                const pcc_block_q8_k *xk = (const pcc_block_q8_k *)(const void *)((const uint8_t *)vx + (t0 + (t < tc ? t : tc - 1)) * xs) + i;
+                __m256i sumi = k_sums(k->qv, k->sv, xk->qs);
+                if (kind == 2) {
+                    const __m256i sub = _mm256_slli_epi32(
+                        _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xk->bsums), k->ms), 5);
+                    sumi = _mm256_sub_epi32(sumi, sub);
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(xk->d * dw), _mm256_cvtepi32_ps(sumi), acc[t]);
+                    continue;
+                }
+                const float d = xk->d * dw, dmin = -xk->d * dmw;
+                const __m128i prod = k4_min_prod512(k->ms, xk->bsums);
+                if (kind == 0) {
+                    accm[t] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm[t]);
+                } else {
+                    const __m128i hs = _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
+                    summs[t] = fmaf(dmin, (float)_mm_cvtsi128_si32(hs), summs[t]);
+                }
+                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
+            }
+        }
+        for (size_t t = 0; t < tc; t++) {
+            float v = hsum8(acc[t]);
+            if (kind == 0) {
+                __m128 m = _mm_add_ps(accm[t], _mm_movehl_ps(accm[t], accm[t]));
+                m = _mm_add_ss(m, _mm_movehdup_ps(m));
+                v += _mm_cvtss_f32(m);
+            } else if (kind == 1) {
+                v += summs[t];
+            }
+            y[(t0 + t) * ldy + r] = v;
+        }
+    }
+}
+
 static void gemm_k(int kind, size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
                    size_t ws, const void *vx, size_t xs)
 {
     const size_t nb = n / PCC_QK_K;
     const size_t wb = kind == 0 ? sizeof(pcc_block_q4_k) : kind == 1 ? sizeof(pcc_block_q5_k) : sizeof(pcc_block_q6_k);
     const k4_consts c = k4_init();
+    k_unpacked ku[K_SCRATCH];
     for (size_t r = 0; r < nr; r++) {
         const uint8_t *row = (const uint8_t *)w + r * ws;
-        for (size_t t0 = 0; t0 < nt; t0 += KGEMM_T) {
-            const size_t tc = nt - t0 < KGEMM_T ? nt - t0 : KGEMM_T;
-            __m256 acc[KGEMM_T];
-            __m128 accm[KGEMM_T];
-            float summs[KGEMM_T];
-            for (size_t t = 0; t < KGEMM_T; t++) {
-                acc[t] = _mm256_setzero_ps();
-                accm[t] = _mm_setzero_ps();
-                summs[t] = 0.0f;
-            }
-            for (size_t i = 0; i < nb; i++) {
-                const uint8_t *blk = row + i * wb;
-                __m512i qv[4], sv[4];
-                __m256i ms = _mm256_setzero_si256();
-                k_unpack(kind, &c, blk, qv, sv, &ms);
-                for (size_t t = 0; t < tc; t++) {
-                    const pcc_block_q8_k *xk = (const pcc_block_q8_k *)(const void *)((const uint8_t *)vx + (t0 + t) * xs) + i;
-                    __m256i sumi = k_sums(qv, sv, xk->qs);
-                    if (kind == 2) {
-                        const pcc_block_q6_k *b = (const pcc_block_q6_k *)(const void *)blk;
-                        const __m128i scales = _mm_loadu_si128((const __m128i *)b->scales);
-                        const __m256i sub = _mm256_slli_epi32(
-                            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xk->bsums), _mm256_cvtepi8_epi16(scales)), 5);
-                        sumi = _mm256_sub_epi32(sumi, sub);
-                        const float d = xk->d * h2f(b->d);
-                        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
-                        continue;
-                    }
-                    const pcc_block_q4_k *b = (const pcc_block_q4_k *)(const void *)blk;
-                    const float d = xk->d * h2f(b->d), dmin = -xk->d * h2f(b->dmin);
-                    const __m128i prod = k4_min_prod512(ms, xk->bsums);
-                    if (kind == 0) {
-                        accm[t] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm[t]);
-                    } else {
-                        const __m128i hs = _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
-                        summs[t] = fmaf(dmin, (float)_mm_cvtsi128_si32(hs), summs[t]);
-                    }
-                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
-                }
-            }
-            for (size_t t = 0; t < tc; t++) {
-                float v = hsum8(acc[t]);
-                if (kind == 0) {
-                    __m128 m = _mm_add_ps(accm[t], _mm_movehl_ps(accm[t], accm[t]));
-                    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-                    v += _mm_cvtss_f32(m);
-                } else if (kind == 1) {
-                    v += summs[t];
-                }
-                y[(t0 + t) * ldy + r] = v;
-            }
-        }
+        if (kind == 0)
+            gemm_k_row(0, nb, wb, &c, row, r, nt, y, ldy, vx, xs, ku);
+        else if (kind == 1)
+            gemm_k_row(1, nb, wb, &c, row, r, nt, y, ldy, vx, xs, ku);
+        else
+            gemm_k_row(2, nb, wb, &c, row, r, nt, y, ldy, vx, xs, ku);
     }
 }
 
