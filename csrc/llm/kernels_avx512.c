@@ -230,6 +230,154 @@ static void dotrows_f16_batch(size_t n, size_t nr, float *s, const void *w, size
         s[r] = dot_f16_batch_xf(n, (const uint16_t *)((const uint8_t *)w + r * ws), xf);
 }
 
+/* hsum16 of 16 vectors at once, with hsum16's additions: lanes i and i + 8, then i and i + 4,
+ * i and i + 2, 0 and 1, here for 16 rows side by side (shuffles move lanes, additions pair the
+ * same lanes as hsum16 does, and float addition is commutative, so each result is hsum16's). */
+static inline __m512 hsum16_x16(const __m512 v[16])
+{
+    __m512 y[8], z[4], t[2];
+    for (int k = 0; k < 8; k++)
+        y[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    for (int k = 0; k < 4; k++) /* [rows 4k .. 4k+3], 4 lanes each */
+        z[k] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * k], y[2 * k + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(y[2 * k], y[2 * k + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    for (int k = 0; k < 2; k++) /* 128-bit lane L: rows 8k + L and 8k + L + 4, 2 lanes each */
+        t[k] = _mm512_add_ps(_mm512_shuffle_ps(z[2 * k], z[2 * k + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(z[2 * k], z[2 * k + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* lane 4L + k holds row L + 4k */
+    const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm512_shuffle_ps(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), r);
+}
+
+/* pending row sums reduced 16 at a time */
+typedef struct red16 {
+    __m512 v[16];
+    float *out[16];
+    int n;
+} red16;
+
+static inline void red16_flush(red16 *q)
+{
+    if (q->n == 0)
+        return;
+    for (int i = q->n; i < 16; i++)
+        q->v[i] = _mm512_setzero_ps();
+    float r[16];
+    _mm512_storeu_ps(r, hsum16_x16(q->v));
+    for (int i = 0; i < q->n; i++)
+        *q->out[i] = r[i];
+    q->n = 0;
+}
+
+static inline void red16_push(red16 *q, __m512 v, float *out)
+{
+    q->v[q->n] = v;
+    q->out[q->n] = out;
+    if (++q->n == 16)
+        red16_flush(q);
+}
+
+#define MX_MAX 4 /* vectors per pass over a row */
+
+/* rows x up to MX_MAX widened vectors xf[j] (n floats each), dot_f16_xf's four accumulators
+ * (batch 0) or dot_f16_batch_xf's one (batch 1) per vector */
+static inline __attribute__((always_inline)) void mx_rows(int batch, int nx, size_t n, size_t nr, float *s,
+                                                          size_t ls, const uint8_t *w, size_t ws,
+                                                          const float *const *xf, red16 *q)
+{
+    for (size_t r = 0; r < nr; r++) {
+        const uint16_t *wr = (const uint16_t *)(const void *)(w + r * ws);
+        /* KV rows come from memory at long contexts, each in its own page (the hardware
+         * prefetchers start over on every page): the start of a row 4 ahead, and 1 KiB ahead
+         * along a long row, are requested early (a prefetch never faults) */
+        _mm_prefetch((const char *)(w + (r + 4) * ws), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + (r + 4) * ws + 64), _MM_HINT_T0);
+        __m512 a[MX_MAX][4];
+        _Pragma("GCC unroll 4") for (int j = 0; j < MX_MAX; j++)
+            _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+                a[j][c] = _mm512_setzero_ps();
+        size_t i = 0;
+        if (batch) {
+            for (; i + 16 <= n; i += 16) {
+                const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i)));
+                _Pragma("GCC unroll 4") for (int j = 0; j < nx; j++)
+                    a[j][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xf[j] + i), a[j][0]);
+            }
+            if (i < n) {
+                const __mmask16 m = tail_mask(n - i);
+                const __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, wr + i));
+                _Pragma("GCC unroll 4") for (int j = 0; j < nx; j++)
+                    a[j][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, xf[j] + i), a[j][0]);
+            }
+            _Pragma("GCC unroll 4") for (int j = 0; j < nx; j++)
+                red16_push(q, a[j][0], s + (size_t)j * ls + r);
+            continue;
+        }
+        for (; i + 64 <= n; i += 64) {
+            _mm_prefetch((const char *)(wr + i + 512), _MM_HINT_T0);
+            _mm_prefetch((const char *)(wr + i + 544), _MM_HINT_T0);
+            const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i)));
+            const __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i + 16)));
+            const __m512 w2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i + 32)));
+            const __m512 w3 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i + 48)));
+            _Pragma("GCC unroll 4") for (int j = 0; j < nx; j++) {
+                a[j][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xf[j] + i), a[j][0]);
+                a[j][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xf[j] + i + 16), a[j][1]);
+                a[j][2] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xf[j] + i + 32), a[j][2]);
+                a[j][3] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(xf[j] + i + 48), a[j][3]);
+            }
+        }
+        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+            if (i + 16 * (size_t)c >= n)
+                break;
+            const __mmask16 m = tail_mask(n - i - 16 * (size_t)c);
+            const __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, wr + i + 16 * (size_t)c));
+            _Pragma("GCC unroll 4") for (int j = 0; j < nx; j++)
+                a[j][c] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, xf[j] + i + 16 * (size_t)c), a[j][c]);
+        }
+        _Pragma("GCC unroll 4") for (int j = 0; j < nx; j++)
+            red16_push(q, _mm512_add_ps(_mm512_add_ps(a[j][0], a[j][2]), _mm512_add_ps(a[j][1], a[j][3])),
+                       s + (size_t)j * ls + r);
+    }
+}
+
+static void dotrows_multi_f16(size_t n, size_t nr, size_t nx, float *s, size_t ls, const void *w, size_t ws,
+                              const void *x, size_t xs, int batch)
+{
+    if (n * (nx < MX_MAX ? nx : MX_MAX) > XF_MAX) {
+        for (size_t j = 0; j < nx; j++)
+            (batch ? dotrows_f16_batch : dotrows_f16)(n, nr, s + j * ls, w, ws, (const uint8_t *)x + j * xs);
+        return;
+    }
+    float xbuf[XF_MAX];
+    red16 q;
+    q.n = 0;
+    for (size_t j0 = 0; j0 < nx; j0 += MX_MAX) {
+        const size_t jn = nx - j0 < MX_MAX ? nx - j0 : MX_MAX;
+        const float *xf[MX_MAX];
+        for (size_t j = 0; j < jn; j++) {
+            widen_f16(xbuf + j * n, (const uint16_t *)(const void *)((const uint8_t *)x + (j0 + j) * xs), n);
+            xf[j] = xbuf + j * n;
+        }
+        float *sj = s + j0 * ls;
+        const uint8_t *wb = w;
+        /* constant vector counts and accumulator kinds, so the accumulators stay in registers */
+        switch ((batch ? 4 : 0) + (int)jn - 1) {
+        case 0: mx_rows(0, 1, n, nr, sj, ls, wb, ws, xf, &q); break;
+        case 1: mx_rows(0, 2, n, nr, sj, ls, wb, ws, xf, &q); break;
+        case 2: mx_rows(0, 3, n, nr, sj, ls, wb, ws, xf, &q); break;
+        case 3: mx_rows(0, 4, n, nr, sj, ls, wb, ws, xf, &q); break;
+        case 4: mx_rows(1, 1, n, nr, sj, ls, wb, ws, xf, &q); break;
+        case 5: mx_rows(1, 2, n, nr, sj, ls, wb, ws, xf, &q); break;
+        case 6: mx_rows(1, 3, n, nr, sj, ls, wb, ws, xf, &q); break;
+        default: mx_rows(1, 4, n, nr, sj, ls, wb, ws, xf, &q); break;
+        }
+    }
+    red16_flush(&q);
+}
+
 /* ---- quantized dot products ---- */
 
 #define NB_MAX 1024 /* blocks per row (32768 columns) the kernels prepare on the stack */
@@ -1226,6 +1374,7 @@ void pcc_kernels_fill_avx512(pcc_kernels *k)
     t[PCC_DT_F16].dotrows = dotrows_f16;
     t[PCC_DT_F32].dotrows_batch = dotrows_f32_batch;
     t[PCC_DT_F16].dotrows_batch = dotrows_f16_batch;
+    t[PCC_DT_F16].dotrows_multi = dotrows_multi_f16;
     t[PCC_DT_Q4_1].dot = dot_q4_1_rows;
     t[PCC_DT_Q4_1].dotrows = dotrows_q4_1;
     t[PCC_DT_Q4_1].gemm = gemm_q4_1;
