@@ -480,10 +480,6 @@ static void gemm_q4_1(size_t n, size_t nr, size_t nt, float *y, size_t ldy, cons
                       size_t ws, const void *vx, size_t xs)
 {
     const size_t nb = n / PCC_QK;
-    if (nb <= G2_PREP / 8) {
-        gemm_q32_tiled(4, n, nr, nt, y, ldy, w, ws, vx, xs);
-        return;
-    }
     if (nb > NB_MAX / 2) {
         for (size_t t = 0; t < nt; t++)
             dotrows_q4_1(n, nr, y + t * ldy, w, ws, (const uint8_t *)vx + t * xs);
@@ -621,7 +617,7 @@ static inline __m256i offset_corr(const int8_t *qs, int off)
 }
 
 /* kind 0: Q4_0 (q - 8), 1: Q5_0 (q - 16), 2: Q5_1 (q, plus m * s) */
-static inline void dotrows_q32(int kind, size_t n, size_t nr, float *s, const void *w, size_t ws, const void *vx)
+static inline __attribute__((always_inline)) void dotrows_q32(int kind, size_t n, size_t nr, float *s, const void *w, size_t ws, const void *vx)
 {
     const size_t nb = n / PCC_QK;
     const size_t xbytes = kind == 2 ? sizeof(pcc_block_q8_1) : sizeof(pcc_block_q8_0);
@@ -686,10 +682,12 @@ static void dotrows_q5_1(size_t n, size_t nr, float *s, const void *w, size_t ws
  * in passes of up to 32 whose prepared per-block activation terms (the offset corrections, d and
  * s as floats: at most G2_PREP blocks x tokens) stay in L1/L2, and within a pass every tile of
  * 2 x 2 rows (two registers of a row pair each) meets the pass's tokens 8 at a time, so a tile's
- * blocks are read from L1 and each activation load serves four rows (two for Q5_1 and Q4_1, whose
- * min sums take the other registers). The next tile's rows are prefetched during the first group.
+ * blocks are read from L1 and each activation load serves four rows (two for Q5_1, whose min sums
+ * take the other registers). The next tile's rows are prefetched during the first group.
  * Each (row, token) gets the row kernel's bits: the same integer sums, the same float steps in the
- * same order. kind as gemm_q32, plus 4: Q4_1. The weights are used in place (no repacked copy). */
+ * same order. kind as gemm_q32. The weights are used in place (no repacked copy). Q4_1 keeps
+ * gemm_q4_1 (2 rows x 8 tokens over the whole matrix), measured faster on SmolLM2's L2-sized
+ * matrices than these tiles with a min. */
 #define G2_RP 2      /* row pairs per tile */
 
 typedef struct g2_ctx {
@@ -723,7 +721,7 @@ G2_INLINE __m512i g2_unpack(int kind, const g2_ctx *g, const q41_unpack *u, cons
     if (kind == 1 || kind == 2)
         q = _mm512_mask_add_epi8(q, qh_pair(b0 + g->qh_off, b1 + g->qh_off), q, _mm512_set1_epi8(16));
     *d = d_pair(h0[0], h1[0]);
-    *m = kind == 2 || kind == 4 ? d_pair(h0[1], h1[1]) : _mm512_setzero_ps();
+    *m = kind == 2 ? d_pair(h0[1], h1[1]) : _mm512_setzero_ps();
     return q;
 }
 
@@ -736,7 +734,7 @@ G2_INLINE void g2_tile(int kind, const g2_ctx *g, const q41_unpack *u, const uin
 {
     enum { TS = 8 };
     /* with a min (sm accumulators too): one pair per call, the caller makes two */
-    const int hm = kind == 2 || kind == 4, ts = 8, np = hm ? 1 : G2_RP;
+    const int hm = kind == 2, ts = 8, np = hm ? 1 : G2_RP;
     __m512 acc[G2_RP][TS], sm[G2_RP][TS];
     const uint8_t *xp[TS];
 #pragma GCC unroll 8
@@ -767,7 +765,7 @@ G2_INLINE void g2_tile(int kind, const g2_ctx *g, const q41_unpack *u, const uin
                 break;
             const size_t tk = (size_t)t * g->nb + k;
             const __m512i xq = bcast_q((const int8_t *)(xp[t] + k * g->xbytes));
-            const __m512i c = kind == 2 || kind == 4 ? _mm512_setzero_si512() : _mm512_broadcast_i64x4(corr[tk]);
+            const __m512i c = kind == 2 ? _mm512_setzero_si512() : _mm512_broadcast_i64x4(corr[tk]);
             const __m512 dx = _mm512_set1_ps(dxp[tk]);
 #pragma GCC unroll 2
             for (int p = 0; p < np; p++) {
@@ -802,12 +800,12 @@ static void gemm_q32_tiled(int kind, size_t n, size_t nr, size_t nt, float *y, s
     __m256i corr[G2_PREP];
     float dx[G2_PREP], sx[G2_PREP];
     const uint8_t *xt[32];
-    const bool has_m = kind == 2 || kind == 4;
+    const bool has_m = kind == 2;
     g.xbytes = has_m ? sizeof(pcc_block_q8_1) : sizeof(pcc_block_q8_0);
     g.xq_off = has_m ? 4 : 2;
     g.wb = kind == 0 ? sizeof(pcc_block_q4_0) : kind == 1 ? sizeof(pcc_block_q5_0)
-           : kind == 2 ? sizeof(pcc_block_q5_1) : kind == 3 ? sizeof(pcc_block_q8_0) : sizeof(pcc_block_q4_1);
-    g.qs_off = kind == 0 ? 2 : kind == 1 ? 6 : kind == 2 ? 8 : 4;
+           : kind == 2 ? sizeof(pcc_block_q5_1) : sizeof(pcc_block_q8_0);
+    g.qs_off = kind == 0 ? 2 : kind == 1 ? 6 : 8;
     g.qh_off = kind == 1 ? 2 : 4;
     g.corr = corr;
     g.dx = dx;
@@ -849,13 +847,10 @@ static void gemm_q32_tiled(int kind, size_t n, size_t nr, size_t nt, float *y, s
                 case 1: g2_tile(1, &g, &u, rb, pf, ri, nr, t0, pc, yt, ldy); break;
                 case 2: g2_tile(2, &g, &u, rb, pf, ri, nr, t0, pc, yt, ldy); break;
                 case 3: g2_tile(3, &g, &u, rb, pf, ri, nr, t0, pc, yt, ldy); break;
-                default: g2_tile(4, &g, &u, rb, pf, ri, nr, t0, pc, yt, ldy); break;
-                }
-                switch (has_m ? kind : -1) { /* the second pair of a tile */
-                case 2: g2_tile(2, &g, &u, rb + 2, pf ? pf + 2 : NULL, ri + 2, nr, t0, pc, yt, ldy); break;
-                case 4: g2_tile(4, &g, &u, rb + 2, pf ? pf + 2 : NULL, ri + 2, nr, t0, pc, yt, ldy); break;
                 default: break;
                 }
+                if (has_m) /* the second pair of a tile */
+                    g2_tile(2, &g, &u, rb + 2, pf ? pf + 2 : NULL, ri + 2, nr, t0, pc, yt, ldy);
             }
         }
     }
