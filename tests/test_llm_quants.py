@@ -151,7 +151,9 @@ def test_q8_k_quantization_is_ggmls(variant):
     r = np.random.default_rng(5)
     for x in (r.standard_normal(1024), r.standard_normal(512) * 1e-3, np.zeros(256),
               np.full(256, 1e-39, np.float32),
-              np.concatenate([np.full(256, -2.5), np.linspace(-1, 1, 256)])):
+              np.concatenate([np.full(256, -2.5), np.linspace(-1, 1, 256)]),
+              np.concatenate([np.linspace(-3, 3, 255), [3.0]]), np.r_[np.zeros(255), -1e-3],
+              np.r_[np.full(255, 0.5), np.inf], np.r_[np.arange(255) / 255, 1e38]):
         got = core._llm_k_from_float(variant, Q8_K, f32(x))
         assert got == q8_k_numpy(x)
 
@@ -162,6 +164,8 @@ def test_q8_k_error_bound(vals):
     x = np.array(vals, np.float32)
     b = core._llm_k_from_float(REF, Q8_K, f32(x))
     assert b == q8_k_numpy(x)
+    for v in VARIANTS:
+        assert core._llm_k_from_float(v, Q8_K, f32(x)) == b
     back = from_bytes(core._llm_k_to_float(REF, Q8_K, b, 256)).astype(np.float64)
     amax = np.abs(x).max()
     assert np.all(np.abs(back - x) <= amax / 127 * 0.5 * (1 + 1e-5) + 1e-30)

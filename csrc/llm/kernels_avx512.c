@@ -289,11 +289,15 @@ static inline __attribute__((always_inline)) void mx_rows(int batch, int nx, siz
 {
     for (size_t r = 0; r < nr; r++) {
         const uint16_t *wr = (const uint16_t *)(const void *)(w + r * ws);
-        /* KV rows come from memory at long contexts, each in its own page (the hardware
-         * prefetchers start over on every page): the start of a row 4 ahead, and 1 KiB ahead
-         * along a long row, are requested early (a prefetch never faults) */
-        _mm_prefetch((const char *)(w + (r + 4) * ws), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w + (r + 4) * ws + 64), _MM_HINT_T0);
+        /* KV rows come from memory at long contexts (short K rows far apart, long V rows each in
+         * its own page, where the hardware prefetchers start over): a short row 16 ahead, and a
+         * long row's next row at the same offset, are requested early, about the time of a
+         * memory access ahead (a prefetch never faults) */
+        if (n <= 64) {
+            _mm_prefetch((const char *)(w + (r + 16) * ws), _MM_HINT_T0);
+            _mm_prefetch((const char *)(w + (r + 16) * ws + 64), _MM_HINT_T0);
+        }
+        const uint8_t *wnext = w + (r + 1) * ws;
         __m512 a[MX_MAX][4];
         _Pragma("GCC unroll 4") for (int j = 0; j < MX_MAX; j++)
             _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
@@ -301,6 +305,7 @@ static inline __attribute__((always_inline)) void mx_rows(int batch, int nx, siz
         size_t i = 0;
         if (batch) {
             for (; i + 16 <= n; i += 16) {
+                _mm_prefetch((const char *)(wnext + 2 * i), _MM_HINT_T0);
                 const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i)));
                 _Pragma("GCC unroll 4") for (int j = 0; j < nx; j++)
                     a[j][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xf[j] + i), a[j][0]);
@@ -316,8 +321,8 @@ static inline __attribute__((always_inline)) void mx_rows(int batch, int nx, siz
             continue;
         }
         for (; i + 64 <= n; i += 64) {
-            _mm_prefetch((const char *)(wr + i + 512), _MM_HINT_T0);
-            _mm_prefetch((const char *)(wr + i + 544), _MM_HINT_T0);
+            _mm_prefetch((const char *)(wnext + 2 * i), _MM_HINT_T0);
+            _mm_prefetch((const char *)(wnext + 2 * i + 64), _MM_HINT_T0);
             const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i)));
             const __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i + 16)));
             const __m512 w2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i + 32)));
@@ -1309,6 +1314,48 @@ static void dot_q4_0_rows(size_t n, float *s, const void *w, const void *x) { do
 static void dot_q5_0_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q5_0(n, 1, s, w, 0, x); }
 static void dot_q5_1_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q5_1(n, 1, s, w, 0, x); }
 
+/* Q8_K activations as q8_k_from_float_ref (ggml's quantize_row_q8_K_ref): the largest magnitude
+ * (NaNs skipped, as the scalar comparison does), the first element that has it, the same scalar
+ * iscale; vcvtps2dq rounds half to even as nearbyintf does, a truncating narrow matches the scalar
+ * (int8_t) cast. */
+static void q8_k_from_float(const float *x, void *vy, size_t n)
+{
+    pcc_block_q8_k *y = vy;
+    for (size_t i = 0; i < n / PCC_QK_K; i++) {
+        const float *v = x + i * PCC_QK_K;
+        __m512 am = _mm512_setzero_ps();
+        for (int c = 0; c < 16; c++)
+            am = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(v + 16 * c)), am); /* NaN: keeps am */
+        const float amax = _mm512_reduce_max_ps(am);
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float max = 0.0f;
+        for (int c = 0; c < 16; c++) {
+            const __mmask16 eq = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(v + 16 * c)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            if (eq != 0) {
+                max = v[16 * c + __builtin_ctz((unsigned)eq)];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        if (!isfinite(iscale) || iscale == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        const __m512 is = _mm512_set1_ps(iscale);
+        const __m512i cap = _mm512_set1_epi32(127);
+        for (int c = 0; c < 16; c++) {
+            const __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(is, _mm512_loadu_ps(v + 16 * c))), cap);
+            const __m128i q8 = _mm512_cvtepi32_epi8(q);
+            _mm_storeu_si128((__m128i *)(void *)(y[i].qs + 16 * c), q8);
+            y[i].bsums[c] = (int16_t)_mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(q8));
+        }
+        y[i].d = 1.0f / iscale;
+    }
+}
+
 /* ---- element-wise ---- */
 
 /* ggml_vec_soft_max_f32: 16-lane chunks, each reduced and summed in double; the masked last
@@ -1370,6 +1417,7 @@ void pcc_kernels_fill_avx512(pcc_kernels *k)
     t[PCC_DT_F32].dotrows_batch = dotrows_f32_batch;
     t[PCC_DT_F16].dotrows_batch = dotrows_f16_batch;
     t[PCC_DT_F16].dotrows_multi = dotrows_multi_f16;
+    t[PCC_DT_Q8_K].from_float = q8_k_from_float;
     t[PCC_DT_Q4_1].dot = dot_q4_1_rows;
     t[PCC_DT_Q4_1].dotrows = dotrows_q4_1;
     t[PCC_DT_Q4_1].gemm = gemm_q4_1;
