@@ -683,7 +683,7 @@ static void dotrows_q5_1(size_t n, size_t nr, float *s, const void *w, size_t ws
     dotrows_q32(2, n, nr, s, w, ws, x);
 }
 
-/* The 32-element types x a batch of activations (prefill), tiled for the caches: the tokens go
+/* The 32-element types x a batch of activations (prefill), tiled: the tokens go
  * in passes of up to 32 whose prepared per-block activation terms (the offset corrections, d and
  * s as floats: at most G2_PREP blocks x tokens) stay in L1/L2, and within a pass every tile of
  * 2 x 2 rows (two registers of a row pair each) meets the pass's tokens 8 at a time, so a tile's
@@ -758,8 +758,8 @@ G2_INLINE void g2_tile(int kind, const g2_ctx *g, const q41_unpack *u, const uin
         for (int p = 0; p < np; p++)
             q[p] = g2_unpack(kind, g, u, rb[2 * p] + k * g->wb, rb[2 * p + 1] + k * g->wb, &d[p], &m[p]);
         if (pf != NULL) {
-            /* the next tile's rows, which come from L3 or memory when the matrix is larger than L2:
-             * the hardware prefetcher does not follow four short interleaved streams soon enough */
+            /* the next tile's rows, which come from L3 or memory when the matrix is larger than L2
+             * (four short interleaved streams; requested early rather than left to the hardware) */
 #pragma GCC unroll 4
             for (int i = 0; i < 2 * np; i++)
                 _mm_prefetch((const char *)(pf[i] + k * g->wb), _MM_HINT_T0);
