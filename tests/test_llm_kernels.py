@@ -489,3 +489,29 @@ def test_no_from_float_for_weight_only_types():
 def test_rope_bad_sizes():
     with pytest.raises(errors.InvalidArgument):
         core._llm_k_rope(f32(np.zeros(64)), 1, 64, 63, 0.0, 10000.0)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("t", [F32, F16])
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("rows,n,nx", [(1, 64, 1), (16, 64, 3), (32, 64, 7), (33, 1, 2), (5, 17, 4),
+                                       (17, 100, 5), (16, 2049, 3), (3, 6000, 3), (2, 130, 8)])
+def test_multi_vector_rows_equal_row_kernel(variant, t, batch, rows, n, nx):
+    """The attention kernel (rows x the query heads of a group, 16 row sums reduced side by side)
+    gives each (vector, row) the bits of the one-vector row kernel, in both summation orders,
+    for every tail length and vector count (and past its stack buffer, where it loops)."""
+    r = rng(rows * 31 + n + nx)
+    wb = quantize_weights(r.standard_normal((rows, n)).astype(np.float32), t)
+    xs = [activation(r.standard_normal(n).astype(np.float32), t, variant) for _ in range(nx)]
+    got = from_bytes(core._llm_k_dotrows_multi(variant, t, wb, rows, n, b"".join(xs), nx, batch))
+    got = got.reshape(nx, rows)
+    for j, xb in enumerate(xs):
+        want = from_bytes(core._llm_k_dotrows(variant, t, wb, rows, n, xb, batch))
+        assert np.array_equal(got[j], want)
+        assert np.array_equal(got[j], from_bytes(core._llm_k_dotrows(REF, t, wb, rows, n, xb, batch)))
+
+
+def test_multi_vector_rows_bad_sizes():
+    """Fewer vector bytes than nx vectors: refused before any kernel reads them."""
+    with pytest.raises(errors.InvalidArgument):
+        core._llm_k_dotrows_multi(REF, F16, b"\0" * 16, 2, 4, b"\0" * 16, 3)

@@ -151,7 +151,9 @@ def test_q8_k_quantization_is_ggmls(variant):
     r = np.random.default_rng(5)
     for x in (r.standard_normal(1024), r.standard_normal(512) * 1e-3, np.zeros(256),
               np.full(256, 1e-39, np.float32),
-              np.concatenate([np.full(256, -2.5), np.linspace(-1, 1, 256)])):
+              np.concatenate([np.full(256, -2.5), np.linspace(-1, 1, 256)]),
+              np.concatenate([np.linspace(-3, 3, 255), [3.0]]), np.r_[np.zeros(255), -1e-3],
+              np.r_[np.full(255, 0.5), np.inf], np.r_[np.arange(255) / 255, 1e38]):
         got = core._llm_k_from_float(variant, Q8_K, f32(x))
         assert got == q8_k_numpy(x)
 
@@ -162,6 +164,8 @@ def test_q8_k_error_bound(vals):
     x = np.array(vals, np.float32)
     b = core._llm_k_from_float(REF, Q8_K, f32(x))
     assert b == q8_k_numpy(x)
+    for v in VARIANTS:
+        assert core._llm_k_from_float(v, Q8_K, f32(x)) == b
     back = from_bytes(core._llm_k_to_float(REF, Q8_K, b, 256)).astype(np.float64)
     amax = np.abs(x).max()
     assert np.all(np.abs(back - x) <= amax / 127 * 0.5 * (1 + 1e-5) + 1e-30)
@@ -261,3 +265,36 @@ def test_prefill_kernel_long_rows(variant, t):
     got = from_bytes(core._llm_k_gemm(variant, t, wb, rows, n, b"".join(xs), ntok)).reshape(ntok, rows)
     for i, xb in enumerate(xs):
         assert np.array_equal(got[i], from_bytes(core._llm_k_dotrows(REF, t, wb, rows, n, xb)))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("t", [2, 3, T.Q5_0, T.Q5_1, 8], ids=["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"])
+@pytest.mark.parametrize("rows,ntok,n", [(1, 1, 64), (2, 9, 96), (3, 33, 576), (5, 17, 1536),
+                                         (13, 71, 576), (6, 40, 32 * 100), (9, 8, 32 * 256)])
+def test_prefill_kernel_tiles(variant, t, rows, ntok, n):
+    """The prefill kernel's tiles of 4 rows x 8 tokens and passes of up to 32 tokens (fewer for long
+    rows): every row count mod 4, token counts across passes and short last groups, each (row,
+    token) with the scalar row kernel's bits."""
+    w = np.random.default_rng(rows * 100 + ntok).standard_normal((rows, n)).astype(np.float32) * 0.05
+    wb = quants.quantize(w, T.QTYPES[t]).tobytes()
+    r = np.random.default_rng(ntok)
+    dt = {2: Q8_0, 3: Q8_1, T.Q5_0: Q8_0, T.Q5_1: Q8_1, 8: Q8_0}[t]
+    xs = [core._llm_k_from_float(variant, dt, f32(r.standard_normal(n))) for _ in range(ntok)]
+    got = from_bytes(core._llm_k_gemm(variant, t, wb, rows, n, b"".join(xs), ntok)).reshape(ntok, rows)
+    for i, xb in enumerate(xs):
+        assert np.array_equal(got[i], from_bytes(core._llm_k_dotrows(REF, t, wb, rows, n, xb)))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("t", [T.Q4_K, T.Q5_K, T.Q6_K], ids=IDS)
+@pytest.mark.parametrize("rows,ntok,n", [(1, 1, 256), (2, 5, 256 * 64), (3, 6, 256 * 65)])
+def test_k_prefill_kernel_unpacked_once_or_per_group(variant, t, rows, ntok, n):
+    """Rows of up to 64 super-blocks are unpacked once for the whole batch, longer ones per group
+    of tokens; a short last group repeats a token it does not store. Both give the row kernel's
+    bits."""
+    raw = weights(t, rows, n, 3 * t + ntok, "random")
+    r = np.random.default_rng(ntok)
+    xs = [activation(r.standard_normal(n).astype(np.float32), t, variant) for _ in range(ntok)]
+    got = from_bytes(core._llm_k_gemm(variant, t, raw.tobytes(), rows, n, b"".join(xs), ntok)).reshape(ntok, rows)
+    for i, xb in enumerate(xs):
+        assert np.array_equal(got[i], from_bytes(core._llm_k_dotrows(REF, t, raw.tobytes(), rows, n, xb)))

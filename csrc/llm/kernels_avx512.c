@@ -11,6 +11,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #include <math.h>
+#include <stdbool.h>
 
 #ifdef __clang__
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx2,fma,f16c"))), apply_to = function)
@@ -229,9 +230,165 @@ static void dotrows_f16_batch(size_t n, size_t nr, float *s, const void *w, size
         s[r] = dot_f16_batch_xf(n, (const uint16_t *)((const uint8_t *)w + r * ws), xf);
 }
 
+/* hsum16 of 16 vectors at once, with hsum16's additions: lanes i and i + 8, then i and i + 4,
+ * i and i + 2, 0 and 1, here for 16 rows side by side (shuffles move lanes, additions pair the
+ * same lanes as hsum16 does, and float addition is commutative, so each result is hsum16's). */
+static inline __m512 hsum16_x16(const __m512 v[16])
+{
+    __m512 y[8], z[4], t[2];
+    for (int k = 0; k < 8; k++)
+        y[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    for (int k = 0; k < 4; k++) /* [rows 4k .. 4k+3], 4 lanes each */
+        z[k] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * k], y[2 * k + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(y[2 * k], y[2 * k + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    for (int k = 0; k < 2; k++) /* 128-bit lane L: rows 8k + L and 8k + L + 4, 2 lanes each */
+        t[k] = _mm512_add_ps(_mm512_shuffle_ps(z[2 * k], z[2 * k + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(z[2 * k], z[2 * k + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* lane 4L + k holds row L + 4k */
+    const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm512_shuffle_ps(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), r);
+}
+
+/* pending row sums reduced 16 at a time */
+typedef struct red16 {
+    __m512 v[16];
+    float *out[16];
+    int n;
+} red16;
+
+static inline void red16_flush(red16 *q)
+{
+    if (q->n == 0)
+        return;
+    for (int i = q->n; i < 16; i++)
+        q->v[i] = _mm512_setzero_ps();
+    float r[16];
+    _mm512_storeu_ps(r, hsum16_x16(q->v));
+    for (int i = 0; i < q->n; i++)
+        *q->out[i] = r[i];
+    q->n = 0;
+}
+
+static inline void red16_push(red16 *q, __m512 v, float *out)
+{
+    q->v[q->n] = v;
+    q->out[q->n] = out;
+    if (++q->n == 16)
+        red16_flush(q);
+}
+
+#define MX_MAX 4 /* vectors per pass over a row */
+
+/* rows x up to MX_MAX widened vectors xf[j] (n floats each), dot_f16_xf's four accumulators
+ * (batch 0) or dot_f16_batch_xf's one (batch 1) per vector */
+static inline __attribute__((always_inline)) void mx_rows(int batch, int nx, size_t n, size_t nr, float *s,
+                                                          size_t ls, const uint8_t *w, size_t ws,
+                                                          const float *const *xf, red16 *q)
+{
+    for (size_t r = 0; r < nr; r++) {
+        const uint16_t *wr = (const uint16_t *)(const void *)(w + r * ws);
+        /* KV rows come from memory at long contexts (short K rows far apart, long V rows each in
+         * its own page, where the hardware prefetchers start over): a short row 16 ahead, and a
+         * long row's next row at the same offset, are requested early, about the time of a
+         * memory access ahead (a prefetch never faults) */
+        if (n <= 64) {
+            _mm_prefetch((const char *)(w + (r + 16) * ws), _MM_HINT_T0);
+            _mm_prefetch((const char *)(w + (r + 16) * ws + 64), _MM_HINT_T0);
+        }
+        const uint8_t *wnext = w + (r + 1) * ws;
+        __m512 a[MX_MAX][4];
+        _Pragma("GCC unroll 4") for (int j = 0; j < MX_MAX; j++)
+            _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+                a[j][c] = _mm512_setzero_ps();
+        size_t i = 0;
+        if (batch) {
+            for (; i + 16 <= n; i += 16) {
+                _mm_prefetch((const char *)(wnext + 2 * i), _MM_HINT_T0);
+                const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i)));
+                _Pragma("GCC unroll 4") for (int j = 0; j < nx; j++)
+                    a[j][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xf[j] + i), a[j][0]);
+            }
+            if (i < n) {
+                const __mmask16 m = tail_mask(n - i);
+                const __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, wr + i));
+                _Pragma("GCC unroll 4") for (int j = 0; j < nx; j++)
+                    a[j][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, xf[j] + i), a[j][0]);
+            }
+            _Pragma("GCC unroll 4") for (int j = 0; j < nx; j++)
+                red16_push(q, a[j][0], s + (size_t)j * ls + r);
+            continue;
+        }
+        for (; i + 64 <= n; i += 64) {
+            _mm_prefetch((const char *)(wnext + 2 * i), _MM_HINT_T0);
+            _mm_prefetch((const char *)(wnext + 2 * i + 64), _MM_HINT_T0);
+            const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i)));
+            const __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i + 16)));
+            const __m512 w2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i + 32)));
+            const __m512 w3 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i + 48)));
+            _Pragma("GCC unroll 4") for (int j = 0; j < nx; j++) {
+                a[j][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xf[j] + i), a[j][0]);
+                a[j][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xf[j] + i + 16), a[j][1]);
+                a[j][2] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xf[j] + i + 32), a[j][2]);
+                a[j][3] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(xf[j] + i + 48), a[j][3]);
+            }
+        }
+        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+            if (i + 16 * (size_t)c >= n)
+                break;
+            const __mmask16 m = tail_mask(n - i - 16 * (size_t)c);
+            const __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, wr + i + 16 * (size_t)c));
+            _Pragma("GCC unroll 4") for (int j = 0; j < nx; j++)
+                a[j][c] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, xf[j] + i + 16 * (size_t)c), a[j][c]);
+        }
+        _Pragma("GCC unroll 4") for (int j = 0; j < nx; j++)
+            red16_push(q, _mm512_add_ps(_mm512_add_ps(a[j][0], a[j][2]), _mm512_add_ps(a[j][1], a[j][3])),
+                       s + (size_t)j * ls + r);
+    }
+}
+
+static void dotrows_multi_f16(size_t n, size_t nr, size_t nx, float *s, size_t ls, const void *w, size_t ws,
+                              const void *x, size_t xs, int batch)
+{
+    if (n * (nx < MX_MAX ? nx : MX_MAX) > XF_MAX) {
+        for (size_t j = 0; j < nx; j++)
+            (batch ? dotrows_f16_batch : dotrows_f16)(n, nr, s + j * ls, w, ws, (const uint8_t *)x + j * xs);
+        return;
+    }
+    float xbuf[XF_MAX];
+    red16 q;
+    q.n = 0;
+    for (size_t j0 = 0; j0 < nx; j0 += MX_MAX) {
+        const size_t jn = nx - j0 < MX_MAX ? nx - j0 : MX_MAX;
+        const float *xf[MX_MAX];
+        for (size_t j = 0; j < jn; j++) {
+            widen_f16(xbuf + j * n, (const uint16_t *)(const void *)((const uint8_t *)x + (j0 + j) * xs), n);
+            xf[j] = xbuf + j * n;
+        }
+        float *sj = s + j0 * ls;
+        const uint8_t *wb = w;
+        /* constant vector counts and accumulator kinds, so the accumulators stay in registers */
+        switch ((batch ? 4 : 0) + (int)jn - 1) {
+        case 0: mx_rows(0, 1, n, nr, sj, ls, wb, ws, xf, &q); break;
+        case 1: mx_rows(0, 2, n, nr, sj, ls, wb, ws, xf, &q); break;
+        case 2: mx_rows(0, 3, n, nr, sj, ls, wb, ws, xf, &q); break;
+        case 3: mx_rows(0, 4, n, nr, sj, ls, wb, ws, xf, &q); break;
+        case 4: mx_rows(1, 1, n, nr, sj, ls, wb, ws, xf, &q); break;
+        case 5: mx_rows(1, 2, n, nr, sj, ls, wb, ws, xf, &q); break;
+        case 6: mx_rows(1, 3, n, nr, sj, ls, wb, ws, xf, &q); break;
+        default: mx_rows(1, 4, n, nr, sj, ls, wb, ws, xf, &q); break;
+        }
+    }
+    red16_flush(&q);
+}
+
 /* ---- quantized dot products ---- */
 
 #define NB_MAX 1024 /* blocks per row (32768 columns) the kernels prepare on the stack */
+#define G2_PREP 2048 /* see gemm_q32_tiled */
+static void gemm_q32_tiled(int kind, size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
+                           size_t ws, const void *vx, size_t xs);
 
 /* Lanes 0-7 of a pair of rows to the first row's result, 8-15 to the second's. */
 static inline void store_pair(float *s0, float *s1, __m512 acc, __m512 sm)
@@ -465,7 +622,7 @@ static inline __m256i offset_corr(const int8_t *qs, int off)
 }
 
 /* kind 0: Q4_0 (q - 8), 1: Q5_0 (q - 16), 2: Q5_1 (q, plus m * s) */
-static inline void dotrows_q32(int kind, size_t n, size_t nr, float *s, const void *w, size_t ws, const void *vx)
+static inline __attribute__((always_inline)) void dotrows_q32(int kind, size_t n, size_t nr, float *s, const void *w, size_t ws, const void *vx)
 {
     const size_t nb = n / PCC_QK;
     const size_t xbytes = kind == 2 ? sizeof(pcc_block_q8_1) : sizeof(pcc_block_q8_0);
@@ -526,6 +683,184 @@ static void dotrows_q5_1(size_t n, size_t nr, float *s, const void *w, size_t ws
     dotrows_q32(2, n, nr, s, w, ws, x);
 }
 
+/* The 32-element types x a batch of activations (prefill), tiled: the tokens go
+ * in passes of up to 32 whose prepared per-block activation terms (the offset corrections, d and
+ * s as floats: at most G2_PREP blocks x tokens) stay in L1/L2, and within a pass every tile of
+ * 2 x 2 rows (two registers of a row pair each) meets the pass's tokens 8 at a time, so a tile's
+ * blocks are read from L1 and each activation load serves four rows (two for Q5_1, whose min sums
+ * take the other registers). The next tile's rows are prefetched during the first group.
+ * Each (row, token) gets the row kernel's bits: the same integer sums, the same float steps in the
+ * same order. kind as gemm_q32. The weights are used in place (no repacked copy). Q4_1 keeps
+ * gemm_q4_1 (2 rows x 8 tokens over the whole matrix), measured faster on SmolLM2's L2-sized
+ * matrices than these tiles with a min. */
+#define G2_RP 2      /* row pairs per tile */
+
+typedef struct g2_ctx {
+    int kind;
+    size_t nb, wb, qs_off, qh_off, xbytes, xq_off;
+    const __m256i *corr; /* [token][block] */
+    const float *dx, *sx;
+    const uint8_t *const *xt;
+    __m512i pq, pd;
+} g2_ctx;
+
+#define G2_INLINE static inline __attribute__((always_inline))
+
+/* q (u8 operands of vpdpbusd), d and m of block k of rows b0/b1; kind is a constant at every
+ * call, so the branches fold */
+G2_INLINE __m512i g2_unpack(int kind, const g2_ctx *g, const q41_unpack *u, const uint8_t *b0,
+                            const uint8_t *b1, __m512 *d, __m512 *m)
+{
+    if (kind == 3) {
+        const __mmask64 m34 = (__mmask64)0x3FFFFFFFFull;
+        const __m512i raw0 = _mm512_maskz_loadu_epi8(m34, b0);
+        const __m512i raw1 = _mm512_maskz_loadu_epi8(m34, b1);
+        *d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(raw0, g->pd, raw1)));
+        *m = _mm512_setzero_ps();
+        return _mm512_xor_si512(_mm512_permutex2var_epi8(raw0, g->pq, raw1), _mm512_set1_epi8((char)0x80));
+    }
+    uint16_t h0[2], h1[2];
+    memcpy(h0, b0, 4);
+    memcpy(h1, b1, 4);
+    __m512i q = nib_pair(u, b0 + g->qs_off, b1 + g->qs_off);
+    if (kind == 1 || kind == 2)
+        q = _mm512_mask_add_epi8(q, qh_pair(b0 + g->qh_off, b1 + g->qh_off), q, _mm512_set1_epi8(16));
+    *d = d_pair(h0[0], h1[0]);
+    *m = kind == 2 ? d_pair(h0[1], h1[1]) : _mm512_setzero_ps();
+    return q;
+}
+
+/* one tile: rows ri[0 .. 2 G2_RP), paired (ri[2p], ri[2p+1]) (the types with a min: the first
+ * pair only), x tokens [t0, t0 + 8) of the pass; rows at or past nr (repeats of the last row)
+ * and tokens at or past tc are not stored */
+G2_INLINE void g2_tile(int kind, const g2_ctx *g, const q41_unpack *u, const uint8_t *const *rb,
+                       const uint8_t *const *pf, const size_t *ri, size_t nr, size_t t0, size_t tc, float *y,
+                       size_t ldy)
+{
+    enum { TS = 8 };
+    /* with a min (sm accumulators too): one pair per call, the caller makes two */
+    const int hm = kind == 2, ts = 8, np = hm ? 1 : G2_RP;
+    __m512 acc[G2_RP][TS], sm[G2_RP][TS];
+    const uint8_t *xp[TS];
+#pragma GCC unroll 8
+    for (int t = 0; t < TS; t++) {
+        xp[t] = t < ts ? g->xt[t0 + (size_t)t] + g->xq_off : NULL;
+#pragma GCC unroll 2
+        for (int p = 0; p < np; p++)
+            acc[p][t] = sm[p][t] = _mm512_setzero_ps();
+    }
+    const __m256i *corr = g->corr + t0 * g->nb;
+    const float *dxp = g->dx + t0 * g->nb, *sxp = g->sx + t0 * g->nb;
+    for (size_t k = 0; k < g->nb; k++) {
+        __m512i q[G2_RP];
+        __m512 d[G2_RP], m[G2_RP];
+#pragma GCC unroll 2
+        for (int p = 0; p < np; p++)
+            q[p] = g2_unpack(kind, g, u, rb[2 * p] + k * g->wb, rb[2 * p + 1] + k * g->wb, &d[p], &m[p]);
+        if (pf != NULL) {
+            /* the next tile's rows, which come from L3 or memory when the matrix is larger than L2
+             * (four short interleaved streams; requested early rather than left to the hardware) */
+#pragma GCC unroll 4
+            for (int i = 0; i < 2 * np; i++)
+                _mm_prefetch((const char *)(pf[i] + k * g->wb), _MM_HINT_T0);
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < TS; t++) {
+            if (t >= ts)
+                break;
+            const size_t tk = (size_t)t * g->nb + k;
+            const __m512i xq = bcast_q((const int8_t *)(xp[t] + k * g->xbytes));
+            const __m512i c = kind == 2 ? _mm512_setzero_si512() : _mm512_broadcast_i64x4(corr[tk]);
+            const __m512 dx = _mm512_set1_ps(dxp[tk]);
+#pragma GCC unroll 2
+            for (int p = 0; p < np; p++) {
+                const __m512i s_ = _mm512_dpbusd_epi32(c, q[p], xq);
+                acc[p][t] = _mm512_fmadd_ps(_mm512_mul_ps(d[p], dx), _mm512_cvtepi32_ps(s_), acc[p][t]);
+                if (hm)
+                    sm[p][t] = _mm512_fmadd_ps(m[p], _mm512_set1_ps(sxp[tk]), sm[p][t]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < TS; t++) {
+        if (t >= ts || t0 + (size_t)t >= tc)
+            break;
+#pragma GCC unroll 2
+        for (int p = 0; p < np; p++)
+            if (ri[2 * p] < nr)
+                store_pair(y + (size_t)t * ldy + ri[2 * p],
+                           ri[2 * p + 1] < nr ? y + (size_t)t * ldy + ri[2 * p + 1] : NULL, acc[p][t], sm[p][t]);
+    }
+}
+
+static void gemm_q32_tiled(int kind, size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
+                           size_t ws, const void *vx, size_t xs)
+{
+    g2_ctx g;
+    g.kind = kind;
+    g.nb = n / PCC_QK;
+    /* tokens per pass: a multiple of 8, at most 32, the prepared terms within G2_PREP */
+    size_t tp = G2_PREP / g.nb;
+    tp = tp > 32 ? 32 : tp - tp % 8;
+    __m256i corr[G2_PREP];
+    float dx[G2_PREP], sx[G2_PREP];
+    const uint8_t *xt[32];
+    const bool has_m = kind == 2;
+    g.xbytes = has_m ? sizeof(pcc_block_q8_1) : sizeof(pcc_block_q8_0);
+    g.xq_off = has_m ? 4 : 2;
+    g.wb = kind == 0 ? sizeof(pcc_block_q4_0) : kind == 1 ? sizeof(pcc_block_q5_0)
+           : kind == 2 ? sizeof(pcc_block_q5_1) : sizeof(pcc_block_q8_0);
+    g.qs_off = kind == 0 ? 2 : kind == 1 ? 6 : 8;
+    g.qh_off = kind == 1 ? 2 : 4;
+    g.corr = corr;
+    g.dx = dx;
+    g.sx = sx;
+    g.xt = xt;
+    g.pq = _mm512_loadu_si512(q80_perm_q);
+    g.pd = _mm512_loadu_si512(q80_perm_d);
+    const int off = kind == 0 ? 8 : kind == 1 ? 16 : kind == 3 ? 128 : 0;
+    const q41_unpack u = q41_consts();
+    const size_t ts = 8;
+    for (size_t p0 = 0; p0 < nt; p0 += tp) {
+        const size_t pc = nt - p0 < tp ? nt - p0 : tp; /* tokens in this pass */
+        const size_t pr = (pc + ts - 1) / ts * ts;     /* rounded up; the extra ones repeat the last */
+        for (size_t t = 0; t < pr; t++) {
+            xt[t] = (const uint8_t *)vx + (p0 + (t < pc ? t : pc - 1)) * xs;
+            for (size_t k = 0; k < g.nb; k++) {
+                const uint8_t *xb = xt[t] + k * g.xbytes;
+                uint16_t hh[2];
+                memcpy(hh, xb, 4);
+                dx[t * g.nb + k] = h2f(hh[0]);
+                sx[t * g.nb + k] = has_m ? h2f(hh[1]) : 0.0f;
+                corr[t * g.nb + k] = off ? offset_corr((const int8_t *)(xb + g.xq_off), off) : _mm256_setzero_si256();
+            }
+        }
+        for (size_t r0 = 0; r0 < nr; r0 += 2 * G2_RP) {
+            const uint8_t *rb[2 * G2_RP], *nx[2 * G2_RP];
+            size_t ri[2 * G2_RP];
+            for (size_t i = 0; i < 2 * G2_RP; i++) {
+                ri[i] = r0 + i;
+                rb[i] = (const uint8_t *)w + (r0 + i < nr ? r0 + i : nr - 1) * ws;
+                const size_t rn = r0 + 2 * G2_RP + i; /* the next tile's rows, or the next pass's first */
+                nx[i] = (const uint8_t *)w + (rn < nr ? rn : i < nr ? i : 0) * ws;
+            }
+            for (size_t t0 = 0; t0 < pc; t0 += ts) {
+                float *yt = y + (p0 + t0) * ldy;
+                const uint8_t *const *pf = t0 == 0 ? nx : NULL;
+                switch (kind) {
+                case 0: g2_tile(0, &g, &u, rb, pf, ri, nr, t0, pc, yt, ldy); break;
+                case 1: g2_tile(1, &g, &u, rb, pf, ri, nr, t0, pc, yt, ldy); break;
+                case 2: g2_tile(2, &g, &u, rb, pf, ri, nr, t0, pc, yt, ldy); break;
+                case 3: g2_tile(3, &g, &u, rb, pf, ri, nr, t0, pc, yt, ldy); break;
+                default: break;
+                }
+                if (has_m) /* the second pair of a tile */
+                    g2_tile(2, &g, &u, rb + 2, pf ? pf + 2 : NULL, ri + 2, nr, t0, pc, yt, ldy);
+            }
+        }
+    }
+}
+
 /* Q4_0, Q5_0, Q5_1 and Q8_0 rows x a batch of activations (prefill): tiles of 2 rows x 8 tokens
  * as gemm_q4_1, each (row, token) with the row kernel's bits. kind as dotrows_q32, 3: Q8_0. */
 #define GEMM_NB 256 /* blocks per row prepared on the stack (8192 columns); longer rows loop */
@@ -533,6 +868,10 @@ static void gemm_q32(int kind, size_t n, size_t nr, size_t nt, float *y, size_t 
                      size_t ws, const void *vx, size_t xs)
 {
     const size_t nb = n / PCC_QK;
+    if (nb <= G2_PREP / 8) {
+        gemm_q32_tiled(kind, n, nr, nt, y, ldy, w, ws, vx, xs);
+        return;
+    }
     if (nb > GEMM_NB) {
         const pcc_dtype wt = kind == 0 ? PCC_DT_Q4_0 : kind == 1 ? PCC_DT_Q5_0 : kind == 2 ? PCC_DT_Q5_1 : PCC_DT_Q8_0;
         const pcc_dotrows_fn fn = pcc_kernels_get(PCC_KV_AVX512)->types[wt].dotrows;
@@ -853,66 +1192,102 @@ static inline __m256i k_sums(const __m512i qv[4], const __m512i sv[4], const int
     return fold_lanes(_mm512_add_epi32(s0, s1));
 }
 
+/* One row's super-blocks unpacked once (K_SCRATCH of them, 528 bytes each) serve every token of
+ * the batch; longer rows unpack per group of tokens. */
+#define K_SCRATCH 64
+typedef struct k_unpacked {
+    __m512i qv[4], sv[4];
+    __m256i ms;    /* Q4_K/Q5_K: scales and mins; Q6_K: the scales as int16 */
+} k_unpacked;
+
+static inline __attribute__((always_inline)) void gemm_k_row(int kind, size_t nb, size_t wb, const k4_consts *c,
+                                                             const uint8_t *row, size_t r, size_t nt, float *y,
+                                                             size_t ldy, const void *vx, size_t xs,
+                                                             k_unpacked *ku)
+{
+    const bool once = nb <= K_SCRATCH;
+    if (once)
+        for (size_t i = 0; i < nb; i++) {
+            k_unpack(kind, c, row + i * wb, ku[i].qv, ku[i].sv, &ku[i].ms);
+            if (kind == 2)
+                ku[i].ms = _mm256_cvtepi8_epi16(
+                    _mm_loadu_si128((const __m128i *)((const pcc_block_q6_k *)(const void *)(row + i * wb))->scales));
+        }
+    for (size_t t0 = 0; t0 < nt; t0 += KGEMM_T) {
+        const size_t tc = nt - t0 < KGEMM_T ? nt - t0 : KGEMM_T;
+        __m256 acc[KGEMM_T];
+        __m128 accm[KGEMM_T];
+        float summs[KGEMM_T];
+        for (size_t t = 0; t < KGEMM_T; t++) {
+            acc[t] = _mm256_setzero_ps();
+            accm[t] = _mm_setzero_ps();
+            summs[t] = 0.0f;
+        }
+        for (size_t i = 0; i < nb; i++) {
+            const uint8_t *blk = row + i * wb;
+            k_unpacked tmp;
+            const k_unpacked *k = once ? &ku[i] : &tmp;
+            if (!once) {
+                k_unpack(kind, c, blk, tmp.qv, tmp.sv, &tmp.ms);
+                if (kind == 2)
+                    tmp.ms = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)((const pcc_block_q6_k *)(const void *)blk)->scales));
+            }
+            const float dw = h2f(kind == 2 ? ((const pcc_block_q6_k *)(const void *)blk)->d
+                                           : ((const pcc_block_q4_k *)(const void *)blk)->d);
+            const float dmw = kind == 2 ? 0.0f : h2f(((const pcc_block_q4_k *)(const void *)blk)->dmin);
+            /* a short last group repeats its last token (not stored): constant trip counts keep
+             * the accumulators in registers */
+#pragma GCC unroll 4
+            for (size_t t = 0; t < KGEMM_T; t++) {
+                const pcc_block_q8_k *xk = (const pcc_block_q8_k *)(const void *)((const uint8_t *)vx + (t0 + (t < tc ? t : tc - 1)) * xs) + i;
+                __m256i sumi = k_sums(k->qv, k->sv, xk->qs);
+                if (kind == 2) {
+                    const __m256i sub = _mm256_slli_epi32(
+                        _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xk->bsums), k->ms), 5);
+                    sumi = _mm256_sub_epi32(sumi, sub);
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(xk->d * dw), _mm256_cvtepi32_ps(sumi), acc[t]);
+                    continue;
+                }
+                const float d = xk->d * dw, dmin = -xk->d * dmw;
+                const __m128i prod = k4_min_prod512(k->ms, xk->bsums);
+                if (kind == 0) {
+                    accm[t] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm[t]);
+                } else {
+                    const __m128i hs = _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
+                    summs[t] = fmaf(dmin, (float)_mm_cvtsi128_si32(hs), summs[t]);
+                }
+                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
+            }
+        }
+        for (size_t t = 0; t < tc; t++) {
+            float v = hsum8(acc[t]);
+            if (kind == 0) {
+                __m128 m = _mm_add_ps(accm[t], _mm_movehl_ps(accm[t], accm[t]));
+                m = _mm_add_ss(m, _mm_movehdup_ps(m));
+                v += _mm_cvtss_f32(m);
+            } else if (kind == 1) {
+                v += summs[t];
+            }
+            y[(t0 + t) * ldy + r] = v;
+        }
+    }
+}
+
 static void gemm_k(int kind, size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
                    size_t ws, const void *vx, size_t xs)
 {
     const size_t nb = n / PCC_QK_K;
     const size_t wb = kind == 0 ? sizeof(pcc_block_q4_k) : kind == 1 ? sizeof(pcc_block_q5_k) : sizeof(pcc_block_q6_k);
     const k4_consts c = k4_init();
+    k_unpacked ku[K_SCRATCH];
     for (size_t r = 0; r < nr; r++) {
         const uint8_t *row = (const uint8_t *)w + r * ws;
-        for (size_t t0 = 0; t0 < nt; t0 += KGEMM_T) {
-            const size_t tc = nt - t0 < KGEMM_T ? nt - t0 : KGEMM_T;
-            __m256 acc[KGEMM_T];
-            __m128 accm[KGEMM_T];
-            float summs[KGEMM_T];
-            for (size_t t = 0; t < KGEMM_T; t++) {
-                acc[t] = _mm256_setzero_ps();
-                accm[t] = _mm_setzero_ps();
-                summs[t] = 0.0f;
-            }
-            for (size_t i = 0; i < nb; i++) {
-                const uint8_t *blk = row + i * wb;
-                __m512i qv[4], sv[4];
-                __m256i ms = _mm256_setzero_si256();
-                k_unpack(kind, &c, blk, qv, sv, &ms);
-                for (size_t t = 0; t < tc; t++) {
-                    const pcc_block_q8_k *xk = (const pcc_block_q8_k *)(const void *)((const uint8_t *)vx + (t0 + t) * xs) + i;
-                    __m256i sumi = k_sums(qv, sv, xk->qs);
-                    if (kind == 2) {
-                        const pcc_block_q6_k *b = (const pcc_block_q6_k *)(const void *)blk;
-                        const __m128i scales = _mm_loadu_si128((const __m128i *)b->scales);
-                        const __m256i sub = _mm256_slli_epi32(
-                            _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xk->bsums), _mm256_cvtepi8_epi16(scales)), 5);
-                        sumi = _mm256_sub_epi32(sumi, sub);
-                        const float d = xk->d * h2f(b->d);
-                        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
-                        continue;
-                    }
-                    const pcc_block_q4_k *b = (const pcc_block_q4_k *)(const void *)blk;
-                    const float d = xk->d * h2f(b->d), dmin = -xk->d * h2f(b->dmin);
-                    const __m128i prod = k4_min_prod512(ms, xk->bsums);
-                    if (kind == 0) {
-                        accm[t] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm[t]);
-                    } else {
-                        const __m128i hs = _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
-                        summs[t] = fmaf(dmin, (float)_mm_cvtsi128_si32(hs), summs[t]);
-                    }
-                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
-                }
-            }
-            for (size_t t = 0; t < tc; t++) {
-                float v = hsum8(acc[t]);
-                if (kind == 0) {
-                    __m128 m = _mm_add_ps(accm[t], _mm_movehl_ps(accm[t], accm[t]));
-                    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-                    v += _mm_cvtss_f32(m);
-                } else if (kind == 1) {
-                    v += summs[t];
-                }
-                y[(t0 + t) * ldy + r] = v;
-            }
-        }
+        if (kind == 0)
+            gemm_k_row(0, nb, wb, &c, row, r, nt, y, ldy, vx, xs, ku);
+        else if (kind == 1)
+            gemm_k_row(1, nb, wb, &c, row, r, nt, y, ldy, vx, xs, ku);
+        else
+            gemm_k_row(2, nb, wb, &c, row, r, nt, y, ldy, vx, xs, ku);
     }
 }
 
@@ -938,6 +1313,48 @@ static void dot_q8_0_rows(size_t n, float *s, const void *w, const void *x) { do
 static void dot_q4_0_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q4_0(n, 1, s, w, 0, x); }
 static void dot_q5_0_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q5_0(n, 1, s, w, 0, x); }
 static void dot_q5_1_rows(size_t n, float *s, const void *w, const void *x) { dotrows_q5_1(n, 1, s, w, 0, x); }
+
+/* Q8_K activations as q8_k_from_float_ref (ggml's quantize_row_q8_K_ref): the largest magnitude
+ * (NaNs skipped, as the scalar comparison does), the first element that has it, the same scalar
+ * iscale; vcvtps2dq rounds half to even as nearbyintf does, a truncating narrow matches the scalar
+ * (int8_t) cast. */
+static void q8_k_from_float(const float *x, void *vy, size_t n)
+{
+    pcc_block_q8_k *y = vy;
+    for (size_t i = 0; i < n / PCC_QK_K; i++) {
+        const float *v = x + i * PCC_QK_K;
+        __m512 am = _mm512_setzero_ps();
+        for (int c = 0; c < 16; c++)
+            am = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(v + 16 * c)), am); /* NaN: keeps am */
+        const float amax = _mm512_reduce_max_ps(am);
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float max = 0.0f;
+        for (int c = 0; c < 16; c++) {
+            const __mmask16 eq = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(v + 16 * c)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            if (eq != 0) {
+                max = v[16 * c + __builtin_ctz((unsigned)eq)];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        if (!isfinite(iscale) || iscale == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        const __m512 is = _mm512_set1_ps(iscale);
+        const __m512i cap = _mm512_set1_epi32(127);
+        for (int c = 0; c < 16; c++) {
+            const __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(is, _mm512_loadu_ps(v + 16 * c))), cap);
+            const __m128i q8 = _mm512_cvtepi32_epi8(q);
+            _mm_storeu_si128((__m128i *)(void *)(y[i].qs + 16 * c), q8);
+            y[i].bsums[c] = (int16_t)_mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(q8));
+        }
+        y[i].d = 1.0f / iscale;
+    }
+}
 
 /* ---- element-wise ---- */
 
@@ -999,6 +1416,8 @@ void pcc_kernels_fill_avx512(pcc_kernels *k)
     t[PCC_DT_F16].dotrows = dotrows_f16;
     t[PCC_DT_F32].dotrows_batch = dotrows_f32_batch;
     t[PCC_DT_F16].dotrows_batch = dotrows_f16_batch;
+    t[PCC_DT_F16].dotrows_multi = dotrows_multi_f16;
+    t[PCC_DT_Q8_K].from_float = q8_k_from_float;
     t[PCC_DT_Q4_1].dot = dot_q4_1_rows;
     t[PCC_DT_Q4_1].dotrows = dotrows_q4_1;
     t[PCC_DT_Q4_1].gemm = gemm_q4_1;

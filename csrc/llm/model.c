@@ -583,7 +583,10 @@ static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
     const pcc_type_traits *kt = &m->k->types[m->kv_type];
     /* llama.cpp's KQ and KQV products go through tinyBLAS in a batch when the lengths allow
      * (head size a multiple of 16; its KV length is padded to 256) */
-    const pcc_dotrows_fn dotrows = j->batch && hd % 16 == 0 ? kt->dotrows_batch : kt->dotrows;
+    const int mbatch = j->batch && hd % 16 == 0;
+    const pcc_dotrows_fn dotrows = mbatch ? kt->dotrows_batch : kt->dotrows;
+    /* all the heads of a group at once where the variant has it: the same bits per (head, row) */
+    const pcc_dotrows_multi_fn multi = kt->dotrows_multi;
     const float scale = 1.0f / sqrtf((float)hd);
     const uint8_t *kc = s->kcache + j->layer * s->n_ctx * kv_dim * esz;
     const uint8_t *vc = s->vcache + j->layer * s->n_ctx * kv_dim * esz;
@@ -602,6 +605,11 @@ static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
         const uint8_t *kh_base = kc + kh * hd * esz;
         for (size_t t0 = 0; t0 < npos; t0 += ATT_KB) {
             const size_t nt = npos - t0 < ATT_KB ? npos - t0 : ATT_KB;
+            if (multi != NULL) {
+                multi(hd, nt, group, att + t0, s->n_ctx, kh_base + t0 * kv_dim * esz, kv_dim * esz, q_conv,
+                      hd * esz, mbatch);
+                continue;
+            }
             for (size_t g = 0; g < group; g++)
                 dotrows(hd, nt, att + g * s->n_ctx + t0, kh_base + t0 * kv_dim * esz, kv_dim * esz,
                         q_conv + g * hd * esz);
@@ -617,6 +625,11 @@ static void att_worker(void *ctx, int ith, size_t chunk, size_t nchunks)
         const uint8_t *vh_base = vc + kh * hd * s->n_ctx * esz;
         for (size_t d0 = 0; d0 < hd; d0 += ATT_VB) {
             const size_t nd = hd - d0 < ATT_VB ? hd - d0 : ATT_VB;
+            if (multi != NULL) {
+                multi(npos, nd, group, s->xb2 + i * q_dim + h0 * hd + d0, hd, vh_base + d0 * s->n_ctx * esz,
+                      s->n_ctx * esz, att_conv, s->n_ctx * esz, mbatch);
+                continue;
+            }
             for (size_t g = 0; g < group; g++)
                 dotrows(npos, nd, s->xb2 + i * q_dim + (h0 + g) * hd + d0, vh_base + d0 * s->n_ctx * esz,
                         s->n_ctx * esz, att_conv + g * s->n_ctx * esz);

@@ -153,6 +153,49 @@ out:
     return res;
 }
 
+/* _llm_k_dotrows_multi(variant, wtype, w, nrows, n, x, nx, batch=False) -> bytes (nx x nrows
+ * float32): dotrows_multi on nx vectors stored one after another in x (where the variant has no
+ * such kernel: dotrows or dotrows_batch per vector). */
+static PyObject *k_dotrows_multi(PyObject *m, PyObject *args)
+{
+    int v, t, batch = 0;
+    Py_ssize_t nr, n, nx;
+    Py_buffer w, x;
+    PyObject *res = NULL;
+    if (!PyArg_ParseTuple(args, "iiy*nny*n|p", &v, &t, &w, &nr, &n, &x, &nx, &batch))
+        return NULL;
+    const pcc_kernels *k = get_variant(v);
+    const pcc_type_traits *tt = k ? get_type(k, t) : NULL;
+    if (tt == NULL)
+        goto out;
+    if (tt->dotrows == NULL || (batch && tt->dotrows_batch == NULL)) {
+        pcc_py_raise(PCC_E_UNSUPPORTED, "no dot product for this type");
+        goto out;
+    }
+    size_t row = n > 0 ? pcc_type_size((pcc_dtype)t, (size_t)n) : 0;
+    size_t xrow = n > 0 ? pcc_type_size(tt->dot_type, (size_t)n) : 0;
+    if (nr <= 0 || nx <= 0 || nx > 64 || row == 0 || xrow == 0 || (size_t)w.len / row < (size_t)nr ||
+        (size_t)x.len / xrow < (size_t)nx) {
+        pcc_py_raise(PCC_E_INVALID, "bad sizes");
+        goto out;
+    }
+    res = PyBytes_FromStringAndSize(NULL, nx * nr * (Py_ssize_t)sizeof(float));
+    if (res == NULL)
+        goto out;
+    float *s = (float *)PyBytes_AS_STRING(res);
+    if (tt->dotrows_multi != NULL) {
+        tt->dotrows_multi((size_t)n, (size_t)nr, (size_t)nx, s, (size_t)nr, w.buf, row, x.buf, xrow, batch);
+    } else {
+        for (Py_ssize_t j = 0; j < nx; j++)
+            (batch ? tt->dotrows_batch : tt->dotrows)((size_t)n, (size_t)nr, s + j * nr, w.buf, row,
+                                                      (const uint8_t *)x.buf + (size_t)j * xrow);
+    }
+out:
+    PyBuffer_Release(&w);
+    PyBuffer_Release(&x);
+    return res;
+}
+
 /* _llm_k_gemm(variant, wtype, w, nrows, n, x, ntok) -> bytes (ntok x nrows float32): the prefill
  * kernel (or dotrows per vector when the type has none); x holds ntok rows in the dot type. */
 static PyObject *k_gemm(PyObject *m, PyObject *args)
@@ -323,6 +366,7 @@ static PyMethodDef k_methods[] = {
     {"_llm_k_to_float", k_to_float, METH_VARARGS, "Test hook: dequantize."},
     {"_llm_k_dotrows", k_dotrows, METH_VARARGS, "Test hook: row dot products."},
     {"_llm_k_gemm", k_gemm, METH_VARARGS, "Test hook: batched (prefill) products."},
+    {"_llm_k_dotrows_multi", k_dotrows_multi, METH_VARARGS, "Test hook: rows x several vectors."},
     {"_llm_k_rms_norm", k_rms_norm, METH_VARARGS, "Test hook: RMS norm."},
     {"_llm_k_softmax", k_softmax, METH_VARARGS, "Test hook: softmax."},
     {"_llm_k_swiglu", k_swiglu, METH_VARARGS, "Test hook: SwiGLU."},

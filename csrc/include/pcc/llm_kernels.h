@@ -80,6 +80,13 @@ typedef void (*pcc_dotrows_fn)(size_t n, size_t nr, float *s, const void *w, siz
 typedef void (*pcc_gemm_fn)(size_t n, size_t nr, size_t nt, float *y, size_t ldy, const void *w,
                             size_t w_stride, const void *x, size_t x_stride);
 
+/* Dot products of nr weight rows with nx vectors: s[j * ls + r] = w_r . x_j, x_j at x + j * xs
+ * bytes (in the dot type); each with the bits of dotrows (batch 0) or dotrows_batch (batch 1).
+ * The attention products of the query heads that share a KV head: each K or V row is read and
+ * converted once for all of them. */
+typedef void (*pcc_dotrows_multi_fn)(size_t n, size_t nr, size_t nx, float *s, size_t ls, const void *w,
+                                     size_t ws, const void *x, size_t xs, int batch);
+
 /* Convert n floats to a type (quantize). n must be a multiple of the type's block size. */
 typedef void (*pcc_from_float_fn)(const float *x, void *y, size_t n);
 
@@ -101,6 +108,8 @@ typedef struct pcc_type_traits {
      * tokens (llamafile's tinyBLAS: one 16-lane accumulator), where dotrows follows its one-token
      * path (ggml_vec_dot: four). NULL for other types. */
     pcc_dotrows_fn dotrows_batch;
+    /* F16 in the AVX-512 variant, NULL elsewhere (callers loop over dotrows / dotrows_batch). */
+    pcc_dotrows_multi_fn dotrows_multi;
 } pcc_type_traits;
 
 /* The kernels of one variant. */
