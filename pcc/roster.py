@@ -423,7 +423,7 @@ def _parse_state(data: bytes, name: str) -> dict[str, dict[str, int]]:
         raise bad("larger than 1 MiB")
     try:
         d = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise bad("not JSON") from None
     if not isinstance(d, dict) or d.get("v") != STATE_VERSION or set(d) != {"v", "rosters"}:
         raise bad(f'expected {{"v": {STATE_VERSION}, "rosters": {{…}}}}')

@@ -366,6 +366,16 @@ def test_state_file_merges_and_never_lowers(tmp_path):
         roster.EpochState(tmp_path / "missing-dir" / "s.json").accept("m", 1, 0)
 
 
+def test_deeply_nested_state_file_is_a_clear_error(tmp_path):
+    # JSON nested deeper than the parser's recursion limit: a StateError, not a RecursionError
+    state = tmp_path / "s.json"
+    content = b"[" * 200000
+    state.write_bytes(content)
+    with pytest.raises(StateError, match="corrupt.*not JSON"):
+        roster.EpochState(state)
+    assert state.read_bytes() == content
+
+
 def test_state_option_checked(cell):
     with pytest.raises(TypeError, match="state"):
         client(cell, state=42)
