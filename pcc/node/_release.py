@@ -128,13 +128,13 @@ class Source:
         name, version = self.cfg.release_name, self.cfg.release_version
         try:
             found = find_releases(self.cfg.release_log or "", name, version,
-                                  log_vkey=self.cfg.log_vkey, reader=self._tiles())
+                                  log_vkey=self.cfg.log_vkey, reader=self._tiles(), limit=1)
         except PublishError as e:
             raise FormatError(str(e)) from None
         if not found:
             raise SourceError("not found", f"the log {self.cfg.release_log} holds no release "
                               f"{name} {version}")
-        return min(r.index for r in found)
+        return found[0].index                   # the first in log order
 
     def fetch(self) -> tuple[bytes, str]:
         """The release leaf and a proof for it, verified as a client verifies them
