@@ -618,26 +618,34 @@ def find_newer(log_url: str, leaf: bytes, proof: str, log_vkey: Any,
             raise StateError(f"log: {end - start} leaves follow the roster, more than "
                              f"{max_leaves} to scan here (use pcc log audit)")
         b_start = start // tiles.TILE_WIDTH * tiles.TILE_WIDTH
-        entries: list[bytes] = []
+        # each bundle is reduced to its leaf hashes (and a candidate roster) as it arrives: what
+        # is kept does not grow with the size of the entries the log serves
+        hashes: list[bytes] = []
+        best: Optional[Newer] = None
         for a in range(b_start, end, tiles.TILE_WIDTH):
             width = min(tiles.TILE_WIDTH, end - a)
             t = tiles.Tile(-1, a // tiles.TILE_WIDTH, width)
-            entries += tiles.decode_bundle(rd.tile(t), width)
+            for i, e in enumerate(tiles.decode_bundle(rd.tile(t), width), a):
+                hashes.append(merkle.leaf_hash(e))
+                if i == index and e != bytes(leaf):
+                    raise VerifyError(f"log: its checkpoint holds another leaf at {index} than "
+                                      "the roster its proof was checked for (a forked log)")
+                if i < start:
+                    continue
+                try:
+                    d = leaves.decode(e)
+                except FormatError:
+                    continue
+                if d["type"] == "roster" and d["model"] == mine.model and \
+                        d["epoch"] > mine.epoch and \
+                        (best is None or d["epoch"] > best.roster.epoch):
+                    best = Newer(i, Roster(d["model"], d["epoch"], tuple(d["nodes"])))
         if end > 0:
-            tree = _TileTree(rd, end, b_start, [merkle.leaf_hash(e) for e in entries])
+            tree = _TileTree(rd, end, b_start, hashes)
             if tree.hash(0, end) != bytes(cp.root):
                 raise VerifyError("log: the entries after the roster and its tiles do not "
                                   "give the checkpoint's root")
     finally:
         if own:
             rd.close()
-    best: Optional[Newer] = None
-    for i, e in enumerate(entries[start - b_start:], start):
-        try:
-            d = leaves.decode(e)
-        except FormatError:
-            continue
-        if d["type"] == "roster" and d["model"] == mine.model and d["epoch"] > mine.epoch and \
-                (best is None or d["epoch"] > best.roster.epoch):
-            best = Newer(i, Roster(d["model"], d["epoch"], tuple(d["nodes"])))
     return best
