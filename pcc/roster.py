@@ -364,7 +364,8 @@ class EpochState:
     file is ``{"v": 1, "rosters": {"<model>": {"epoch": int, "log_index": int}}}``; it holds
     no secret (which models were used, and which roster epochs were seen). It is written
     atomically (a temporary file in the same directory, fsync, rename, mode 0600), merging with
-    what is on disk so that two clients sharing one file never lower an epoch. A file that
+    what is on disk under an exclusive lock on the directory (flock) so that two clients
+    sharing one file never lower an epoch. A file that
     cannot be read or parsed raises :class:`StateError` naming it: the client never silently
     forgets what it accepted (remove the file by hand to start over)."""
 
@@ -405,14 +406,25 @@ class EpochState:
             self._rosters[model] = {"epoch": int(epoch), "log_index": int(log_index)}
             if self.path is None:
                 return
-            merged = self._read()
-            for m, v in self._rosters.items():
-                if m not in merged or merged[m]["epoch"] < v["epoch"]:
-                    merged[m] = v
-            self._rosters = merged
-            text = json.dumps({"v": STATE_VERSION, "rosters": merged}, indent=1,
-                              sort_keys=True) + "\n"
-            _write_atomic(self.path, text.encode("utf-8"))
+            # read, merge and replace under an exclusive lock on the directory, so that another
+            # client sharing the file cannot write between this read and this write (its epoch
+            # would be lost)
+            dir_fd = _lock_dir(self.path)
+            try:
+                merged = self._read()
+                for m, v in self._rosters.items():
+                    if m not in merged or merged[m]["epoch"] < v["epoch"]:
+                        merged[m] = v
+                self._rosters = merged
+                text = json.dumps({"v": STATE_VERSION, "rosters": merged}, indent=1,
+                                  sort_keys=True) + "\n"
+                _write_atomic(self.path, text.encode("utf-8"))
+                try:
+                    os.fsync(dir_fd)             # the rename itself survives a crash
+                except OSError:
+                    pass
+            finally:
+                os.close(dir_fd)                 # and releases the lock
 
 
 def _parse_state(data: bytes, name: str) -> dict[str, dict[str, int]]:
@@ -439,6 +451,24 @@ def _parse_state(data: bytes, name: str) -> dict[str, dict[str, int]]:
                       '{"epoch": int, "log_index": int}')
         out[model] = {"epoch": v["epoch"], "log_index": v["log_index"]}
     return out
+
+
+def _lock_dir(path: pathlib.Path) -> int:
+    """An open descriptor of ``path``'s directory holding an exclusive flock (released when it
+    is closed)."""
+    import fcntl
+    try:
+        fd = os.open(str(path.parent), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise StateError(f"client state {path}: cannot write "
+                         f"({e.strerror or type(e).__name__})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as e:
+        os.close(fd)
+        raise StateError(f"client state {path}: cannot lock its directory "
+                         f"({e.strerror or type(e).__name__})") from None
+    return fd
 
 
 def _write_atomic(path: pathlib.Path, data: bytes) -> None:

@@ -376,6 +376,30 @@ def test_deeply_nested_state_file_is_a_clear_error(tmp_path):
     assert state.read_bytes() == content
 
 
+def test_state_file_writers_do_not_race(tmp_path, monkeypatch):
+    """Two clients sharing one state file, their updates interleaved (B reads and writes while A
+    is between its read and its write): neither epoch is lost or lowered on disk."""
+    import threading
+    path = tmp_path / "s.json"
+    a, b = roster.EpochState(path), roster.EpochState(path)
+    real = roster._write_atomic
+    other: list = []
+
+    def slow_write(p, data):
+        if not other:                            # A's write: let B run in between
+            other.append(threading.Thread(target=b.accept, args=("m", 12, 7)))
+            other[0].start()
+            other[0].join(0.5)
+        real(p, data)
+    monkeypatch.setattr(roster, "_write_atomic", slow_write)
+    a.accept("m", 10, 4)
+    other[0].join(10)
+    assert not other[0].is_alive()
+    on_disk = roster.EpochState(path)
+    assert on_disk.epoch("m") == 12              # B's higher epoch survives A's write
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
 def test_state_option_checked(cell):
     with pytest.raises(TypeError, match="state"):
         client(cell, state=42)
