@@ -341,3 +341,27 @@ def test_lookup_by_name_reads_only_up_to_the_first_match(size):
     t0 = time.monotonic()
     assert src._lookup() == 0
     assert log.bundles == 1 and time.monotonic() - t0 < 5
+
+
+def test_refresh_from_a_log_claiming_an_impossible_size_is_a_source_error():
+    """A checkpoint whose size no tree can have (2**64 and more) is the log serving something
+    unreadable: a SourceError naming the check (what the proof_refresh_failed event logs), not
+    another exception escaping the refresh."""
+    import types
+    from pcc import note
+    from pcc.node import _release
+    from pcc.transparency.client import TileReader
+    skey, vkey = tlognote.generate("huge.example/log")
+    rd = object.__new__(TileReader)
+    rd.checkpoint = lambda: note.sign(tlognote.checkpoint_text("huge.example/log", 1 << 64,
+                                                               b"\x00" * 32),
+                                      [tlognote.load_signer(skey)])
+    rd.tile = lambda t: b"\x01" * 32 * t.width
+    cfg = types.SimpleNamespace(release_index=3, release_log="http://huge.example",
+                                release_name=None, release_version=None, log_vkey=vkey,
+                                release_source="log")
+    src = _release.Source(cfg)
+    src._reader = rd
+    with pytest.raises(_release.SourceError) as e:
+        src.refresh(b"leaf", "proof")
+    assert e.value.check == "unreadable"

@@ -20,7 +20,7 @@ import pathlib
 from typing import Optional
 
 from pcc import transparency
-from pcc.errors import FormatError, PccError, PeerError, VerifyError
+from pcc.errors import FormatError, InvalidArgument, PccError, PeerError, VerifyError
 from pcc.node._config import NodeConfig
 from pcc.transparency import leaves
 
@@ -118,7 +118,7 @@ class Source:
         except PeerError as e:
             raise SourceError("unreachable", f"the log {url} is unreachable or too slow "
                               f"({e.problem})") from None
-        except FormatError as e:
+        except (FormatError, InvalidArgument) as e:     # e.g. a checkpoint size no tree has
             raise SourceError("unreadable", f"the log {url} served something unreadable "
                               f"({e})") from None
 
