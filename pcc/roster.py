@@ -364,7 +364,8 @@ class EpochState:
     file is ``{"v": 1, "rosters": {"<model>": {"epoch": int, "log_index": int}}}``; it holds
     no secret (which models were used, and which roster epochs were seen). It is written
     atomically (a temporary file in the same directory, fsync, rename, mode 0600), merging with
-    what is on disk so that two clients sharing one file never lower an epoch. A file that
+    what is on disk under an exclusive lock on the directory (flock) so that two clients
+    sharing one file never lower an epoch. A file that
     cannot be read or parsed raises :class:`StateError` naming it: the client never silently
     forgets what it accepted (remove the file by hand to start over)."""
 
@@ -405,14 +406,25 @@ class EpochState:
             self._rosters[model] = {"epoch": int(epoch), "log_index": int(log_index)}
             if self.path is None:
                 return
-            merged = self._read()
-            for m, v in self._rosters.items():
-                if m not in merged or merged[m]["epoch"] < v["epoch"]:
-                    merged[m] = v
-            self._rosters = merged
-            text = json.dumps({"v": STATE_VERSION, "rosters": merged}, indent=1,
-                              sort_keys=True) + "\n"
-            _write_atomic(self.path, text.encode("utf-8"))
+            # read, merge and replace under an exclusive lock on the directory, so that another
+            # client sharing the file cannot write between this read and this write (its epoch
+            # would be lost)
+            dir_fd = _lock_dir(self.path)
+            try:
+                merged = self._read()
+                for m, v in self._rosters.items():
+                    if m not in merged or merged[m]["epoch"] < v["epoch"]:
+                        merged[m] = v
+                self._rosters = merged
+                text = json.dumps({"v": STATE_VERSION, "rosters": merged}, indent=1,
+                                  sort_keys=True) + "\n"
+                _write_atomic(self.path, text.encode("utf-8"))
+                try:
+                    os.fsync(dir_fd)             # the rename itself survives a crash
+                except OSError:
+                    pass
+            finally:
+                os.close(dir_fd)                 # and releases the lock
 
 
 def _parse_state(data: bytes, name: str) -> dict[str, dict[str, int]]:
@@ -423,7 +435,7 @@ def _parse_state(data: bytes, name: str) -> dict[str, dict[str, int]]:
         raise bad("larger than 1 MiB")
     try:
         d = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise bad("not JSON") from None
     if not isinstance(d, dict) or d.get("v") != STATE_VERSION or set(d) != {"v", "rosters"}:
         raise bad(f'expected {{"v": {STATE_VERSION}, "rosters": {{…}}}}')
@@ -439,6 +451,24 @@ def _parse_state(data: bytes, name: str) -> dict[str, dict[str, int]]:
                       '{"epoch": int, "log_index": int}')
         out[model] = {"epoch": v["epoch"], "log_index": v["log_index"]}
     return out
+
+
+def _lock_dir(path: pathlib.Path) -> int:
+    """An open descriptor of ``path``'s directory holding an exclusive flock (released when it
+    is closed)."""
+    import fcntl
+    try:
+        fd = os.open(str(path.parent), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise StateError(f"client state {path}: cannot write "
+                         f"({e.strerror or type(e).__name__})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as e:
+        os.close(fd)
+        raise StateError(f"client state {path}: cannot lock its directory "
+                         f"({e.strerror or type(e).__name__})") from None
+    return fd
 
 
 def _write_atomic(path: pathlib.Path, data: bytes) -> None:
@@ -618,26 +648,34 @@ def find_newer(log_url: str, leaf: bytes, proof: str, log_vkey: Any,
             raise StateError(f"log: {end - start} leaves follow the roster, more than "
                              f"{max_leaves} to scan here (use pcc log audit)")
         b_start = start // tiles.TILE_WIDTH * tiles.TILE_WIDTH
-        entries: list[bytes] = []
+        # each bundle is reduced to its leaf hashes (and a candidate roster) as it arrives: what
+        # is kept does not grow with the size of the entries the log serves
+        hashes: list[bytes] = []
+        best: Optional[Newer] = None
         for a in range(b_start, end, tiles.TILE_WIDTH):
             width = min(tiles.TILE_WIDTH, end - a)
             t = tiles.Tile(-1, a // tiles.TILE_WIDTH, width)
-            entries += tiles.decode_bundle(rd.tile(t), width)
+            for i, e in enumerate(tiles.decode_bundle(rd.tile(t), width), a):
+                hashes.append(merkle.leaf_hash(e))
+                if i == index and e != bytes(leaf):
+                    raise VerifyError(f"log: its checkpoint holds another leaf at {index} than "
+                                      "the roster its proof was checked for (a forked log)")
+                if i < start:
+                    continue
+                try:
+                    d = leaves.decode(e)
+                except FormatError:
+                    continue
+                if d["type"] == "roster" and d["model"] == mine.model and \
+                        d["epoch"] > mine.epoch and \
+                        (best is None or d["epoch"] > best.roster.epoch):
+                    best = Newer(i, Roster(d["model"], d["epoch"], tuple(d["nodes"])))
         if end > 0:
-            tree = _TileTree(rd, end, b_start, [merkle.leaf_hash(e) for e in entries])
+            tree = _TileTree(rd, end, b_start, hashes)
             if tree.hash(0, end) != bytes(cp.root):
                 raise VerifyError("log: the entries after the roster and its tiles do not "
                                   "give the checkpoint's root")
     finally:
         if own:
             rd.close()
-    best: Optional[Newer] = None
-    for i, e in enumerate(entries[start - b_start:], start):
-        try:
-            d = leaves.decode(e)
-        except FormatError:
-            continue
-        if d["type"] == "roster" and d["model"] == mine.model and d["epoch"] > mine.epoch and \
-                (best is None or d["epoch"] > best.roster.epoch):
-            best = Newer(i, Roster(d["model"], d["epoch"], tuple(d["nodes"])))
     return best

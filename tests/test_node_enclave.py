@@ -341,3 +341,43 @@ def test_half_a_host_message_holds_nobody(enc):
     assert read_reply(w)["op"] == "dk"
     enc.ctrl.call(attest_msg(), "bundle")
     assert time.monotonic() - t0 < BOUND_S
+
+
+def _fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _send_with_fds(sock, data, fds):
+    import array
+    sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+
+
+def test_passed_descriptors_never_accumulate(enc):
+    """Descriptors that come with messages that do not take one (several per message, on the
+    header and on the body, on every channel) are closed: the enclave's descriptor count does
+    not grow."""
+    node_id, key_id, pk = locked(enc)
+    time.sleep(0.1)
+    base = _fds(enc.proc.pid)
+    for _ in range(10):
+        pipes = [os.pipe() for _ in range(3)]
+        fds = [f for p in pipes for f in p]
+        m = msgpack.packb(ext(1, "late"))                    # refused: locked
+        _send_with_fds(enc.host.sock, struct.pack(">I", len(m)), fds[:4])
+        _send_with_fds(enc.host.sock, m, fds[4:])
+        assert enc.host.recv() == {"op": "error", "error": "state"}
+        m = msgpack.packb({"op": "channel"})                 # not a control-channel op
+        _send_with_fds(enc.ctrl.sock, struct.pack(">I", len(m)) + m, fds[:2])
+        assert enc.ctrl.recv() == {"op": "error", "error": "format"}
+        w = worker_channel(enc)                              # a worker sending descriptors
+        _send_with_fds(w, unwrap_msg(node_id, key_id, pk), fds[2:])
+        assert read_reply(w)["op"] == "dk"
+        assert closed(w, 5)
+        w.close()
+        for f in fds:
+            os.close(f)
+    deadline = time.monotonic() + 3
+    while _fds(enc.proc.pid) > base and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _fds(enc.proc.pid) == base
+    assert enc.proc.poll() is None

@@ -297,3 +297,71 @@ def test_boot_refuses_a_leaf_that_is_not_this_release(env):
     # measurements refuse it
     reason = refused(env, "other", {"log": lw.url, "index": index - 1})
     assert reason == "the node config differs from the logged release (config node-config)"
+
+
+class _HostileLog:
+    """A log that signs a checkpoint of ``size`` leaves, every one of them the same release leaf
+    (the log is free to claim and serve that): what the node's lookup by name reads."""
+
+    def __init__(self, size: int, leaf: bytes):
+        import types
+        from pcc._internal.peer import PeerLimits
+        skey, self.vkey = tlognote.generate("hostile.example/log")
+        from pcc import note
+        text = tlognote.checkpoint_text("hostile.example/log", size, b"\x00" * 32)
+        body = note.sign(text, [tlognote.load_signer(skey)])
+        self.base = "http://hostile.example"
+        self.client = types.SimpleNamespace(
+            limits=PeerLimits(),
+            get=lambda url, limits=None: types.SimpleNamespace(status_code=200, text=body))
+        self.leaf = leaf
+        self.bundles = 0
+
+    def tile(self, t):
+        self.bundles += 1
+        return tiles.encode_bundle([self.leaf] * t.width)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("size", [256 * 64, (1 << 62) + 5])
+def test_lookup_by_name_reads_only_up_to_the_first_match(size):
+    """A log may claim any size and fill it with copies of the release: the lookup stops at the
+    first match (one bundle, one release kept), it never lists every bundle of the claimed tree
+    nor keeps every match."""
+    import types
+    from pcc.node import _release
+    leaf = leaves.release("pcc", "dup", 1, [("code", "code", b"\x01" * 48)])
+    log = _HostileLog(size, leaf)
+    cfg = types.SimpleNamespace(release_index=None, release_log=log.base, release_name="pcc",
+                                release_version="dup", log_vkey=log.vkey)
+    src = _release.Source(cfg)
+    src._reader = log
+    t0 = time.monotonic()
+    assert src._lookup() == 0
+    assert log.bundles == 1 and time.monotonic() - t0 < 5
+
+
+def test_refresh_from_a_log_claiming_an_impossible_size_is_a_source_error():
+    """A checkpoint whose size no tree can have (2**64 and more) is the log serving something
+    unreadable: a SourceError naming the check (what the proof_refresh_failed event logs), not
+    another exception escaping the refresh."""
+    import types
+    from pcc import note
+    from pcc.node import _release
+    from pcc.transparency.client import TileReader
+    skey, vkey = tlognote.generate("huge.example/log")
+    rd = object.__new__(TileReader)
+    rd.checkpoint = lambda: note.sign(tlognote.checkpoint_text("huge.example/log", 1 << 64,
+                                                               b"\x00" * 32),
+                                      [tlognote.load_signer(skey)])
+    rd.tile = lambda t: b"\x01" * 32 * t.width
+    cfg = types.SimpleNamespace(release_index=3, release_log="http://huge.example",
+                                release_name=None, release_version=None, log_vkey=vkey,
+                                release_source="log")
+    src = _release.Source(cfg)
+    src._reader = rd
+    with pytest.raises(_release.SourceError) as e:
+        src.refresh(b"leaf", "proof")
+    assert e.value.check == "unreadable"

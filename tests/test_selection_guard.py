@@ -17,7 +17,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pcc import note, roster, transparency
+from pcc import merkle, note, roster, transparency
 from pcc.cell import Cell, _Logged
 from pcc.cli import main
 from pcc.client import Client
@@ -366,6 +366,40 @@ def test_state_file_merges_and_never_lowers(tmp_path):
         roster.EpochState(tmp_path / "missing-dir" / "s.json").accept("m", 1, 0)
 
 
+def test_deeply_nested_state_file_is_a_clear_error(tmp_path):
+    # JSON nested deeper than the parser's recursion limit: a StateError, not a RecursionError
+    state = tmp_path / "s.json"
+    content = b"[" * 200000
+    state.write_bytes(content)
+    with pytest.raises(StateError, match="corrupt.*not JSON"):
+        roster.EpochState(state)
+    assert state.read_bytes() == content
+
+
+def test_state_file_writers_do_not_race(tmp_path, monkeypatch):
+    """Two clients sharing one state file, their updates interleaved (B reads and writes while A
+    is between its read and its write): neither epoch is lost or lowered on disk."""
+    import threading
+    path = tmp_path / "s.json"
+    a, b = roster.EpochState(path), roster.EpochState(path)
+    real = roster._write_atomic
+    other: list = []
+
+    def slow_write(p, data):
+        if not other:                            # A's write: let B run in between
+            other.append(threading.Thread(target=b.accept, args=("m", 12, 7)))
+            other[0].start()
+            other[0].join(0.5)
+        real(p, data)
+    monkeypatch.setattr(roster, "_write_atomic", slow_write)
+    a.accept("m", 10, 4)
+    other[0].join(10)
+    assert not other[0].is_alive()
+    on_disk = roster.EpochState(path)
+    assert on_disk.epoch("m") == 12              # B's higher epoch survives A's write
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
 def test_state_option_checked(cell):
     with pytest.raises(TypeError, match="state"):
         client(cell, state=42)
@@ -556,3 +590,64 @@ def test_state_parser_never_crashes(data):
         assert "client state f is corrupt" in str(e)
         return
     assert all(isinstance(v["epoch"], int) and v["epoch"] >= 0 for v in got.values())
+
+
+class _ForkedLog:
+    """A log (no witnesses) that signed a tree holding a roster at index 1, then serves another
+    tree of its own whose index 1 is a different leaf: a fork."""
+
+    def __init__(self, first: list[bytes], second: list[bytes]):
+        from pcc.transparency import _note as tlognote
+        skey, self.vkey = tlognote.generate("fork.example/log")
+        self.signer = tlognote.load_signer(skey)
+        self.first_note = self.signed(first)
+        self.second, self.second_note = second, self.signed(second)
+
+    def signed(self, entries):
+        from pcc.transparency import _note as tlognote
+        hs = [merkle.leaf_hash(e) for e in entries]
+        text = tlognote.checkpoint_text("fork.example/log", len(entries), roster._mth(hs))
+        return note.sign(text, [self.signer])
+
+    def proof(self, entries, i):
+        from pcc.transparency import _note as tlognote
+
+        def path(hs, i):
+            if len(hs) == 1:
+                return []
+            k = roster._largest_pow2_below(len(hs))
+            if i < k:
+                return path(hs[:k], i) + [roster._mth(hs[k:])]
+            return path(hs[k:], i - k) + [roster._mth(hs[:k])]
+        return tlognote.format_proof(i, path([merkle.leaf_hash(e) for e in entries], i),
+                                     self.first_note)
+
+    def checkpoint(self):
+        return self.second_note
+
+    def tile(self, t):
+        from pcc.transparency import tiles
+        return tiles.encode_bundle(self.second[t.start:t.start + t.width])
+
+    def close(self):
+        pass
+
+
+def test_find_newer_refuses_a_checkpoint_without_the_roster():
+    """The checkpoint the scan reads must hold, at the roster's index, the very roster leaf its
+    proof was checked for: a log that forked (and rewrote that leaf) is an error, not a clean
+    "nothing newer"."""
+    ids = [bytes([i]) * 32 for i in range(1, 4)]
+    mine = leaves.roster("m", 5, ids)
+    forged = leaves.roster("m", 4, ids[:1])
+    first = [b"a", mine, b"c"]
+    log = _ForkedLog(first, [b"a", forged, b"c", b"d"])
+    proof = log.proof(first, 1)
+    assert transparency.verify_proof(mine, proof, log.vkey, [], 0)[0] == 1
+    with pytest.raises(VerifyError, match="forked"):
+        roster.find_newer("http://fork.example", mine, proof, log.vkey, [], 0, reader=log)
+    # the same log, not forked: nothing newer, and a later roster is found
+    later = leaves.roster("m", 6, ids[1:])
+    log.second, log.second_note = first + [later], log.signed(first + [later])
+    got = roster.find_newer("http://fork.example", mine, proof, log.vkey, [], 0, reader=log)
+    assert got is not None and got.index == 3 and got.roster.epoch == 6

@@ -20,7 +20,7 @@ import pathlib
 from typing import Optional
 
 from pcc import transparency
-from pcc.errors import FormatError, PccError, PeerError, VerifyError
+from pcc.errors import FormatError, InvalidArgument, PccError, PeerError, VerifyError
 from pcc.node._config import NodeConfig
 from pcc.transparency import leaves
 
@@ -118,7 +118,7 @@ class Source:
         except PeerError as e:
             raise SourceError("unreachable", f"the log {url} is unreachable or too slow "
                               f"({e.problem})") from None
-        except FormatError as e:
+        except (FormatError, InvalidArgument) as e:     # e.g. a checkpoint size no tree has
             raise SourceError("unreadable", f"the log {url} served something unreadable "
                               f"({e})") from None
 
@@ -128,13 +128,13 @@ class Source:
         name, version = self.cfg.release_name, self.cfg.release_version
         try:
             found = find_releases(self.cfg.release_log or "", name, version,
-                                  log_vkey=self.cfg.log_vkey, reader=self._tiles())
+                                  log_vkey=self.cfg.log_vkey, reader=self._tiles(), limit=1)
         except PublishError as e:
             raise FormatError(str(e)) from None
         if not found:
             raise SourceError("not found", f"the log {self.cfg.release_log} holds no release "
                               f"{name} {version}")
-        return min(r.index for r in found)
+        return found[0].index                   # the first in log order
 
     def fetch(self) -> tuple[bytes, str]:
         """The release leaf and a proof for it, verified as a client verifies them

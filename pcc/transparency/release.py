@@ -194,18 +194,26 @@ def _log_size(reader: TileReader, log_vkey: str | None) -> int:
 
 
 def find_releases(log_url: str, name: str | None = None, version: str | None = None, *,
-                  log_vkey: str | None = None, reader: TileReader | None = None
-                  ) -> list[LoggedRelease]:
+                  log_vkey: str | None = None, reader: TileReader | None = None,
+                  limit: int | None = None) -> list[LoggedRelease]:
     """Every ``release`` leaf in the log's published tree (with ``name`` / ``version`` when
     given), read from its entry bundles through a bounded :class:`client.TileReader` (each
     answer capped, each request under a deadline). With ``log_vkey`` the checkpoint's signature
-    is checked. (A full audit, with every hash recomputed, is :class:`client.Auditor`.)"""
+    is checked. With ``limit``, the scan stops once that many are found (the first ones, in log
+    order). (A full audit, with every hash recomputed, is :class:`client.Auditor`.)"""
     own = reader is None
     rd = reader or TileReader(log_url)
     try:
         size = _log_size(rd, log_vkey)
-        out = []
-        for t in tilemod.entry_bundles_for_size(size):
+        if size > tilemod.MAX_TREE_SIZE:
+            raise PublishError("the log's checkpoint claims a tree larger than 2**63 - 1")
+        out: list[LoggedRelease] = []
+        full, part = divmod(size, tilemod.TILE_WIDTH)
+        # one bundle at a time: the checkpoint's size is the log's claim, not a list to build
+        for n in range(full + (1 if part else 0)):
+            if limit is not None and len(out) >= limit:
+                break
+            t = tilemod.Tile(-1, n, tilemod.TILE_WIDTH if n < full else part)
             try:
                 data = rd.tile(t)
             except FormatError as e:
@@ -220,6 +228,8 @@ def find_releases(log_url: str, name: str | None = None, version: str | None = N
                     continue
                 out.append(LoggedRelease(t.start + i, leaf, d["name"], d["version"],
                                          d["created"], tuple(components_of(d))))
+                if limit is not None and len(out) >= limit:
+                    break
         return out
     finally:
         if own:
