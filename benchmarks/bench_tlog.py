@@ -94,7 +94,7 @@ def free_port() -> int:
 
 def start(args: list[str], port: int, log: pathlib.Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.Popen([sys.executable, "-m", "pcc.cli._tlog"] + args +
+    p = subprocess.Popen([sys.executable, "-m", "pcc"] + args +
                          ["--port", str(port)], env=env, stdout=open(log, "ab"),
                          stderr=subprocess.STDOUT)
     for _ in range(600):
