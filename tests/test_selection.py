@@ -256,6 +256,28 @@ def test_client_draws_cover_the_roster(cell):
     c.close()
 
 
+def test_verified_bundles_are_checked_again_after_an_hour(cell, hostile, monkeypatch):
+    """A bundle verified once is reused only for _REVERIFY_S: then it is fetched and checked
+    again (its release proof ages), even though its HPKE key is still valid."""
+    import pcc.client as pc
+    asked = []
+
+    def spy(fair, model, ids):
+        asked.append(list(ids))
+        return fair(model, ids)
+    hostile(spy)
+    c = client(cell, k=N_NODES)
+    c.nodes()
+    c.nodes()
+    assert len(asked) == 1                      # the second discovery reused the verified bundles
+    clock = time.time() + pc._REVERIFY_S + 1
+    monkeypatch.setattr(pc.time, "time", lambda: clock)
+    c._rosters.clear()                          # the roster's own cache is shorter anyway
+    c.nodes()
+    assert len(asked) == 2 and sorted(asked[1]) == sorted(asked[0])
+    c.close()
+
+
 def test_refuses_a_node_outside_the_roster(cell, hostile):
     """A hostile gateway answers with a real, attested node that is not in the logged roster
     in place of one that was asked for: the client refuses it, seals nothing to it, and names

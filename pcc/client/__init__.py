@@ -72,6 +72,9 @@ _SMALL = 1 << 20          # cap on keys, proofs, directories and discovery answe
 _MAX_ANSWER = 64 << 20
 _ROSTER_TTL_S = 300.0     # a verified roster is fetched again after this long
 _DRAW_ROUNDS = 4          # first draw plus at most three rounds of replacements
+#: Longest a verified bundle is reused in client-chosen mode (as gateway-chosen discovery is
+#: cached): after that the node's bundle is fetched and checked again, release proof included.
+_REVERIFY_S = 3600
 #: Default share of a request's drawn nodes that may be withheld before it is refused.
 MAX_WITHHELD = 0.5
 
@@ -194,7 +197,9 @@ class Client:
         self.check_newest = check_newest
         self.max_withheld = max_withheld
         self._withheld_total = [0, 0]                # nodes withheld, nodes drawn (this client)
-        self._verified: dict[tuple[str, bytes], attest.Report] = {}
+        # (model, node id) -> (verified report, time it stops being reused): until its key
+        # expires, and never more than _REVERIFY_S after it was checked (release proofs age)
+        self._verified: dict[tuple[str, bytes], tuple[attest.Report, float]] = {}
         self.last_report: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -606,9 +611,9 @@ class Client:
                 now = time.time()
                 need = []
                 for nid in pending:
-                    rep = self._verified.get((model, nid))
-                    if rep is not None and now < float(rep.key_not_after or 0) - 30:
-                        good[nid] = rep
+                    cached = self._verified.get((model, nid))
+                    if cached is not None and now < cached[1]:
+                        good[nid] = cached[0]
                     else:
                         self._verified.pop((model, nid), None)
                         need.append(nid)
@@ -633,7 +638,8 @@ class Client:
                         got.add(served)
                         if rep.ok:
                             good[served] = rep
-                            self._verified[(model, served)] = rep
+                            self._verified[(model, served)] = (
+                                rep, min(float(rep.key_not_after or 0) - 30, now + _REVERIFY_S))
                         else:
                             bad.append(rep)
                     info["withheld"] += [n.hex() for n in need if n not in got]
