@@ -131,3 +131,24 @@ def test_file_source_refresh(tmp_path):
     with pytest.raises(_release.SourceError) as e:
         src.fetch()
     assert e.value.check == "unreadable"
+
+
+def test_refresh_wait_never_outlasts_the_proof(tmp_path):
+    """The refresh loop's next wait: the configured period, cut short so that the next try
+    comes before the proof goes stale, and 30 s after a failure or while stale."""
+    import types
+    from pcc.node._boot import Booted
+    from pcc.node._service import NodeState
+    c = parse_config(cfg({"log": "http://x", "index": 0, "refresh_s": 600},
+                         max_checkpoint_age_s=1000), "n", tmp_path)
+    now = 1_000_000.0
+    node = types.SimpleNamespace(cfg=c, fresh_until=int(now) + 5000)
+    node.stale = lambda t=None: Booted.stale(node, t)
+    st = types.SimpleNamespace(cfg=c, node=node)
+    wait = lambda failed: NodeState.refresh_wait(st, failed, now=now)
+    assert wait(False) == 600                   # far from stale: the period
+    assert wait(True) == 30                     # a failure: try again soon
+    node.fresh_until = int(now) + 100 + 250     # stale (margin 100) in 250 s, before the period
+    assert wait(False) == 250
+    node.fresh_until = int(now) + 100           # stale now
+    assert wait(False) == 30

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from pcc import _core
 from pcc.errors import PccError, StateError
-from pcc.node import _log
+from pcc.node import _log, _release
 from pcc.node._boot import Booted, boot
 from pcc.node._config import NodeConfig
 from pcc.node._metrics import Metrics
@@ -160,15 +160,25 @@ class NodeState:
         """Fetch a fresher release proof every ``release.refresh_s`` (every 30 s at most after a
         failure or while the proof is too old to serve), so that the bundle keeps passing
         clients' freshness check."""
-        period = self.cfg.release_refresh_s
-        wait = min(period, 30) if self.node.stale() else period
+        wait = self.refresh_wait(failed=False)
         while True:
             await asyncio.sleep(wait)
             try:
                 outcome = await asyncio.to_thread(self.node.refresh_proof)
             except PccError:
                 outcome = "failed"
-            wait = min(period, 30) if outcome == "failed" or self.node.stale() else period
+            wait = self.refresh_wait(failed=outcome == "failed")
+
+    def refresh_wait(self, failed: bool, now: float | None = None) -> float:
+        """Seconds until the next refresh: ``release.refresh_s``, but no later than the moment
+        the current proof would go stale (so a long period cannot make the node stop serving a
+        proof a refresh could have replaced), and at most 30 s after a failure or while stale."""
+        period = float(self.cfg.release_refresh_s)
+        if failed or self.node.stale(now):
+            return min(period, 30.0)
+        t = time.time() if now is None else now
+        until_stale = self.node.fresh_until - _release.stale_margin(self.cfg) - t
+        return max(1.0, min(period, until_stale))
 
     async def rotate_forever(self) -> None:
         period = self.cfg.keys["rotate_s"]
