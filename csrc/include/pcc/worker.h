@@ -91,6 +91,13 @@ PCC_API pcc_status pcc_worker_unwrap_reply(int fd, const pcc_request_node_key *k
                                            size_t n_keys, const uint8_t *node_id,
                                            size_t node_id_len) PCC_WUR;
 
+/* pcc_worker_unwrap_answer is the answer step of pcc_worker_unwrap_reply, for an enclave that
+ * reads the message itself: msg[0..len) is one whole unwrap message (msg NULL: a message over
+ * the cap, refused), answered on fd dk or refused. Same returns. */
+PCC_API pcc_status pcc_worker_unwrap_answer(int fd, const uint8_t *msg, size_t len,
+                                            const pcc_request_node_key *keys, size_t n_keys,
+                                            const uint8_t *node_id, size_t node_id_len) PCC_WUR;
+
 /* pcc_worker_llm_generator returns a generator that runs a chat on model (a pcc_llm_model *,
  * loaded by the host before fork). WARNING: the model's thread pool does not survive fork: load
  * it with one thread for workers. */
