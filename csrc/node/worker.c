@@ -434,6 +434,12 @@ int pcc_worker_serve(const pcc_worker_config *cfg)
         goto out;
     }
 
+    /* the engine's threads, started here so that the sandbox binds them too (a filter or a
+     * Landlock domain binds the threads a thread creates after it, never those already running) */
+    if (cfg->engine != NULL && cfg->engine_threads > 1 &&
+        pcc_llm_model_start_threads(cfg->engine, cfg->engine_threads) != PCC_OK)
+        goto out;
+
     /* 2. the model's pages mapped into this process's page tables while it waits (a pooled
      * worker does this before any request exists; reads only, no system call) */
     if (cfg->warm != NULL) {
