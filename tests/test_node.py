@@ -355,6 +355,51 @@ def test_pool_size_is_bounded(world):
             parse_config(cfg, "node.json", world.d)
 
 
+def test_threads_limit_is_bounded(world):
+    import json
+    from pcc.node import parse_config
+    cfg = json.loads(world.config("threads0.json").read_text())
+    assert parse_config(cfg, "node.json", world.d).limits["threads"] == 1     # the default
+    for bad in (0, -1, len(os.sched_getaffinity(0)) + 1, 65, 2.0, True):
+        cfg["limits"]["threads"] = bad
+        with pytest.raises(FormatError, match="threads"):
+            parse_config(cfg, "node.json", world.d)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_two_engine_threads_answer_like_one(world):
+    # each worker starts its engine's second thread under its own sandbox: every task of a
+    # waiting worker is under the seccomp filter, and the greedy answer is the one-thread one
+    cfg = world.config("threads2.json", limits={"max_workers": 2, "queue": 2, "max_tokens": 1900,
+                                                "max_payload": 65536, "threads": 2})
+    n = U.Node(cfg, world.d / "threads2.log").wait()
+    try:
+        host = _node_pids(n)["host"]
+        for _ in range(100):
+            waiting = [w for w in _workers(host) if _waiting_for_invoke(w)]
+            if len(waiting) == 2 * 2 and all(len(os.listdir(f"/proc/{w}/task")) == 2
+                                             for w in waiting):
+                break
+            time.sleep(0.05)
+        for w in waiting:
+            tasks = os.listdir(f"/proc/{w}/task")
+            assert len(tasks) == 2
+            for t in tasks:
+                st = pathlib.Path(f"/proc/{w}/task/{t}/status").read_text()
+                assert "Seccomp:\t2" in st and "NoNewPrivs:\t1" in st, (w, t)
+        rep = report(n, world)
+        msgs = [("system", "be brief"), ("user", "hello there")]
+        body, state = seal(rep, msgs)
+        ev = events_of(post(n, body), state, rep.node_id)
+        m = llm.Model.load(world.model_path, threads=1)
+        g = m.generate(messages=[{"role": r, "content": c} for r, c in msgs], max_tokens=12,
+                       temperature=0.0, top_p=1.0, top_k=0, seed=1)
+        assert "".join(e for e in ev if isinstance(e, str)) == "".join(g)
+        assert ev[-1] == _request.Done(prompt_tokens=g.n_prompt, completion_tokens=g.n_generated)
+    finally:
+        n.stop()
+
+
 def test_long_generation_plaintext_only_in_the_worker_then_kill(node, world):
     rep = report(node, world, model="slow")
     canary = "CANARY-" + secrets.token_hex(16)

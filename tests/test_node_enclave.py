@@ -381,3 +381,42 @@ def test_passed_descriptors_never_accumulate(enc):
         time.sleep(0.05)
     assert _fds(enc.proc.pid) == base
     assert enc.proc.poll() is None
+
+
+def raw_reply(sock, timeout=5):
+    """Every byte the enclave sends on a worker channel before it closes it."""
+    sock.settimeout(timeout)
+    raw = b""
+    while chunk := sock.recv(4096):
+        raw += chunk
+    return raw
+
+
+def test_worker_channel_replies_are_the_workers_bytes(enc):
+    # the loop answers with the same code as worker_unwrap_reply: the same bytes, then EOF
+    from test_worker_unwrap import DK_PREFIX, REFUSED
+    node_id, key_id, pk = locked(enc)
+    w = worker_channel(enc)
+    w.sendall(unwrap_msg(node_id, key_id, pk))
+    raw = raw_reply(w)
+    assert raw.startswith(DK_PREFIX) and len(raw) == len(DK_PREFIX) + 16
+    for data in (struct.pack(">I", 1 << 20),                                 # over the cap
+                 struct.pack(">I", 3) + b"\x93\x01\x02"):                     # not a map
+        w = worker_channel(enc)
+        w.sendall(data)
+        assert raw_reply(w) == REFUSED
+    assert enc.proc.poll() is None
+
+
+def test_worker_gone_before_its_reply(enc):
+    # a worker that asks and leaves: the reply fails without a signal, the enclave serves on
+    node_id, key_id, pk = locked(enc)
+    for _ in range(5):
+        w = worker_channel(enc)
+        w.sendall(unwrap_msg(node_id, key_id, pk))
+        w.close()
+    time.sleep(0.2)
+    assert enc.proc.poll() is None
+    ok = worker_channel(enc)
+    ok.sendall(unwrap_msg(node_id, key_id, pk))
+    assert read_reply(ok)["op"] == "dk"

@@ -39,7 +39,8 @@ messages = [("user", "hello there")]
 params = {"max_tokens": 12, "temperature": 0.0, "seed": 1}
 netns = _core.sandbox_netns_prepare() if scenario == "joined_netns" else -1
 host = _core.worker_host(model_path, node_id, netns_fd=netns, layers=layers,
-                         max_payload=64 if scenario == "too_long" else 0)
+                         max_payload=64 if scenario == "too_long" else 0,
+                         threads=2 if scenario == "threads2" else 1)
 
 body, state = _request.seal_request([(node_id, key_id, sk.public_bytes())], messages, params)
 e = body["keys"][0]
@@ -72,6 +73,17 @@ while time.time() < deadline:
         break
     time.sleep(0.005)
 fields = dict(l.split(":\t", 1) for l in status.splitlines() if ":\t" in l)
+if scenario == "threads2":
+    # the engine's threads are started by the worker once its sandbox is up: every task of the
+    # worker runs under the same filter and without new privileges
+    while time.time() < deadline and len(os.listdir(f"/proc/{pid}/task")) < 2:
+        time.sleep(0.005)
+    tasks = {}
+    for t in sorted(os.listdir(f"/proc/{pid}/task")):
+        f = dict(l.split(":\t", 1) for l in open(f"/proc/{pid}/task/{t}/status").read().splitlines()
+                 if ":\t" in l)
+        tasks[t] = [f["Seccomp"].strip(), f["NoNewPrivs"].strip()]
+    out["tasks"] = tasks
 out["seccomp"] = fields.get("Seccomp", "").strip()
 out["no_new_privs"] = fields.get("NoNewPrivs", "").strip()
 out["threads"] = fields.get("Threads", "").strip()
@@ -146,10 +158,18 @@ def assert_sandboxed(out):
     assert out["worker_fds"] == [0, 1, 2, 3, 4] or out["worker_fds"] == [0, 1, 2, 3, 4, 5]
 
 
-@pytest.mark.parametrize("scenario", ["normal", "joined_netns"])
+@pytest.mark.parametrize("scenario", ["normal", "joined_netns", "threads2"])
 def test_worker_answers_like_the_engine(model_path, scenario):
     out = run(model_path, scenario)
     assert_sandboxed(out)
+    if scenario == "threads2":
+        # two engine threads, started under the sandbox: the same greedy answer as one thread
+        # in-process (checked below), and both threads confined like the worker
+        assert len(out["tasks"]) == 2, out["tasks"]
+        want = ["0" if UNDER_ASAN else "2", "1"]
+        assert all(v == want for v in out["tasks"].values()), out["tasks"]
+    else:
+        assert out["threads"] == "1"
     assert out["unwrap"] == "ok" and out["exit"] == 0
     assert out["text"] == out["want"]
     assert out["final"] == {"done": out["want_counts"]}
@@ -189,3 +209,10 @@ def test_worker_tampered_payload_is_a_sealed_bad_request(model_path):
 def test_worker_payload_over_the_limit_is_too_long(model_path):
     out = run(model_path, "too_long")
     assert out["exit"] == 0 and out["final"] == {"error": "too_long"}
+
+
+@pytest.mark.parametrize("threads", [0, -1, 65])
+def test_worker_host_refuses_a_thread_count_out_of_range(model_path, threads):
+    from pcc.errors import InvalidArgument
+    with pytest.raises(InvalidArgument, match="threads"):
+        _core.worker_host(model_path, os.urandom(32), threads=threads)

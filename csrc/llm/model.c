@@ -357,6 +357,24 @@ void pcc_llm_model_free(pcc_llm_model *m)
     free(m);
 }
 
+pcc_status pcc_llm_model_start_threads(pcc_llm_model *m, int threads)
+{
+    pcc_pool *p = NULL;
+    pcc_status st;
+    if (m == NULL || threads < 1 || threads > PCC_LLM_MAX_THREADS)
+        return PCC_E_INVALID;
+    if (m->threads != 1)
+        return PCC_E_STATE; /* its threads may be another process's: never touch that pool */
+    if (threads == 1)
+        return PCC_OK;
+    if ((st = pcc_pool_new(&p, threads)) != PCC_OK)
+        return st;
+    pcc_pool_free(m->pool); /* one thread: no thread to join, only its lock and condition */
+    m->pool = p;
+    m->threads = threads;
+    return PCC_OK;
+}
+
 const pcc_llm_config *pcc_llm_model_config(const pcc_llm_model *m) { return &m->cfg; }
 const pcc_tokenizer *pcc_llm_model_tokenizer(const pcc_llm_model *m) { return m->tok; }
 const pcc_gguf *pcc_llm_model_gguf(const pcc_llm_model *m) { return m->gguf; }

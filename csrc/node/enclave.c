@@ -718,65 +718,21 @@ static pcc_status inbox_read(int fd, inbox *in, int with_fds, uint64_t deadline_
 }
 
 /* worker_answer serves the one unwrap of a worker channel from its whole message (msg NULL: a
- * message over the cap): the unwrap message of pcc/worker.h, answered dk or refused exactly as
- * pcc_worker_unwrap_reply answers it, with this node's own id. */
+ * message over the cap): pcc_worker_unwrap_answer with this node's live keys and own id. The
+ * worker learns only dk or refused; the enclave keeps serving whatever the outcome. */
 static void worker_answer(enclave *e, int fd, const uint8_t *msg, size_t len)
 {
-    static const char *const names[] = {"op", "key_id", "enc", "ct"};
     pcc_request_node_key nk[PCC_NODE_MAX_KEYS];
-    uint8_t *out = pcc_secure_small_alloc(PCC_SECURE_SMALL_MAX); /* the reply holds DK */
-    const msgpack_object *v[4];
-    msgpack_unpacked u;
-    int decoded = 0;
-    pcc_request_key *dk = NULL;
-    pcc_status st = PCC_E_FORMAT;
-    pcc_writer w;
-    if (out == NULL)
-        return;
-    msgpack_unpacked_init(&u);
     keys_prune(e);
     for (size_t k = 0; k < e->n_keys; k++) {
         memcpy(nk[k].key_id, e->keys[k].key_id, 8);
         nk[k].key = e->keys[k].key;
         nk[k].suite = (pcc_hpke_suite){0x0020, 0x0001, e->cfg->aead};
     }
-    if (msg != NULL && pcc_mp_decode(&u, msg, len) == PCC_OK) {
-        decoded = 1;
-        if (pcc_mp_map_fields(&u.data, names, 4, v) == PCC_OK && pcc_mp_str_is(v[0], "unwrap") &&
-            v[1]->type == MSGPACK_OBJECT_BIN && v[2]->type == MSGPACK_OBJECT_BIN &&
-            v[3]->type == MSGPACK_OBJECT_BIN)
-            st = pcc_request_key_unwrap(&dk, nk, e->n_keys, (const uint8_t *)v[1]->via.bin.ptr,
-                                        v[1]->via.bin.size, (const uint8_t *)v[2]->via.bin.ptr,
-                                        v[2]->via.bin.size, (const uint8_t *)v[3]->via.bin.ptr,
-                                        v[3]->via.bin.size, e->node_id, sizeof e->node_id);
-    }
-    /* refused or not, the worker learns only dk or refused */
-    pcc_writer_init_fixed(&w, out, PCC_SECURE_SMALL_MAX);
-    if (st == PCC_OK) {
-        uint8_t raw[PCC_REQUEST_DK_LEN];
-        size_t rl = 0;
-        if ((st = pcc_request_key_bytes(dk, raw, &rl, sizeof raw)) == PCC_OK &&
-            (st = pcc_wire_put_map(&w, 2)) == PCC_OK &&
-            (st = pcc_wire_put_cstr(&w, "op")) == PCC_OK &&
-            (st = pcc_wire_put_cstr(&w, "dk")) == PCC_OK &&
-            (st = pcc_wire_put_cstr(&w, "dk")) == PCC_OK)
-            st = pcc_wire_put_bin(&w, raw, rl);
-        pcc_wipe(raw, sizeof raw);
-    }
-    if (st != PCC_OK) {
-        pcc_writer_init_fixed(&w, out, PCC_SECURE_SMALL_MAX);
-        if (pcc_wire_put_map(&w, 1) != PCC_OK || pcc_wire_put_cstr(&w, "op") != PCC_OK ||
-            pcc_wire_put_cstr(&w, "refused") != PCC_OK)
-            w.len = 0;
-    }
-    /* a small reply to a socket nothing else writes to: it never waits (and the channel has a
-     * send timeout besides) */
-    if (w.len > 0 && pcc_chan_send(fd, w.data, w.len, -1) != PCC_OK)
-        st = PCC_E_STATE; /* the worker went away: it gets nothing */
-    pcc_mp_release(&u, decoded);
-    pcc_request_key_free(dk);
+    pcc_status st = pcc_worker_unwrap_answer(fd, msg, len, nk, e->n_keys, e->node_id,
+                                             sizeof e->node_id);
+    (void)st; /* refused or gone: the channel is closed after it either way */
     pcc_wipe(nk, sizeof nk);
-    pcc_secure_small_free(out); /* wipes the DK bytes */
 }
 
 static int poll_timeout(uint64_t now, uint64_t deadline, int t)

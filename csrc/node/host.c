@@ -353,6 +353,8 @@ static pcc_status spawn_idle(host *h, size_t mi, idle_worker *out)
     wc.filter = h->filter;
     wc.gen.run = h->cfg->probe ? probe_run : capped_run;
     wc.gen.ctx = &h->gens[mi];
+    wc.engine = h->cfg->probe ? NULL : h->gens[mi].inner.ctx; /* the model, one thread */
+    wc.engine_threads = (int)h->cfg->threads;
     /* wc.warm (touching the model's pages ahead) stays unset: measured, it cost more than it
      * saved. A replacement doing it right after a request competes with the next one (TTFT
      * 192 ms with it, 160 without, 156 with no pool at all: back-to-back 64-token requests on 2
@@ -497,6 +499,7 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
     if (cfg == NULL || cfg->ctrl_fd < 0 || cfg->enclave_fd < 0 || cfg->n_models == 0 ||
         cfg->n_models > PCC_NODE_MAX_MODELS || cfg->max_workers == 0 ||
         cfg->max_workers > MAX_RUNNING || cfg->pool > PCC_NODE_MAX_POOL ||
+        cfg->threads > PCC_LLM_MAX_THREADS ||
         (cfg->layers & ~PCC_SANDBOX_ALL) != 0)
         return PCC_E_INVALID;
     if ((st = pcc_chan_harden()) != PCC_OK)
@@ -511,7 +514,7 @@ pcc_status pcc_node_host_run(const pcc_node_host_config *cfg)
         pcc_llm_options opt = {0};
         const uint8_t *data;
         size_t len;
-        opt.threads = 1; /* the engine's pool would not survive fork */
+        opt.threads = 1; /* a pool would not survive fork: each worker starts its own */
         opt.kernels = PCC_KV_BEST;
         if ((st = pcc_llm_model_load(&models[i], cfg->models[i].path, &opt)) != PCC_OK)
             goto out;

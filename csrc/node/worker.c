@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -14,6 +15,7 @@
 #include "pcc/llm.h"
 #include "pcc/sandbox.h"
 #include "pcc/secure.h"
+#include "pcc/wire.h"
 
 #define SMALL_MSG_MAX PCC_SECURE_SMALL_MAX /* unwrap and dk messages (one secure slot) */
 #define TEXT_PER_CHUNK 16000 /* text bytes per answer chunk: room for the msgpack map */
@@ -191,26 +193,48 @@ out:
     return st;
 }
 
-pcc_status pcc_worker_unwrap_reply(int fd, const pcc_request_node_key *keys, size_t n_keys,
-                                   const uint8_t *node_id, size_t node_id_len)
+/* reply_write writes one framed reply to the worker: on a socket without SIGPIPE (a worker that
+ * went away is an error, not the end of the enclave), on anything else with write. */
+static pcc_status reply_write(int fd, const uint8_t *body, size_t len)
+{
+    uint8_t h[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                    (uint8_t)len};
+    const uint8_t *parts[2] = {h, body};
+    size_t lens[2] = {4, len};
+    for (int i = 0; i < 2; i++) {
+        const uint8_t *p = parts[i];
+        size_t n = lens[i];
+        while (n > 0) {
+            ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+            if (w < 0 && errno == ENOTSOCK)
+                return i == 0 ? msg_write(fd, body, len) : PCC_E_STATE;
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return PCC_E_STATE;
+            p += w;
+            n -= (size_t)w;
+        }
+    }
+    return PCC_OK;
+}
+
+pcc_status pcc_worker_unwrap_answer(int fd, const uint8_t *msg, size_t len,
+                                    const pcc_request_node_key *keys, size_t n_keys,
+                                    const uint8_t *node_id, size_t node_id_len)
 {
     static const char *const names[] = {"op", "key_id", "enc", "ct"};
-    uint8_t in[SMALL_MSG_MAX];
-    uint8_t *out = pcc_secure_small_alloc(SMALL_MSG_MAX);
-    size_t in_len = 0;
+    uint8_t *out = pcc_secure_small_alloc(SMALL_MSG_MAX); /* the reply holds DK */
+    const msgpack_object *v[4];
     msgpack_unpacked u;
     int decoded = 0;
     pcc_request_key *dk = NULL;
-    pcc_status st, io;
+    pcc_status st = PCC_E_FORMAT; /* a message over the cap, or not an unwrap */
     pcc_writer w;
     if (out == NULL)
         return PCC_E_NOMEM;
     msgpack_unpacked_init(&u);
-    pcc_writer_init_fixed(&w, out, SMALL_MSG_MAX);
-    if ((st = msg_read(fd, in, sizeof in, &in_len)) == PCC_E_STATE)
-        goto out;
-    const msgpack_object *v[4];
-    if (st == PCC_OK && (st = pcc_mp_decode(&u, in, in_len)) == PCC_OK) {
+    if (msg != NULL && (st = pcc_mp_decode(&u, msg, len)) == PCC_OK) {
         decoded = 1;
         if (pcc_mp_map_fields(&u.data, names, 4, v) != PCC_OK || !pcc_mp_str_is(v[0], "unwrap") ||
             !bin_is(v[1], 0) || !bin_is(v[2], 0) || !bin_is(v[3], 0))
@@ -221,32 +245,45 @@ pcc_status pcc_worker_unwrap_reply(int fd, const pcc_request_node_key *keys, siz
                                         v[2]->via.bin.size, (const uint8_t *)v[3]->via.bin.ptr,
                                         v[3]->via.bin.size, node_id, node_id_len);
     }
-    mp_sink s = {&w, PCC_OK};
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &s, mp_sink_write);
+    /* refused or not, the worker learns only dk or refused */
+    pcc_writer_init_fixed(&w, out, SMALL_MSG_MAX);
     if (st == PCC_OK) {
         uint8_t raw[PCC_REQUEST_DK_LEN];
         size_t rl = 0;
-        (void)msgpack_pack_map(&pk, 2);
-        mp_cstr(&pk, "op");
-        mp_cstr(&pk, "dk");
-        mp_cstr(&pk, "dk");
-        if (pcc_request_key_bytes(dk, raw, &rl, sizeof raw) == PCC_OK)
-            mp_bin(&pk, raw, rl);
+        if ((st = pcc_request_key_bytes(dk, raw, &rl, sizeof raw)) == PCC_OK &&
+            (st = pcc_wire_put_map(&w, 2)) == PCC_OK &&
+            (st = pcc_wire_put_cstr(&w, "op")) == PCC_OK &&
+            (st = pcc_wire_put_cstr(&w, "dk")) == PCC_OK &&
+            (st = pcc_wire_put_cstr(&w, "dk")) == PCC_OK)
+            st = pcc_wire_put_bin(&w, raw, rl);
         pcc_wipe(raw, sizeof raw);
-    } else {
-        (void)msgpack_pack_map(&pk, 1);
-        mp_cstr(&pk, "op");
-        mp_cstr(&pk, "refused");
     }
-    io = s.st == PCC_OK ? msg_write(fd, w.data, w.len) : s.st;
-    if (io != PCC_OK)
-        st = PCC_E_STATE;
-out:
+    if (st != PCC_OK) {
+        pcc_writer_init_fixed(&w, out, SMALL_MSG_MAX);
+        if (pcc_wire_put_map(&w, 1) != PCC_OK || pcc_wire_put_cstr(&w, "op") != PCC_OK ||
+            pcc_wire_put_cstr(&w, "refused") != PCC_OK)
+            w.len = 0;
+    }
+    /* a small reply to a socket nothing else writes to */
+    if (w.len == 0 || reply_write(fd, w.data, w.len) != PCC_OK)
+        st = PCC_E_STATE; /* the worker went away: it gets nothing */
     pcc_mp_release(&u, decoded);
     pcc_request_key_free(dk);
-    pcc_secure_small_free(out);
+    pcc_secure_small_free(out); /* wipes the DK bytes */
     return st;
+}
+
+pcc_status pcc_worker_unwrap_reply(int fd, const pcc_request_node_key *keys, size_t n_keys,
+                                   const uint8_t *node_id, size_t node_id_len)
+{
+    uint8_t in[SMALL_MSG_MAX];
+    size_t in_len = 0;
+    pcc_status st = msg_read(fd, in, sizeof in, &in_len);
+    if (st == PCC_E_STATE)
+        return st;
+    /* PCC_E_FORMAT: a message over the cap, refused unread */
+    return pcc_worker_unwrap_answer(fd, st == PCC_OK ? in : NULL, in_len, keys, n_keys, node_id,
+                                    node_id_len);
 }
 
 /* ---- the answer ------------------------------------------------------------------------- */
@@ -396,6 +433,12 @@ int pcc_worker_serve(const pcc_worker_config *cfg)
         code = PCC_WORKER_EXIT_SANDBOX;
         goto out;
     }
+
+    /* the engine's threads, started here so that the sandbox binds them too (a filter or a
+     * Landlock domain binds the threads a thread creates after it, never those already running) */
+    if (cfg->engine != NULL && cfg->engine_threads > 1 &&
+        pcc_llm_model_start_threads(cfg->engine, cfg->engine_threads) != PCC_OK)
+        goto out;
 
     /* 2. the model's pages mapped into this process's page tables while it waits (a pooled
      * worker does this before any request exists; reads only, no system call) */

@@ -31,20 +31,21 @@ static PyObject *py_enclave_run(PyObject *m, PyObject *args, PyObject *kw)
 }
 
 /* host_run(ctrl_fd, enclave_fd, models, layers, optional, max_payload, max_workers, max_tokens,
- * probe, pool): never returns. models: a sequence of (name, path). */
+ * probe, pool, threads): never returns. models: a sequence of (name, path). */
 static PyObject *py_host_run(PyObject *m, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"ctrl_fd", "enclave_fd", "models", "layers", "optional",
-                             "max_payload", "max_workers", "max_tokens", "probe", "pool", NULL};
+                             "max_payload", "max_workers", "max_tokens", "probe", "pool", "threads", NULL};
     int ctrl, enclave;
     PyObject *models_o, *fast = NULL;
     unsigned int layers = PCC_SANDBOX_ALL, optional = 0, max_workers = 4, max_tokens = 0, pool = 2;
+    unsigned int threads = 1;
     int probe = 0;
     Py_ssize_t max_payload = 0;
     pcc_node_model models[PCC_NODE_MAX_MODELS];
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiO|IInIIpI:host_run", kwlist, &ctrl, &enclave,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiO|IInIIpII:host_run", kwlist, &ctrl, &enclave,
                                      &models_o, &layers, &optional, &max_payload, &max_workers,
-                                     &max_tokens, &probe, &pool))
+                                     &max_tokens, &probe, &pool, &threads))
         return NULL;
     if ((fast = PySequence_Fast(models_o, "models must be a sequence of (name, path)")) == NULL)
         return NULL;
@@ -63,7 +64,7 @@ static PyObject *py_host_run(PyObject *m, PyObject *args, PyObject *kw)
         models[i].path = path;
     }
     pcc_node_host_config c = {ctrl, enclave, models, (size_t)n, layers, optional,
-                              (size_t)max_payload, max_workers, max_tokens, probe, pool};
+                              (size_t)max_payload, max_workers, max_tokens, probe, pool, threads};
     pcc_status st = pcc_node_host_run(&c);
     _exit(st == PCC_OK ? 0 : 1);
 }
@@ -86,7 +87,7 @@ static PyMethodDef node_funcs[] = {
      "sim); never returns (the process exits when the control channel closes)."},
     {"host_run", (PyCFunction)(void (*)(void))py_host_run, METH_VARARGS | METH_KEYWORDS,
      "host_run(ctrl_fd, enclave_fd, models, layers, optional, max_payload, max_workers, "
-     "max_tokens): run the "
+     "max_tokens, probe, pool, threads): run the "
      "node's host loop in this process; never returns."},
     {NULL, NULL, 0, NULL},
 };

@@ -67,20 +67,21 @@ static PyType_Spec host_spec = {
 static PyObject *py_worker_host(PyObject *m, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"model_path", "node_id", "layers", "optional", "netns_fd",
-                             "max_payload", NULL};
+                             "max_payload", "threads", NULL};
     const char *path;
     Py_buffer node_id;
     unsigned int layers = PCC_SANDBOX_ALL, optional = 0;
-    int netns_fd = -1;
+    int netns_fd = -1, threads = 1;
     Py_ssize_t max_payload = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "sy*|IIin:worker_host", kwlist, &path, &node_id,
-                                     &layers, &optional, &netns_fd, &max_payload))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "sy*|IIini:worker_host", kwlist, &path, &node_id,
+                                     &layers, &optional, &netns_fd, &max_payload, &threads))
         return NULL;
     PyObject *r = NULL;
     pcc_llm_model *model = NULL;
     if (node_id.len != PCC_REQUEST_NODE_ID_LEN || max_payload < 0 ||
-        (layers & ~PCC_SANDBOX_ALL) != 0) {
-        pcc_py_raise(PCC_E_INVALID, "node_id is 32 bytes; layers and max_payload in range");
+        (layers & ~PCC_SANDBOX_ALL) != 0 || threads < 1 || threads > PCC_LLM_MAX_THREADS) {
+        pcc_py_raise(PCC_E_INVALID,
+                     "node_id is 32 bytes; layers, max_payload and threads in range");
         goto out;
     }
     pcc_llm_options opt = {0};
@@ -117,6 +118,8 @@ static PyObject *py_worker_host(PyObject *m, PyObject *args, PyObject *kw)
     h->cfg.join_netns = netns_fd >= 0;
     h->cfg.netns_fd = netns_fd;
     h->cfg.gen = pcc_worker_llm_generator(model);
+    h->cfg.engine = model; /* loaded with one thread: each worker starts its own */
+    h->cfg.engine_threads = threads;
     r = (PyObject *)h;
 out:
     PyBuffer_Release(&node_id);
@@ -190,7 +193,7 @@ out:
 static PyMethodDef worker_funcs[] = {
     {"worker_host", (PyCFunction)(void (*)(void))py_worker_host, METH_VARARGS | METH_KEYWORDS,
      "worker_host(model_path, node_id, layers=SANDBOX_ALL, optional=0, netns_fd=-1, "
-     "max_payload=0) -> WorkerHost."},
+     "max_payload=0, threads=1) -> WorkerHost."},
     {"worker_unwrap_reply", py_worker_unwrap_reply, METH_VARARGS,
      "worker_unwrap_reply(fd, keys, node_id) -> None: the enclave's side of one unwrap."},
     {NULL, NULL, 0, NULL},

@@ -147,7 +147,7 @@ def _boot(cfg: NodeConfig, source: "_release.Source", testing_probe: bool) -> Bo
     procs = Processes(list(cfg.models), _core.SANDBOX_ALL, optional, cfg.limits["max_payload"],
                       cfg.limits["max_workers"], cfg.limits["max_tokens"], cfg.keys["lifetime_s"],
                       probe=testing_probe, tpm=cfg.tpm if cfg.backend == "tpm" else None,
-                      pool=cfg.limits["pool"])
+                      pool=cfg.limits["pool"], threads=cfg.limits["threads"])
     try:
         return _finish(cfg, procs, leaf, proof, logged, code, config, testing_probe)
     except BaseException:

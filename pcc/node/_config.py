@@ -19,7 +19,8 @@ _TOP = {"v", "serial", "host", "port", "models", "release", "trust", "ca", "limi
         "sandbox", "metrics", "metrics_refresh_s", "enclave"}
 _REQUIRED = {"v", "serial", "models", "release", "trust", "ca"}
 DEFAULT_REFRESH_S = 600
-_LIMITS = {"max_workers": 4, "queue": 16, "max_payload": 1 << 20, "max_tokens": 4096, "pool": 2}
+_LIMITS = {"max_workers": 4, "queue": 16, "max_payload": 1 << 20, "max_tokens": 4096, "pool": 2,
+           "threads": 1}
 _KEYS = {"lifetime_s": 48 * 3600, "rotate_s": 24 * 3600}
 BACKENDS = ("sim", "tpm")
 """Enclave backends: ``sim`` (software identity key) and ``tpm`` (a TPM 2.0 holds it)."""
@@ -194,6 +195,7 @@ def parse(obj: Any, where: str = "node.json", base: str | os.PathLike = ".") -> 
     _int(limits, "max_payload", 1024, 1 << 20, where + ": limits")
     _int(limits, "max_tokens", 1, 1 << 20, where + ": limits")
     _int(limits, "pool", 0, 16, where + ": limits")
+    _int(limits, "threads", 1, min(64, len(os.sched_getaffinity(0))), where + ": limits")
     keys = dict(_KEYS)
     k = obj.get("keys", {})
     if not isinstance(k, dict) or set(k) - set(_KEYS):

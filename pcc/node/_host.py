@@ -10,4 +10,4 @@ if __name__ == "__main__":
     _core.host_run(int(sys.argv[1]), int(sys.argv[2]), [tuple(m) for m in a["models"]],
                    layers=a["layers"], optional=a["optional"], max_payload=a["max_payload"],
                    max_workers=a["max_workers"], max_tokens=a["max_tokens"], probe=a["probe"],
-                   pool=a["pool"])
+                   pool=a["pool"], threads=a["threads"])

@@ -109,7 +109,8 @@ class Processes:
 
     def __init__(self, models: list[tuple[str, str]], layers: int, optional: int,
                  max_payload: int, max_workers: int, max_tokens: int, key_lifetime: int,
-                 probe: bool = False, tpm: str | None = None, pool: int = 2) -> None:
+                 probe: bool = False, tpm: str | None = None, pool: int = 2,
+                 threads: int = 1) -> None:
         import json
         ctrl_s, ctrl_e = socket.socketpair()
         he_h, he_e = socket.socketpair()
@@ -122,7 +123,8 @@ class Processes:
             pass_fds=(ctrl_e.fileno(), he_e.fileno()), stdin=subprocess.DEVNULL, env=env)
         args = {"models": [list(m) for m in models], "layers": layers, "optional": optional,
                 "max_payload": max_payload, "max_workers": max_workers,
-                "max_tokens": max_tokens, "probe": probe, "pool": pool}
+                "max_tokens": max_tokens, "probe": probe, "pool": pool,
+                "threads": threads}
         self.host = subprocess.Popen(
             [sys.executable, "-m", "pcc.node._host", str(hc_h.fileno()), str(he_h.fileno()),
              json.dumps(args)],

@@ -124,6 +124,15 @@ PCC_API const pcc_gguf *pcc_llm_model_gguf(const pcc_llm_model *m);
 /* pcc_llm_model_threads returns the number of threads the model computes with. */
 PCC_API int pcc_llm_model_threads(const pcc_llm_model *m);
 
+/* pcc_llm_model_start_threads replaces the model's one-thread pool with one of threads threads
+ * (1 .. PCC_LLM_MAX_THREADS), started by the calling process. It is how a process forked from the
+ * one that loaded the model (with one thread: a pool's threads do not survive fork) computes
+ * with several: a worker calls it after its sandbox is up, so that the threads, created after,
+ * are confined like it. PCC_E_STATE when the model already has a pool of several threads,
+ * PCC_E_INVALID for a count out of range, PCC_E_NOMEM (the model keeps one thread). WARNING: no
+ * generation of m may exist yet (each sizes its buffers by the model's thread count). */
+PCC_API pcc_status pcc_llm_model_start_threads(pcc_llm_model *m, int threads) PCC_WUR;
+
 /* pcc_llm_model_kernels returns the name of the kernel variant in use ("avx512", "avx2", "ref"). */
 PCC_API const char *pcc_llm_model_kernels(const pcc_llm_model *m);
 

@@ -115,10 +115,12 @@ typedef struct pcc_node_host_config {
                              * (the enclave must then be told debug, so no client accepts it) */
     unsigned pool;          /* workers forked ahead per model, waiting (0 .. PCC_NODE_MAX_POOL;
                              * 0: each invoke forks its worker) */
+    unsigned threads;       /* engine threads of each worker (0 or 1: one; at most
+                             * PCC_LLM_MAX_THREADS), started by the worker under its sandbox */
 } pcc_node_host_config;
 
 /* pcc_node_host_run is the whole life of the host process: non-dumpable, no core dumps; loads
- * each model read-only (one thread) and hashes it from its mapping, extends the model register
+ * each model read-only (one thread: each worker starts its own cfg->threads) and hashes it from its mapping, extends the model register
  * through the enclave, probes which sandbox layers a worker gets (a forked probe applies them),
  * reports ready, forks cfg->pool workers per model ahead, then assigns one waiting worker per
  * invoke (forking its replacement at once) until the control channel closes. */

@@ -68,9 +68,13 @@ typedef struct pcc_worker_config {
     const void *warm;                        /* memory to touch once the sandbox is up (the */
     size_t warm_len;                         /* model's mapping), or NULL: page tables filled
                                               * before the invoke arrives */
+    struct pcc_llm_model *engine;            /* the model gen computes with (loaded with one */
+    int engine_threads;                      /* thread), or NULL; > 1: its pool of that many
+                                              * threads is started once the sandbox is up */
 } pcc_worker_config;
 
-/* pcc_worker_serve is a worker's whole life after fork: sandbox, touch warm, read one invoke, have the
+/* pcc_worker_serve is a worker's whole life after fork: sandbox, start the engine's threads (under
+ * the sandbox: threads started before it would not be confined), touch warm, read one invoke, have the
  * enclave unwrap DK, decrypt and parse the payload, generate, write the sealed answer, wipe.
  * Returns a PCC_WORKER_EXIT_* code for _exit. The process must be single-threaded. */
 PCC_API int pcc_worker_serve(const pcc_worker_config *cfg);
@@ -91,9 +95,16 @@ PCC_API pcc_status pcc_worker_unwrap_reply(int fd, const pcc_request_node_key *k
                                            size_t n_keys, const uint8_t *node_id,
                                            size_t node_id_len) PCC_WUR;
 
+/* pcc_worker_unwrap_answer is the answer step of pcc_worker_unwrap_reply, for an enclave that
+ * reads the message itself: msg[0..len) is one whole unwrap message (msg NULL: a message over
+ * the cap, refused), answered on fd dk or refused. Same returns. */
+PCC_API pcc_status pcc_worker_unwrap_answer(int fd, const uint8_t *msg, size_t len,
+                                            const pcc_request_node_key *keys, size_t n_keys,
+                                            const uint8_t *node_id, size_t node_id_len) PCC_WUR;
+
 /* pcc_worker_llm_generator returns a generator that runs a chat on model (a pcc_llm_model *,
  * loaded by the host before fork). WARNING: the model's thread pool does not survive fork: load
- * it with one thread for workers. */
+ * it with one thread, and give it as the config's engine for the worker to start its threads. */
 PCC_API pcc_worker_generator pcc_worker_llm_generator(void *model);
 
 #ifdef __cplusplus
