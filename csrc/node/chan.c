@@ -16,10 +16,14 @@ static const pcc_wire_limits LIMITS = {
     .max_array = 64, .max_map = 8, .flags = PCC_WIRE_NO_FLOAT,
 };
 
-static pcc_status write_all(int fd, const uint8_t *p, size_t n)
+pcc_status pcc_chan_write_all(int fd, const uint8_t *p, size_t n, int nosignal)
 {
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = nosignal ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
+        if (w < 0 && errno == ENOTSOCK && nosignal) {
+            nosignal = 0; /* a pipe or a file: no SIGPIPE to avoid the socket way */
+            continue;
+        }
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -28,6 +32,11 @@ static pcc_status write_all(int fd, const uint8_t *p, size_t n)
         n -= (size_t)w;
     }
     return PCC_OK;
+}
+
+static pcc_status write_all(int fd, const uint8_t *p, size_t n)
+{
+    return pcc_chan_write_all(fd, p, n, 1);
 }
 
 pcc_status pcc_chan_send(int fd, const uint8_t *msg, size_t len, int pass_fd)
@@ -79,6 +88,23 @@ static pcc_status read_all(int fd, uint8_t *p, size_t n)
     return PCC_OK;
 }
 
+void pcc_chan_keep_one_fd(struct msghdr *mh, int *keep)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int f;
+            memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+            if (*keep < 0)
+                *keep = f;
+            else
+                close(f); /* one descriptor per message, never more */
+        }
+    }
+}
+
 pcc_status pcc_chan_recv(int fd, uint8_t *buf, size_t max, size_t *len, int *got_fd)
 {
     uint8_t h[4];
@@ -100,19 +126,7 @@ pcc_status pcc_chan_recv(int fd, uint8_t *buf, size_t max, size_t *len, int *got
     while (r < 0 && errno == EINTR);
     if (r <= 0)
         return PCC_E_STATE;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < n; i++) {
-            int f;
-            memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-            if (*got_fd < 0)
-                *got_fd = f;
-            else
-                close(f); /* one descriptor per message, never more */
-        }
-    }
+    pcc_chan_keep_one_fd(&mh, got_fd);
     pcc_status st = PCC_OK;
     if ((size_t)r < 4)
         st = read_all(fd, h + r, 4 - (size_t)r);

@@ -682,21 +682,8 @@ static pcc_status inbox_read(int fd, inbox *in, int with_fds, uint64_t deadline_
     while (r < 0 && errno == EINTR);
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return PCC_OK;
-    if (with_fds && r >= 0) {
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                continue;
-            size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < n; i++) {
-                int f;
-                memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-                if (in->passed_fd < 0)
-                    in->passed_fd = f;
-                else
-                    close(f); /* one descriptor per message, never more */
-            }
-        }
-    }
+    if (with_fds && r >= 0)
+        pcc_chan_keep_one_fd(&mh, &in->passed_fd);
     if (r <= 0)
         return PCC_E_STATE;
     if (in->deadline == 0)

@@ -10,6 +10,7 @@
 
 #include <openssl/rand.h>
 
+#include "chan_internal.h"
 #include "mp_internal.h"
 #include "pcc/buf.h"
 #include "pcc/llm.h"
@@ -24,16 +25,7 @@
 
 static pcc_status write_full(int fd, const uint8_t *p, size_t n)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return PCC_E_STATE;
-        p += w;
-        n -= (size_t)w;
-    }
-    return PCC_OK;
+    return pcc_chan_write_all(fd, p, n, 0); /* write: the worker's filter allows no send */
 }
 
 static pcc_status read_full(int fd, uint8_t *p, size_t n)
@@ -199,24 +191,8 @@ static pcc_status reply_write(int fd, const uint8_t *body, size_t len)
 {
     uint8_t h[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
                     (uint8_t)len};
-    const uint8_t *parts[2] = {h, body};
-    size_t lens[2] = {4, len};
-    for (int i = 0; i < 2; i++) {
-        const uint8_t *p = parts[i];
-        size_t n = lens[i];
-        while (n > 0) {
-            ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-            if (w < 0 && errno == ENOTSOCK)
-                return i == 0 ? msg_write(fd, body, len) : PCC_E_STATE;
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                return PCC_E_STATE;
-            p += w;
-            n -= (size_t)w;
-        }
-    }
-    return PCC_OK;
+    pcc_status st = pcc_chan_write_all(fd, h, 4, 1);
+    return st == PCC_OK ? pcc_chan_write_all(fd, body, len, 1) : st;
 }
 
 pcc_status pcc_worker_unwrap_answer(int fd, const uint8_t *msg, size_t len,
