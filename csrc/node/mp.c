@@ -139,32 +139,15 @@ int pcc_mp_str_is(const msgpack_object *o, const char *s)
            memcmp(o->via.str.ptr, s, n) == 0;
 }
 
-/* map_fields matches the keys of map o against names exactly (each present once, nothing
- * else) and sets vals[i] to the value of names[i]. */
-pcc_status pcc_mp_map_fields(const msgpack_object *o, const char *const *names, size_t n,
-                             const msgpack_object **vals)
-{
-    if (o->type != MSGPACK_OBJECT_MAP || o->via.map.size != n)
-        return PCC_E_FORMAT;
-    for (size_t i = 0; i < n; i++)
-        vals[i] = NULL;
-    for (uint32_t k = 0; k < o->via.map.size; k++) {
-        const msgpack_object_kv *kv = &o->via.map.ptr[k];
-        size_t i = 0;
-        while (i < n && !pcc_mp_str_is(&kv->key, names[i]))
-            i++;
-        if (i == n || vals[i] != NULL)
-            return PCC_E_FORMAT; /* unknown or duplicate key */
-        vals[i] = &kv->val;
-    }
-    return PCC_OK;
-}
-
-pcc_status pcc_mp_map_fields_pad(const msgpack_object *o, const char *const *names, size_t n,
-                                 const msgpack_object **vals)
+/* map_fields matches the keys of map o against names exactly (each present once) and sets
+ * vals[i] to the value of names[i]; with allow_pad, one more key "pad" may be there, a bin of
+ * zero bytes, checked and ignored. */
+static pcc_status map_fields(const msgpack_object *o, const char *const *names, size_t n,
+                             const msgpack_object **vals, int allow_pad)
 {
     const msgpack_object *pad = NULL;
-    if (o->type != MSGPACK_OBJECT_MAP || (o->via.map.size != n && o->via.map.size != n + 1))
+    if (o->type != MSGPACK_OBJECT_MAP ||
+        (o->via.map.size != n && !(allow_pad && o->via.map.size == n + 1)))
         return PCC_E_FORMAT;
     for (size_t i = 0; i < n; i++)
         vals[i] = NULL;
@@ -173,7 +156,7 @@ pcc_status pcc_mp_map_fields_pad(const msgpack_object *o, const char *const *nam
         size_t i = 0;
         while (i < n && !pcc_mp_str_is(&kv->key, names[i]))
             i++;
-        if (i == n && pad == NULL && pcc_mp_str_is(&kv->key, "pad")) {
+        if (i == n && allow_pad && pad == NULL && pcc_mp_str_is(&kv->key, "pad")) {
             pad = &kv->val;
             continue;
         }
@@ -193,6 +176,18 @@ pcc_status pcc_mp_map_fields_pad(const msgpack_object *o, const char *const *nam
             return PCC_E_FORMAT;
     }
     return PCC_OK;
+}
+
+pcc_status pcc_mp_map_fields(const msgpack_object *o, const char *const *names, size_t n,
+                             const msgpack_object **vals)
+{
+    return map_fields(o, names, n, vals, 0);
+}
+
+pcc_status pcc_mp_map_fields_pad(const msgpack_object *o, const char *const *names, size_t n,
+                                 const msgpack_object **vals)
+{
+    return map_fields(o, names, n, vals, 1);
 }
 
 /* utf8_ok is 1 for well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */

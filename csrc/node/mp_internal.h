@@ -18,13 +18,14 @@ int pcc_mp_str_is(const msgpack_object *o, const char *s);
 
 /* pcc_mp_map_fields matches the keys of map o against names exactly (each once, nothing else)
  * and sets vals[i] to the value of names[i]; PCC_E_FORMAT otherwise. */
+pcc_status pcc_mp_map_fields(const msgpack_object *o, const char *const *names, size_t n,
+                             const msgpack_object **vals) PCC_WUR;
+
 /* pcc_mp_map_fields_pad is pcc_mp_map_fields with one more key allowed: "pad", a bin of zero
  * bytes (size padding, pcc/_padding.py), checked and then ignored. PCC_E_FORMAT for a "pad" that
  * is not a bin or holds a nonzero byte. */
 pcc_status pcc_mp_map_fields_pad(const msgpack_object *o, const char *const *names, size_t n,
-                                 const msgpack_object **vals);
-pcc_status pcc_mp_map_fields(const msgpack_object *o, const char *const *names, size_t n,
-                             const msgpack_object **vals) PCC_WUR;
+                                 const msgpack_object **vals) PCC_WUR;
 
 /* pcc_mp_utf8_ok is 1 for well-formed UTF-8; pcc_mp_text_ok for a str object holding it. */
 int pcc_mp_utf8_ok(const uint8_t *s, size_t n);
