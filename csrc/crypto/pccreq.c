@@ -420,6 +420,18 @@ pcc_status pcc_answer_sealer_rnonce(const pcc_answer_sealer *s, uint8_t *out, si
     return PCC_OK;
 }
 
+/* frame_header writes the 4-byte big-endian length of the ct_len-byte frame sealed at out + 4
+ * and sets *out_len to the whole record's length. */
+static pcc_status frame_header(uint8_t *out, size_t ct_len, size_t *out_len)
+{
+    out[0] = (uint8_t)(ct_len >> 24);
+    out[1] = (uint8_t)(ct_len >> 16);
+    out[2] = (uint8_t)(ct_len >> 8);
+    out[3] = (uint8_t)ct_len;
+    *out_len = ct_len + 4;
+    return PCC_OK;
+}
+
 pcc_status pcc_answer_sealer_frame(pcc_answer_sealer *s, uint8_t *out, size_t *out_len,
                                    size_t max_out, const uint8_t *pt, size_t pt_len, int final)
 {
@@ -431,14 +443,7 @@ pcc_status pcc_answer_sealer_frame(pcc_answer_sealer *s, uint8_t *out, size_t *o
         return PCC_E_LIMIT;
     pcc_status st = seal_chunk(s->k.rk, s->k.nonce, &s->counter, &s->done, out + 4, &ct_len,
                                max_out - 4, pt, pt_len, final, PCC_ANSWER_FINAL_CHUNK_MAX);
-    if (st != PCC_OK)
-        return st;
-    out[0] = (uint8_t)(ct_len >> 24);
-    out[1] = (uint8_t)(ct_len >> 16);
-    out[2] = (uint8_t)(ct_len >> 8);
-    out[3] = (uint8_t)ct_len;
-    *out_len = ct_len + 4;
-    return PCC_OK;
+    return st == PCC_OK ? frame_header(out, ct_len, out_len) : st;
 }
 
 /* abort_nonce: the nonce of an abort frame at counter (counter + 2^64 as the 96-bit counter). */
@@ -465,14 +470,7 @@ pcc_status pcc_answer_sealer_spare(const pcc_answer_sealer *s, uint8_t *out, siz
     pcc_status st = pcc_aead_seal(PCC_HPKE_AEAD_AES128GCM, s->k.rk, PCC_REQUEST_DK_LEN, nonce,
                                   sizeof nonce, FINAL_AAD, LABEL_LEN(FINAL_AAD), pt, pt_len,
                                   out + 4, &ct_len, max_out - 4);
-    if (st != PCC_OK)
-        return st;
-    out[0] = (uint8_t)(ct_len >> 24);
-    out[1] = (uint8_t)(ct_len >> 16);
-    out[2] = (uint8_t)(ct_len >> 8);
-    out[3] = (uint8_t)ct_len;
-    *out_len = ct_len + 4;
-    return PCC_OK;
+    return st == PCC_OK ? frame_header(out, ct_len, out_len) : st;
 }
 
 void pcc_answer_sealer_free(pcc_answer_sealer *s) { pcc_secure_small_free(s); }
