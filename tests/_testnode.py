@@ -100,3 +100,38 @@ class LocalNode:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+def wait_roster(cell, ids, timeout: float = 30.0) -> None:
+    """Publish the cell's roster until its logged roster lists every id in ``ids``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cell.publish_roster()
+        if set(cell.roster_of() or ()) >= set(ids):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("the roster did not list the nodes")
+        time.sleep(0.2)
+
+
+def cell_with_nodes(base, model_path, model: str, n: int, serial_prefix: str):
+    """A started ``pcc.cell.Cell`` in ``base`` with no nodes of its own and ``n`` LocalNodes
+    serving ``model`` added to its gateway (``cell.test_nodes``), its logged roster listing
+    them and its client.json written. :func:`stop_cell` stops it all."""
+    from pcc.cell import Cell
+    c = Cell(base, nodes=0, model=str(model_path))
+    c.start()
+    c.test_nodes = []
+    for i in range(n):
+        node = LocalNode(c, str(model_path), model, f"{serial_prefix}-{i}")
+        c.test_nodes.append(node)
+        c.gateway_app.state.add_node(node.url)
+    wait_roster(c, {node.node_id for node in c.test_nodes})
+    c._write_client_json()
+    return c
+
+
+def stop_cell(cell) -> None:
+    for node in cell.test_nodes:
+        node.stop()
+    cell.stop()

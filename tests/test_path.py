@@ -13,11 +13,10 @@ import msgpack
 import pytest
 
 from pcc import bhttp, llm, ohttp, tokens
-from pcc.cell import Cell
 from pcc.client import Client
 from pcc.errors import InvalidArgument, StateError, VerifyError
 
-from _testnode import LocalNode
+from _testnode import LocalNode, cell_with_nodes, stop_cell
 import llm_tiny
 
 MSGS = [{"role": "user", "content": "Say hello"}]
@@ -31,31 +30,9 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cell(tmp_path_factory, tiny):
-    c = Cell(tmp_path_factory.mktemp("cell"), nodes=0, model=str(tiny))
-    c.start()
-    c.test_nodes = []
-    for i in range(2):
-        n = LocalNode(c, str(tiny), "tiny-chat", f"SN-TEST-{i}")
-        c.test_nodes.append(n)
-        c.gateway_app.state.add_node(n.url)
-    wait_roster(c, {n.node_id for n in c.test_nodes})
-    c._write_client_json()
+    c = cell_with_nodes(tmp_path_factory.mktemp("cell"), tiny, "tiny-chat", 2, "SN-TEST")
     yield c
-    for n in c.test_nodes:
-        n.stop()
-    c.stop()
-
-
-def wait_roster(cell, ids, timeout=30.0):
-    """Wait until the gateway knows the nodes and the cell's logged roster lists them all."""
-    deadline = time.monotonic() + timeout
-    while True:
-        cell.publish_roster()
-        if set(cell.roster_of() or ()) >= set(ids):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("the roster did not list the nodes")
-        time.sleep(0.2)
+    stop_cell(c)
 
 
 def wait_nodes(client, n=2, timeout=20.0):

@@ -13,14 +13,14 @@ import msgpack
 import pytest
 
 from pcc import roster
-from pcc.cell import Cell, _Logged
+from pcc.cell import _Logged
 from pcc.cli import main
 from pcc.client import Client
 from pcc.errors import InvalidArgument, StateError, VerifyError
 from pcc.services.gateway import roster_files
 from pcc.transparency import leaves
 
-from _testnode import LocalNode
+from _testnode import LocalNode, cell_with_nodes, stop_cell
 import llm_tiny
 
 MSGS = [{"role": "user", "content": "Say hello"}]
@@ -36,26 +36,13 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cell(tmp_path_factory, tiny):
-    c = Cell(tmp_path_factory.mktemp("cell"), nodes=0, model=str(tiny))
-    c.start()
-    c.test_nodes = []
-    for i in range(N_NODES):
-        n = LocalNode(c, str(tiny), MODEL, f"SN-SEL-{i}")
-        c.test_nodes.append(n)
-        c.gateway_app.state.add_node(n.url)
+    c = cell_with_nodes(tmp_path_factory.mktemp("cell"), tiny, MODEL, N_NODES, "SN-SEL")
     # a real, attested node the gateway does not serve and the roster does not list
     c.extra = LocalNode(c, str(tiny), MODEL, "SN-SEL-EXTRA")
-    ids = {n.node_id for n in c.test_nodes}
-    deadline = time.monotonic() + 30
-    while set(c.roster_of() or ()) != ids:
-        c.publish_roster()
-        assert time.monotonic() < deadline, "the roster did not list the nodes"
-        time.sleep(0.2)
-    c._write_client_json()
+    assert set(c.roster_of()) == {n.node_id for n in c.test_nodes}
     yield c
-    for n in c.test_nodes + [c.extra]:
-        n.stop()
-    c.stop()
+    c.extra.stop()
+    stop_cell(c)
 
 
 def client(cell, **kw) -> Client:

@@ -18,14 +18,14 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from pcc import merkle, note, roster, transparency
-from pcc.cell import Cell, _Logged
+from pcc.cell import _Logged
 from pcc.cli import main
 from pcc.client import Client
 from pcc.errors import InvalidArgument, StateError, VerifyError
 from pcc.services.gateway import RosterFromLog
 from pcc.transparency import leaves
 
-from _testnode import LocalNode
+from _testnode import cell_with_nodes, stop_cell
 import llm_tiny
 
 MSGS = [{"role": "user", "content": "Say hello"}]
@@ -42,24 +42,9 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cell(tmp_path_factory, tiny):
-    c = Cell(tmp_path_factory.mktemp("cell"), nodes=0, model=str(tiny))
-    c.start()
-    c.test_nodes = []
-    for i in range(N_NODES):
-        n = LocalNode(c, str(tiny), MODEL, f"SN-GUARD-{i}")
-        c.test_nodes.append(n)
-        c.gateway_app.state.add_node(n.url)
-    ids = {n.node_id for n in c.test_nodes}
-    deadline = time.monotonic() + 30
-    while set(c.roster_of() or ()) != ids:
-        c.publish_roster()
-        assert time.monotonic() < deadline, "the roster did not list the nodes"
-        time.sleep(0.2)
-    c._write_client_json()
+    c = cell_with_nodes(tmp_path_factory.mktemp("cell"), tiny, MODEL, N_NODES, "SN-GUARD")
     yield c
-    for n in c.test_nodes:
-        n.stop()
-    c.stop()
+    stop_cell(c)
 
 
 def client(cell, **kw) -> Client:
