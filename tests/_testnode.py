@@ -135,3 +135,14 @@ def stop_cell(cell) -> None:
     for node in cell.test_nodes:
         node.stop()
     cell.stop()
+
+
+def hostile_gateway(cell, monkeypatch):
+    """For one test: ``install(fn)`` makes the cell's gateway serve ``fn(fair, model, ids)``
+    where it would serve ``fair(model, ids)`` (the bundles ``/v1/nodes?ids=`` answers with)."""
+    st = cell.gateway_app.state
+    fair = st.bundles_for
+
+    def install(fn):
+        monkeypatch.setattr(st, "bundles_for", lambda model, ids: fn(fair, model, list(ids)))
+    return install

@@ -20,7 +20,7 @@ from pcc.errors import InvalidArgument, StateError, VerifyError
 from pcc.services.gateway import roster_files
 from pcc.transparency import leaves
 
-from _testnode import LocalNode, cell_with_nodes, stop_cell
+from _testnode import LocalNode, cell_with_nodes, hostile_gateway, stop_cell
 import llm_tiny
 
 MSGS = [{"role": "user", "content": "Say hello"}]
@@ -66,12 +66,7 @@ def inner(raw, path):
 @pytest.fixture
 def hostile(cell, monkeypatch):
     """Replace the gateway's bundles_for (what /v1/nodes?ids= serves) for one test."""
-    st = cell.gateway_app.state
-    fair = st.bundles_for
-
-    def install(fn):
-        monkeypatch.setattr(st, "bundles_for", lambda model, ids: fn(fair, model, list(ids)))
-    return install
+    return hostile_gateway(cell, monkeypatch)
 
 
 def bundle_of(cell, node_id):

@@ -25,7 +25,7 @@ from pcc.errors import InvalidArgument, StateError, VerifyError
 from pcc.services.gateway import RosterFromLog
 from pcc.transparency import leaves
 
-from _testnode import cell_with_nodes, stop_cell
+from _testnode import cell_with_nodes, hostile_gateway, stop_cell
 import llm_tiny
 
 MSGS = [{"role": "user", "content": "Say hello"}]
@@ -399,12 +399,7 @@ def test_state_option_checked(cell):
 
 @pytest.fixture
 def hostile(cell, monkeypatch):
-    st = cell.gateway_app.state
-    fair = st.bundles_for
-
-    def install(fn):
-        monkeypatch.setattr(st, "bundles_for", lambda model, ids: fn(fair, model, list(ids)))
-    return install
+    return hostile_gateway(cell, monkeypatch)
 
 
 def test_withheld_counts_in_the_report(cell, hostile):
