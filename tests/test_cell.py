@@ -15,6 +15,7 @@ import time
 import pytest
 
 from pcc import llm
+from _pccup import pcc_up
 from pcc.client import Client
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -26,24 +27,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def up(tmp_path_factory):
     d = tmp_path_factory.mktemp("cell")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.Popen([sys.executable, "-m", "pcc", "up", "--dir", str(d), "--nodes", "2"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                         cwd=str(ROOT))
-    lines = []
-    deadline = time.monotonic() + 300
-    while True:
-        line = p.stdout.readline()
-        if not line:
-            raise AssertionError("pcc up exited: " + p.stderr.read()[-3000:])
-        lines.append(line.rstrip("\n"))
-        if lines[-1] == "ready":
-            break
-        assert time.monotonic() < deadline
-    yield p, d, lines[:-1]
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        p.wait(60)
+    with pcc_up(d) as (p, lines):
+        yield p, d, lines
 
 
 def test_up_prints_services_in_order(up):

@@ -5,19 +5,16 @@ the nodes, then their swtpms."""
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
+from _pccup import pcc_up
 from _swtpm import missing_tools
 from pcc.client import Client
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 MISSING = missing_tools()
 
 pytestmark = [pytest.mark.slow,
@@ -41,27 +38,8 @@ def swtpm_pids(d: pathlib.Path) -> list[int]:
 @pytest.fixture(scope="module")
 def up(tmp_path_factory):
     d = tmp_path_factory.mktemp("cell-tpm")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.Popen([sys.executable, "-m", "pcc", "up", "--dir", str(d), "--nodes", "2",
-                          "--enclave", "tpm"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                         cwd=str(ROOT))
-    lines = []
-    deadline = time.monotonic() + 300
-    try:
-        while True:
-            line = p.stdout.readline()
-            if not line:
-                raise AssertionError("pcc up exited: " + p.stderr.read()[-3000:])
-            lines.append(line.rstrip("\n"))
-            if lines[-1] == "ready":
-                break
-            assert time.monotonic() < deadline
-        yield p, d, lines[:-1]
-    finally:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            p.wait(60)
+    with pcc_up(d, "--enclave", "tpm") as (p, lines):
+        yield p, d, lines
 
 
 def test_prompt_answered_by_tpm_nodes(up):
