@@ -146,3 +146,14 @@ def hostile_gateway(cell, monkeypatch):
     def install(fn):
         monkeypatch.setattr(st, "bundles_for", lambda model, ids: fn(fair, model, list(ids)))
     return install
+
+
+def withhold_first_once(dropped: list):
+    """For :func:`hostile_gateway`: withhold the first node asked for, once (its id is appended
+    to ``dropped``); serve everything else as asked."""
+    def serve(fair, model, ids):
+        if not dropped:
+            dropped.append(ids[0])
+            return fair(model, ids[1:])
+        return fair(model, ids)
+    return serve

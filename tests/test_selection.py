@@ -20,7 +20,8 @@ from pcc.errors import InvalidArgument, StateError, VerifyError
 from pcc.services.gateway import roster_files
 from pcc.transparency import leaves
 
-from _testnode import LocalNode, cell_with_nodes, hostile_gateway, stop_cell
+from _testnode import (LocalNode, cell_with_nodes, hostile_gateway, stop_cell,
+                       withhold_first_once)
 import llm_tiny
 
 MSGS = [{"role": "user", "content": "Say hello"}]
@@ -306,14 +307,8 @@ def test_only_extra_nodes_served_is_refused(cell, hostile):
 
 
 def test_withheld_bundle_is_redrawn(cell, hostile):
-    withheld = []
-
-    def drop_first(fair, model, ids):
-        if not withheld:
-            withheld.append(ids[0])
-            return fair(model, ids[1:])
-        return fair(model, ids)
-    hostile(drop_first)
+    withheld: list = []
+    hostile(withhold_first_once(withheld))
     c = client(cell, k=2)
     assert c.complete(MSGS, max_tokens=3)
     r = c.last_report

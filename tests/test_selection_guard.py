@@ -25,7 +25,7 @@ from pcc.errors import InvalidArgument, StateError, VerifyError
 from pcc.services.gateway import RosterFromLog
 from pcc.transparency import leaves
 
-from _testnode import cell_with_nodes, hostile_gateway, stop_cell
+from _testnode import cell_with_nodes, hostile_gateway, stop_cell, withhold_first_once
 import llm_tiny
 
 MSGS = [{"role": "user", "content": "Say hello"}]
@@ -403,14 +403,8 @@ def hostile(cell, monkeypatch):
 
 
 def test_withheld_counts_in_the_report(cell, hostile):
-    dropped = []
-
-    def drop_one(fair, model, ids):
-        if not dropped:
-            dropped.append(ids[0])
-            return fair(model, ids[1:])
-        return fair(model, ids)
-    hostile(drop_one)
+    dropped: list = []
+    hostile(withhold_first_once(dropped))
     c = client(cell, k=2)
     assert c.complete(MSGS, max_tokens=2)
     r = c.last_report
