@@ -126,6 +126,34 @@ static PyObject *ca_write_key(CaObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* inventory borrows the serials of inv_obj (a sequence of str) as UTF-8 for one call: *inv
+ * receives the tuple that keeps them alive (the caller releases it, and frees the array), *n
+ * their count. NULL with an exception set on error. */
+static const char **inventory(PyObject *inv_obj, PyObject **inv, Py_ssize_t *n)
+{
+    const char **serials;
+    if ((*inv = PySequence_Tuple(inv_obj)) == NULL)
+        return NULL;
+    *n = PyTuple_GET_SIZE(*inv);
+    if ((serials = PyMem_Calloc((size_t)*n + 1, sizeof *serials)) == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < *n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(*inv, i);
+        if (!PyUnicode_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, "inventory must hold str serials");
+            PyMem_Free(serials);
+            return NULL;
+        }
+        if ((serials[i] = PyUnicode_AsUTF8(item)) == NULL) {
+            PyMem_Free(serials);
+            return NULL;
+        }
+    }
+    return serials;
+}
+
 static PyObject *ca_issue(CaObject *self, PyObject *args)
 {
     Py_buffer csr;
@@ -138,23 +166,9 @@ static PyObject *ca_issue(CaObject *self, PyObject *args)
     uint32_t days;
     if (validity(now_obj, days_obj, &now, &days) < 0)
         goto out;
-    /* the inventory: a sequence of str, borrowed as UTF-8 for the call (inv keeps them alive) */
-    if ((inv = PySequence_Tuple(inv_obj)) == NULL)
+    Py_ssize_t n = 0;
+    if ((serials = inventory(inv_obj, &inv, &n)) == NULL)
         goto out;
-    Py_ssize_t n = PyTuple_GET_SIZE(inv);
-    if ((serials = PyMem_Calloc((size_t)n + 1, sizeof *serials)) == NULL) {
-        PyErr_NoMemory();
-        goto out;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyTuple_GET_ITEM(inv, i);
-        if (!PyUnicode_Check(item)) {
-            PyErr_SetString(PyExc_TypeError, "inventory must hold str serials");
-            goto out;
-        }
-        if ((serials[i] = PyUnicode_AsUTF8(item)) == NULL)
-            goto out;
-    }
     uint8_t buf[PCC_PROVISION_MAX_CERT];
     char serial[PCC_PROVISION_MAX_SERIAL + 1];
     size_t len = 0;
@@ -198,22 +212,9 @@ static PyObject *ca_issue_ak(CaObject *self, PyObject *args)
     uint32_t days;
     if (validity(now_obj, days_obj, &now, &days) < 0)
         goto out;
-    if ((inv = PySequence_Tuple(inv_obj)) == NULL)
+    Py_ssize_t n = 0;
+    if ((serials = inventory(inv_obj, &inv, &n)) == NULL)
         goto out;
-    Py_ssize_t n = PyTuple_GET_SIZE(inv);
-    if ((serials = PyMem_Calloc((size_t)n + 1, sizeof *serials)) == NULL) {
-        PyErr_NoMemory();
-        goto out;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyTuple_GET_ITEM(inv, i);
-        if (!PyUnicode_Check(item)) {
-            PyErr_SetString(PyExc_TypeError, "inventory must hold str serials");
-            goto out;
-        }
-        if ((serials[i] = PyUnicode_AsUTF8(item)) == NULL)
-            goto out;
-    }
     uint8_t buf[PCC_PROVISION_MAX_CERT];
     size_t len = 0;
     pcc_status st;
