@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -58,6 +59,18 @@ async def pcc_error_handler(request: Request, exc: Exception) -> Response:
     if isinstance(exc, PccError):
         return json_error(status, str(exc) or type(exc).__name__)
     return json_error(500, "internal error")
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette exception handler of the relay and the gateway: an HTTPError gives its status and
+    message, Starlette's own HTTPException a fixed message (not found, method not allowed, bad
+    request), anything else what :func:`pcc_error_handler` makes of it."""
+    if isinstance(exc, HTTPError):
+        return json_error(exc.status, exc.message)
+    if isinstance(exc, HTTPException):
+        return json_error(exc.status_code, {404: "not found", 405: "method not allowed"}.get(
+            exc.status_code, "bad request"))
+    return await pcc_error_handler(request, exc)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -65,7 +65,7 @@ from pcc._internal.peer import Peer, PeerLimits
 from pcc.errors import (DecryptError, FormatError, InvalidArgument, LimitError, PccError,
                         PeerError, StateError, UnknownKeyError, UnsupportedError, VerifyError)
 from pcc.services._app import Service
-from pcc.services._http import HTTPError, json_error, pcc_error_handler, read_body
+from pcc.services._http import HTTPError, http_error_handler, read_body
 from pcc.services._limits import Limits
 from pcc.services._spend import RedisSpendStore, SQLiteSpendStore, SpendStore
 from pcc.transparency import leaves
@@ -834,14 +834,6 @@ def create_app(config: GatewayConfig) -> Service[GatewayState]:
         return Response(body, media_type=KEY_PROOF_MEDIA_TYPE,
                         headers={"cache-control": "no-cache"})
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, HTTPError):
-            return json_error(exc.status, exc.message)
-        if isinstance(exc, HTTPException):
-            return json_error(exc.status_code, {404: "not found", 405: "method not allowed"}.get(
-                exc.status_code, "bad request"))
-        return await pcc_error_handler(request, exc)
-
     routes = [Route("/", gateway, methods=["POST"]),
               Route("/ohttp-keys", keys, methods=["GET"]),
               Route("/v1/key-proof", key_proof, methods=["GET"])]
@@ -849,6 +841,6 @@ def create_app(config: GatewayConfig) -> Service[GatewayState]:
     svc: Service[GatewayState] = Service(
         "gateway", routes, start, stop, limits=limits,
         info={"gateway": config.name, "store": store, "nodes": len(config.nodes)},
-        exception_handlers={HTTPError: http_error, HTTPException: http_error,
-                            PccError: http_error, Exception: http_error})
+        exception_handlers={HTTPError: http_error_handler, HTTPException: http_error_handler,
+                            PccError: http_error_handler, Exception: http_error_handler})
     return svc

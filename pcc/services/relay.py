@@ -30,7 +30,7 @@ from starlette.routing import Route
 from pcc import ohttp
 from pcc.errors import InvalidArgument, PccError
 from pcc.services._app import Service
-from pcc.services._http import HTTPError, json_error, pcc_error_handler, read_body
+from pcc.services._http import HTTPError, http_error_handler, read_body
 from pcc.services._limits import Limits
 
 __all__ = ["RelayConfig", "RelayState", "create_app", "MEDIA_TYPES"]
@@ -154,17 +154,9 @@ def create_app(config: RelayConfig) -> Service[RelayState]:
         return StreamingResponse(stream(), status_code=resp.status_code, media_type=ctype,
                                  headers={"cache-control": "no-store"})
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, HTTPError):
-            return json_error(exc.status, exc.message)
-        if isinstance(exc, HTTPException):
-            return json_error(exc.status_code, {404: "not found", 405: "method not allowed"}.get(
-                exc.status_code, "bad request"))
-        return await pcc_error_handler(request, exc)
-
     svc: Service[RelayState] = Service(
         "relay", [Route("/", relay, methods=["POST"])], start, stop,
         info={"gateway": config.gateway_url}, limits=limits,
-        exception_handlers={HTTPError: http_error, HTTPException: http_error,
-                            PccError: http_error, Exception: http_error})
+        exception_handlers={HTTPError: http_error_handler, HTTPException: http_error_handler,
+                            PccError: http_error_handler, Exception: http_error_handler})
     return svc
