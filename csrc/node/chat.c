@@ -177,19 +177,6 @@ void pcc_chat_request_free(pcc_chat_request *r)
 
 /* ---- encoding --------------------------------------------------------------------------- */
 
-typedef struct {
-    pcc_writer *w;
-    pcc_status st;
-} mp_sink;
-
-static int mp_sink_write(void *data, const char *buf, size_t len)
-{
-    mp_sink *s = data;
-    if (s->st == PCC_OK)
-        s->st = pcc_writer_bytes(s->w, buf, len);
-    return s->st == PCC_OK ? 0 : -1;
-}
-
 static void mp_str(msgpack_packer *pk, const char *s, size_t n)
 {
     (void)msgpack_pack_str(pk, n);
@@ -199,7 +186,7 @@ static void mp_str(msgpack_packer *pk, const char *s, size_t n)
 static void mp_cstr(msgpack_packer *pk, const char *s) { mp_str(pk, s, strlen(s)); }
 
 /* mp_finish returns the sink's status and, on failure, takes back what was appended. */
-static pcc_status mp_finish(mp_sink *s, size_t start)
+static pcc_status mp_finish(pcc_mp_sink *s, size_t start)
 {
     if (s->st != PCC_OK && s->w->len > start) {
         pcc_wipe(s->w->data + start, s->w->len - start);
@@ -221,10 +208,10 @@ pcc_status pcc_chat_request_encode(pcc_writer *w, const pcc_chat_message *msgs, 
             msgs[i].content_len > UINT32_MAX)
             return PCC_E_INVALID;
     }
-    mp_sink s = {w, PCC_OK};
+    pcc_mp_sink s = {w, PCC_OK};
     size_t start = w->len;
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &s, mp_sink_write);
+    msgpack_packer_init(&pk, &s, pcc_mp_sink_write);
     (void)msgpack_pack_map(&pk, 2);
     mp_cstr(&pk, "messages");
     (void)msgpack_pack_array(&pk, n);
@@ -270,10 +257,10 @@ pcc_status pcc_answer_encode_text(pcc_writer *w, const char *text, size_t len)
         return PCC_E_INVALID;
     if (!pcc_mp_utf8_ok((const uint8_t *)text, len))
         return PCC_E_INVALID; /* the worker holds back an incomplete trailing sequence */
-    mp_sink s = {w, PCC_OK};
+    pcc_mp_sink s = {w, PCC_OK};
     size_t start = w->len;
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &s, mp_sink_write);
+    msgpack_packer_init(&pk, &s, pcc_mp_sink_write);
     (void)msgpack_pack_map(&pk, 1);
     mp_cstr(&pk, "text");
     mp_str(&pk, text ? text : "", len);
@@ -285,10 +272,10 @@ pcc_status pcc_answer_encode_done(pcc_writer *w, uint64_t prompt_tokens,
 {
     if (w == NULL)
         return PCC_E_INVALID;
-    mp_sink s = {w, PCC_OK};
+    pcc_mp_sink s = {w, PCC_OK};
     size_t start = w->len;
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &s, mp_sink_write);
+    msgpack_packer_init(&pk, &s, pcc_mp_sink_write);
     (void)msgpack_pack_map(&pk, 2);
     mp_cstr(&pk, "done");
     (void)msgpack_pack_true(&pk);
@@ -306,10 +293,10 @@ pcc_status pcc_answer_encode_error(pcc_writer *w, pcc_answer_error code)
     const char *name = pcc_answer_error_name(code);
     if (w == NULL || name == NULL)
         return PCC_E_INVALID;
-    mp_sink s = {w, PCC_OK};
+    pcc_mp_sink s = {w, PCC_OK};
     size_t start = w->len;
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &s, mp_sink_write);
+    msgpack_packer_init(&pk, &s, pcc_mp_sink_write);
     (void)msgpack_pack_map(&pk, 1);
     mp_cstr(&pk, "error");
     mp_cstr(&pk, name);

@@ -230,3 +230,10 @@ int pcc_mp_text_ok(const msgpack_object *o)
            pcc_mp_utf8_ok((const uint8_t *)o->via.str.ptr, o->via.str.size);
 }
 
+int pcc_mp_sink_write(void *data, const char *buf, size_t len)
+{
+    pcc_mp_sink *s = data;
+    if (s->st == PCC_OK)
+        s->st = pcc_writer_bytes(s->w, buf, len);
+    return s->st == PCC_OK ? 0 : -1;
+}

@@ -4,6 +4,7 @@
 
 #include <msgpack.h>
 
+#include "pcc/buf.h"
 #include "pcc/common.h"
 
 /* pcc_mp_decode pre-scans data (exactly one object, no trailing bytes, counts within the bytes
@@ -30,5 +31,15 @@ pcc_status pcc_mp_map_fields_pad(const msgpack_object *o, const char *const *nam
 /* pcc_mp_utf8_ok is 1 for well-formed UTF-8; pcc_mp_text_ok for a str object holding it. */
 int pcc_mp_utf8_ok(const uint8_t *s, size_t n);
 int pcc_mp_text_ok(const msgpack_object *o);
+
+/* pcc_mp_sink lets a msgpack_packer append to a pcc_writer: the packer's callback is
+ * pcc_mp_sink_write, its data a pcc_mp_sink; the first failed append is kept in st and every
+ * later one is refused. */
+typedef struct {
+    pcc_writer *w;
+    pcc_status st;
+} pcc_mp_sink;
+
+int pcc_mp_sink_write(void *data, const char *buf, size_t len);
 
 #endif

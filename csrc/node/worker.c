@@ -64,19 +64,6 @@ static pcc_status msg_write(int fd, const uint8_t *body, size_t len)
     return st == PCC_OK ? write_full(fd, body, len) : st;
 }
 
-typedef struct {
-    pcc_writer *w;
-    pcc_status st;
-} mp_sink;
-
-static int mp_sink_write(void *data, const char *buf, size_t len)
-{
-    mp_sink *s = data;
-    if (s->st == PCC_OK)
-        s->st = pcc_writer_bytes(s->w, buf, len);
-    return s->st == PCC_OK ? 0 : -1;
-}
-
 static void mp_cstr(msgpack_packer *pk, const char *s)
 {
     size_t n = strlen(s);
@@ -154,9 +141,9 @@ static pcc_status ask_enclave(int fd, const invoke_msg *m, pcc_request_key **dk)
         return PCC_E_NOMEM;
     msgpack_unpacked_init(&u);
     pcc_writer_init_fixed(&w, out, sizeof out);
-    mp_sink s = {&w, PCC_OK};
+    pcc_mp_sink s = {&w, PCC_OK};
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &s, mp_sink_write);
+    msgpack_packer_init(&pk, &s, pcc_mp_sink_write);
     (void)msgpack_pack_map(&pk, 4);
     mp_cstr(&pk, "op");
     mp_cstr(&pk, "unwrap");
