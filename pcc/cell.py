@@ -93,7 +93,7 @@ class Cell:
             raise InvalidArgument("cell: enclave must be sim or tpm")
         self.enclave = enclave
         self._tpms: list = []
-        self.dir = pathlib.Path(directory)
+        self.dir = pathlib.Path(directory).resolve()   # paths written into configs are absolute
         self.n_nodes = nodes
         self.model_path = model
         self.host = host

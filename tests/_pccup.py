@@ -16,12 +16,13 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 @contextlib.contextmanager
 def pcc_up(d: pathlib.Path, *args: str,
            timeout: float = 300.0) -> Iterator[tuple[subprocess.Popen, list[str]]]:
-    """Run ``pcc up --dir d --nodes 2 *args`` until it prints ``ready``; yields the process and
-    the lines it printed before that; sends SIGTERM at the end if it still runs."""
+    """Run ``pcc up --dir D --nodes 2 *args`` until it prints ``ready``, with D relative (as a
+    newcomer types it: run from d's parent); yields the process and the lines it printed before
+    that; sends SIGTERM at the end if it still runs."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.Popen([sys.executable, "-m", "pcc", "up", "--dir", str(d), "--nodes", "2",
+    p = subprocess.Popen([sys.executable, "-m", "pcc", "up", "--dir", d.name, "--nodes", "2",
                           *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=env, cwd=str(ROOT))
+                         env=env, cwd=str(d.parent))
     lines: list[str] = []
     deadline = time.monotonic() + timeout
     try:
